@@ -1,0 +1,1 @@
+"""shopreco: the plugin application (composition, config, shops, CLI)."""

@@ -1,0 +1,113 @@
+"""Configuration: read once from the environment, secrets never printed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+
+class Secret:
+    """A string that never shows itself in a repr, a log line or an error."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+class ConfigError(ValueError):
+    """A setting has a value the plugin cannot use; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("shopreco", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the plugin; build with `Settings.from_env()`."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    redis_url: Secret | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    max_body_bytes: int = 2 * 1024 * 1024
+    retrain_debounce_seconds: int = 30
+    retrain_max_delay_seconds: int = 300
+    run_worker: bool = True
+    fsync_always: bool = True
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = env.get("SHOPRECO_DATA_DIR") or str(default_data_dir())
+        redis_url = env.get("REDIS_URL") or None
+        return cls(
+            data_dir=Path(data_dir).expanduser(),
+            redis_url=Secret(redis_url) if redis_url else None,
+            public_url=(env.get("SHOPRECO_PUBLIC_URL") or cls.public_url).rstrip("/"),
+            max_body_bytes=_int(env, "SHOPRECO_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
+            retrain_debounce_seconds=_int(
+                env, "SHOPRECO_RETRAIN_DEBOUNCE_SECONDS", cls.retrain_debounce_seconds
+            ),
+            retrain_max_delay_seconds=_int(
+                env, "SHOPRECO_RETRAIN_MAX_DELAY_SECONDS", cls.retrain_max_delay_seconds
+            ),
+            run_worker=_bool(env, "SHOPRECO_RUN_WORKER", cls.run_worker),
+            fsync_always=_bool(env, "SHOPRECO_FSYNC_ALWAYS", cls.fsync_always),
+            log_level=(env.get("SHOPRECO_LOG_LEVEL") or cls.log_level).upper(),
+        )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a `KEY=value` file with `#` comments (the format of shopreco.env.example)."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, sep, value = stripped.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path}:{number}: expected KEY=value, got {stripped!r}")
+        values[key.strip()] = value.strip()
+    return values

@@ -1,0 +1,1 @@
+"""Demo mode: a synthetic online store to show the recommender at work."""

@@ -1,0 +1,116 @@
+"""Every Redis key shopreco uses, built here and nowhere else.
+
+Per-shop keys carry the shop id in a `{hash tag}` so that all of one shop's keys live in the
+same Redis Cluster slot (multi-key scripts and MULTI stay legal). Expiry is noted per key;
+keys without a note never expire.
+"""
+
+from __future__ import annotations
+
+import re
+
+PREFIX = "shopreco"
+SHOP_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+# Global indexes (not per shop).
+SHOPS = f"{PREFIX}:shops"  # SET of shop ids
+
+
+def domain_index(platform: str, domain: str) -> str:
+    """STRING platform domain -> shop id."""
+    return f"{PREFIX}:domain:{platform}:{domain.lower()}"
+
+
+def api_key_index(key_hash: str) -> str:
+    """STRING sha256(api key) -> shop id."""
+    return f"{PREFIX}:api-key:{key_hash}"
+
+
+def widget_key_index(widget_key: str) -> str:
+    """STRING publishable widget key -> shop id."""
+    return f"{PREFIX}:widget-key:{widget_key}"
+
+
+def _shop(shop_id: str) -> str:
+    if not SHOP_ID_PATTERN.match(shop_id):
+        raise ValueError(
+            f"shop id must match {SHOP_ID_PATTERN.pattern} (lower-case letters, digits, - and _),"
+            f" got {shop_id!r}"
+        )
+    return f"{PREFIX}:{{{shop_id}}}"
+
+
+def shop_config(shop_id: str) -> str:
+    """HASH platform, domain, secrets, api key hash, widget key, storefront url."""
+    return f"{_shop(shop_id)}:config"
+
+
+def events(shop_id: str) -> str:
+    """STREAM of accepted webhook events (raw body + headers), read by the ingest group."""
+    return f"{_shop(shop_id)}:events"
+
+
+def dead_letters(shop_id: str) -> str:
+    """STREAM of events that failed processing, with the error."""
+    return f"{_shop(shop_id)}:dead"
+
+
+def seen_delivery(shop_id: str, delivery_id: str) -> str:
+    """STRING marker of an accepted delivery id; expires after DEDUPE_TTL_SECONDS."""
+    return f"{_shop(shop_id)}:seen:{delivery_id}"
+
+
+DEDUPE_TTL_SECONDS = 7 * 24 * 3600  # platforms retry for at most 48 h
+
+
+def orders(shop_id: str) -> str:
+    """HASH order id -> normalised order JSON."""
+    return f"{_shop(shop_id)}:orders"
+
+
+def order_versions(shop_id: str) -> str:
+    """HASH order id -> updated_at (epoch seconds) of the stored version."""
+    return f"{_shop(shop_id)}:order-versions"
+
+
+def products(shop_id: str) -> str:
+    """HASH product id -> catalog JSON (title, url, image, price, available)."""
+    return f"{_shop(shop_id)}:products"
+
+
+def stats(shop_id: str) -> str:
+    """HASH counters: events accepted, duplicates, orders stored, failures."""
+    return f"{_shop(shop_id)}:stats"
+
+
+def train_dirty(shop_id: str) -> str:
+    """HASH first/last: epoch seconds of the first and last untrained order change."""
+    return f"{_shop(shop_id)}:train:dirty"
+
+
+def train_lock(shop_id: str) -> str:
+    """STRING lock token while a model trains; expires after TRAIN_LOCK_SECONDS."""
+    return f"{_shop(shop_id)}:train:lock"
+
+
+TRAIN_LOCK_SECONDS = 1800
+
+
+def model_sequence(shop_id: str) -> str:
+    """STRING counter for model version numbers."""
+    return f"{_shop(shop_id)}:model:seq"
+
+
+def model_current(shop_id: str) -> str:
+    """STRING the version that serves; switched atomically after the model is stored."""
+    return f"{_shop(shop_id)}:model:current"
+
+
+def model(shop_id: str, version: str) -> str:
+    """HASH `arrays` (npz bytes) and `meta` (JSON) of one model version; old ones deleted."""
+    return f"{_shop(shop_id)}:model:v:{version}"
+
+
+def shop_pattern(shop_id: str) -> str:
+    """SCAN pattern matching every per-shop key of a shop."""
+    return f"{PREFIX}:{{{shop_id}}}:*"

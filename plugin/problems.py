@@ -1,0 +1,30 @@
+"""RFC 9457 problem details: every error answer is `application/problem+json`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    422: "Unprocessable Content",
+    503: "Service Unavailable",
+}
+
+
+def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+    """An error response whose `detail` tells a person what to do about it."""
+    body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status}
+    body["detail"] = detail
+    body.update(extra)
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)

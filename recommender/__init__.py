@@ -1,0 +1,1 @@
+"""The pure numeric core: matrices, models, evaluation. numpy/scipy/implicit only."""

@@ -1,0 +1,1 @@
+"""Webhook intake: receivers, signature checks, one adapter per platform, ingestion."""

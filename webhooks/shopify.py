@@ -1,0 +1,105 @@
+"""Shopify: delivery headers, HMAC check, order and product payloads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from plugin.config import Secret
+from webhooks.order import (
+    LineItem,
+    Order,
+    PayloadError,
+    id_string,
+    money,
+    quantity,
+    timestamp,
+)
+from webhooks.signatures import verify_base64_hmac
+
+PLATFORM = "shopify"
+ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled"})
+PRODUCT_TOPICS = frozenset({"products/create", "products/update"})
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A Shopify header in either spelling: `X-Shopify-<name>` or the newer `shopify-<name>`."""
+    return headers.get(f"x-shopify-{name}") or headers.get(f"shopify-{name}")
+
+
+def verify(secrets: tuple[Secret, ...], body: bytes, headers: Mapping[str, str]) -> bool:
+    """base64(HMAC-SHA256(app secret, raw body)) against `X-Shopify-Hmac-Sha256`."""
+    return verify_base64_hmac(secrets, body, header(headers, "hmac-sha256"))
+
+
+def check_payload(topic: str, payload: Any) -> None:
+    """Refuse, at the door, a body the worker could never process (raises PayloadError)."""
+    if not isinstance(payload, dict):
+        raise PayloadError(f"the body of a {topic} webhook must be a JSON object")
+    if topic in ORDER_TOPICS:
+        parse_order(payload)
+    elif topic in PRODUCT_TOPICS:
+        id_string(payload.get("id"), "id")
+
+
+def parse_order(payload: dict[str, Any]) -> Order:
+    """A Shopify REST order (the bare object of an orders/* webhook) as an internal Order."""
+    created_at = timestamp(payload.get("created_at"), "created_at")
+    updated_raw = payload.get("updated_at") or payload.get("created_at")
+    customer = payload.get("customer")
+    if customer is not None and not isinstance(customer, dict):
+        raise PayloadError("customer must be an object or null")
+    line_items = payload.get("line_items")
+    if not isinstance(line_items, list):
+        raise PayloadError("line_items must be a list")
+    return Order(
+        order_id=str(id_string(payload.get("id"), "id")),
+        customer_id=id_string(customer.get("id"), "customer.id", False) if customer else None,
+        created_at=created_at,
+        updated_at=timestamp(updated_raw, "updated_at"),
+        cancelled=payload.get("cancelled_at") is not None,
+        currency=str(payload.get("currency") or ""),
+        total_price=money(payload.get("total_price", "0"), "total_price"),
+        lines=tuple(_lines(line_items)),
+    )
+
+
+def _lines(line_items: list[Any]) -> list[LineItem]:
+    lines = []
+    for index, item in enumerate(line_items):
+        field = f"line_items[{index}]"
+        if not isinstance(item, dict):
+            raise PayloadError(f"{field} must be an object")
+        product_id = id_string(item.get("product_id"), f"{field}.product_id", False)
+        if product_id is None:  # a custom line (gift card, tip): nothing to recommend
+            continue
+        lines.append(
+            LineItem(
+                product_id=product_id,
+                variant_id=id_string(item.get("variant_id"), f"{field}.variant_id", False),
+                title=str(item.get("title") or ""),
+                quantity=quantity(item.get("quantity"), f"{field}.quantity"),
+                price=money(item.get("price", "0"), f"{field}.price"),
+            )
+        )
+    return lines
+
+
+def parse_product(payload: dict[str, Any], storefront_url: str) -> dict[str, Any]:
+    """Catalog fields of a Shopify REST product: title, url, image, price, availability."""
+    variants = [v for v in payload.get("variants") or [] if isinstance(v, dict)]
+    image = payload.get("image") if isinstance(payload.get("image"), dict) else None
+    handle = payload.get("handle")
+    in_stock = any(
+        v.get("inventory_quantity") is None or v.get("inventory_quantity", 0) > 0
+        or v.get("inventory_policy") == "continue"
+        for v in variants
+    )
+    return {
+        "product_id": str(id_string(payload.get("id"), "id")),
+        "title": str(payload.get("title") or ""),
+        "url": f"{storefront_url}/products/{handle}" if handle else None,
+        "image_url": image.get("src") if image else None,
+        "price": money(variants[0].get("price", "0"), "variants[0].price") if variants else None,
+        "available": payload.get("status", "active") == "active" and (in_stock or not variants),
+    }
