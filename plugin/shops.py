@@ -207,3 +207,19 @@ async def rotate_webhook_secret(redis: aioredis.Redis, shop_id: str, new_secret:
     await redis.hset(
         config_key, mapping={"webhook_secret": new_secret, "previous_webhook_secret": old}
     )
+
+
+async def issue_api_key(redis: aioredis.Redis, shop_id: str) -> str:
+    """Replace the shop's API key (the old one stops working) and return the new one."""
+    config_key = keys.shop_config(shop_id)
+    old_hash = await redis.hget(config_key, "api_key_hash")
+    if old_hash is None:
+        raise ShopError(f"shop {shop_id!r} does not exist")
+    api_key = "sk_" + secrets.token_urlsafe(32)
+    new_hash = hash_api_key(api_key)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(config_key, "api_key_hash", new_hash)
+        pipe.delete(keys.api_key_index(old_hash.decode()))
+        pipe.set(keys.api_key_index(new_hash), shop_id)
+        await pipe.execute()
+    return api_key

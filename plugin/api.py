@@ -1,0 +1,207 @@
+"""The JSON API under /api/v1/shops/{shop_id}: recommendations and the model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from plugin import keys
+from plugin.problems import problem
+from plugin.serving import render_items
+from plugin.shops import Shop, get_shop, hash_api_key
+from plugin.training import ModelInfo, NothingToTrain, current_model_info, train_shop
+from recommender.shop_model import Answer, ShopModel
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+
+Handler = Callable[[Request, Shop], Awaitable[Response]]
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def authorized(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Resolve the shop from the path and check the Bearer API key belongs to it."""
+
+    async def endpoint(request: Request) -> Response:
+        shop_id = request.path_params["shop_id"]
+        scheme, _, api_key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not api_key.strip():
+            return problem(401, "send the shop's API key as `Authorization: Bearer <api_key>`")
+        shop = await get_shop(request.app.state.redis, shop_id)
+        if shop is None:
+            return problem(404, f"no shop {shop_id!r} is registered here")
+        if not shop.accepts_api_key(api_key.strip()):
+            owner = await request.app.state.redis.get(keys.api_key_index(hash_api_key(api_key)))
+            if owner is not None:
+                return problem(403, f"this API key belongs to another shop, not {shop_id!r}")
+            return problem(401, f"the API key is not valid for shop {shop_id!r}")
+        try:
+            return await handler(request, shop)
+        except BadRequest as error:
+            return problem(400, str(error))
+
+    return endpoint
+
+
+def parse_limit(raw: Any) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    try:
+        limit = int(raw)
+    except (TypeError, ValueError):
+        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {raw!r}") from None
+    if not 1 <= limit <= MAX_LIMIT or isinstance(raw, bool):
+        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {raw!r}")
+    return limit
+
+
+def parse_bool(name: str, raw: str | None) -> bool:
+    if raw is None:
+        return False
+    if raw.lower() in {"true", "1"}:
+        return True
+    if raw.lower() in {"false", "0"}:
+        return False
+    raise BadRequest(f"{name} must be true or false, got {raw!r}")
+
+
+def parse_id(name: str, raw: Any) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, str | int) or str(raw) == "":
+        raise BadRequest(f"{name} must be a non-empty string id, got {raw!r}")
+    return str(raw)
+
+
+async def answer_response(
+    request: Request, shop: Shop, query: Callable[[ShopModel], Answer]
+) -> Response:
+    served = await request.app.state.models.get(shop.shop_id)
+    if served is None:
+        body = {"shop_id": shop.shop_id, "model_version": None, "strategy": "none", "items": []}
+        return JSONResponse(body)
+    version, model = served
+    answer = await asyncio.to_thread(query, model)
+    items = await render_items(request.app.state.redis, shop.shop_id, shop.currency, answer)
+    return JSONResponse(
+        {"shop_id": shop.shop_id, "model_version": version, "strategy": answer.strategy,
+         "items": items}
+    )
+
+
+@authorized
+async def product_recommendations(request: Request, shop: Shop) -> Response:
+    product_id = request.path_params["product_id"]
+    kind = request.query_params.get("kind", "bought_together")
+    limit = parse_limit(request.query_params.get("limit"))
+    if kind == "bought_together":
+        return await answer_response(request, shop, lambda m: m.bought_together(product_id, limit))
+    if kind == "similar":
+        return await answer_response(request, shop, lambda m: m.similar(product_id, limit))
+    raise BadRequest(f"kind must be bought_together or similar, got {kind!r}")
+
+
+@authorized
+async def customer_recommendations(request: Request, shop: Shop) -> Response:
+    customer_id = request.path_params["customer_id"]
+    limit = parse_limit(request.query_params.get("limit"))
+    exclude = parse_bool("exclude_purchased", request.query_params.get("exclude_purchased"))
+    return await answer_response(
+        request, shop, lambda m: m.for_customer(customer_id, limit, exclude)
+    )
+
+
+@authorized
+async def cart_recommendations(request: Request, shop: Shop) -> Response:
+    try:
+        body = json.loads(await request.body())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest("the body must be JSON: {\"product_ids\": [...], \"limit\": N}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("product_ids"), list):
+        raise BadRequest("the body must be an object with a list `product_ids`")
+    product_ids = [parse_id("product_ids[]", p) for p in body["product_ids"]]
+    raw_customer = body.get("customer_id")
+    customer_id = None if raw_customer is None else parse_id("customer_id", raw_customer)
+    limit = parse_limit(body.get("limit"))
+    return await answer_response(
+        request, shop, lambda m: m.for_cart(product_ids, customer_id, limit)
+    )
+
+
+@authorized
+async def trending(request: Request, shop: Shop) -> Response:
+    limit = parse_limit(request.query_params.get("limit"))
+    return await answer_response(request, shop, lambda m: m.trending(limit))
+
+
+@authorized
+async def model_info(request: Request, shop: Shop) -> Response:
+    redis = request.app.state.redis
+    info = await current_model_info(redis, shop.shop_id)
+    stats = {k.decode(): int(v) for k, v in (await redis.hgetall(keys.stats(shop.shop_id))).items()}
+    return JSONResponse({
+        "shop_id": shop.shop_id,
+        "model_version": info.version if info else None,
+        "model": info.meta if info else None,
+        "stats": stats,
+    })
+
+
+@authorized
+async def train(request: Request, shop: Shop) -> Response:
+    wait = parse_bool("wait", request.query_params.get("wait"))
+    state = request.app.state
+    if not wait:
+        _spawn(state, _drain_and_train(state, shop.shop_id))
+        return JSONResponse({"shop_id": shop.shop_id, "status": "training"}, status_code=202)
+    try:
+        info = await _drain_and_train(state, shop.shop_id)
+    except NothingToTrain as error:
+        return problem(409, str(error))
+    except TimeoutError as error:
+        return problem(503, str(error))
+    return JSONResponse(
+        {"shop_id": shop.shop_id, "status": "serving", "model_version": info.version,
+         "model": info.meta}
+    )
+
+
+def _spawn(state: Any, work: Coroutine[Any, Any, Any]) -> None:
+    """Run `work` after the response; keep a reference until it ends, log how it ended."""
+    task = asyncio.create_task(work)
+    state.background.add(task)
+
+    def finished(done: asyncio.Task[Any]) -> None:
+        state.background.discard(done)
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("background training failed: %s", done.exception())
+
+    task.add_done_callback(finished)
+
+
+async def _drain_and_train(state: Any, shop_id: str) -> ModelInfo:
+    await state.ingestor.drain(shop_id)
+    info = await train_shop(state.redis, shop_id)
+    await state.models.get(shop_id)  # loaded before we answer: the new model serves now
+    return info
+
+
+PREFIX = "/api/v1/shops/{shop_id}"
+routes = [
+    Route(f"{PREFIX}/recommendations/products/{{product_id}}", product_recommendations),
+    Route(f"{PREFIX}/recommendations/customers/{{customer_id}}", customer_recommendations),
+    Route(f"{PREFIX}/recommendations/cart", cart_recommendations, methods=["POST"]),
+    Route(f"{PREFIX}/recommendations/trending", trending),
+    Route(f"{PREFIX}/model", model_info),
+    Route(f"{PREFIX}/model/train", train, methods=["POST"]),
+]

@@ -1,0 +1,65 @@
+"""The Starlette application: routes composed, Redis and workers opened in the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from plugin import api
+from plugin.config import Settings
+from plugin.problems import problem
+from plugin.serving import ModelCache
+from plugin.storage import open_redis
+from plugin.worker import running_workers
+from webhooks import receiver
+from webhooks.ingest import Ingestor
+from widgets import routes as widget_routes
+
+log = logging.getLogger(__name__)
+
+
+async def health(request: Request) -> Response:
+    await request.app.state.redis.ping()
+    return JSONResponse({"status": "ok"})
+
+
+async def storage_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("storage unavailable for %s %s: %s", request.method, request.url.path,
+                type(exc).__name__)
+    return problem(503, "storage (Redis) is unavailable; the request was not stored, retry later")
+
+
+def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_redis(settings) as redis:
+            app.state.redis = redis
+            app.state.models = ModelCache(redis)
+            app.state.ingestor = Ingestor(redis)
+            app.state.background = set()
+            if settings.run_worker:
+                async with running_workers(redis, settings):
+                    yield
+            else:
+                yield
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", health),
+            *receiver.routes,
+            *api.routes,
+            *widget_routes.routes,
+            *extra_routes,
+        ],
+        lifespan=lifespan,
+        exception_handlers={RedisError: storage_unavailable},
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,41 @@
+"""Background work of a process: ingestion and debounced retraining, until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+
+from plugin.config import Settings
+from plugin.training import AutoTrainer
+from webhooks.ingest import Ingestor
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def running_workers(redis: aioredis.Redis, settings: Settings) -> AsyncIterator[None]:
+    """Run the ingest loop and the auto-trainer for the duration of the block."""
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(Ingestor(redis).run(stop), name="shopreco-ingest"),
+        asyncio.create_task(
+            AutoTrainer(
+                redis, settings.retrain_debounce_seconds, settings.retrain_max_delay_seconds
+            ).run(stop),
+            name="shopreco-autotrain",
+        ),
+    ]
+    try:
+        yield
+    finally:
+        stop.set()
+        done, pending = await asyncio.wait(tasks, timeout=10)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("worker %s failed: %r", task.get_name(), task.exception())

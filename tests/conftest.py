@@ -1,0 +1,117 @@
+"""Fixtures: a real embedded Redis and the real app served over HTTP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+import uvicorn
+
+from plugin.app import create_app
+from plugin.config import Settings
+from plugin.shops import NewShop, add_shop
+from plugin.storage import EmbeddedRedis
+
+T = TypeVar("T")
+
+
+@dataclass
+class Store:
+    """The embedded Redis of the test session and a way to run async calls against it."""
+
+    embedded: EmbeddedRedis
+    settings: Settings
+
+    def run(self, work: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        async def call() -> T:
+            client = aioredis.Redis(unix_socket_path=self.embedded.socket_path)
+            try:
+                return await work(client)
+            finally:
+                await client.aclose()
+
+        return asyncio.run(call())
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="shopreco-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def store(data_dir: Path) -> Iterator[Store]:
+    embedded = EmbeddedRedis(data_dir, fsync_always=False)
+    settings = Settings(
+        data_dir=data_dir, public_url="http://testserver", max_body_bytes=64 * 1024,
+        retrain_debounce_seconds=3600, retrain_max_delay_seconds=3600, fsync_always=False,
+    )
+    yield Store(embedded, settings)
+    embedded.close()
+
+
+class LiveServer:
+    """The app under uvicorn in a thread, on a free loopback port."""
+
+    def __init__(self, settings: Settings, extra_routes: Any = ()) -> None:
+        config = uvicorn.Config(create_app(settings, extra_routes), host="127.0.0.1", port=0,
+                                log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("test server failed to start")
+            self.thread.join(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+@pytest.fixture(scope="session")
+def base_url(store: Store) -> Iterator[str]:
+    with LiveServer(store.settings) as url:
+        yield url
+
+
+@pytest.fixture
+def http(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def make_shop(store: Store) -> Callable[..., NewShop]:
+    def make(secret: str | None = None, domain: str | None = None, **kwargs: Any) -> NewShop:
+        shop_id = "t-" + uuid.uuid4().hex[:12]
+        return store.run(lambda r: add_shop(
+            r, shop_id, "shopify", domain or f"{shop_id}.myshopify.com", "http://testserver",
+            webhook_secret=secret, **kwargs,
+        ))
+
+    return make
+
+
+@pytest.fixture
+def shop(make_shop: Callable[..., NewShop]) -> NewShop:
+    return make_shop()
+
+
+def settings_for(store: Store, **changes: Any) -> Settings:
+    return replace(store.settings, **changes)

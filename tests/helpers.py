@@ -1,0 +1,62 @@
+"""Helpers shared by the tests: signing webhooks like Shopify does, building orders."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+# ../shared/data beside the project checkout (the data is never copied into the project)
+SHARED_DATA = Path(
+    os.environ.get("SHOPRECO_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+
+
+def shopify_signature(secret: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def shopify_headers(
+    domain: str, secret: str, body: bytes, topic: str = "orders/create",
+    webhook_id: str | None = None, prefix: str = "X-Shopify-",
+) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        f"{prefix}Topic": topic,
+        f"{prefix}Shop-Domain": domain,
+        f"{prefix}Hmac-Sha256": shopify_signature(secret, body),
+        f"{prefix}Webhook-Id": webhook_id or str(uuid.uuid4()),
+        f"{prefix}API-Version": "2025-01",
+    }
+
+
+def order_payload(
+    order_id: int, customer_id: int | None, product_ids: list[int],
+    created_at: str = "2025-03-01T10:00:00+01:00", updated_at: str | None = None,
+    cancelled_at: str | None = None, quantity: int = 1,
+) -> dict[str, Any]:
+    lines = [
+        {"id": order_id * 100 + i, "product_id": pid, "variant_id": pid * 10 + 1,
+         "title": f"Product {pid}", "quantity": quantity, "price": "10.00", "sku": f"SKU-{pid}"}
+        for i, pid in enumerate(product_ids)
+    ]
+    return {
+        "id": order_id,
+        "created_at": created_at,
+        "updated_at": updated_at or created_at,
+        "cancelled_at": cancelled_at,
+        "financial_status": "voided" if cancelled_at else "paid",
+        "currency": "EUR",
+        "total_price": f"{10 * quantity * len(product_ids):.2f}",
+        "customer": None if customer_id is None else {"id": customer_id},
+        "line_items": lines,
+    }
+
+
+def body_of(payload: Any) -> bytes:
+    return json.dumps(payload).encode()

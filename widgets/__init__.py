@@ -1,0 +1,1 @@
+"""Storefront widgets: the embed script, its public endpoint and templates."""

@@ -1,0 +1,77 @@
+"""Widget routes: the embed script and the public, CORS-enabled recommendations endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from plugin.api import BadRequest, parse_id, parse_limit
+from plugin.problems import problem
+from plugin.serving import render_items
+from plugin.shops import shop_by_widget_key
+from recommender.shop_model import Answer, ShopModel
+
+STATIC = Path(__file__).parent / "static"
+CORS = {"Access-Control-Allow-Origin": "*", "Vary": "Origin"}
+WIDGET_MAX_LIMIT = 24
+Query = Callable[[ShopModel], Answer]
+
+
+async def embed_js(request: Request) -> Response:
+    return Response(
+        (STATIC / "embed.js").read_bytes(),
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=300", **CORS},
+    )
+
+
+def widget_query(request: Request) -> tuple[str, Query]:
+    params = request.query_params
+    placement = params.get("placement", "trending")
+    limit = min(parse_limit(params.get("limit", "4")), WIDGET_MAX_LIMIT)
+    if placement in {"product", "similar"}:
+        product_id = parse_id("product_id", params.get("product_id"))
+        if placement == "product":
+            return placement, lambda m: m.bought_together(product_id, limit)
+        return placement, lambda m: m.similar(product_id, limit)
+    if placement == "cart":
+        ids = [p for p in (params.get("product_ids") or "").split(",") if p]
+        return placement, lambda m: m.for_cart(ids, params.get("customer_id"), limit)
+    if placement == "customer":
+        customer_id = parse_id("customer_id", params.get("customer_id"))
+        return placement, lambda m: m.for_customer(customer_id, limit, False)
+    if placement == "trending":
+        return placement, lambda m: m.trending(limit)
+    raise BadRequest(
+        f"placement must be product, similar, cart, customer or trending, got {placement!r}"
+    )
+
+
+async def widget_recommendations(request: Request) -> Response:
+    shop = await shop_by_widget_key(request.app.state.redis, request.query_params.get("key", ""))
+    if shop is None:
+        return problem(404, "unknown widget key: copy data-key from `shopreco shops list`")
+    try:
+        placement, query = widget_query(request)
+    except BadRequest as error:
+        return problem(400, str(error))
+    served = await request.app.state.models.get(shop.shop_id)
+    items: list[dict[str, object]] = []
+    version = None
+    if served is not None:
+        version, model = served
+        answer = await asyncio.to_thread(query, model)
+        items = await render_items(request.app.state.redis, shop.shop_id, shop.currency, answer)
+    body = {"placement": placement, "model_version": version, "items": items}
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=60", **CORS})
+
+
+routes = [
+    Route("/widgets/v1/embed.js", embed_js),
+    Route("/widgets/v1/recommendations", widget_recommendations),
+]
