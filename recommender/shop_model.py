@@ -61,7 +61,9 @@ class ShopModel:
     # ---- training and storage -------------------------------------------------------------
 
     @classmethod
-    def train(cls, purchases: Iterable[Purchase], factors: int = 64, iterations: int = 20) -> ShopModel:
+    def train(
+        cls, purchases: Iterable[Purchase], factors: int = 64, iterations: int = 20
+    ) -> ShopModel:
         data = build_interactions(purchases)
         return cls.from_interactions(data, factors=factors, iterations=iterations)
 

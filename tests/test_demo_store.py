@@ -71,6 +71,11 @@ def test_default_store_has_at_least_5000_orders_and_the_requested_products(
     assert len(store.products) == 120
 
 
+@pytest.mark.parametrize("n_orders", [1, 2, 37, 501])
+def test_exactly_the_requested_number_of_orders_is_generated(n_orders: int) -> None:
+    assert len(generate_store(n_orders=n_orders, end=END).orders) == n_orders
+
+
 def test_orders_span_at_least_twelve_months(store: DemoStore) -> None:
     times = [created(order) for order in store.orders]
     assert max(times) - min(times) >= timedelta(days=365)

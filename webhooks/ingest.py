@@ -101,7 +101,8 @@ async def process_event(redis: aioredis.Redis, shop: Shop, event: Event) -> None
         await store_order(redis, shop.shop_id, shopify.parse_order(payload))
     elif event.topic in shopify.PRODUCT_TOPICS:
         payload = json.loads(event.body)
-        await store_product(redis, shop.shop_id, shopify.parse_product(payload, shop.storefront_url))
+        product = shopify.parse_product(payload, shop.storefront_url)
+        await store_product(redis, shop.shop_id, product)
     # any other topic stays in the event stream, stored for the features that will use it
 
 

@@ -22,6 +22,7 @@ import functools
 import html
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -101,6 +102,7 @@ def _spec(
     return _Spec(group, category, template, (low, high), variants, cycle)
 
 
+# fmt: off
 _COFFEE, _TEA, _KITCHEN = "Coffee", "Tea", "Kitchen"
 _OUTDOOR, _STATIONERY, _BATH, _HOME = "Outdoor", "Stationery", "Bath", "Home"
 
@@ -255,6 +257,7 @@ _LAST_NAMES = (
     "Martin", "Bianchi", "de Vries", "Kowalski", "Lambert", "Becker", "Moreau", "Costa",
     "Hoffmann", "Lindqvist", "Peeters", "Schulz", "Ferrari", "Bernard", "Keller", "Horvat",
 )
+# fmt: on
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -433,13 +436,14 @@ class _Catalog:
         self.group_pickers = {c: self._group_picker(c) for c in self.categories}
         self.staples = {
             category: self._picker(
-                i for i, item in enumerate(items)
+                i
+                for i, item in enumerate(items)
                 if item.product.category == category and item.cycle_days
             )
             for category in self.categories
         }
 
-    def _picker(self, indices: Any) -> _Picker | None:
+    def _picker(self, indices: Iterable[int]) -> _Picker | None:
         keys = list(indices)
         return _Picker(keys, [self.weights[i] for i in keys]) if keys else None
 
@@ -455,7 +459,8 @@ class _Catalog:
         """Another consumable of the same group (a different bean origin, soap scent...)."""
         item = self.items[index]
         candidates = [
-            i for i, other in enumerate(self.items)
+            i
+            for i, other in enumerate(self.items)
             if other.group == item.group and other.cycle_days and i != index
         ]
         return candidates[int(u * len(candidates))] if candidates else index
@@ -497,12 +502,14 @@ def _local_iso(epoch: int) -> str:
     return moment.astimezone(timezone(timedelta(hours=offset))).isoformat(timespec="seconds")
 
 
+# fmt: off
 _MONTH_FACTOR = np.array([0.85, 0.85, 0.95, 0.95, 0.95, 0.9, 0.85, 0.85, 1.0, 1.05, 1.4, 1.55])
 _WEEKDAY_FACTOR = np.array([1.05, 1.0, 1.0, 1.0, 0.95, 0.85, 1.15])  # Monday first
 _HOUR_FACTOR = np.array(
     [0.25, 0.15, 0.1, 0.08, 0.08, 0.12, 0.3, 0.55, 0.8, 0.95, 1.0, 1.05,
      1.2, 1.15, 1.0, 0.95, 0.95, 1.0, 1.15, 1.35, 1.5, 1.45, 1.1, 0.6]
 )
+# fmt: on
 
 
 def _hourly_intensity(start: datetime, n_hours: int) -> np.ndarray:
@@ -518,8 +525,12 @@ def _hourly_intensity(start: datetime, n_hours: int) -> np.ndarray:
     black_friday = np.where((month == 10) & (day_of_month >= 23), 1.3, 1.0)
     growth = 0.85 + 0.3 * np.arange(n_hours) / max(n_hours, 1)
     intensity: np.ndarray = (
-        _MONTH_FACTOR[month] * _WEEKDAY_FACTOR[weekday] * _HOUR_FACTOR[hour]
-        * holidays * black_friday * growth
+        _MONTH_FACTOR[month]
+        * _WEEKDAY_FACTOR[weekday]
+        * _HOUR_FACTOR[hour]
+        * holidays
+        * black_friday
+        * growth
     )
     return intensity
 
@@ -587,8 +598,9 @@ def _taste(rng: np.random.Generator, catalog: _Catalog) -> tuple[_Picker, dict[s
         if second != first:
             preferred.append(second)
     share = {category: 0.12 / len(catalog.categories) for category in catalog.categories}
-    for category, weight in zip(preferred, (0.62, 0.26), strict=False):
-        share[category] += weight if len(preferred) == 2 else 0.88
+    weights = (0.88,) if len(preferred) == 1 else (0.62, 0.26)
+    for category, weight in zip(preferred, weights, strict=True):
+        share[category] += weight
     favourites = {
         category: catalog.group_pickers[category].pick(float(rng.random()))
         for category in preferred
@@ -634,8 +646,9 @@ def _cycle_times(
     return clock.at_quantiles(quantiles)
 
 
-def _customer_times(rng: np.random.Generator, clock: _Clock, customer: _Customer,
-                    catalog: _Catalog) -> list[int]:
+def _customer_times(
+    rng: np.random.Generator, clock: _Clock, customer: _Customer, catalog: _Catalog
+) -> list[int]:
     if customer.staple is not None and customer.n_orders > 1:
         cycle_days = catalog.items[customer.staple].cycle_days or 30
         return _cycle_times(rng, clock, customer.n_orders, cycle_days)
@@ -677,8 +690,9 @@ def _companion(rng: np.random.Generator, catalog: _Catalog, group: str) -> int:
     return int(picker.pick(float(rng.random())))
 
 
-def _browse_basket(rng: np.random.Generator, catalog: _Catalog,
-                   customer: _Customer | None) -> list[int]:
+def _browse_basket(
+    rng: np.random.Generator, catalog: _Catalog, customer: _Customer | None
+) -> list[int]:
     group = _anchor_group(rng, catalog, customer)
     picker = catalog.by_group[group]
     assert picker is not None
@@ -715,8 +729,9 @@ def _complete_pair(rng: np.random.Generator, basket: list[int]) -> list[int]:
     return basket
 
 
-def _basket(rng: np.random.Generator, catalog: _Catalog, customer: _Customer | None,
-            nth_order: int) -> list[int]:
+def _basket(
+    rng: np.random.Generator, catalog: _Catalog, customer: _Customer | None, nth_order: int
+) -> list[int]:
     if customer is not None and customer.staple is not None:
         if nth_order == 0:
             basket = _browse_basket(rng, catalog, customer)
@@ -744,8 +759,9 @@ class _Draft:
     basket: list[int]
 
 
-def _drafts(rng: np.random.Generator, catalog: _Catalog, clock: _Clock,
-            n_orders: int) -> tuple[list[_Draft], list[_Customer]]:
+def _drafts(
+    rng: np.random.Generator, catalog: _Catalog, clock: _Clock, n_orders: int
+) -> tuple[list[_Draft], list[_Customer]]:
     n_guest = min(round(n_orders * GUEST_SHARE), n_orders - 1) if n_orders > 1 else 0
     n_registered = n_orders - n_guest
     n_customers = max(1, min(n_registered, round(n_orders * CUSTOMERS_PER_ORDER)))
@@ -762,8 +778,9 @@ def _drafts(rng: np.random.Generator, catalog: _Catalog, clock: _Clock,
     return drafts, customers
 
 
-def _line_items(rng: np.random.Generator, catalog: _Catalog, basket: list[int],
-                first_line_id: int) -> tuple[list[dict[str, Any]], int]:
+def _line_items(
+    rng: np.random.Generator, catalog: _Catalog, basket: list[int], first_line_id: int
+) -> tuple[list[dict[str, Any]], int]:
     lines = []
     total_cents = 0
     for offset, index in enumerate(basket):
@@ -771,15 +788,17 @@ def _line_items(rng: np.random.Generator, catalog: _Catalog, basket: list[int],
         product = item.product
         qty = _quantity(rng, item.cycle_days is not None)
         total_cents += round(float(product.price) * 100) * qty
-        lines.append({
-            "id": first_line_id + offset,
-            "product_id": int(product.product_id),
-            "variant_id": int(product.product_id) * 10 + 1,
-            "title": product.title,
-            "quantity": qty,
-            "price": product.price,
-            "sku": f"SKU-{product.product_id}",
-        })
+        lines.append(
+            {
+                "id": first_line_id + offset,
+                "product_id": int(product.product_id),
+                "variant_id": int(product.product_id) * 10 + 1,
+                "title": product.title,
+                "quantity": qty,
+                "price": product.price,
+                "sku": f"SKU-{product.product_id}",
+            }
+        )
     return lines, total_cents
 
 
@@ -792,8 +811,14 @@ def _customer_payload(customer: _Customer, number: int) -> dict[str, Any]:
     }
 
 
-def _order_payload(index: int, created: int, cancelled: int | None, total_cents: int,
-                   customer: dict[str, Any] | None, lines: list[dict[str, Any]]) -> dict[str, Any]:
+def _order_payload(
+    index: int,
+    created: int,
+    cancelled: int | None,
+    total_cents: int,
+    customer: dict[str, Any] | None,
+    lines: list[dict[str, Any]],
+) -> dict[str, Any]:
     created_at = _local_iso(created)
     cancelled_at = _local_iso(cancelled) if cancelled is not None else None
     total = _cents_to_str(total_cents)
@@ -823,8 +848,9 @@ def _cancellation(rng: np.random.Generator, created: int, end: int) -> int | Non
     return max(min(created + delay, end), created + 1)
 
 
-def _orders(rng: np.random.Generator, catalog: _Catalog, clock: _Clock,
-            n_orders: int) -> list[dict[str, Any]]:
+def _orders(
+    rng: np.random.Generator, catalog: _Catalog, clock: _Clock, n_orders: int
+) -> list[dict[str, Any]]:
     drafts, customers = _drafts(rng, catalog, clock, n_orders)
     numbers: dict[int, int] = {}  # customer index -> number, in order of first purchase
     orders = []
@@ -881,8 +907,15 @@ def shopify_product_payload(
     image_src = f"{base_url.rstrip('/')}/demo/images/{product.product_id}.svg"
 
     def image() -> dict[str, Any]:
-        return {"id": product_id * 10 + 2, "product_id": product_id, "position": 1,
-                "src": image_src, "alt": product.title, "width": 400, "height": 400}
+        return {
+            "id": product_id * 10 + 2,
+            "product_id": product_id,
+            "position": 1,
+            "src": image_src,
+            "alt": product.title,
+            "width": 400,
+            "height": 400,
+        }
 
     return {
         "id": product_id,
@@ -896,16 +929,18 @@ def shopify_product_payload(
         "created_at": created_at,
         "updated_at": created_at,
         "published_at": created_at,
-        "variants": [{
-            "id": product_id * 10 + 1,
-            "product_id": product_id,
-            "title": "Default Title",
-            "price": product.price,
-            "sku": f"SKU-{product.product_id}",
-            "position": 1,
-            "inventory_quantity": 25,
-            "inventory_policy": "deny",
-        }],
+        "variants": [
+            {
+                "id": product_id * 10 + 1,
+                "product_id": product_id,
+                "title": "Default Title",
+                "price": product.price,
+                "sku": f"SKU-{product.product_id}",
+                "position": 1,
+                "inventory_quantity": 25,
+                "inventory_policy": "deny",
+            }
+        ],
         "image": image(),
         "images": [image()],
     }

@@ -1,0 +1,184 @@
+"""`shopreco demo`: the plugin on the embedded Redis with a synthetic shop, replayed as
+signed Shopify webhooks through the real HTTP endpoint, trained, and a storefront to look at."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+import time
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+
+from plugin import keys
+from plugin.config import Settings
+from plugin.demo.store import DemoStore, generate_store, shopify_product_payload
+from plugin.demo.storefront import storefront_routes
+from plugin.server import make_server, serving
+from plugin.shops import Shop, add_shop, get_shop, issue_api_key
+from plugin.storage import open_redis
+from webhooks.signatures import hmac_sha256_base64
+
+DEMO_SHOP = "demo"
+CONCURRENCY = 16
+
+
+class Progress:
+    """One self-rewriting line on stderr: what, how far, how fast."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total, self.done = label, total, 0
+        self.started = time.perf_counter()
+
+    def step(self, n: int = 1) -> None:
+        self.done += n
+        if self.done == self.total or self.done % 100 == 0:
+            self.show()
+
+    def show(self, end: str = "") -> None:
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        width = 30
+        filled = int(width * self.done / max(self.total, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        sys.stderr.write(f"\r  {self.label:<18} [{bar}] {self.done}/{self.total}"
+                         f"  {self.done / elapsed:,.0f}/s{end}")
+        sys.stderr.flush()
+
+    def finish(self) -> float:
+        self.show(end="\n")
+        return time.perf_counter() - self.started
+
+
+async def ensure_demo_shop(
+    redis: aioredis.Redis, store: DemoStore, public_url: str
+) -> tuple[Shop, str]:
+    """The demo shop (created on first run) with a fresh API key and today's storefront URL."""
+    shop = await get_shop(redis, DEMO_SHOP)
+    if shop is None:
+        new = await add_shop(redis, DEMO_SHOP, "shopify", store.shop_domain, public_url,
+                             storefront_url=f"{public_url}/demo", currency=store.currency)
+        return new.shop, new.api_key
+    await redis.hset(keys.shop_config(DEMO_SHOP), "storefront_url", f"{public_url}/demo")
+    shop = await get_shop(redis, DEMO_SHOP)
+    assert shop is not None
+    return shop, await issue_api_key(redis, DEMO_SHOP)
+
+
+def deliveries(store: DemoStore, public_url: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(topic, webhook id, body) in the order a live shop would have sent them."""
+    site = hashlib.sha256(public_url.encode()).hexdigest()[:8]
+    out = [("products/create", f"demo-product-{p.product_id}-{site}",
+            shopify_product_payload(p, public_url)) for p in store.products]
+    for order in store.orders:
+        if order["cancelled_at"] is None:
+            out.append(("orders/create", f"demo-order-{order['id']}", order))
+            continue
+        placed = {**order, "cancelled_at": None, "financial_status": "paid",
+                  "updated_at": order["created_at"]}
+        out.append(("orders/create", f"demo-order-{order['id']}", placed))
+        out.append(("orders/cancelled", f"demo-cancel-{order['id']}", order))
+    return out
+
+
+async def replay(
+    client: httpx.AsyncClient, shop: Shop, items: list[tuple[str, str, dict[str, Any]]]
+) -> dict[str, int]:
+    """POST every delivery, signed like Shopify signs it; count the answers."""
+    secret = shop.webhook_secrets[0].reveal().encode()
+    progress = Progress("replaying webhooks", len(items))
+    counts: dict[str, int] = {}
+    queue: asyncio.Queue[tuple[str, str, dict[str, Any]]] = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+
+    async def sender() -> None:
+        while not queue.empty():
+            topic, webhook_id, payload = queue.get_nowait()
+            body = json.dumps(payload).encode()
+            response = await client.post("/webhooks/shopify", content=body, headers={
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": topic,
+                "X-Shopify-Shop-Domain": shop.domain,
+                "X-Shopify-Webhook-Id": webhook_id,
+                "X-Shopify-Hmac-Sha256": hmac_sha256_base64(secret, body),
+            })
+            status = response.json().get("status", str(response.status_code))
+            counts[status] = counts.get(status, 0) + 1
+            progress.step()
+
+    await asyncio.gather(*(sender() for _ in range(CONCURRENCY)))
+    counts["seconds"] = round(progress.finish(), 2)  # type: ignore[assignment]
+    return counts
+
+
+async def train(client: httpx.AsyncClient, api_key: str) -> dict[str, Any]:
+    sys.stderr.write("  training the model (ALS + co-purchase) ...\n")
+    response = await client.post(
+        f"/api/v1/shops/{DEMO_SHOP}/model/train", params={"wait": "true"},
+        headers={"Authorization": f"Bearer {api_key}"}, timeout=600,
+    )
+    response.raise_for_status()
+    return dict(response.json())
+
+
+async def check(client: httpx.AsyncClient, api_key: str, store: DemoStore) -> dict[str, Any]:
+    first, second = store.always_together
+    response = await client.get(
+        f"/api/v1/shops/{DEMO_SHOP}/recommendations/products/{first}",
+        params={"kind": "bought_together", "limit": 3},
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+    response.raise_for_status()
+    body = dict(response.json())
+    top = body["items"][0]["product_id"] if body["items"] else None
+    body["pair_found"] = top == second
+    return body
+
+
+def banner(public_url: str, api_key: str, store: DemoStore, trained: dict[str, Any]) -> str:
+    first = store.always_together[0]
+    meta = trained["model"]
+    return f"""
+  shopreco demo is running.
+
+  Storefront (product and cart pages with the widget):  {public_url}/demo/
+  A product page:  {public_url}/demo/products/{store.products[0].handle}
+  Model {trained['model_version']}: {meta['orders']} orders, {meta['customers']} customers,
+    {meta['products']} products, trained in {meta['train_seconds']} s
+
+  Try the API:
+    curl -H 'Authorization: Bearer {api_key}' \\
+      '{public_url}/api/v1/shops/{DEMO_SHOP}/recommendations/products/{first}?kind=bought_together&limit=4'
+
+  Ctrl-C stops it. The data stays in the data folder; run the demo again to reuse it.
+"""
+
+
+async def run_demo(
+    settings: Settings, host: str, port: int, n_orders: int, seed: int, exit_after_setup: bool
+) -> int:
+    public_url = f"http://{host}:{port}"
+    settings = replace(settings, public_url=public_url)
+    sys.stderr.write(f"  generating the demo store ({n_orders} orders) ...\n")
+    store = generate_store(seed=seed, n_orders=n_orders)
+    async with open_redis(settings) as redis:
+        shop, api_key = await ensure_demo_shop(redis, store, public_url)
+    routes = storefront_routes(store, shop.widget_key, public_url)
+    server = make_server(settings, host, port, routes)
+    async with serving(server), httpx.AsyncClient(base_url=public_url, timeout=60) as client:
+        counts = await replay(client, shop, deliveries(store, public_url))
+        sys.stderr.write(f"  webhooks answered: {counts}\n")
+        trained = await train(client, api_key)
+        result = await check(client, api_key, store)
+        verdict = "first" if result["pair_found"] else "NOT first"
+        sys.stderr.write(f"  check: the always-bought-together product comes back {verdict}\n")
+        print(banner(public_url, api_key, store, trained), flush=True)
+        if exit_after_setup:
+            return 0 if result["pair_found"] else 1
+        while not server.should_exit:
+            await asyncio.sleep(0.5)
+    return 0
