@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import tempfile
 import threading
 import uuid
@@ -40,7 +41,29 @@ class Store:
             finally:
                 await client.aclose()
 
-        return asyncio.run(call())
+        return run_async(call)
+
+
+def run_async(work: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion in a thread of its own, so it works even where the
+    calling thread already runs an event loop (Playwright's sync API does)."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        async def wrapped() -> T:
+            return await work()
+
+        try:
+            outcome["value"] = asyncio.run(wrapped())
+        except BaseException as error:  # re-raised in the calling thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
@@ -64,8 +87,8 @@ def store(data_dir: Path) -> Iterator[Store]:
 class LiveServer:
     """The app under uvicorn in a thread, on a free loopback port."""
 
-    def __init__(self, settings: Settings, extra_routes: Any = ()) -> None:
-        config = uvicorn.Config(create_app(settings, extra_routes), host="127.0.0.1", port=0,
+    def __init__(self, settings: Settings, extra_routes: Any = (), port: int = 0) -> None:
+        config = uvicorn.Config(create_app(settings, extra_routes), host="127.0.0.1", port=port,
                                 log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -82,6 +105,12 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(15)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,8 @@ def check_payload(topic: str, payload: Any) -> None:
 
 def parse_order(payload: dict[str, Any]) -> Order:
     """A Shopify REST order (the bare object of an orders/* webhook) as an internal Order."""
+    if not isinstance(payload, dict):
+        raise PayloadError("an order must be a JSON object")
     created_at = timestamp(payload.get("created_at"), "created_at")
     updated_raw = payload.get("updated_at") or payload.get("created_at")
     customer = payload.get("customer")
@@ -87,8 +89,13 @@ def _lines(line_items: list[Any]) -> list[LineItem]:
 
 def parse_product(payload: dict[str, Any], storefront_url: str) -> dict[str, Any]:
     """Catalog fields of a Shopify REST product: title, url, image, price, availability."""
+    if not isinstance(payload, dict):
+        raise PayloadError("a product must be a JSON object")
     variants = [v for v in payload.get("variants") or [] if isinstance(v, dict)]
+    images = [i for i in payload.get("images") or [] if isinstance(i, dict)]
+    # `image` is the featured one; payloads without it (older API versions) list `images`
     image = payload.get("image") if isinstance(payload.get("image"), dict) else None
+    image = image or (images[0] if images else None)
     handle = payload.get("handle")
     in_stock = any(
         v.get("inventory_quantity") is None or v.get("inventory_quantity", 0) > 0

@@ -38,7 +38,8 @@ main { max-width: 1080px; margin: 0 auto; padding: 24px; }
 def page(store: DemoStore, title: str, body: str, widget_key: str, base: str) -> HTMLResponse:
     html = f"""<!doctype html>
 <html lang="en-IE"><head><meta charset="utf-8"><title>{escape(title)} · Demo Store</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style>
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
+<style>{STYLE}</style>
 <script async src="{escape(base)}/widgets/v1/embed.js" data-key="{escape(widget_key)}"></script>
 </head><body>
 <header><a href="/demo/">☕ Demo Store</a><a href="/demo/cart">Cart</a>

@@ -1,0 +1,192 @@
+"""The JSON API over real HTTP: auth, shapes, refusals and fallbacks."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from plugin.shops import NewShop
+from tests.helpers import body_of, order_payload, shopify_headers
+
+
+def auth(shop: NewShop) -> dict[str, str]:
+    return {"Authorization": f"Bearer {shop.api_key}"}
+
+
+def send_orders(http: httpx.Client, shop: NewShop, orders: list[dict]) -> None:
+    secret = shop.shop.webhook_secrets[0].reveal()
+    for order in orders:
+        body = body_of(order)
+        response = http.post("/webhooks/shopify", content=body,
+                             headers=shopify_headers(shop.shop.domain, secret, body))
+        assert response.status_code == 200, response.text
+
+
+def train(http: httpx.Client, shop: NewShop) -> httpx.Response:
+    return http.post(f"/api/v1/shops/{shop.shop.shop_id}/model/train", params={"wait": "true"},
+                     headers=auth(shop))
+
+
+@pytest.fixture
+def trained_shop(http: httpx.Client, shop: NewShop) -> NewShop:
+    """A shop whose customers 1..40 buy 101+102 together, and 103..108 in rotation."""
+    orders = []
+    for n in range(40):
+        orders.append(order_payload(1000 + n, n, [101, 102],
+                                    created_at=f"2025-01-{n % 28 + 1:02d}T10:00:00Z"))
+        orders.append(order_payload(2000 + n, n, [103 + n % 6, 103 + (n + 1) % 6],
+                                    created_at=f"2025-02-{n % 28 + 1:02d}T10:00:00Z"))
+    send_orders(http, shop, orders)
+    assert train(http, shop).status_code == 200
+    return shop
+
+
+def test_missing_api_key_is_401(http, shop) -> None:
+    response = http.get(f"/api/v1/shops/{shop.shop.shop_id}/recommendations/trending")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_wrong_api_key_is_401(http, shop) -> None:
+    response = http.get(f"/api/v1/shops/{shop.shop.shop_id}/recommendations/trending",
+                        headers={"Authorization": "Bearer sk_nope"})
+    assert response.status_code == 401
+
+
+def test_another_shops_key_is_403(http, make_shop) -> None:
+    mine, theirs = make_shop(), make_shop()
+    response = http.get(f"/api/v1/shops/{theirs.shop.shop_id}/recommendations/trending",
+                        headers=auth(mine))
+    assert response.status_code == 403
+
+
+def test_unknown_shop_is_404(http, shop) -> None:
+    response = http.get("/api/v1/shops/no-such-shop/recommendations/trending", headers=auth(shop))
+    assert response.status_code == 404
+
+
+def test_shop_without_model_answers_empty_list(http, shop) -> None:
+    response = http.get(f"/api/v1/shops/{shop.shop.shop_id}/recommendations/products/1",
+                        headers=auth(shop))
+    assert response.status_code == 200
+    assert response.json() == {"shop_id": shop.shop.shop_id, "model_version": None,
+                               "strategy": "none", "items": []}
+
+
+def test_train_without_orders_is_409(http, shop) -> None:
+    response = train(http, shop)
+    assert response.status_code == 409
+    assert shop.shop.shop_id in response.json()["detail"]
+
+
+def test_bought_together_has_the_contract_shape(http, trained_shop) -> None:
+    shop_id = trained_shop.shop.shop_id
+    response = http.get(f"/api/v1/shops/{shop_id}/recommendations/products/101",
+                        params={"kind": "bought_together", "limit": 3}, headers=auth(trained_shop))
+    body = response.json()
+    assert response.status_code == 200
+    assert set(body) == {"shop_id", "model_version", "strategy", "items"}
+    assert body["shop_id"] == shop_id and isinstance(body["model_version"], str)
+    assert len(body["items"]) == 3
+    first = body["items"][0]
+    assert first["product_id"] == "102" and first["because"] == ["101"]
+    assert isinstance(first["score"], float) and first["reason"] == "bought_together"
+    assert first["title"] == "Product 102" and first["price"] == "10.00"
+    assert all(item["product_id"] != "101" for item in body["items"])
+
+
+def test_similar_never_returns_the_product(http, trained_shop) -> None:
+    response = http.get(f"/api/v1/shops/{trained_shop.shop.shop_id}/recommendations/products/103",
+                        params={"kind": "similar", "limit": 5}, headers=auth(trained_shop))
+    items = response.json()["items"]
+    assert len(items) == 5 and "103" not in [i["product_id"] for i in items]
+
+
+def test_unknown_product_gets_trending(http, trained_shop) -> None:
+    response = http.get(f"/api/v1/shops/{trained_shop.shop.shop_id}/recommendations/products/999",
+                        headers=auth(trained_shop))
+    body = response.json()
+    assert body["strategy"] == "trending" and len(body["items"]) == 8
+    assert {i["reason"] for i in body["items"]} == {"trending"}
+
+
+def test_unknown_customer_gets_trending(http, trained_shop) -> None:
+    response = http.get(
+        f"/api/v1/shops/{trained_shop.shop.shop_id}/recommendations/customers/424242",
+        params={"limit": 4}, headers=auth(trained_shop),
+    )
+    assert response.json()["strategy"] == "trending" and len(response.json()["items"]) == 4
+
+
+def test_exclude_purchased_drops_what_the_customer_bought(http, trained_shop) -> None:
+    url = f"/api/v1/shops/{trained_shop.shop.shop_id}/recommendations/customers/0"
+    response = http.get(url, params={"exclude_purchased": "true", "limit": 5},
+                        headers=auth(trained_shop))
+    returned = {i["product_id"] for i in response.json()["items"]}
+    assert returned and not returned & {"101", "102", "103", "104"}
+
+
+def test_customer_recommendations_may_include_repurchases(http, trained_shop) -> None:
+    url = f"/api/v1/shops/{trained_shop.shop.shop_id}/recommendations/customers/0"
+    response = http.get(url, params={"limit": 8}, headers=auth(trained_shop))
+    returned = {i["product_id"] for i in response.json()["items"]}
+    assert returned & {"101", "102"}
+
+
+def test_cart_never_returns_cart_items(http, trained_shop) -> None:
+    response = http.post(f"/api/v1/shops/{trained_shop.shop.shop_id}/recommendations/cart",
+                         json={"product_ids": ["101", "103"], "customer_id": None, "limit": 4},
+                         headers=auth(trained_shop))
+    items = [i["product_id"] for i in response.json()["items"]]
+    assert items[0] == "102" and len(items) == 4 and not {"101", "103"} & set(items)
+
+
+@pytest.mark.parametrize("body", [
+    b"not json", b"[]", b'{"product_ids": "101"}', b'{"product_ids": [{}]}',
+    b'{"product_ids": ["1"], "limit": 0}', b'{"product_ids": ["1"], "limit": "many"}',
+])
+def test_bad_cart_body_is_400(http, trained_shop, body) -> None:
+    response = http.post(f"/api/v1/shops/{trained_shop.shop.shop_id}/recommendations/cart",
+                         content=body, headers=auth(trained_shop))
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "101"}, {"kind": "cheapest"}])
+def test_bad_product_query_is_400(http, trained_shop, query) -> None:
+    response = http.get(f"/api/v1/shops/{trained_shop.shop.shop_id}/recommendations/products/101",
+                        params=query, headers=auth(trained_shop))
+    assert response.status_code == 400
+
+
+def test_model_endpoint_describes_the_serving_model(http, trained_shop) -> None:
+    response = http.get(f"/api/v1/shops/{trained_shop.shop.shop_id}/model",
+                        headers=auth(trained_shop))
+    body = response.json()
+    assert body["model_version"] == "1"
+    assert body["model"]["orders"] == 80 and body["model"]["customers"] == 40
+    assert body["stats"]["accepted"] == 80
+
+
+def test_retraining_publishes_a_new_version(http, trained_shop) -> None:
+    response = train(http, trained_shop)
+    assert response.json()["model_version"] == "2"
+    listed = http.get(f"/api/v1/shops/{trained_shop.shop.shop_id}/recommendations/trending",
+                      headers=auth(trained_shop))
+    assert listed.json()["model_version"] == "2"
+
+
+def test_ids_above_two_to_the_53_stay_exact(http, shop) -> None:
+    big_product, big_customer = 9007199254740993123, 9007199254740995777
+    send_orders(http, shop, [order_payload(9007199254740999, big_customer, [big_product, 5])
+                             for _ in range(1)])
+    assert train(http, shop).status_code == 200
+    response = http.get(
+        f"/api/v1/shops/{shop.shop.shop_id}/recommendations/products/{big_product}",
+        headers=auth(shop),
+    )
+    assert response.json()["items"][0]["product_id"] == "5"
+    response = http.get(
+        f"/api/v1/shops/{shop.shop.shop_id}/recommendations/products/5", headers=auth(shop)
+    )
+    assert response.json()["items"][0]["product_id"] == str(big_product)

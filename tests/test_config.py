@@ -1,0 +1,51 @@
+"""Configuration: the commented example file loads, bad values are named, secrets stay hidden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from plugin.config import ConfigError, Settings, read_env_file
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "shopreco.env.example"
+
+
+def test_example_file_loads_into_settings() -> None:
+    settings = Settings.from_env(read_env_file(EXAMPLE))
+    assert settings.data_dir == Path("/var/lib/shopreco")
+    assert settings.public_url == "https://reco.example.com"
+    assert settings.max_body_bytes == 2097152 and settings.run_worker is True
+    assert settings.redis_url is None  # commented out in the example
+
+
+def test_example_file_names_every_setting() -> None:
+    text = EXAMPLE.read_text()
+    for name in ("SHOPRECO_DATA_DIR", "REDIS_URL", "SHOPRECO_PUBLIC_URL",
+                 "SHOPRECO_MAX_BODY_BYTES", "SHOPRECO_RETRAIN_DEBOUNCE_SECONDS",
+                 "SHOPRECO_RETRAIN_MAX_DELAY_SECONDS", "SHOPRECO_RUN_WORKER",
+                 "SHOPRECO_FSYNC_ALWAYS", "SHOPRECO_LOG_LEVEL"):
+        assert name in text
+
+
+def test_redis_url_password_never_shows_in_repr() -> None:
+    settings = Settings.from_env({"REDIS_URL": "redis://:hunter2@db:6379/0"})
+    assert settings.redis_url is not None
+    assert settings.redis_url.reveal() == "redis://:hunter2@db:6379/0"
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("SHOPRECO_MAX_BODY_BYTES", "lots"), ("SHOPRECO_MAX_BODY_BYTES", "10"),
+    ("SHOPRECO_RUN_WORKER", "maybe"),
+])
+def test_bad_value_is_refused_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_env_file_line_without_equals_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.env"
+    path.write_text("# fine\nJUSTAWORD\n")
+    with pytest.raises(ConfigError, match="bad.env:2"):
+        read_env_file(path)
