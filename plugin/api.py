@@ -88,8 +88,9 @@ async def answer_response(
 ) -> Response:
     served = await request.app.state.models.get(shop.shop_id)
     if served is None:
-        body = {"shop_id": shop.shop_id, "model_version": None, "strategy": "none", "items": []}
-        return JSONResponse(body)
+        empty: dict[str, Any] = {"shop_id": shop.shop_id, "model_version": None,
+                                 "strategy": "none", "items": []}
+        return JSONResponse(empty)
     version, model = served
     answer = await asyncio.to_thread(query, model)
     items = await render_items(request.app.state.redis, shop.shop_id, shop.currency, answer)
@@ -124,7 +125,7 @@ async def customer_recommendations(request: Request, shop: Shop) -> Response:
 @authorized
 async def cart_recommendations(request: Request, shop: Shop) -> Response:
     try:
-        body = json.loads(await request.body())
+        body: Any = json.loads(await request.body())
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadRequest("the body must be JSON: {\"product_ids\": [...], \"limit\": N}") from None
     if not isinstance(body, dict) or not isinstance(body.get("product_ids"), list):

@@ -10,6 +10,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from plugin import keys
+from plugin.storage import text
 from recommender.shop_model import Answer, ShopModel
 
 
@@ -27,7 +28,7 @@ class ModelCache:
         raw_version = await self.redis.get(keys.model_current(shop_id))
         if raw_version is None:
             return None
-        version = raw_version.decode()
+        version = text(raw_version)
         cached = self._models.get(shop_id)
         if cached is not None and cached[0] == version:
             self._models.move_to_end(shop_id)
@@ -39,7 +40,8 @@ class ModelCache:
             blob = await self.redis.hget(keys.model(shop_id, version), "arrays")
             if blob is None:  # deleted between GET and HGET: a newer one is published
                 return cached
-            model = await asyncio.to_thread(ShopModel.from_bytes, blob)
+            raw = blob.encode() if isinstance(blob, str) else blob
+            model = await asyncio.to_thread(ShopModel.from_bytes, raw)
             self._models[shop_id] = (version, model)
             self._models.move_to_end(shop_id)
             while len(self._models) > self.max_shops:

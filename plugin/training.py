@@ -16,6 +16,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from plugin import keys
+from plugin.shops import shop_ids
+from plugin.storage import text
 from recommender.matrix import Purchase
 from recommender.shop_model import ShopModel
 from webhooks.order import Order
@@ -123,9 +125,9 @@ async def _publish(
         pipe.hset(keys.model(shop_id, version), mapping={"arrays": blob, "meta": json.dumps(meta)})
         pipe.set(keys.model_current(shop_id), version)
         await pipe.execute()
-    keep = {version, previous.decode() if previous else None}
+    keep = {version, text(previous) if previous else None}
     async for key in redis.scan_iter(match=keys.model(shop_id, "*"), count=100):
-        if key.decode().rsplit(":", 1)[1] not in keep:
+        if text(key).rsplit(":", 1)[1] not in keep:
             await redis.delete(key)
     return ModelInfo(version, meta)
 
@@ -134,8 +136,8 @@ async def current_model_info(redis: aioredis.Redis, shop_id: str) -> ModelInfo |
     version = await redis.get(keys.model_current(shop_id))
     if version is None:
         return None
-    meta = await redis.hget(keys.model(shop_id, version.decode()), "meta")
-    return ModelInfo(version.decode(), json.loads(meta) if meta else {})
+    meta = await redis.hget(keys.model(shop_id, text(version)), "meta")
+    return ModelInfo(text(version), json.loads(meta) if meta else {})
 
 
 class AutoTrainer:
@@ -158,8 +160,7 @@ class AutoTrainer:
 
     async def train_due_shops(self) -> list[str]:
         trained = []
-        for member in await self.redis.smembers(keys.SHOPS):
-            shop_id = member.decode()
+        for shop_id in await shop_ids(self.redis):
             if await self._is_due(shop_id):
                 try:
                     await train_shop(self.redis, shop_id, lock_wait=0)

@@ -91,16 +91,16 @@ class ShopModel:
     def to_bytes(self) -> bytes:
         """npz bytes of every array (no pickle); `from_bytes` reads them back."""
         buffer = io.BytesIO()
-        np.savez_compressed(
-            buffer,
-            item_ids=self.item_ids,
-            user_ids=self.user_ids,
-            user_factors=self._als.user_factors,
-            item_factors=self._als.item_factors,
-            trending=self.trending_scores,
+        arrays = {
+            "item_ids": self.item_ids,
+            "user_ids": self.user_ids,
+            "user_factors": self._als.user_factors,
+            "item_factors": self._als.item_factors,
+            "trending": self.trending_scores,
             **_csr_arrays("user_items", self.user_items),
             **_csr_arrays("neighbours", self.neighbours),
-        )
+        }
+        np.savez_compressed(buffer, allow_pickle=False, **arrays)
         return buffer.getvalue()
 
     @classmethod

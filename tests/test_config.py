@@ -47,5 +47,5 @@ def test_bad_value_is_refused_naming_the_variable(name: str, value: str) -> None
 def test_env_file_line_without_equals_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bad.env"
     path.write_text("# fine\nJUSTAWORD\n")
-    with pytest.raises(ConfigError, match="bad.env:2"):
+    with pytest.raises(ConfigError, match=r"bad\.env:2"):
         read_env_file(path)

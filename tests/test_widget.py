@@ -6,8 +6,8 @@ import gzip
 
 import pytest
 
-from tests.test_api import auth, send_orders, train
 from tests.helpers import order_payload
+from tests.test_api import auth, send_orders, train
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from plugin import keys
-from plugin.shops import Shop, get_shop
+from plugin.shops import Shop, get_shop, shop_ids
+from plugin.storage import text
 from webhooks import shopify
 from webhooks.intake import Event
 from webhooks.order import Order, PayloadError
@@ -118,15 +119,15 @@ class Ingestor:
         last_claim = 0.0
         while not stop.is_set():
             try:
-                shop_ids = sorted(m.decode() for m in await self.redis.smembers(keys.SHOPS))
+                shops = await shop_ids(self.redis)
                 if time.monotonic() - last_claim > CLAIM_IDLE_MS / 1000:
-                    for shop_id in shop_ids:
+                    for shop_id in shops:
                         await self.claim_stale(shop_id, CLAIM_IDLE_MS)
                     last_claim = time.monotonic()
-                if not shop_ids:
+                if not shops:
                     await asyncio.sleep(block_ms / 1000)
                     continue
-                await self.read_once(shop_ids, block_ms)
+                await self.read_once(shops, block_ms)
             except RedisError as error:
                 log.warning("ingest: Redis unavailable (%s); retrying", type(error).__name__)
                 await asyncio.sleep(1.0)
@@ -138,7 +139,7 @@ class Ingestor:
                 await ensure_group(self.redis, shop_id)
                 self._groups.add(shop_id)
         streams: dict[Any, Any] = {keys.events(shop_id): ">" for shop_id in shop_ids}
-        response = await self.redis.xreadgroup(
+        response: Any = await self.redis.xreadgroup(
             GROUP, self.consumer, streams, count=BATCH, block=block_ms
         )
         processed = 0
@@ -195,7 +196,8 @@ class Ingestor:
                       error)
             await self.redis.xadd(
                 keys.dead_letters(shop.shop_id),
-                {"event_id": entry_id, "error": f"{type(error).__name__}: {error}", **fields},
+                {"event_id": entry_id, "error": f"{type(error).__name__}: {error}",
+                 **{text(k): v for k, v in fields.items()}},
             )
             await self.redis.hincrby(keys.stats(shop.shop_id), "failed", 1)
 

@@ -46,14 +46,14 @@ class Event:
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> Event:
-        text = {k.decode(): v for k, v in fields.items()}
+        named = {k.decode(): v for k, v in fields.items()}
         return cls(
-            platform=text["platform"].decode(),
-            topic=text["topic"].decode(),
-            delivery_id=text["delivery_id"].decode(),
-            body=text["body"],
-            triggered_at=text.get("triggered_at", b"").decode(),
-            api_version=text.get("api_version", b"").decode(),
+            platform=named["platform"].decode(),
+            topic=named["topic"].decode(),
+            delivery_id=named["delivery_id"].decode(),
+            body=named["body"],
+            triggered_at=named.get("triggered_at", b"").decode(),
+            api_version=named.get("api_version", b"").decode(),
         )
 
 
