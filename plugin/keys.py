@@ -69,7 +69,7 @@ def orders(shop_id: str) -> str:
 
 
 def order_versions(shop_id: str) -> str:
-    """HASH order id -> updated_at (epoch seconds) of the stored version."""
+    """HASH order id -> "<updated_at epoch seconds> <cancelled 0|1>" of the stored version."""
     return f"{_shop(shop_id)}:order-versions"
 
 

@@ -167,6 +167,10 @@ class AutoTrainer:
                     trained.append(shop_id)
                 except (NothingToTrain, TimeoutError) as error:
                     log.info("auto-train of %s skipped: %s", shop_id, error)
+                except RedisError:
+                    raise
+                except Exception:  # one shop's failure must not stop the others' training
+                    log.exception("auto-train of %s failed", shop_id)
         return trained
 
     async def _is_due(self, shop_id: str) -> bool:

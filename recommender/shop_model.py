@@ -194,20 +194,27 @@ class ShopModel:
         """Top up `found` to `limit` with trending items, scored below everything found."""
         found = [r for r in found if r.product_id not in exclude][:limit]
         taken = exclude | {r.product_id for r in found}
-        ceiling = min((r.score for r in found), default=1.0)
         top = float(self.trending_scores.max()) if len(self.trending_scores) else 0.0
-        scale = (0.5 * ceiling / top) if top > 0 and ceiling > 0 else 0.0
+        floor = min((r.score for r in found), default=None)
         for j in self._trending_order:
             if len(found) >= limit:
                 break
             item = self._items[j]
             if item not in taken:
-                score = float(self.trending_scores[j]) * scale if found else float(
-                    self.trending_scores[j]
-                )
-                found.append(Recommendation(item, score, TRENDING))
+                share = float(self.trending_scores[j]) / top if top > 0 else 0.0
+                found.append(Recommendation(item, _filler_score(floor, share), TRENDING))
                 taken.add(item)
         return found
+
+
+def _filler_score(floor: float | None, share: float) -> float:
+    """A trending filler's score from its trending share (1 = the top seller): the share itself
+    when nothing else was found, else strictly below `floor`, the lowest score found (which
+    may be negative), keeping the trending order."""
+    if floor is None:
+        return share
+    margin = max(abs(floor), 1e-6) * 0.5
+    return floor - margin * (2.0 - share)
 
 
 def _csr_arrays(name: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:

@@ -118,6 +118,21 @@ def test_older_version_after_cancellation_does_not_revive_the_order(store, shop)
     assert Order.from_json(stored[b"1006"]).cancelled
 
 
+def test_redelivered_cancellation_changes_nothing(store, shop) -> None:
+    cancelled = order_payload(1007, 83, [510], updated_at="2025-03-02T10:00:00Z",
+                              cancelled_at="2025-03-02T10:00:00Z")
+    apply(store, shop, event(cancelled, "orders/cancelled"), event(cancelled, "orders/cancelled"))
+    changes = store.run(lambda r: r.hget(keys.stats(shop.shop.shop_id), "order_changes"))
+    assert changes == b"1"
+
+
+def test_same_time_cancellation_replaces_the_placed_order(store, shop) -> None:
+    placed = order_payload(1008, 84, [511], updated_at="2025-03-02T10:00:00Z")
+    cancelled = {**placed, "cancelled_at": "2025-03-02T10:00:00Z"}
+    stored = apply(store, shop, event(placed), event(cancelled, "orders/cancelled"))
+    assert Order.from_json(stored[b"1008"]).cancelled
+
+
 def test_product_event_stores_a_catalog_entry(store, make_shop) -> None:
     shop = make_shop(storefront_url="https://shop.example/")
     raw = json.loads((SHOPIFY_DATA / "rest_fixture_shopify_python_api_product.json").read_text())

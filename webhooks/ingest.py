@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,14 +33,19 @@ GROUP = "ingest"
 BATCH = 200
 CLAIM_IDLE_MS = 30_000
 
+# The version kept per order is "<updated_at> <cancelled 0|1>". A newer updated_at wins; at the
+# same updated_at only a cancellation of a not yet cancelled order changes anything.
 _UPSERT_ORDER = """
 local current = redis.call('HGET', KEYS[2], ARGV[1])
 if current then
-  local stored, incoming = tonumber(current), tonumber(ARGV[3])
-  if incoming < stored or (incoming == stored and ARGV[4] == '0') then return 0 end
+  local stamp, stored_cancelled = string.match(current, '^(%S+) ?(%d?)$')
+  local stored = tonumber(stamp)
+  local incoming = tonumber(ARGV[3])
+  if incoming < stored then return 0 end
+  if incoming == stored and (ARGV[4] == '0' or stored_cancelled == '1') then return 0 end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])
 redis.call('HSETNX', KEYS[3], 'first', ARGV[5])
 redis.call('HSET', KEYS[3], 'last', ARGV[5])
 redis.call('HINCRBY', KEYS[4], 'order_changes', 1)
@@ -48,7 +54,8 @@ return 1
 
 
 def consumer_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """Unique per Ingestor: host, process and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 async def ensure_group(redis: aioredis.Redis, shop_id: str) -> None:
