@@ -75,6 +75,7 @@ class Settings:
     retrain_max_delay_seconds: int = 300
     run_worker: bool = True
     fsync_always: bool = True
+    event_retention_days: int = 30
     log_level: str = "INFO"
 
     @classmethod
@@ -95,6 +96,9 @@ class Settings:
             ),
             run_worker=_bool(env, "SHOPRECO_RUN_WORKER", cls.run_worker),
             fsync_always=_bool(env, "SHOPRECO_FSYNC_ALWAYS", cls.fsync_always),
+            event_retention_days=_int(
+                env, "SHOPRECO_EVENT_RETENTION_DAYS", cls.event_retention_days, 1
+            ),
             log_level=(env.get("SHOPRECO_LOG_LEVEL") or cls.log_level).upper(),
         )
 

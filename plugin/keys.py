@@ -46,7 +46,8 @@ def shop_config(shop_id: str) -> str:
 
 
 def events(shop_id: str) -> str:
-    """STREAM of accepted webhook events (raw body + headers), read by the ingest group."""
+    """STREAM of accepted webhook events (raw body + headers), read by the ingest group;
+    processed entries are trimmed after SHOPRECO_EVENT_RETENTION_DAYS."""
     return f"{_shop(shop_id)}:events"
 
 

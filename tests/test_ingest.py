@@ -225,3 +225,19 @@ def test_auto_trainer_trains_a_dirty_shop_and_clears_the_mark(store, shop) -> No
     assert shop_id in trained
     assert dirty == 0
     assert current is not None
+
+
+def test_housekeeping_trims_only_processed_events_past_retention(store, shop) -> None:
+    shop_id = shop.shop.shop_id
+
+    async def work(redis: Any) -> tuple[int, int, int]:
+        for n in range(3):
+            await append(redis, shop_id, event(order_payload(1200 + n, 90, [600])))
+        await Ingestor(redis).drain(shop_id)
+        await append(redis, shop_id, event(order_payload(1299, 90, [600])))  # not read yet
+        kept = await Ingestor(redis).housekeep(shop_id)
+        trimmed = await Ingestor(redis, retention_seconds=0).housekeep(shop_id)
+        return kept, trimmed, await redis.xlen(keys.events(shop_id))
+
+    kept, trimmed, left = store.run(work)
+    assert (kept, trimmed, left) == (0, 3, 1)

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 GROUP = "ingest"
 BATCH = 200
 CLAIM_IDLE_MS = 30_000
+DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
 
 # The version kept per order is "<updated_at> <cancelled 0|1>". A newer updated_at wins; at the
 # same updated_at only a cancellation of a not yet cancelled order changes anything.
@@ -117,9 +118,15 @@ async def process_event(redis: aioredis.Redis, shop: Shop, event: Event) -> None
 class Ingestor:
     """Reads events of every shop (or one) in the `ingest` consumer group."""
 
-    def __init__(self, redis: aioredis.Redis, consumer: str | None = None) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        consumer: str | None = None,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+    ) -> None:
         self.redis = redis
         self.consumer = consumer or consumer_name()
+        self.retention_seconds = retention_seconds
         self._groups: set[str] = set()
 
     async def run(self, stop: asyncio.Event, block_ms: int = 1000) -> None:
@@ -130,6 +137,7 @@ class Ingestor:
                 if time.monotonic() - last_claim > CLAIM_IDLE_MS / 1000:
                     for shop_id in shops:
                         await self.claim_stale(shop_id, CLAIM_IDLE_MS)
+                        await self.housekeep(shop_id)
                     last_claim = time.monotonic()
                 if not shops:
                     await asyncio.sleep(block_ms / 1000)
@@ -167,6 +175,28 @@ class Ingestor:
             processed += await self._process_entries(shop_id, entries)
             if cursor in (b"0-0", "0-0") or not entries:
                 return processed
+
+    async def housekeep(self, shop_id: str) -> int:
+        """Trim processed events older than the retention, and forget consumers that left
+        nothing pending an hour ago (each process start adds one). Returns events trimmed."""
+        stream = keys.events(shop_id)
+        cutoff_ms = int((time.time() - self.retention_seconds) * 1000)
+        groups = await self.redis.xinfo_groups(stream)
+        group = next((g for g in groups if text(g["name"]) == GROUP), None)
+        if group is None:
+            return 0
+        delivered_ms, delivered_seq = _stream_id(group["last-delivered-id"])
+        bound = min((cutoff_ms, 0), (delivered_ms, delivered_seq + 1))  # never undelivered
+        summary = await self.redis.xpending(stream, GROUP)
+        if summary["pending"]:
+            bound = min(bound, _stream_id(summary["min"]))
+        minid = f"{bound[0]}-{bound[1]}"
+        trimmed = int(await self.redis.xtrim(stream, minid=minid, approximate=False))
+        for consumer in await self.redis.xinfo_consumers(stream, GROUP):
+            name = text(consumer["name"])
+            if name != self.consumer and not consumer["pending"] and consumer["idle"] > 3600_000:
+                await self.redis.xgroup_delconsumer(stream, GROUP, name)
+        return trimmed
 
     async def drain(self, shop_id: str, timeout: float = 60.0) -> None:
         """Process every event accepted for the shop so far, including other consumers' ones."""
@@ -207,6 +237,12 @@ class Ingestor:
                  **{text(k): v for k, v in fields.items()}},
             )
             await self.redis.hincrby(keys.stats(shop.shop_id), "failed", 1)
+
+
+def _stream_id(entry_id: bytes | str) -> tuple[int, int]:
+    """A stream entry id as (milliseconds, sequence), ordered as Redis orders them."""
+    ms, _, seq = text(entry_id).partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _shop_of_stream(stream: bytes | str) -> str:
