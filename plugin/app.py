@@ -19,6 +19,7 @@ from plugin.serving import ModelCache
 from plugin.storage import open_redis
 from plugin.worker import running_workers
 from webhooks import receiver
+from webhooks.http import PlatformHttp
 from webhooks.ingest import Ingestor
 from widgets import routes as widget_routes
 
@@ -40,15 +41,20 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_redis(settings) as redis:
+            http = PlatformHttp()
             app.state.redis = redis
+            app.state.http = http
             app.state.models = ModelCache(redis)
-            app.state.ingestor = Ingestor(redis)
+            app.state.ingestor = Ingestor(redis, http=http)
             app.state.background = set()
-            if settings.run_worker:
-                async with running_workers(redis, settings):
+            try:
+                if settings.run_worker:
+                    async with running_workers(redis, settings, http):
+                        yield
+                else:
                     yield
-            else:
-                yield
+            finally:
+                await http.aclose()
 
     app = Starlette(
         routes=[

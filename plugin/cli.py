@@ -10,8 +10,15 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from plugin.config import ConfigError, Settings
-from plugin.shops import PLATFORMS, ShopError, add_shop, issue_api_key, list_shops
+from plugin.config import ConfigError, Secret, Settings
+from plugin.shops import (
+    PLATFORMS,
+    PlatformAccess,
+    ShopError,
+    add_shop,
+    issue_api_key,
+    list_shops,
+)
 from plugin.storage import open_redis
 
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
@@ -61,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--webhook-secret", help="use this secret instead of generating one")
     add.add_argument("--storefront-url", help="base URL of product pages (default https://DOMAIN)")
     add.add_argument("--currency", default="USD")
+    add.add_argument("--store-id", default="",
+                     help="the platform's store id (Ecwid storeId, BigCommerce store hash)")
+    add.add_argument("--api-base", default="",
+                     help="platform API root (WooCommerce: https://SHOP/wp-json/wc/v3)")
+    add.add_argument("--api-user", default="", help="WooCommerce REST consumer key")
+    add.add_argument("--api-token", default="",
+                     help="platform API token (WooCommerce: consumer secret)")
     add.set_defaults(command=cmd_shops_add)
     listing = shops.add_parser("list", help="list registered shops (no secrets)")
     listing.set_defaults(command=cmd_shops_list)
@@ -105,6 +119,8 @@ async def cmd_shops_add(args: argparse.Namespace, settings: Settings) -> int:
             redis, args.shop_id, args.platform, args.domain, settings.public_url,
             webhook_secret=args.webhook_secret, storefront_url=args.storefront_url,
             currency=args.currency,
+            access=PlatformAccess(store_ref=args.store_id, api_base=args.api_base,
+                                  api_user=args.api_user, api_token=Secret(args.api_token)),
         )
     _print_json(new.as_public_json())
     return 0

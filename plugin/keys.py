@@ -17,7 +17,8 @@ SHOPS = f"{PREFIX}:shops"  # SET of shop ids
 
 
 def domain_index(platform: str, domain: str) -> str:
-    """STRING platform domain -> shop id."""
+    """STRING shop id of the platform's store with this domain or store id (Ecwid storeId,
+    BigCommerce store hash)."""
     return f"{PREFIX}:domain:{platform}:{domain.lower()}"
 
 
@@ -54,6 +55,11 @@ def events(shop_id: str) -> str:
 def dead_letters(shop_id: str) -> str:
     """STREAM of events that failed processing, with the error."""
     return f"{_shop(shop_id)}:dead"
+
+
+def event_attempts(shop_id: str) -> str:
+    """HASH stream entry id -> failed attempts of an event still being retried."""
+    return f"{_shop(shop_id)}:event-attempts"
 
 
 def seen_delivery(shop_id: str, delivery_id: str) -> str:

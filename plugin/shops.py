@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
@@ -15,10 +16,30 @@ from plugin.config import Secret
 from plugin.storage import text
 
 PLATFORMS = ("shopify", "woocommerce", "ecwid", "bigcommerce", "custom")
+# Where each platform's webhooks go: one URL for all shops (the shop is named in the
+# delivery) or one per shop.
+SHARED_WEBHOOK_URL = frozenset({"shopify", "ecwid"})
+# Standard Webhooks platforms get a `whsec_` secret when none is given.
+STANDARD_WEBHOOKS = frozenset({"bigcommerce", "custom"})
 
 
 class ShopError(ValueError):
     """A shop cannot be registered as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class PlatformAccess:
+    """How shopreco reaches the shop's platform API (fetches, backfill), if it may.
+
+    store_ref: the platform's own store id (Ecwid storeId, BigCommerce store hash).
+    api_base: the API root, e.g. https://my-shop.example/wp-json/wc/v3; platform default if "".
+    api_user: WooCommerce consumer key. api_token: access token / consumer secret.
+    """
+
+    store_ref: str = ""
+    api_base: str = ""
+    api_user: str = ""
+    api_token: Secret = field(default_factory=lambda: Secret(""))
 
 
 @dataclass(frozen=True)
@@ -32,6 +53,7 @@ class Shop:
     widget_key: str
     api_key_hash: str
     created_at: float
+    access: PlatformAccess = field(default_factory=PlatformAccess)
 
     def accepts_api_key(self, api_key: str) -> bool:
         return hmac.compare_digest(hash_api_key(api_key), self.api_key_hash)
@@ -61,8 +83,15 @@ def hash_api_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
-def webhook_url(public_url: str, platform: str) -> str:
-    return f"{public_url.rstrip('/')}/webhooks/{platform}"
+def webhook_url(public_url: str, platform: str, shop_id: str) -> str:
+    base = f"{public_url.rstrip('/')}/webhooks/{platform}"
+    return base if platform in SHARED_WEBHOOK_URL else f"{base}/{shop_id}"
+
+
+def new_webhook_secret(platform: str) -> str:
+    if platform in STANDARD_WEBHOOKS:
+        return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    return secrets.token_hex(32)
 
 
 async def add_shop(
@@ -74,6 +103,7 @@ async def add_shop(
     webhook_secret: str | None = None,
     storefront_url: str | None = None,
     currency: str = "USD",
+    access: PlatformAccess | None = None,
 ) -> NewShop:
     """Register a shop (a taken id or domain is refused); the API key is returned, its hash kept."""
     if platform not in PLATFORMS:
@@ -94,46 +124,54 @@ async def add_shop(
         domain=domain,
         storefront_url=(storefront_url or f"https://{domain}").rstrip("/"),
         currency=currency.upper(),
-        webhook_secrets=(Secret(webhook_secret or secrets.token_hex(32)),),
+        webhook_secrets=(Secret(webhook_secret or new_webhook_secret(platform)),),
         widget_key="wk_" + secrets.token_urlsafe(16),
         api_key_hash=hash_api_key(api_key),
         created_at=time.time(),
+        access=access or PlatformAccess(),
     )
     await _store_new_shop(redis, shop)
-    return NewShop(shop=shop, api_key=api_key, webhook_url=webhook_url(public_url, platform))
+    url = webhook_url(public_url, platform, shop_id)
+    return NewShop(shop=shop, api_key=api_key, webhook_url=url)
 
 
 async def _store_new_shop(redis: aioredis.Redis, shop: Shop) -> None:
-    config_key = keys.shop_config(shop.shop_id)
-    domain_key = keys.domain_index(shop.platform, shop.domain)
+    lookups = [keys.domain_index(shop.platform, shop.domain)]
+    if shop.access.store_ref:
+        lookups.append(keys.domain_index(shop.platform, shop.access.store_ref))
     created = await redis.eval(
         _REGISTER_SCRIPT,
-        5,
-        config_key,
-        domain_key,
+        4 + len(lookups),
+        keys.shop_config(shop.shop_id),
         keys.api_key_index(shop.api_key_hash),
         keys.widget_key_index(shop.widget_key),
         keys.SHOPS,
+        *lookups,
         shop.shop_id,
         *_config_fields(shop),
     )
     if created == -1:
         raise ShopError(f"shop {shop.shop_id!r} already exists")
     if created == -2:
-        raise ShopError(f"domain {shop.domain!r} is already registered to another shop")
+        raise ShopError(
+            f"{shop.platform} store {shop.domain!r} (or its store id) is already registered "
+            "to another shop"
+        )
 
 
 # One atomic step so two concurrent registrations cannot both take an id or a domain.
 # The global indexes sit in other cluster slots: on Redis Cluster this needs reworking.
 _REGISTER_SCRIPT = """
-local config, domain, apikey, widget, shops = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local config, apikey, widget, shops = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local shop_id = ARGV[1]
 if redis.call('EXISTS', config) == 1 then return -1 end
-if redis.call('EXISTS', domain) == 1 then return -2 end
+for i = 5, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return -2 end
+end
 local fields = {}
 for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', config, unpack(fields))
-redis.call('SET', domain, shop_id)
+for i = 5, #KEYS do redis.call('SET', KEYS[i], shop_id) end
 redis.call('SET', apikey, shop_id)
 redis.call('SET', widget, shop_id)
 redis.call('SADD', shops, shop_id)
@@ -151,6 +189,10 @@ def _config_fields(shop: Shop) -> list[str]:
         "widget_key": shop.widget_key,
         "api_key_hash": shop.api_key_hash,
         "created_at": repr(shop.created_at),
+        "store_ref": shop.access.store_ref,
+        "api_base": shop.access.api_base,
+        "api_user": shop.access.api_user,
+        "api_token": shop.access.api_token.reveal(),
     }
     return [item for pair in pairs.items() for item in pair]
 
@@ -175,6 +217,12 @@ async def get_shop(redis: aioredis.Redis, shop_id: str) -> Shop | None:
         widget_key=fields["widget_key"],
         api_key_hash=fields["api_key_hash"],
         created_at=float(fields["created_at"]),
+        access=PlatformAccess(
+            store_ref=fields.get("store_ref", ""),
+            api_base=fields.get("api_base", ""),
+            api_user=fields.get("api_user", ""),
+            api_token=Secret(fields.get("api_token", "")),
+        ),
     )
 
 

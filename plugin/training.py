@@ -8,7 +8,6 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from plugin.storage import text
 from recommender.matrix import Purchase
 from recommender.shop_model import ShopModel
 from webhooks.order import Order
+from webhooks.records import iter_orders
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,6 @@ class NothingToTrain(Exception):
 class ModelInfo:
     version: str
     meta: dict[str, Any]
-
-
-async def iter_orders(redis: aioredis.Redis, shop_id: str) -> AsyncIterator[Order]:
-    async for _order_id, raw in redis.hscan_iter(keys.orders(shop_id), count=1000):
-        yield Order.from_json(raw)
 
 
 def purchases_of(order: Order) -> list[Purchase]:

@@ -11,20 +11,23 @@ import redis.asyncio as aioredis
 
 from plugin.config import Settings
 from plugin.training import AutoTrainer
+from webhooks.http import PlatformHttp
 from webhooks.ingest import Ingestor
 
 log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
-async def running_workers(redis: aioredis.Redis, settings: Settings) -> AsyncIterator[None]:
+async def running_workers(
+    redis: aioredis.Redis, settings: Settings, http: PlatformHttp | None = None
+) -> AsyncIterator[None]:
     """Run the ingest loop and the auto-trainer for the duration of the block."""
     stop = asyncio.Event()
+    own_http = http is None
+    http = http or PlatformHttp()
+    ingestor = Ingestor(redis, retention_seconds=settings.event_retention_days * 86400, http=http)
     tasks = [
-        asyncio.create_task(
-            Ingestor(redis, retention_seconds=settings.event_retention_days * 86400).run(stop),
-            name="shopreco-ingest",
-        ),
+        asyncio.create_task(ingestor.run(stop), name="shopreco-ingest"),
         asyncio.create_task(
             AutoTrainer(
                 redis, settings.retrain_debounce_seconds, settings.retrain_max_delay_seconds
@@ -42,3 +45,5 @@ async def running_workers(redis: aioredis.Redis, settings: Settings) -> AsyncIte
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 log.error("worker %s failed: %r", task.get_name(), task.exception())
+        if own_http:
+            await http.aclose()

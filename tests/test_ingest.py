@@ -21,9 +21,10 @@ from plugin.training import AutoTrainer, purchases_of
 from tests.conftest import Store
 from tests.helpers import SHARED_DATA, body_of, order_payload, shopify_headers
 from webhooks import shopify
-from webhooks.ingest import GROUP, Ingestor, ensure_group, process_event, store_order
+from webhooks.ingest import GROUP, Ingestor, ensure_group, process_event
 from webhooks.intake import Event, append
 from webhooks.order import LineItem, Order
+from webhooks.records import store_order
 
 SHOPIFY_DATA = SHARED_DATA / "webhooks" / "shopify"
 

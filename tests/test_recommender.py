@@ -119,9 +119,12 @@ def test_customer_recommendations_may_include_purchases_when_allowed(model, purc
 
 
 def test_customer_recommendations_follow_the_taste_group(model) -> None:
-    for customer, group in (("c10", GROUPS[0]), ("c11", GROUPS[1])):
-        top = ids(model.for_customer(customer, limit=5, exclude_purchased=True))
-        assert set(top) <= group
+    in_group = [
+        len(set(ids(model.for_customer(f"c{c}", limit=5, exclude_purchased=True)))
+            & GROUPS[c % 2])
+        for c in range(300)
+    ]
+    assert sum(in_group) / (5 * 300) >= 0.9  # ALS alone: about 0.95 here
 
 
 @pytest.mark.parametrize("ask", [

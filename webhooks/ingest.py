@@ -23,36 +23,19 @@ from redis.exceptions import RedisError, ResponseError
 from plugin import keys
 from plugin.shops import Shop, get_shop, shop_ids
 from plugin.storage import text
-from webhooks import shopify
+from webhooks.adapter import Context
+from webhooks.http import FetchError, PlatformHttp
 from webhooks.intake import Event
-from webhooks.order import Order, PayloadError
+from webhooks.order import PayloadError
+from webhooks.platforms import ADAPTERS
 
 log = logging.getLogger(__name__)
 
 GROUP = "ingest"
 BATCH = 200
 CLAIM_IDLE_MS = 30_000
+MAX_ATTEMPTS = 5  # a transiently failing event is retried this often, then dead-lettered
 DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
-
-# The version kept per order is "<updated_at> <cancelled 0|1>". A newer updated_at wins; at the
-# same updated_at only a cancellation of a not yet cancelled order changes anything.
-_UPSERT_ORDER = """
-local current = redis.call('HGET', KEYS[2], ARGV[1])
-if current then
-  local stamp, stored_cancelled = string.match(current, '^(%S+) ?(%d?)$')
-  local stored = tonumber(stamp)
-  local incoming = tonumber(ARGV[3])
-  if incoming < stored then return 0 end
-  if incoming == stored and (ARGV[4] == '0' or stored_cancelled == '1') then return 0 end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])
-redis.call('HSETNX', KEYS[3], 'first', ARGV[5])
-redis.call('HSET', KEYS[3], 'last', ARGV[5])
-redis.call('HINCRBY', KEYS[4], 'order_changes', 1)
-return 1
-"""
-
 
 def consumer_name() -> str:
     """Unique per Ingestor: host, process and a random suffix."""
@@ -67,52 +50,41 @@ async def ensure_group(redis: aioredis.Redis, shop_id: str) -> None:
             raise
 
 
-async def store_order(redis: aioredis.Redis, shop_id: str, order: Order) -> bool:
-    """Upsert idempotently; True if this version replaced the stored one (or was new)."""
-    stored = await redis.eval(
-        _UPSERT_ORDER,
-        4,
-        keys.orders(shop_id),
-        keys.order_versions(shop_id),
-        keys.train_dirty(shop_id),
-        keys.stats(shop_id),
-        order.order_id,
-        order.to_json(),
-        repr(order.updated_at),
-        "1" if order.cancelled else "0",
-        repr(time.time()),
-    )
-    if stored:
-        await _remember_line_products(redis, shop_id, order)
-    return bool(stored)
+async def process_event(
+    redis: aioredis.Redis, shop: Shop, event: Event, http: PlatformHttp | None = None
+) -> None:
+    """Apply one event to the shop's stored data through its platform's adapter.
 
-
-async def _remember_line_products(redis: aioredis.Redis, shop_id: str, order: Order) -> None:
-    """Products first seen in an order get a catalog entry until the product webhook comes."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for line in order.lines:
-            entry = {"product_id": line.product_id, "title": line.title, "price": line.price,
-                     "url": None, "image_url": None, "available": True, "source": "order"}
-            pipe.hsetnx(keys.products(shop_id), line.product_id, json.dumps(entry))
-        await pipe.execute()
-
-
-async def store_product(redis: aioredis.Redis, shop_id: str, product: dict[str, Any]) -> None:
-    await redis.hset(keys.products(shop_id), product["product_id"], json.dumps(product))
-
-
-async def process_event(redis: aioredis.Redis, shop: Shop, event: Event) -> None:
-    """Apply one event to the shop's stored data (raises PayloadError for a bad body)."""
-    if event.platform != shopify.PLATFORM:
+    Raises PayloadError for a body that can never be processed, FetchError when the platform
+    API (for adapters that fetch) could not be reached.
+    """
+    adapter = ADAPTERS.get(event.platform)
+    if adapter is None:
         raise PayloadError(f"no adapter for platform {event.platform!r}")
-    if event.topic in shopify.ORDER_TOPICS:
+    try:
         payload = json.loads(event.body)
-        await store_order(redis, shop.shop_id, shopify.parse_order(payload))
-    elif event.topic in shopify.PRODUCT_TOPICS:
-        payload = json.loads(event.body)
-        product = shopify.parse_product(payload, shop.storefront_url)
-        await store_product(redis, shop.shop_id, product)
-    # any other topic stays in the event stream, stored for the features that will use it
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PayloadError(f"the body is not valid JSON ({error})") from None
+    context = Context(redis=redis, shop=shop, http=http or _default_http())
+    await adapter.apply(context, event.topic, payload)
+
+
+_shared_http: PlatformHttp | None = None
+
+
+def _default_http() -> PlatformHttp:
+    global _shared_http
+    if _shared_http is None:
+        _shared_http = PlatformHttp()
+    return _shared_http
+
+
+def is_permanent(error: Exception) -> bool:
+    """Errors no retry can fix: a bad body, or the platform refusing (4xx other than 429)."""
+    if isinstance(error, PayloadError):
+        return True
+    return isinstance(error, FetchError) and error.status is not None \
+        and 400 <= error.status < 500 and error.status != 429
 
 
 class Ingestor:
@@ -123,10 +95,12 @@ class Ingestor:
         redis: aioredis.Redis,
         consumer: str | None = None,
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        http: PlatformHttp | None = None,
     ) -> None:
         self.redis = redis
         self.consumer = consumer or consumer_name()
         self.retention_seconds = retention_seconds
+        self.http = http
         self._groups: set[str] = set()
 
     async def run(self, stop: asyncio.Event, block_ms: int = 1000) -> None:
@@ -217,26 +191,44 @@ class Ingestor:
             return 0
         shop = await get_shop(self.redis, shop_id)
         for entry_id, fields in entries:
+            done = True
             if shop is not None and fields:
-                await self._process_one(shop, entry_id, fields)
-            await self.redis.xack(keys.events(shop_id), GROUP, entry_id)
+                done = await self._process_one(shop, entry_id, fields)
+            if done:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.xack(keys.events(shop_id), GROUP, entry_id)
+                    pipe.hdel(keys.event_attempts(shop_id), entry_id)
+                    await pipe.execute()
         return len(entries)
 
-    async def _process_one(self, shop: Shop, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+    async def _process_one(self, shop: Shop, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
+        """Apply one entry; False leaves it pending for a retry (a transient failure)."""
         try:
-            event = Event.from_fields(fields)
-            await process_event(self.redis, shop, event)
+            await process_event(self.redis, shop, Event.from_fields(fields), self.http)
         except RedisError:
             raise  # not acknowledged: re-claimed once Redis is back
-        except Exception as error:  # a poison event must not block the stream
-            log.error("ingest: event %s of shop %s failed: %s", entry_id.decode(), shop.shop_id,
-                      error)
-            await self.redis.xadd(
-                keys.dead_letters(shop.shop_id),
-                {"event_id": entry_id, "error": f"{type(error).__name__}: {error}",
-                 **{text(k): v for k, v in fields.items()}},
-            )
-            await self.redis.hincrby(keys.stats(shop.shop_id), "failed", 1)
+        except Exception as error:  # one bad event must not block the stream
+            attempts = await self.redis.hincrby(keys.event_attempts(shop.shop_id), entry_id, 1)
+            if not is_permanent(error) and attempts < MAX_ATTEMPTS:
+                log.warning("ingest: event %s of shop %s failed (attempt %d, will retry): %s",
+                            text(entry_id), shop.shop_id, attempts, error)
+                return False
+            await dead_letter(self.redis, shop.shop_id, entry_id, fields, error, attempts)
+        return True
+
+
+async def dead_letter(
+    redis: aioredis.Redis, shop_id: str, entry_id: bytes, fields: dict[bytes, bytes],
+    error: Exception, attempts: int,
+) -> None:
+    log.error("ingest: event %s of shop %s dead-lettered after %d attempt(s): %s",
+              text(entry_id), shop_id, attempts, error)
+    await redis.xadd(
+        keys.dead_letters(shop_id),
+        {"event_id": entry_id, "error": f"{type(error).__name__}: {error}",
+         "attempts": attempts, **{text(k): v for k, v in fields.items()}},
+    )
+    await redis.hincrby(keys.stats(shop_id), "failed", 1)
 
 
 def _stream_id(entry_id: bytes | str) -> tuple[int, int]:

@@ -10,9 +10,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plugin.problems import problem
-from plugin.shops import shop_by_domain
-from webhooks import intake, shopify
+from webhooks import intake
 from webhooks.order import PayloadError
+from webhooks.platforms import ADAPTERS
 
 
 class BodyTooLarge(Exception):
@@ -40,7 +40,13 @@ def parse_json(body: bytes) -> Any:
         raise PayloadError(f"the body is not valid JSON ({error})") from None
 
 
-async def receive_shopify(request: Request) -> Response:
+async def receive(request: Request) -> Response:
+    """Verify, store durably, answer. Order: size, shop, ping, signature, shape, append."""
+    platform = request.path_params["platform"]
+    adapter = ADAPTERS.get(platform)
+    if adapter is None:
+        return problem(404, f"no webhook receiver for platform {platform!r}; "
+                            f"known: {', '.join(sorted(ADAPTERS))}")
     limit = request.app.state.settings.max_body_bytes
     try:
         body = await read_body(request, limit)
@@ -48,39 +54,39 @@ async def receive_shopify(request: Request) -> Response:
         return problem(413, f"webhook bodies are limited to {limit} bytes")
     except ClientDisconnect:
         return Response(status_code=400)
-    domain = shopify.header(request.headers, "shop-domain") or ""
-    shop = await shop_by_domain(request.app.state.redis, shopify.PLATFORM, domain)
-    if shop is None:
-        return problem(
-            404,
-            f"no Shopify shop is registered for domain {domain!r}; "
-            "register it with `shopreco shops add SHOP_ID --platform shopify --domain DOMAIN`",
-        )
-    if not shopify.verify(shop.webhook_secrets, body, request.headers):
-        return problem(
-            401,
-            f"the X-Shopify-Hmac-Sha256 signature does not match shop {shop.shop_id!r}'s "
-            "webhook secret (it must be the app's client secret)",
-        )
-    topic = shopify.header(request.headers, "topic") or ""
-    if not topic:
-        return problem(400, "the X-Shopify-Topic header is missing")
+    redis = request.app.state.redis
+    shop = await adapter.find_shop(redis, request.path_params.get("shop_id"), request.headers,
+                                   body)
+    if shop is None or shop.platform != platform:
+        hint = adapter.shop_hint(request.path_params.get("shop_id"), request.headers, body)
+        return problem(404, f"no {platform} shop is registered for {hint}; register it with "
+                            f"`shopreco shops add SHOP_ID --platform {platform} ...` and use "
+                            "the webhook_url it prints")
+    if adapter.is_ping(request.headers, body):
+        return JSONResponse({"status": "ping", "shop_id": shop.shop_id})
+    if not adapter.verify(shop, request.headers, body):
+        return problem(401, f"the {platform} webhook signature does not match shop "
+                            f"{shop.shop_id!r}'s webhook secret")
     try:
-        shopify.check_payload(topic, parse_json(body))
+        payload = parse_json(body)
+        delivery = adapter.describe(request.headers, body, payload)
+        adapter.check(delivery.topic, payload)
     except PayloadError as error:
-        return problem(400, f"{topic} webhook for shop {shop.shop_id!r}: {error}")
+        return problem(400, f"{platform} webhook for shop {shop.shop_id!r}: {error}")
     event = intake.Event(
-        platform=shopify.PLATFORM,
-        topic=topic,
-        delivery_id=shopify.header(request.headers, "webhook-id")
-        or intake.fallback_delivery_id(topic, body),
+        platform=platform,
+        topic=delivery.topic,
+        delivery_id=delivery.delivery_id,
         body=body,
-        triggered_at=shopify.header(request.headers, "triggered-at") or "",
-        api_version=shopify.header(request.headers, "api-version") or "",
+        triggered_at=delivery.triggered_at,
+        api_version=delivery.api_version,
     )
-    stream_id = await intake.append(request.app.state.redis, shop.shop_id, event)
+    stream_id = await intake.append(redis, shop.shop_id, event)
     status = "accepted" if stream_id else "duplicate"
     return JSONResponse({"status": status, "shop_id": shop.shop_id, "event_id": stream_id})
 
 
-routes = [Route("/webhooks/shopify", receive_shopify, methods=["POST"])]
+routes = [
+    Route("/webhooks/{platform}", receive, methods=["POST"]),
+    Route("/webhooks/{platform}/{shop_id}", receive, methods=["POST"]),
+]

@@ -1,11 +1,17 @@
-"""Shopify: delivery headers, HMAC check, order and product payloads."""
+"""Shopify: delivery headers, HMAC check, order and product payloads, and the adapter."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+import redis.asyncio as aioredis
+
 from plugin.config import Secret
+from plugin.shops import Shop, shop_by_domain
+from webhooks import records
+from webhooks.adapter import Context, Delivery
+from webhooks.intake import fallback_delivery_id
 from webhooks.order import (
     LineItem,
     Order,
@@ -20,6 +26,7 @@ from webhooks.signatures import verify_base64_hmac
 PLATFORM = "shopify"
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled"})
 PRODUCT_TOPICS = frozenset({"products/create", "products/update"})
+PRODUCT_DELETE = "products/delete"
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -38,7 +45,7 @@ def check_payload(topic: str, payload: Any) -> None:
         raise PayloadError(f"the body of a {topic} webhook must be a JSON object")
     if topic in ORDER_TOPICS:
         parse_order(payload)
-    elif topic in PRODUCT_TOPICS:
+    elif topic in PRODUCT_TOPICS or topic == PRODUCT_DELETE:
         id_string(payload.get("id"), "id")
 
 
@@ -110,3 +117,54 @@ def parse_product(payload: dict[str, Any], storefront_url: str) -> dict[str, Any
         "price": money(variants[0].get("price", "0"), "variants[0].price") if variants else None,
         "available": payload.get("status", "active") == "active" and (in_stock or not variants),
     }
+
+
+class ShopifyAdapter:
+    """Shopify deliveries: shop by `X-Shopify-Shop-Domain`, dedupe on `X-Shopify-Webhook-Id`."""
+
+    platform = PLATFORM
+
+    async def find_shop(
+        self, redis: aioredis.Redis, path_shop_id: str | None, headers: Mapping[str, str],
+        body: bytes,
+    ) -> Shop | None:
+        return await shop_by_domain(redis, PLATFORM, header(headers, "shop-domain") or "")
+
+    def shop_hint(
+        self, path_shop_id: str | None, headers: Mapping[str, str], body: bytes
+    ) -> str:
+        return f"X-Shopify-Shop-Domain {header(headers, 'shop-domain') or ''!r}"
+
+    def is_ping(self, headers: Mapping[str, str], body: bytes) -> bool:
+        return False
+
+    def verify(self, shop: Shop, headers: Mapping[str, str], body: bytes) -> bool:
+        return verify(shop.webhook_secrets, body, headers)
+
+    def describe(self, headers: Mapping[str, str], body: bytes, payload: Any) -> Delivery:
+        topic = header(headers, "topic")
+        if not topic:
+            raise PayloadError("the X-Shopify-Topic header is missing")
+        return Delivery(
+            topic=topic,
+            delivery_id=header(headers, "webhook-id") or fallback_delivery_id(topic, body),
+            triggered_at=header(headers, "triggered-at") or "",
+            api_version=header(headers, "api-version") or "",
+        )
+
+    def check(self, topic: str, payload: Any) -> None:
+        check_payload(topic, payload)
+
+    async def apply(self, context: Context, topic: str, payload: Any) -> None:
+        shop_id = context.shop.shop_id
+        if topic in ORDER_TOPICS:
+            await records.store_order(context.redis, shop_id, parse_order(payload))
+        elif topic in PRODUCT_TOPICS:
+            product = parse_product(payload, context.shop.storefront_url)
+            await records.store_product(context.redis, shop_id, product)
+        elif topic == PRODUCT_DELETE:
+            await records.delete_product(context.redis, shop_id, str(payload["id"]))
+        # other topics stay in the event stream, stored for the features that will use them
+
+
+ADAPTER = ShopifyAdapter()
