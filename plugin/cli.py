@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("shop_id")
     rotate.set_defaults(command=cmd_shops_new_key)
 
+    backfill = sub.add_parser("backfill", help="import a shop's order history from its platform")
+    backfill.add_argument("shop_id")
+    backfill.add_argument("--restart", action="store_true",
+                          help="start from the beginning, not from the saved checkpoint")
+    backfill.set_defaults(command=cmd_backfill)
+
     train = sub.add_parser("train", help="process pending events and train a shop's model now")
     train.add_argument("shop_id")
     train.set_defaults(command=cmd_train)
@@ -142,6 +148,36 @@ async def cmd_shops_new_key(args: argparse.Namespace, settings: Settings) -> int
     async with open_redis(settings) as redis:
         api_key = await issue_api_key(redis, args.shop_id)
     _print_json({"shop_id": args.shop_id, "api_key": api_key})
+    return 0
+
+
+async def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from plugin.backfill import BackfillError, run_backfill
+    from plugin.progress import Progress
+    from plugin.shops import get_shop
+    from webhooks.http import PlatformHttp
+    from webhooks.platforms import BACKFILL_SOURCES
+
+    async with open_redis(settings) as redis:
+        shop = await get_shop(redis, args.shop_id)
+        if shop is None:
+            raise ShopError(f"no shop {args.shop_id!r}; see `shopreco shops list`")
+        source = BACKFILL_SOURCES.get(shop.platform)
+        if source is None:
+            raise BackfillError(f"backfill is not available for {shop.platform} shops")
+        progress = Progress("backfilling orders", None)
+
+        def on_page(page: Any) -> None:
+            progress.total = page.total
+            progress.step(len(page.orders))
+
+        http = PlatformHttp()
+        try:
+            result = await run_backfill(redis, http, shop, source, args.restart, on_page)
+        finally:
+            await http.aclose()
+        progress.finish()
+    _print_json({"shop_id": shop.shop_id, **vars(result)})
     return 0
 
 

@@ -90,6 +90,11 @@ def stats(shop_id: str) -> str:
     return f"{_shop(shop_id)}:stats"
 
 
+def backfill_cursor(shop_id: str) -> str:
+    """STRING where an interrupted backfill continues (the platform's page cursor)."""
+    return f"{_shop(shop_id)}:backfill:cursor"
+
+
 def train_dirty(shop_id: str) -> str:
     """HASH first/last: epoch seconds of the first and last untrained order change."""
     return f"{_shop(shop_id)}:train:dirty"

@@ -46,14 +46,15 @@ class ModelInfo:
 
 
 def purchases_of(order: Order) -> list[Purchase]:
-    """Purchase lines that count: a cancelled order counts for nothing."""
+    """Purchase lines that count: a cancelled order counts for nothing, a refunded quantity
+    stops counting."""
     if order.cancelled:
         return []
+    kept = [(line, order.net_quantity(line)) for line in order.lines]
     return [
-        Purchase(order.order_id, order.customer_id, line.product_id, line.quantity,
-                 order.created_at)
-        for line in order.lines
-        if line.quantity > 0
+        Purchase(order.order_id, order.customer_id, line.product_id, quantity, order.created_at)
+        for line, quantity in kept
+        if quantity > 0
     ]
 
 

@@ -70,8 +70,8 @@ def test_order_event_becomes_a_normalised_stored_order(store, shop) -> None:
         created_at=datetime(2025, 3, 1, 9, tzinfo=UTC).timestamp(),
         updated_at=datetime(2025, 3, 1, 9, tzinfo=UTC).timestamp(),
         cancelled=False, currency="EUR", total_price="20.00",
-        lines=(LineItem("501", "5011", "Product 501", 1, "10.00"),
-               LineItem("502", "5021", "Product 502", 2, "12.50")),
+        lines=(LineItem("501", "5011", "Product 501", 1, "10.00", line_id="100100"),
+               LineItem("502", "5021", "Product 502", 2, "12.50", line_id="100101")),
     )
 
 

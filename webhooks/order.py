@@ -18,8 +18,18 @@ class LineItem:
     product_id: str
     variant_id: str | None
     title: str
-    quantity: int
+    quantity: int  # as ordered
     price: str  # decimal string in the order's currency
+    line_id: str | None = None  # the platform's line item id (refunds name lines by it)
+
+
+@dataclass(frozen=True)
+class Refund:
+    """Quantity of one line given back by one refund (a refund may cover several lines)."""
+
+    refund_id: str
+    line_id: str
+    quantity: int
 
 
 @dataclass(frozen=True)
@@ -27,13 +37,19 @@ class Order:
     """A normalised order. Ids are strings; times are epoch seconds from the order itself."""
 
     order_id: str
-    customer_id: str | None  # None for guest checkouts
+    customer_id: str | None  # None for guest checkouts (kept: they say what goes together)
     created_at: float
     updated_at: float
-    cancelled: bool
+    cancelled: bool  # True: counts for nothing (cancelled, fully refunded, never paid)
     currency: str
     total_price: str
     lines: tuple[LineItem, ...]
+    refunds: tuple[Refund, ...] = ()
+
+    def net_quantity(self, line: LineItem) -> int:
+        """What the customer kept of a line: ordered minus refunded, never below zero."""
+        given_back = sum(r.quantity for r in self.refunds if r.line_id == line.line_id)
+        return max(0, line.quantity - given_back) if line.line_id else line.quantity
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -42,7 +58,8 @@ class Order:
     def from_json(cls, raw: str | bytes) -> Order:
         data = json.loads(raw)
         lines = tuple(LineItem(**line) for line in data.pop("lines"))
-        return cls(lines=lines, **data)
+        refunds = tuple(Refund(**refund) for refund in data.pop("refunds", ()))
+        return cls(lines=lines, refunds=refunds, **data)
 
 
 def id_string(value: Any, field: str, required: bool = True) -> str | None:

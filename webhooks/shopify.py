@@ -89,6 +89,7 @@ def _lines(line_items: list[Any]) -> list[LineItem]:
                 title=str(item.get("title") or ""),
                 quantity=quantity(item.get("quantity"), f"{field}.quantity"),
                 price=money(item.get("price", "0"), f"{field}.price"),
+                line_id=id_string(item.get("id"), f"{field}.id", False),
             )
         )
     return lines

@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import json
 import sys
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +17,7 @@ from plugin import keys
 from plugin.config import Settings
 from plugin.demo.store import DemoStore, generate_store, shopify_product_payload
 from plugin.demo.storefront import storefront_routes
+from plugin.progress import Progress
 from plugin.server import make_server, serving
 from plugin.shops import Shop, add_shop, get_shop, issue_api_key
 from plugin.storage import open_redis
@@ -25,32 +25,6 @@ from webhooks.signatures import hmac_sha256_base64
 
 DEMO_SHOP = "demo"
 CONCURRENCY = 16
-
-
-class Progress:
-    """One self-rewriting line on stderr: what, how far, how fast."""
-
-    def __init__(self, label: str, total: int) -> None:
-        self.label, self.total, self.done = label, total, 0
-        self.started = time.perf_counter()
-
-    def step(self, n: int = 1) -> None:
-        self.done += n
-        if self.done == self.total or self.done % 100 == 0:
-            self.show()
-
-    def show(self, end: str = "") -> None:
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        width = 30
-        filled = int(width * self.done / max(self.total, 1))
-        bar = "#" * filled + "-" * (width - filled)
-        sys.stderr.write(f"\r  {self.label:<18} [{bar}] {self.done}/{self.total}"
-                         f"  {self.done / elapsed:,.0f}/s{end}")
-        sys.stderr.flush()
-
-    def finish(self) -> float:
-        self.show(end="\n")
-        return time.perf_counter() - self.started
 
 
 async def ensure_demo_shop(
