@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from plugin import api
+from plugin import api, privacy_api
 from plugin.config import Settings
 from plugin.problems import problem
 from plugin.serving import ModelCache
@@ -45,7 +45,9 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             app.state.redis = redis
             app.state.http = http
             app.state.models = ModelCache(redis)
-            app.state.ingestor = Ingestor(redis, http=http)
+            app.state.ingestor = Ingestor(
+                redis, http=http, claim_idle_ms=settings.claim_idle_seconds * 1000
+            )
             app.state.background = set()
             try:
                 if settings.run_worker:
@@ -61,6 +63,7 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             Route("/healthz", health),
             *receiver.routes,
             *api.routes,
+            *privacy_api.routes,
             *widget_routes.routes,
             *extra_routes,
         ],

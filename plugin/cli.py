@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from plugin import deadletters, importer, privacy_api
 from plugin.config import ConfigError, Secret, Settings
 from plugin.shops import (
     PLATFORMS,
@@ -20,6 +21,7 @@ from plugin.shops import (
     list_shops,
 )
 from plugin.storage import open_redis
+from webhooks.http import FetchError
 
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -39,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Command = args.command
     try:
         return asyncio.run(command(args, settings))
-    except (ShopError, ValueError) as error:
+    except (ShopError, ValueError, FetchError) as error:
         print(f"shopreco: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -100,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--exit-after-setup", action="store_true",
                       help="stop once the demo is trained and checked (for scripts and CI)")
     demo.set_defaults(command=cmd_demo)
+    deadletters.register(sub)
+    privacy_api.register(sub)
+    importer.register(sub)
     return parser
 
 

@@ -76,6 +76,8 @@ class Settings:
     run_worker: bool = True
     fsync_always: bool = True
     event_retention_days: int = 30
+    claim_idle_seconds: int = 30
+    reconcile_minutes: int = 15
     log_level: str = "INFO"
 
     @classmethod
@@ -99,6 +101,10 @@ class Settings:
             event_retention_days=_int(
                 env, "SHOPRECO_EVENT_RETENTION_DAYS", cls.event_retention_days, 1
             ),
+            claim_idle_seconds=_int(
+                env, "SHOPRECO_CLAIM_IDLE_SECONDS", cls.claim_idle_seconds, 1
+            ),
+            reconcile_minutes=_int(env, "SHOPRECO_RECONCILE_MINUTES", cls.reconcile_minutes, 1),
             log_level=(env.get("SHOPRECO_LOG_LEVEL") or cls.log_level).upper(),
         )
 

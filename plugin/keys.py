@@ -80,6 +80,12 @@ def order_versions(shop_id: str) -> str:
     return f"{_shop(shop_id)}:order-versions"
 
 
+def pending_refunds(shop_id: str) -> str:
+    """HASH order id -> JSON list of refunds that arrived before their order; merged into the
+    order (and the field deleted) when it is stored. No expiry (a refund is never stale)."""
+    return f"{_shop(shop_id)}:refunds:pending"
+
+
 def products(shop_id: str) -> str:
     """HASH product id -> catalog JSON (title, url, image, price, available)."""
     return f"{_shop(shop_id)}:products"
@@ -93,6 +99,18 @@ def stats(shop_id: str) -> str:
 def backfill_cursor(shop_id: str) -> str:
     """STRING where an interrupted backfill continues (the platform's page cursor)."""
     return f"{_shop(shop_id)}:backfill:cursor"
+
+
+def reconcile_cursor(shop_id: str) -> str:
+    """STRING ISO 8601 UTC time: the newest date_modified a reconciliation has seen (the next
+    one asks the platform for orders modified after it)."""
+    return f"{_shop(shop_id)}:reconcile:cursor"
+
+
+def reconcile_lock(shop_id: str) -> str:
+    """STRING held by the process that reconciles the shop this round; expires after the
+    reconciliation interval, so one process per interval does the work."""
+    return f"{_shop(shop_id)}:reconcile:lock"
 
 
 def train_dirty(shop_id: str) -> str:
@@ -121,6 +139,15 @@ def model_current(shop_id: str) -> str:
 def model(shop_id: str, version: str) -> str:
     """HASH `arrays` (npz bytes) and `meta` (JSON) of one model version; old ones deleted."""
     return f"{_shop(shop_id)}:model:v:{version}"
+
+
+def privacy_request(shop_id: str, request_id: str) -> str:
+    """STRING JSON export of a customer's data for a data request (Shopify
+    customers/data_request id); expires after PRIVACY_REQUEST_TTL_SECONDS."""
+    return f"{_shop(shop_id)}:privacy:request:{request_id}"
+
+
+PRIVACY_REQUEST_TTL_SECONDS = 30 * 24 * 3600
 
 
 def shop_pattern(shop_id: str) -> str:

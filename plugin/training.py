@@ -89,7 +89,7 @@ async def train_shop(redis: aioredis.Redis, shop_id: str, lock_wait: float = 600
             "strategy": "als+copurchase",
             "model_bytes": len(blob),
         }
-        info = await _publish(redis, shop_id, blob, meta)
+        info = await publish_model(redis, shop_id, blob, meta)
         if dirty_mark is not None:
             await redis.eval(_CLEAR_DIRTY, 1, keys.train_dirty(shop_id), dirty_mark)
         log.info("trained shop %s: model %s, %d orders in %.2f s", shop_id, info.version,
@@ -110,7 +110,7 @@ async def _acquire_lock(redis: aioredis.Redis, shop_id: str, wait: float) -> str
     return token
 
 
-async def _publish(
+async def publish_model(
     redis: aioredis.Redis, shop_id: str, blob: bytes, meta: dict[str, Any]
 ) -> ModelInfo:
     """Store the new version, then switch `current` to it; keep only it and the previous one."""

@@ -13,6 +13,7 @@ from plugin.config import Settings
 from plugin.training import AutoTrainer
 from webhooks.http import PlatformHttp
 from webhooks.ingest import Ingestor
+from webhooks.woocommerce import Reconciler
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ async def running_workers(
     stop = asyncio.Event()
     own_http = http is None
     http = http or PlatformHttp()
-    ingestor = Ingestor(redis, retention_seconds=settings.event_retention_days * 86400, http=http)
+    ingestor = Ingestor(redis, retention_seconds=settings.event_retention_days * 86400, http=http,
+                        claim_idle_ms=settings.claim_idle_seconds * 1000)
     tasks = [
         asyncio.create_task(ingestor.run(stop), name="shopreco-ingest"),
         asyncio.create_task(
@@ -34,6 +36,8 @@ async def running_workers(
             ).run(stop),
             name="shopreco-autotrain",
         ),
+        asyncio.create_task(Reconciler(redis, http, settings.reconcile_minutes * 60).run(stop),
+                            name="shopreco-woocommerce-reconcile"),
     ]
     try:
         yield

@@ -124,6 +124,27 @@ class ShopModel:
                 trending=arrays["trending"],
             )
 
+    def without_customers(self, customer_ids: Iterable[str]) -> ShopModel:
+        """This model without the rows of `customer_ids` (for erasure without retraining).
+
+        Drops their entries of user_ids, user_factors and user_items; they are then unknown
+        customers (trending fallback). item_factors, neighbours (co-purchase) and trending
+        stay as they are: aggregates over all customers that hold no identity; the next
+        training rebuilds them from the remaining orders.
+        """
+        drop = set(customer_ids)
+        keep = np.fromiter((user not in drop for user in self.user_ids.tolist()), dtype=bool,
+                           count=len(self.user_ids))
+        return ShopModel(
+            item_ids=self.item_ids,
+            user_ids=self.user_ids[keep],
+            user_factors=self._als.user_factors[keep],
+            item_factors=self._als.item_factors,
+            user_items=sp.csr_matrix(self.user_items[keep]),
+            neighbours=self.neighbours,
+            trending=self.trending_scores,
+        )
+
     # ---- queries ----------------------------------------------------------------------------
 
     def knows_product(self, product_id: str) -> bool:

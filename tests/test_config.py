@@ -25,6 +25,7 @@ def test_example_file_names_every_setting() -> None:
                  "SHOPRECO_MAX_BODY_BYTES", "SHOPRECO_RETRAIN_DEBOUNCE_SECONDS",
                  "SHOPRECO_RETRAIN_MAX_DELAY_SECONDS", "SHOPRECO_RUN_WORKER",
                  "SHOPRECO_FSYNC_ALWAYS", "SHOPRECO_EVENT_RETENTION_DAYS",
+                 "SHOPRECO_CLAIM_IDLE_SECONDS", "SHOPRECO_RECONCILE_MINUTES",
                  "SHOPRECO_LOG_LEVEL"):
         assert name in text
 

@@ -42,12 +42,24 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-async def ensure_group(redis: aioredis.Redis, shop_id: str) -> None:
-    try:
-        await redis.xgroup_create(keys.events(shop_id), GROUP, id="0", mkstream=True)
-    except ResponseError as error:
-        if "BUSYGROUP" not in str(error):
-            raise
+# The group (and the stream) is created only for a registered shop: an erased shop's stream
+# is never brought back.
+_ENSURE_GROUP = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local created = redis.pcall('XGROUP', 'CREATE', KEYS[2], ARGV[1], '0', 'MKSTREAM')
+if type(created) == 'table' and created.err and not string.find(created.err, 'BUSYGROUP') then
+  return redis.error_reply(created.err)
+end
+return 1
+"""
+
+
+async def ensure_group(redis: aioredis.Redis, shop_id: str) -> bool:
+    """Create the ingest group of a registered shop's stream; False if the shop is gone."""
+    created = await redis.eval(
+        _ENSURE_GROUP, 2, keys.shop_config(shop_id), keys.events(shop_id), GROUP
+    )
+    return bool(created)
 
 
 async def process_event(
@@ -96,11 +108,13 @@ class Ingestor:
         consumer: str | None = None,
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
         http: PlatformHttp | None = None,
+        claim_idle_ms: int = CLAIM_IDLE_MS,
     ) -> None:
         self.redis = redis
         self.consumer = consumer or consumer_name()
         self.retention_seconds = retention_seconds
         self.http = http
+        self.claim_idle_ms = claim_idle_ms  # entries idle this long were left by a crash
         self._groups: set[str] = set()
 
     async def run(self, stop: asyncio.Event, block_ms: int = 1000) -> None:
@@ -108,9 +122,9 @@ class Ingestor:
         while not stop.is_set():
             try:
                 shops = await shop_ids(self.redis)
-                if time.monotonic() - last_claim > CLAIM_IDLE_MS / 1000:
+                if time.monotonic() - last_claim > self.claim_idle_ms / 1000:
                     for shop_id in shops:
-                        await self.claim_stale(shop_id, CLAIM_IDLE_MS)
+                        await self.claim_stale(shop_id, self.claim_idle_ms)
                         await self.housekeep(shop_id)
                     last_claim = time.monotonic()
                 if not shops:
@@ -124,13 +138,21 @@ class Ingestor:
     async def read_once(self, shop_ids: Sequence[str], block_ms: int | None = None) -> int:
         """Read and process one batch of new events; the number processed."""
         for shop_id in shop_ids:
-            if shop_id not in self._groups:
-                await ensure_group(self.redis, shop_id)
+            if shop_id not in self._groups and await ensure_group(self.redis, shop_id):
                 self._groups.add(shop_id)
-        streams: dict[Any, Any] = {keys.events(shop_id): ">" for shop_id in shop_ids}
-        response: Any = await self.redis.xreadgroup(
-            GROUP, self.consumer, streams, count=BATCH, block=block_ms
-        )
+        streams: dict[Any, Any] = {keys.events(s): ">" for s in shop_ids if s in self._groups}
+        if not streams:  # every shop asked for is gone
+            await asyncio.sleep((block_ms or 0) / 1000)
+            return 0
+        try:
+            response: Any = await self.redis.xreadgroup(
+                GROUP, self.consumer, streams, count=BATCH, block=block_ms
+            )
+        except ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            self._groups.clear()  # a shop was erased meanwhile: check the groups again
+            return 0
         processed = 0
         for stream, entries in response or []:
             shop_id = _shop_of_stream(stream)
@@ -139,7 +161,8 @@ class Ingestor:
 
     async def claim_stale(self, shop_id: str, min_idle_ms: int) -> int:
         """Take over entries another consumer read but never acknowledged (it crashed)."""
-        await ensure_group(self.redis, shop_id)
+        if not await ensure_group(self.redis, shop_id):
+            return 0
         processed, cursor = 0, "0-0"
         while True:
             result = await self.redis.xautoclaim(
@@ -173,24 +196,32 @@ class Ingestor:
         return trimmed
 
     async def drain(self, shop_id: str, timeout: float = 60.0) -> None:
-        """Process every event accepted for the shop so far, including other consumers' ones."""
-        await ensure_group(self.redis, shop_id)
+        """Process every event accepted for the shop so far, including other consumers' ones.
+        A shop erased meanwhile (shop/redact) is drained once its stream is gone."""
         deadline = time.monotonic() + timeout
-        while await self.read_once([shop_id]):
-            pass
+        if await ensure_group(self.redis, shop_id):
+            while await self.read_once([shop_id]):
+                pass
         while time.monotonic() < deadline:
-            pending = await self.redis.xpending(keys.events(shop_id), GROUP)
-            if not pending["pending"]:
+            if not await self._pending(shop_id):
                 return
             await asyncio.sleep(0.05)
-            await self.claim_stale(shop_id, CLAIM_IDLE_MS)
+            await self.claim_stale(shop_id, self.claim_idle_ms)
         raise TimeoutError(f"events of shop {shop_id!r} still pending after {timeout:.0f} s")
+
+    async def _pending(self, shop_id: str) -> int:
+        try:
+            return int((await self.redis.xpending(keys.events(shop_id), GROUP))["pending"])
+        except ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            return 0  # no stream any more: the shop was erased
 
     async def _process_entries(self, shop_id: str, entries: list[Any]) -> int:
         if not entries:
             return 0
         shop = await get_shop(self.redis, shop_id)
-        for entry_id, fields in entries:
+        for count, (entry_id, fields) in enumerate(entries, 1):
             done = True
             if shop is not None and fields:
                 done = await self._process_one(shop, entry_id, fields)
@@ -198,7 +229,11 @@ class Ingestor:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     pipe.xack(keys.events(shop_id), GROUP, entry_id)
                     pipe.hdel(keys.event_attempts(shop_id), entry_id)
-                    await pipe.execute()
+                    pipe.exists(keys.shop_config(shop_id))
+                    *_, still_registered = await pipe.execute()
+                if shop is not None and not still_registered:  # the event erased the shop
+                    self._groups.discard(shop_id)
+                    return count
         return len(entries)
 
     async def _process_one(self, shop: Shop, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
@@ -221,14 +256,20 @@ async def dead_letter(
     redis: aioredis.Redis, shop_id: str, entry_id: bytes, fields: dict[bytes, bytes],
     error: Exception, attempts: int,
 ) -> None:
+    """Move the event to the dead-letter stream and acknowledge it, in one transaction (a
+    crash cannot leave it both dead and pending)."""
     log.error("ingest: event %s of shop %s dead-lettered after %d attempt(s): %s",
               text(entry_id), shop_id, attempts, error)
-    await redis.xadd(
-        keys.dead_letters(shop_id),
-        {"event_id": entry_id, "error": f"{type(error).__name__}: {error}",
-         "attempts": attempts, **{text(k): v for k, v in fields.items()}},
-    )
-    await redis.hincrby(keys.stats(shop_id), "failed", 1)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.xadd(
+            keys.dead_letters(shop_id),
+            {"event_id": entry_id, "error": f"{type(error).__name__}: {error}",
+             "attempts": attempts, **{text(k): v for k, v in fields.items()}},
+        )
+        pipe.hincrby(keys.stats(shop_id), "failed", 1)
+        pipe.xack(keys.events(shop_id), GROUP, entry_id)
+        pipe.hdel(keys.event_attempts(shop_id), entry_id)
+        await pipe.execute()
 
 
 def _stream_id(entry_id: bytes | str) -> tuple[int, int]:

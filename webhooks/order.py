@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -60,6 +61,14 @@ class Order:
         lines = tuple(LineItem(**line) for line in data.pop("lines"))
         refunds = tuple(Refund(**refund) for refund in data.pop("refunds", ()))
         return cls(lines=lines, refunds=refunds, **data)
+
+
+def email_customer_id(email: str | None) -> str | None:
+    """The customer id given to orders known only by an e-mail address (Shopify's CSV export):
+    "email:" + the first 24 hex digits of sha256(lower-cased address); None without one.
+    A redaction that names the address finds these orders through the same function."""
+    address = (email or "").strip().lower()
+    return f"email:{hashlib.sha256(address.encode()).hexdigest()[:24]}" if address else None
 
 
 def id_string(value: Any, field: str, required: bool = True) -> str | None:

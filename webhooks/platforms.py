@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from webhooks import shopify
+from webhooks import bigcommerce, custom, ecwid, shopify, woocommerce
 from webhooks.adapter import Adapter
 
 if TYPE_CHECKING:
@@ -12,8 +12,14 @@ if TYPE_CHECKING:
 
 ADAPTERS: dict[str, Adapter] = {
     adapter.platform: adapter
-    for adapter in (shopify.ADAPTER,)
+    for adapter in (shopify.ADAPTER, ecwid.ADAPTER, bigcommerce.ADAPTER, woocommerce.ADAPTER,
+                    custom.ADAPTER)
 }
 
 # platform -> async iterator of backfill pages (see plugin/backfill.py)
-BACKFILL_SOURCES: dict[str, PageSource] = {}
+BACKFILL_SOURCES: dict[str, PageSource] = {
+    shopify.PLATFORM: shopify.backfill_pages,
+    ecwid.PLATFORM: ecwid.backfill_pages,
+    bigcommerce.PLATFORM: bigcommerce.backfill_pages,
+    woocommerce.PLATFORM: woocommerce.backfill_pages,
+}

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import asdict, replace
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from plugin import keys
-from webhooks.order import Order
+from webhooks.order import Order, Refund
 
 # The version kept per order is "<updated_at> <cancelled 0|1>". A newer updated_at wins; at the
 # same updated_at only a cancellation of a not yet cancelled order changes anything.
+# ARGV[6] and ARGV[7] are the stored order and pending refunds the caller merged in ('' for
+# none): if either changed since it read them, nothing is written and -1 says "read again".
 _UPSERT_ORDER = """
+if (redis.call('HGET', KEYS[1], ARGV[1]) or '') ~= ARGV[6] then return -1 end
+if (redis.call('HGET', KEYS[5], ARGV[1]) or '') ~= ARGV[7] then return -1 end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
 if current then
   local stamp, stored_cancelled = string.match(current, '^(%S+) ?(%d?)$')
@@ -24,6 +29,7 @@ if current then
   if incoming == stored and (ARGV[4] == '0' or stored_cancelled == '1') then return 0 end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HDEL', KEYS[5], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])
 redis.call('HSETNX', KEYS[3], 'first', ARGV[5])
 redis.call('HSET', KEYS[3], 'last', ARGV[5])
@@ -33,28 +39,133 @@ return 1
 
 
 async def store_order(redis: aioredis.Redis, shop_id: str, order: Order) -> bool:
-    """Upsert idempotently; True if this version replaced the stored one (or was new)."""
-    stored = await redis.eval(
-        _UPSERT_ORDER,
-        4,
-        keys.orders(shop_id),
-        keys.order_versions(shop_id),
-        keys.train_dirty(shop_id),
-        keys.stats(shop_id),
-        order.order_id,
-        order.to_json(),
-        repr(order.updated_at),
-        "1" if order.cancelled else "0",
-        repr(time.time()),
-    )
+    """Upsert idempotently; True if this version replaced the stored one (or was new).
+
+    Refunds are never lost: those of the stored version and those that arrived before the
+    order are merged into the incoming one (union by refund id and line; the incoming wins).
+    """
+    for _attempt in range(_CAS_ATTEMPTS):
+        stored_raw, pending_raw = await _order_and_pending(redis, shop_id, order.order_id)
+        merged = replace(order, refunds=union_refunds(
+            order.refunds, _stored_refunds(stored_raw), _pending_refunds(pending_raw)))
+        stored = await redis.eval(
+            _UPSERT_ORDER,
+            5,
+            keys.orders(shop_id),
+            keys.order_versions(shop_id),
+            keys.train_dirty(shop_id),
+            keys.stats(shop_id),
+            keys.pending_refunds(shop_id),
+            order.order_id,
+            merged.to_json(),
+            repr(order.updated_at),
+            "1" if order.cancelled else "0",
+            repr(time.time()),
+            stored_raw or b"",
+            pending_raw or b"",
+        )
+        if stored != -1:
+            break
+    else:
+        raise ConcurrentUpdate(f"order {order.order_id!r} of shop {shop_id!r} kept changing")
     if stored:
         await _remember_line_products(redis, shop_id, order)
     return bool(stored)
 
 
+_CAS_ATTEMPTS = 50
+
+
+class ConcurrentUpdate(RuntimeError):
+    """An order changed under every attempt to update it (transient: retry the event)."""
+
+
+# Refunds for an order: merged into the stored order, or kept pending until it arrives.
+# ARGV[2], ARGV[3]: what the caller read (order, pending; '' for none), as in _UPSERT_ORDER.
+_MERGE_REFUNDS = """
+local stored = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+if stored ~= ARGV[2] then return -1 end
+if (redis.call('HGET', KEYS[2], ARGV[1]) or '') ~= ARGV[3] then return -1 end
+if stored == '' then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+  return 1
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+redis.call('HSETNX', KEYS[3], 'first', ARGV[5])
+redis.call('HSET', KEYS[3], 'last', ARGV[5])
+redis.call('HINCRBY', KEYS[4], 'order_changes', 1)
+return 1
+"""
+
+
+async def merge_refunds(
+    redis: aioredis.Redis, shop_id: str, order_id: str, refunds: Iterable[Refund]
+) -> bool:
+    """Add refunds to a stored order, or keep them until the order is stored; idempotent
+    (refunds are keyed by refund id and line). True if anything changed."""
+    refunds = tuple(refunds)
+    for _attempt in range(_CAS_ATTEMPTS):
+        stored_raw, pending_raw = await _order_and_pending(redis, shop_id, order_id)
+        known = _stored_refunds(stored_raw) if stored_raw else _pending_refunds(pending_raw)
+        merged = union_refunds(known, refunds)
+        if len(merged) == len(known):
+            return False
+        if stored_raw:
+            value = replace(Order.from_json(stored_raw), refunds=merged).to_json()
+        else:
+            value = json.dumps([asdict(refund) for refund in merged], separators=(",", ":"))
+        written = await redis.eval(
+            _MERGE_REFUNDS, 4, keys.orders(shop_id), keys.pending_refunds(shop_id),
+            keys.train_dirty(shop_id), keys.stats(shop_id),
+            order_id, stored_raw or b"", pending_raw or b"", value, repr(time.time()),
+        )
+        if written != -1:
+            return True
+    raise ConcurrentUpdate(f"order {order_id!r} of shop {shop_id!r} kept changing")
+
+
+def union_refunds(*groups: Iterable[Refund]) -> tuple[Refund, ...]:
+    """Every refund of the groups once per (refund id, line); an earlier group wins."""
+    merged: dict[tuple[str, str], Refund] = {}
+    for group in groups:
+        for refund in group:
+            merged.setdefault((refund.refund_id, refund.line_id), refund)
+    return tuple(merged.values())
+
+
+async def _order_and_pending(
+    redis: aioredis.Redis, shop_id: str, order_id: str
+) -> tuple[bytes | None, bytes | None]:
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hget(keys.orders(shop_id), order_id)
+        pipe.hget(keys.pending_refunds(shop_id), order_id)
+        stored_raw, pending_raw = await pipe.execute()
+    return stored_raw, pending_raw
+
+
+def _stored_refunds(raw: bytes | None) -> tuple[Refund, ...]:
+    return Order.from_json(raw).refunds if raw else ()
+
+
+def _pending_refunds(raw: bytes | None) -> tuple[Refund, ...]:
+    return tuple(Refund(**refund) for refund in json.loads(raw)) if raw else ()
+
+
 async def get_order(redis: aioredis.Redis, shop_id: str, order_id: str) -> Order | None:
     raw = await redis.hget(keys.orders(shop_id), order_id)
     return None if raw is None else Order.from_json(raw)
+
+
+async def cancel_order(redis: aioredis.Redis, shop_id: str, order_id: str, at: float) -> bool:
+    """An order deleted at the platform stops counting: the stored version is kept, cancelled,
+    at max(its updated_at, at); an unknown order gets an empty cancelled placeholder, so a
+    late delivery of an older version cannot bring it back. True if anything changed."""
+    stored = await get_order(redis, shop_id, order_id)
+    if stored is None:
+        stored = Order(order_id=order_id, customer_id=None, created_at=at, updated_at=at,
+                       cancelled=True, currency="", total_price="0", lines=())
+    updated_at = max(stored.updated_at, at)
+    return await store_order(redis, shop_id, replace(stored, cancelled=True, updated_at=updated_at))
 
 
 async def iter_orders(redis: aioredis.Redis, shop_id: str) -> AsyncIterator[Order]:
@@ -82,3 +193,16 @@ async def delete_product(redis: aioredis.Redis, shop_id: str, product_id: str) -
     entry = json.loads(raw) if raw else {"product_id": product_id, "title": ""}
     entry.update(available=False, deleted=True)
     await redis.hset(keys.products(shop_id), product_id, json.dumps(entry))
+
+
+_MARK_UNINSTALLED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'uninstalled_at', ARGV[1])
+end
+"""
+
+
+async def mark_uninstalled(redis: aioredis.Redis, shop_id: str, at: float) -> None:
+    """Note in the shop's config that the platform app was uninstalled (data stays); a shop
+    deleted meanwhile is not brought back as a config without fields."""
+    await redis.eval(_MARK_UNINSTALLED, 1, keys.shop_config(shop_id), repr(at))

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
+import httpx
 import redis.asyncio as aioredis
 
+from plugin import privacy
+from plugin.backfill import BackfillError, Page
 from plugin.config import Secret
 from plugin.shops import Shop, shop_by_domain
 from webhooks import records
 from webhooks.adapter import Context, Delivery
+from webhooks.http import FetchError, PlatformHttp
 from webhooks.intake import fallback_delivery_id
 from webhooks.order import (
     LineItem,
     Order,
     PayloadError,
+    Refund,
     id_string,
     money,
     quantity,
@@ -27,6 +35,8 @@ PLATFORM = "shopify"
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled"})
 PRODUCT_TOPICS = frozenset({"products/create", "products/update"})
 PRODUCT_DELETE = "products/delete"
+REFUND_CREATE = "refunds/create"
+APP_UNINSTALLED = "app/uninstalled"
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -47,6 +57,10 @@ def check_payload(topic: str, payload: Any) -> None:
         parse_order(payload)
     elif topic in PRODUCT_TOPICS or topic == PRODUCT_DELETE:
         id_string(payload.get("id"), "id")
+    elif topic == REFUND_CREATE:
+        parse_refund(payload)
+    elif topic in privacy.SHOPIFY_TOPICS:
+        privacy.check_shopify(topic, payload)
 
 
 def parse_order(payload: dict[str, Any]) -> Order:
@@ -70,6 +84,7 @@ def parse_order(payload: dict[str, Any]) -> Order:
         currency=str(payload.get("currency") or ""),
         total_price=money(payload.get("total_price", "0"), "total_price"),
         lines=tuple(_lines(line_items)),
+        refunds=tuple(_order_refunds(payload.get("refunds"))),
     )
 
 
@@ -93,6 +108,43 @@ def _lines(line_items: list[Any]) -> list[LineItem]:
             )
         )
     return lines
+
+
+def parse_refund(payload: dict[str, Any]) -> tuple[str, list[Refund]]:
+    """A refunds/create body: the order id and the quantity given back per line."""
+    if not isinstance(payload, dict):
+        raise PayloadError("a refund must be a JSON object")
+    order_id = str(id_string(payload.get("order_id"), "order_id"))
+    return order_id, _refund_lines(payload, "refund")
+
+
+def _order_refunds(refunds: Any) -> list[Refund]:
+    if refunds is None:
+        return []
+    if not isinstance(refunds, list):
+        raise PayloadError("refunds must be a list")
+    return [entry for index, refund in enumerate(refunds)
+            for entry in _refund_lines(refund, f"refunds[{index}]")]
+
+
+def _refund_lines(refund: Any, field: str) -> list[Refund]:
+    if not isinstance(refund, dict):
+        raise PayloadError(f"{field} must be an object")
+    refund_id = str(id_string(refund.get("id"), f"{field}.id"))
+    lines = refund.get("refund_line_items") or []
+    if not isinstance(lines, list):
+        raise PayloadError(f"{field}.refund_line_items must be a list")
+    entries = []
+    for index, line in enumerate(lines):
+        where = f"{field}.refund_line_items[{index}]"
+        if not isinstance(line, dict):
+            raise PayloadError(f"{where} must be an object")
+        entries.append(Refund(
+            refund_id=refund_id,
+            line_id=str(id_string(line.get("line_item_id"), f"{where}.line_item_id")),
+            quantity=quantity(line.get("quantity"), f"{where}.quantity"),
+        ))
+    return entries
 
 
 def parse_product(payload: dict[str, Any], storefront_url: str) -> dict[str, Any]:
@@ -165,7 +217,220 @@ class ShopifyAdapter:
             await records.store_product(context.redis, shop_id, product)
         elif topic == PRODUCT_DELETE:
             await records.delete_product(context.redis, shop_id, str(payload["id"]))
+        elif topic == REFUND_CREATE:
+            order_id, refunds = parse_refund(payload)
+            await records.merge_refunds(context.redis, shop_id, order_id, refunds)
+        elif topic == APP_UNINSTALLED:
+            await records.mark_uninstalled(context.redis, shop_id, time.time())
+        elif topic in privacy.SHOPIFY_TOPICS:
+            await privacy.apply_shopify(context.redis, context.shop, topic, payload)
         # other topics stay in the event stream, stored for the features that will use them
 
 
 ADAPTER = ShopifyAdapter()
+
+
+# Backfill through the Admin REST API ------------------------------------------------------
+
+API_VERSION = "2025-01"
+PAGE_LIMIT = 250
+log = logging.getLogger(__name__)
+
+
+def admin_base(shop: Shop) -> str:
+    """The Admin REST API root: the shop's `api_base`, else its myshopify domain's."""
+    return shop.access.api_base.rstrip("/") or f"https://{shop.domain}/admin/api/{API_VERSION}"
+
+
+async def backfill_pages(
+    http: PlatformHttp, shop: Shop, cursor: str | None
+) -> AsyncIterator[Page]:
+    """Every order (any status), then every product, PAGE_LIMIT a page, following Shopify's
+    `Link: <...page_info=...>; rel="next"` header.
+
+    Cursors are "orders:<page_info>" and "products:<page_info>" ("products:" starts the
+    products). Without the read_all_orders scope Shopify lists only the last 60 days.
+    """
+    token = shop.access.api_token.reveal()
+    if not token:
+        raise BackfillError(f"shop {shop.shop_id!r} has no Admin API access token; register "
+                            "it with --api-token (scopes read_orders, read_products)")
+    resource, _, page_info = (cursor or "orders:").partition(":")
+    if resource not in ("orders", "products"):
+        raise BackfillError(f"unknown backfill checkpoint {cursor!r}; run with --restart")
+    admin = _Admin(http, shop, token)
+    try:
+        total = await admin.order_count()
+        if resource == "orders":
+            async for raw_orders, after in admin.pages("orders", page_info):
+                yield Page(orders=_orders(raw_orders), total=total,
+                           cursor=f"orders:{after}" if after else "products:")
+            page_info = ""
+        async for raw_products, after in admin.pages("products", page_info):
+            products = _products(raw_products, shop.storefront_url)
+            yield Page(orders=[], products=products, total=total,
+                       cursor=f"products:{after}" if after else None)
+    except FetchError as error:
+        raise BackfillError(f"shopify backfill of shop {shop.shop_id!r} stopped: {error}; "
+                            "run it again to continue after the last stored page") from None
+
+
+class _Admin:
+    def __init__(self, http: PlatformHttp, shop: Shop, token: str) -> None:
+        self.http, self.shop_id, self.base = http, shop.shop_id, admin_base(shop)
+        self.headers = {"X-Shopify-Access-Token": token, "Accept": "application/json"}
+
+    async def order_count(self) -> int | None:
+        response = await self._get("orders/count.json", {"status": "any"})
+        count = response.json().get("count")
+        return count if isinstance(count, int) else None
+
+    async def pages(
+        self, resource: str, page_info: str
+    ) -> AsyncIterator[tuple[list[Any], str | None]]:
+        """(items, next page_info) per page; page_info "" starts at the first page."""
+        while True:
+            params: dict[str, Any] = {"limit": PAGE_LIMIT}
+            if page_info:  # Shopify refuses filters beside page_info: they are in the cursor
+                params["page_info"] = page_info
+            elif resource == "orders":
+                params["status"] = "any"
+            response = await self._get(f"{resource}.json", params)
+            items = response.json().get(resource)
+            if not isinstance(items, list):
+                raise FetchError(f"GET {self.base}/{resource}.json answered without {resource!r}")
+            after = _next_page_info(response)
+            yield items, after
+            if after is None:
+                return
+            page_info = after
+
+    async def _get(self, path: str, params: dict[str, Any]) -> httpx.Response:
+        return await self.http.request(self.shop_id, "GET", f"{self.base}/{path}",
+                                       params=params, headers=self.headers)
+
+
+def _next_page_info(response: httpx.Response) -> str | None:
+    url = response.links.get("next", {}).get("url")
+    return httpx.URL(url).params.get("page_info") if url else None
+
+
+def _orders(raw_orders: list[Any]) -> list[Order]:
+    orders = []
+    for raw in raw_orders:
+        try:
+            orders.append(parse_order(raw))
+        except PayloadError as error:  # one odd order must not stop the history
+            log.warning("shopify backfill: skipped order %r: %s",
+                        raw.get("id") if isinstance(raw, dict) else None, error)
+    return orders
+
+
+def _products(raw_products: list[Any], storefront_url: str) -> list[dict[str, Any]]:
+    products = []
+    for raw in raw_products:
+        try:
+            products.append(parse_product(raw, storefront_url))
+        except PayloadError as error:
+            log.warning("shopify backfill: skipped product: %s", error)
+    return products
+
+
+# Bulk operations (GraphQL) ------------------------------------------------------------------
+
+# The query whose JSONL result parse_bulk_jsonl reads. Refunds are not part of it: an order
+# whose financial status is REFUNDED or VOIDED, or that was cancelled, counts for nothing.
+BULK_ORDERS_QUERY = """
+{
+  orders {
+    edges { node {
+      id createdAt updatedAt cancelledAt displayFinancialStatus currencyCode
+      totalPriceSet { shopMoney { amount } }
+      customer { id }
+      lineItems { edges { node {
+        id title quantity
+        product { id }
+        variant { id }
+        originalUnitPriceSet { shopMoney { amount } }
+      } } }
+    } }
+  }
+}
+"""
+_VOID_STATUSES = frozenset({"REFUNDED", "VOIDED"})
+
+
+def parse_bulk_jsonl(lines: Iterable[str | bytes]) -> list[Order]:
+    """Orders of a bulk-operation result of BULK_ORDERS_QUERY: one JSON object a line; a line
+    item is a line of its own that names its order by `__parentId`."""
+    orders: dict[str, dict[str, Any]] = {}
+    children: list[tuple[int, dict[str, Any]]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            node = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise PayloadError(f"line {number} is not JSON ({error})") from None
+        if not isinstance(node, dict):
+            raise PayloadError(f"line {number} must be a JSON object")
+        if "__parentId" in node:
+            children.append((number, node))
+        else:
+            orders[str(node.get("id"))] = {**node, "lineItems": []}
+    for number, child in children:
+        parent = orders.get(str(child["__parentId"]))
+        if parent is None:
+            raise PayloadError(f"line {number}: __parentId {child['__parentId']!r} names no "
+                               "order of the file")
+        parent["lineItems"].append(child)
+    return [_bulk_order(node) for node in orders.values()]
+
+
+def _bulk_order(node: dict[str, Any]) -> Order:
+    order_id = gid_number(node.get("id"), "id")
+    field = f"order {order_id}"
+    customer = node.get("customer")
+    status = node.get("displayFinancialStatus")
+    return Order(
+        order_id=order_id,
+        customer_id=gid_number(customer.get("id"), f"{field}.customer.id")
+        if isinstance(customer, dict) else None,
+        created_at=timestamp(node.get("createdAt"), f"{field}.createdAt"),
+        updated_at=timestamp(node.get("updatedAt") or node.get("createdAt"),
+                             f"{field}.updatedAt"),
+        cancelled=node.get("cancelledAt") is not None or status in _VOID_STATUSES,
+        currency=str(node.get("currencyCode") or ""),
+        total_price=money(_shop_money(node.get("totalPriceSet")), f"{field}.totalPriceSet"),
+        lines=tuple(line for index, item in enumerate(node["lineItems"])
+                    if (line := _bulk_line(item, f"{field}.lineItems[{index}]")) is not None),
+    )
+
+
+def _bulk_line(node: dict[str, Any], field: str) -> LineItem | None:
+    product, variant = node.get("product"), node.get("variant")
+    if not isinstance(product, dict):  # custom line or a deleted product
+        return None
+    return LineItem(
+        product_id=gid_number(product.get("id"), f"{field}.product.id"),
+        variant_id=gid_number(variant.get("id"), f"{field}.variant.id")
+        if isinstance(variant, dict) else None,
+        title=str(node.get("title") or ""),
+        quantity=quantity(node.get("quantity"), f"{field}.quantity"),
+        price=money(_shop_money(node.get("originalUnitPriceSet")),
+                    f"{field}.originalUnitPriceSet"),
+        line_id=gid_number(node.get("id"), f"{field}.id"),
+    )
+
+
+def gid_number(value: Any, field: str) -> str:
+    """The id of a GraphQL global id: "gid://shopify/Order/450789469" -> "450789469"."""
+    if not isinstance(value, str) or not value.startswith("gid://shopify/"):
+        raise PayloadError(f"{field} must be a gid://shopify/... id, got {value!r}")
+    return value.rsplit("/", 1)[1].split("?", 1)[0]
+
+
+def _shop_money(money_set: Any) -> Any:
+    if isinstance(money_set, dict) and isinstance(money_set.get("shopMoney"), dict):
+        return money_set["shopMoney"].get("amount", "0")
+    return "0"
