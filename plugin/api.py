@@ -14,10 +14,9 @@ from starlette.routing import Route
 
 from plugin import keys
 from plugin.problems import problem
-from plugin.serving import render_items
+from plugin.serving import Query, serve_query
 from plugin.shops import Shop, get_shop, hash_api_key
 from plugin.training import ModelInfo, NothingToTrain, current_model_info, train_shop
-from recommender.shop_model import Answer, ShopModel
 
 log = logging.getLogger(__name__)
 
@@ -83,20 +82,12 @@ def parse_id(name: str, raw: Any) -> str:
     return str(raw)
 
 
-async def answer_response(
-    request: Request, shop: Shop, query: Callable[[ShopModel], Answer]
-) -> Response:
-    served = await request.app.state.models.get(shop.shop_id)
-    if served is None:
-        empty: dict[str, Any] = {"shop_id": shop.shop_id, "model_version": None,
-                                 "strategy": "none", "items": []}
-        return JSONResponse(empty)
-    version, model = served
-    answer = await asyncio.to_thread(query, model)
-    items = await render_items(request.app.state.redis, shop.shop_id, shop.currency, answer)
+async def answer_response(request: Request, shop: Shop, query: Query) -> Response:
+    state = request.app.state
+    served = await serve_query(state.redis, state.models, shop.shop_id, shop.currency, query)
     return JSONResponse(
-        {"shop_id": shop.shop_id, "model_version": version, "strategy": answer.strategy,
-         "items": items}
+        {"shop_id": shop.shop_id, "model_version": served.model_version,
+         "strategy": served.strategy, "items": served.items}
     )
 
 
@@ -106,9 +97,11 @@ async def product_recommendations(request: Request, shop: Shop) -> Response:
     kind = request.query_params.get("kind", "bought_together")
     limit = parse_limit(request.query_params.get("limit"))
     if kind == "bought_together":
-        return await answer_response(request, shop, lambda m: m.bought_together(product_id, limit))
+        return await answer_response(
+            request, shop, lambda m, b: m.bought_together(product_id, limit, b)
+        )
     if kind == "similar":
-        return await answer_response(request, shop, lambda m: m.similar(product_id, limit))
+        return await answer_response(request, shop, lambda m, b: m.similar(product_id, limit, b))
     raise BadRequest(f"kind must be bought_together or similar, got {kind!r}")
 
 
@@ -118,7 +111,7 @@ async def customer_recommendations(request: Request, shop: Shop) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
     exclude = parse_bool("exclude_purchased", request.query_params.get("exclude_purchased"))
     return await answer_response(
-        request, shop, lambda m: m.for_customer(customer_id, limit, exclude)
+        request, shop, lambda m, b: m.for_customer(customer_id, limit, exclude, b)
     )
 
 
@@ -135,14 +128,14 @@ async def cart_recommendations(request: Request, shop: Shop) -> Response:
     customer_id = None if raw_customer is None else parse_id("customer_id", raw_customer)
     limit = parse_limit(body.get("limit"))
     return await answer_response(
-        request, shop, lambda m: m.for_cart(product_ids, customer_id, limit)
+        request, shop, lambda m, b: m.for_cart(product_ids, customer_id, limit, b)
     )
 
 
 @authorized
 async def trending(request: Request, shop: Shop) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
-    return await answer_response(request, shop, lambda m: m.trending(limit))
+    return await answer_response(request, shop, lambda m, b: m.trending(limit, b))
 
 
 @authorized
@@ -197,12 +190,35 @@ async def _drain_and_train(state: Any, shop_id: str) -> ModelInfo:
     return info
 
 
+@authorized
+async def exclusions(request: Request, shop: Shop) -> Response:
+    """GET: the products the owner excluded. PUT {"product_ids": [...]}: replace that list."""
+    key = keys.excluded(shop.shop_id)
+    redis = request.app.state.redis
+    if request.method == "PUT":
+        try:
+            body: Any = json.loads(await request.body())
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise BadRequest('the body must be JSON: {"product_ids": [...]}') from None
+        if not isinstance(body, dict) or not isinstance(body.get("product_ids"), list):
+            raise BadRequest("the body must be an object with a list `product_ids`")
+        ids = [parse_id("product_ids[]", p) for p in body["product_ids"]]
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            if ids:
+                pipe.sadd(key, *ids)
+            await pipe.execute()
+    members = sorted(m.decode() for m in await redis.smembers(key))
+    return JSONResponse({"shop_id": shop.shop_id, "product_ids": members})
+
+
 PREFIX = "/api/v1/shops/{shop_id}"
 routes = [
     Route(f"{PREFIX}/recommendations/products/{{product_id}}", product_recommendations),
     Route(f"{PREFIX}/recommendations/customers/{{customer_id}}", customer_recommendations),
     Route(f"{PREFIX}/recommendations/cart", cart_recommendations, methods=["POST"]),
     Route(f"{PREFIX}/recommendations/trending", trending),
+    Route(f"{PREFIX}/exclusions", exclusions, methods=["GET", "PUT"]),
     Route(f"{PREFIX}/model", model_info),
     Route(f"{PREFIX}/model/train", train, methods=["POST"]),
 ]

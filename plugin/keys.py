@@ -91,6 +91,16 @@ def products(shop_id: str) -> str:
     return f"{_shop(shop_id)}:products"
 
 
+def unavailable(shop_id: str) -> str:
+    """SET product ids never to show: out of stock, unpublished or deleted (from the catalog)."""
+    return f"{_shop(shop_id)}:unavailable"
+
+
+def excluded(shop_id: str) -> str:
+    """SET product ids the store owner excluded from recommendations."""
+    return f"{_shop(shop_id)}:excluded"
+
+
 def stats(shop_id: str) -> str:
     """HASH counters: events accepted, duplicates, orders stored, failures."""
     return f"{_shop(shop_id)}:stats"

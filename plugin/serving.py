@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import OrderedDict
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -78,3 +81,34 @@ async def render_items(
         )
         items.append(item)
     return items
+
+
+# A recommendation query: the serving model and the products never to show -> an answer.
+Query = Callable[[ShopModel, AbstractSet[str]], Answer]
+
+
+@dataclass(frozen=True)
+class Served:
+    model_version: str | None
+    strategy: str
+    items: list[dict[str, Any]]
+
+
+async def blocked_products(redis: aioredis.Redis, shop_id: str) -> set[str]:
+    """Products never shown: unavailable (out of stock, deleted) or excluded by the owner."""
+    members = await redis.sunion([keys.unavailable(shop_id), keys.excluded(shop_id)])
+    return {text(member) for member in members}
+
+
+async def serve_query(
+    redis: aioredis.Redis, models: ModelCache, shop_id: str, currency: str, query: Query
+) -> Served:
+    """Run `query` on the shop's serving model with its merchandising filter; display fields
+    from the catalog. No model yet: an empty answer with strategy "none"."""
+    served = await models.get(shop_id)
+    if served is None:
+        return Served(None, "none", [])
+    version, model = served
+    blocked = await blocked_products(redis, shop_id)
+    answer = await asyncio.to_thread(query, model, blocked)
+    return Served(version, answer.strategy, await render_items(redis, shop_id, currency, answer))

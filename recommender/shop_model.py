@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,40 +154,60 @@ class ShopModel:
     def knows_customer(self, customer_id: str) -> bool:
         return customer_id in self._user_index
 
+    def purchased_by(self, customer_id: str) -> set[str]:
+        """The products the model holds as bought by the customer (empty if unknown)."""
+        user = self._user_index.get(customer_id)
+        return set() if user is None else {self._items[j] for j in self.user_items[user].indices}
+
     def trending(self, limit: int, exclude: Iterable[str] = ()) -> Answer:
+        """Time-decayed bestsellers, none of `exclude`."""
         return Answer(TRENDING, self._fill([], limit, set(exclude)))
 
-    def bought_together(self, product_id: str, limit: int) -> Answer:
+    # Every query takes `blocked`: products that must never be shown (out of stock, deleted,
+    # excluded by the owner). They are dropped before cutting to `limit`, and the answer is
+    # filled up to `limit` from trending products that are not blocked either.
+
+    def bought_together(
+        self, product_id: str, limit: int, blocked: AbstractSet[str] = frozenset()
+    ) -> Answer:
+        exclude = {product_id, *blocked}
         item = self._item_index.get(product_id)
         if item is None:
-            return self.trending(limit, exclude={product_id})
+            return self.trending(limit, exclude=exclude)
         start, end = self.neighbours.indptr[item], self.neighbours.indptr[item + 1]
         found = [
             Recommendation(self._items[j], float(s), "bought_together", (product_id,))
             for j, s in zip(self.neighbours.indices[start:end], self.neighbours.data[start:end],
                             strict=True)
-        ][:limit]
-        return Answer("copurchase", self._fill(found, limit, {product_id}))
+        ]
+        return Answer("copurchase", self._fill(found, limit, exclude))
 
-    def similar(self, product_id: str, limit: int) -> Answer:
+    def similar(
+        self, product_id: str, limit: int, blocked: AbstractSet[str] = frozenset()
+    ) -> Answer:
         item = self._item_index.get(product_id)
         if item is None or not np.any(self._als.item_factors[item]):
-            return self.bought_together(product_id, limit)
-        ids, scores = self._als.similar_items(item, N=limit + 1)
+            return self.bought_together(product_id, limit, blocked)
+        wanted = min(limit + 1 + len(blocked), len(self._items))
+        ids, scores = self._als.similar_items(item, N=wanted)
         found = [
             Recommendation(self._items[j], float(s), "similar_items", (product_id,))
             for j, s in zip(ids, scores, strict=True)
             if j != item and np.isfinite(s)
-        ][:limit]
-        return Answer("als_similar", self._fill(found, limit, {product_id}))
+        ]
+        return Answer("als_similar", self._fill(found, limit, {product_id, *blocked}))
 
-    def for_customer(self, customer_id: str, limit: int, exclude_purchased: bool) -> Answer:
+    def for_customer(
+        self, customer_id: str, limit: int, exclude_purchased: bool,
+        blocked: AbstractSet[str] = frozenset(),
+    ) -> Answer:
         user = self._user_index.get(customer_id)
         if user is None:
-            return self.trending(limit)
+            return self.trending(limit, exclude=blocked)
         bought = self.user_items[user]
+        wanted = min(limit + len(blocked), len(self._items))
         ids, scores = self._als.recommend(
-            user, bought, N=limit, filter_already_liked_items=exclude_purchased
+            user, bought, N=wanted, filter_already_liked_items=exclude_purchased
         )
         found = [
             Recommendation(self._items[j], float(s), "personal")
@@ -194,28 +215,30 @@ class ShopModel:
             if np.isfinite(s)
         ]
         exclude = {self._items[j] for j in bought.indices} if exclude_purchased else set()
-        return Answer("als", self._fill(found, limit, exclude))
+        return Answer("als", self._fill(found, limit, exclude | set(blocked)))
 
-    def for_cart(self, product_ids: Sequence[str], customer_id: str | None, limit: int) -> Answer:
+    def for_cart(
+        self, product_ids: Sequence[str], customer_id: str | None, limit: int,
+        blocked: AbstractSet[str] = frozenset(),
+    ) -> Answer:
         cart = [self._item_index[p] for p in dict.fromkeys(product_ids) if p in self._item_index]
-        in_cart = set(product_ids)
+        exclude = set(product_ids) | set(blocked)
         if not cart:
             if customer_id is not None and self.knows_customer(customer_id):
-                answer = self.for_customer(customer_id, limit + len(in_cart), False)
-                kept = [r for r in answer.items if r.product_id not in in_cart][:limit]
-                return Answer(answer.strategy, self._fill(kept, limit, in_cart))
-            return self.trending(limit, exclude=in_cart)
+                answer = self.for_customer(customer_id, limit, False, exclude)
+                return Answer(answer.strategy, answer.items)
+            return self.trending(limit, exclude=exclude)
         scores = np.asarray(self.neighbours[cart].sum(axis=0)).ravel()
         scores[cart] = 0.0
         found = []
-        for j in np.argsort(-scores, kind="stable")[:limit]:
+        for j in np.argsort(-scores, kind="stable")[: limit + len(exclude)]:
             if scores[j] <= 0:
                 break
             because = tuple(
                 self._items[i] for i in cart if self.neighbours[i, j] > 0
             )
             found.append(Recommendation(self._items[j], float(scores[j]), "cart", because))
-        return Answer("copurchase", self._fill(found, limit, in_cart))
+        return Answer("copurchase", self._fill(found, limit, exclude))
 
     def _fill(
         self, found: list[Recommendation], limit: int, exclude: set[str]

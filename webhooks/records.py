@@ -68,8 +68,8 @@ async def store_order(redis: aioredis.Redis, shop_id: str, order: Order) -> bool
             break
     else:
         raise ConcurrentUpdate(f"order {order.order_id!r} of shop {shop_id!r} kept changing")
-    if stored:
-        await _remember_line_products(redis, shop_id, order)
+    # Always (HSETNX, idempotent): a crash right after the upsert must not lose these entries.
+    await _remember_line_products(redis, shop_id, order)
     return bool(stored)
 
 
@@ -184,7 +184,15 @@ async def _remember_line_products(redis: aioredis.Redis, shop_id: str, order: Or
 
 
 async def store_product(redis: aioredis.Redis, shop_id: str, product: dict[str, Any]) -> None:
-    await redis.hset(keys.products(shop_id), product["product_id"], json.dumps(product))
+    """Store a catalog entry; one that is not `available` joins the never-shown set."""
+    product_id = product["product_id"]
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(keys.products(shop_id), product_id, json.dumps(product))
+        if product.get("available", True):
+            pipe.srem(keys.unavailable(shop_id), product_id)
+        else:
+            pipe.sadd(keys.unavailable(shop_id), product_id)
+        await pipe.execute()
 
 
 async def delete_product(redis: aioredis.Redis, shop_id: str, product_id: str) -> None:
@@ -192,7 +200,7 @@ async def delete_product(redis: aioredis.Redis, shop_id: str, product_id: str) -
     raw = await redis.hget(keys.products(shop_id), product_id)
     entry = json.loads(raw) if raw else {"product_id": product_id, "title": ""}
     entry.update(available=False, deleted=True)
-    await redis.hset(keys.products(shop_id), product_id, json.dumps(entry))
+    await store_product(redis, shop_id, entry)
 
 
 _MARK_UNINSTALLED = """

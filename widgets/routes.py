@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 from starlette.requests import Request
@@ -12,14 +10,12 @@ from starlette.routing import Route
 
 from plugin.api import BadRequest, parse_id, parse_limit
 from plugin.problems import problem
-from plugin.serving import render_items
+from plugin.serving import Query, serve_query
 from plugin.shops import shop_by_widget_key
-from recommender.shop_model import Answer, ShopModel
 
 STATIC = Path(__file__).parent / "static"
 CORS = {"Access-Control-Allow-Origin": "*", "Vary": "Origin"}
 WIDGET_MAX_LIMIT = 24
-Query = Callable[[ShopModel], Answer]
 
 
 async def embed_js(request: Request) -> Response:
@@ -37,16 +33,16 @@ def widget_query(request: Request) -> tuple[str, Query]:
     if placement in {"product", "similar"}:
         product_id = parse_id("product_id", params.get("product_id"))
         if placement == "product":
-            return placement, lambda m: m.bought_together(product_id, limit)
-        return placement, lambda m: m.similar(product_id, limit)
+            return placement, lambda m, b: m.bought_together(product_id, limit, b)
+        return placement, lambda m, b: m.similar(product_id, limit, b)
     if placement == "cart":
         ids = [p for p in (params.get("product_ids") or "").split(",") if p]
-        return placement, lambda m: m.for_cart(ids, params.get("customer_id"), limit)
+        return placement, lambda m, b: m.for_cart(ids, params.get("customer_id"), limit, b)
     if placement == "customer":
         customer_id = parse_id("customer_id", params.get("customer_id"))
-        return placement, lambda m: m.for_customer(customer_id, limit, False)
+        return placement, lambda m, b: m.for_customer(customer_id, limit, False, b)
     if placement == "trending":
-        return placement, lambda m: m.trending(limit)
+        return placement, lambda m, b: m.trending(limit, b)
     raise BadRequest(
         f"placement must be product, similar, cart, customer or trending, got {placement!r}"
     )
@@ -60,14 +56,9 @@ async def widget_recommendations(request: Request) -> Response:
         placement, query = widget_query(request)
     except BadRequest as error:
         return problem(400, str(error))
-    served = await request.app.state.models.get(shop.shop_id)
-    items: list[dict[str, object]] = []
-    version = None
-    if served is not None:
-        version, model = served
-        answer = await asyncio.to_thread(query, model)
-        items = await render_items(request.app.state.redis, shop.shop_id, shop.currency, answer)
-    body = {"placement": placement, "model_version": version, "items": items}
+    state = request.app.state
+    served = await serve_query(state.redis, state.models, shop.shop_id, shop.currency, query)
+    body = {"placement": placement, "model_version": served.model_version, "items": served.items}
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=60", **CORS})
 
 

@@ -1,0 +1,118 @@
+"""Merchandising filters: unavailable and owner-excluded products are never shown, and answers
+are still filled to the limit."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from plugin.shops import NewShop
+from recommender.matrix import Purchase
+from recommender.shop_model import ShopModel
+from tests.helpers import body_of, order_payload, shopify_headers
+from tests.test_api import auth, send_orders, train
+
+
+@pytest.fixture
+def paired_shop(http: httpx.Client, shop: NewShop) -> NewShop:
+    """101 is always bought with 102; 103..108 sell in pairs."""
+    orders = [order_payload(1000 + n, n, [101, 102]) for n in range(20)]
+    orders += [order_payload(2000 + n, n, [103 + n % 6, 103 + (n + 1) % 6]) for n in range(20)]
+    send_orders(http, shop, orders)
+    assert train(http, shop).status_code == 200
+    return shop
+
+
+def bought_together(http: httpx.Client, shop: NewShop, product_id: str) -> list[str]:
+    response = http.get(f"/api/v1/shops/{shop.shop.shop_id}/recommendations/products/"
+                        f"{product_id}", params={"limit": 4}, headers=auth(shop))
+    return [item["product_id"] for item in response.json()["items"]]
+
+
+def send_product(http: httpx.Client, shop: NewShop, payload: dict, topic: str) -> None:
+    body = body_of(payload)
+    headers = shopify_headers(shop.shop.domain, shop.shop.webhook_secrets[0].reveal(), body,
+                              topic=topic)
+    assert http.post("/webhooks/shopify", content=body, headers=headers).status_code == 200
+
+
+def drain(http: httpx.Client, shop: NewShop) -> None:
+    assert train(http, shop).status_code == 200  # drains accepted events first
+
+
+def test_out_of_stock_product_is_never_shown(http, paired_shop) -> None:
+    assert bought_together(http, paired_shop, "101")[0] == "102"
+    send_product(http, paired_shop, {"id": 102, "title": "Sold out", "status": "active",
+                                     "variants": [{"price": "1.00", "inventory_quantity": 0}]},
+                 "products/update")
+    drain(http, paired_shop)
+    shown = bought_together(http, paired_shop, "101")
+    assert "102" not in shown and len(shown) == 4
+
+
+def test_deleted_product_is_never_shown(http, paired_shop) -> None:
+    send_product(http, paired_shop, {"id": 102}, "products/delete")
+    drain(http, paired_shop)
+    assert "102" not in bought_together(http, paired_shop, "101")
+
+
+def test_product_back_in_stock_is_shown_again(http, paired_shop) -> None:
+    sold_out = {"id": 102, "title": "P", "status": "active",
+                "variants": [{"price": "1.00", "inventory_quantity": 0}]}
+    send_product(http, paired_shop, sold_out, "products/update")
+    drain(http, paired_shop)
+    restocked = {**sold_out, "variants": [{"price": "1.00", "inventory_quantity": 5}]}
+    send_product(http, paired_shop, restocked, "products/update")
+    drain(http, paired_shop)
+    assert bought_together(http, paired_shop, "101")[0] == "102"
+
+
+def test_owner_exclusions_are_never_shown_anywhere(http, paired_shop) -> None:
+    url = f"/api/v1/shops/{paired_shop.shop.shop_id}/exclusions"
+    put = http.put(url, json={"product_ids": ["102", "104"]}, headers=auth(paired_shop))
+    assert put.json()["product_ids"] == ["102", "104"]
+    assert http.get(url, headers=auth(paired_shop)).json()["product_ids"] == ["102", "104"]
+    assert not {"102", "104"} & set(bought_together(http, paired_shop, "101"))
+    widget = http.get("/widgets/v1/recommendations", params={
+        "key": paired_shop.shop.widget_key, "placement": "trending", "limit": 8})
+    assert not {"102", "104"} & {i["product_id"] for i in widget.json()["items"]}
+    http.put(url, json={"product_ids": []}, headers=auth(paired_shop))
+    assert bought_together(http, paired_shop, "101")[0] == "102"
+
+
+def test_exclusions_need_the_shops_api_key(http, paired_shop, make_shop) -> None:
+    other = make_shop()
+    response = http.put(f"/api/v1/shops/{paired_shop.shop.shop_id}/exclusions",
+                        json={"product_ids": ["1"]}, headers=auth(other))
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"product_ids": "102"}', b"nope"])
+def test_bad_exclusion_body_is_400(http, paired_shop, body) -> None:
+    response = http.put(f"/api/v1/shops/{paired_shop.shop.shop_id}/exclusions", content=body,
+                        headers=auth(paired_shop))
+    assert response.status_code == 400
+
+
+def small_model() -> ShopModel:
+    purchases = [Purchase(f"o{n}", f"c{n % 7}", f"p{i}", 1, 1e9 + n)
+                 for n in range(60) for i in (n % 9, (n + 1) % 9)]
+    return ShopModel.train(purchases)
+
+
+@pytest.mark.parametrize(("query", "never"), [
+    (lambda m, b: m.bought_together("p1", 5, b), {"p1"}),
+    (lambda m, b: m.similar("p1", 5, b), {"p1"}),
+    (lambda m, b: m.for_customer("c1", 5, False, b), set()),
+    (lambda m, b: m.for_customer("c1", 5, True, b), None),
+    (lambda m, b: m.for_cart(["p1"], None, 5, b), {"p1"}),
+    (lambda m, b: m.trending(5, b), set()),
+], ids=["bought_together", "similar", "customer", "customer-new-only", "cart", "trending"])
+def test_every_query_skips_blocked_products_and_still_fills(query, never) -> None:
+    model = small_model()
+    if never is None:  # exclude_purchased: what c1 bought is never shown either
+        never = model.purchased_by("c1")
+    blocked = {"p2", "p0", "p3"}
+    shown = [r.product_id for r in query(model, blocked).items]
+    assert not (blocked | never) & set(shown)
+    assert len(shown) == len(set(shown)) == min(5, 9 - len(blocked | never))
