@@ -17,6 +17,7 @@ from plugin.problems import problem
 from plugin.serving import Query, serve_query
 from plugin.shops import Shop, get_shop, hash_api_key
 from plugin.training import ModelInfo, NothingToTrain, current_model_info, train_shop
+from webhooks.records import customer_history
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,9 @@ async def customer_recommendations(request: Request, shop: Shop) -> Response:
     customer_id = request.path_params["customer_id"]
     limit = parse_limit(request.query_params.get("limit"))
     exclude = parse_bool("exclude_purchased", request.query_params.get("exclude_purchased"))
+    history = await customer_history(request.app.state.redis, shop.shop_id, customer_id)
     return await answer_response(
-        request, shop, lambda m, b: m.for_customer(customer_id, limit, exclude, b)
+        request, shop, lambda m, b: m.for_customer(customer_id, limit, exclude, b, history)
     )
 
 

@@ -91,6 +91,11 @@ def products(shop_id: str) -> str:
     return f"{_shop(shop_id)}:products"
 
 
+def customer_orders(shop_id: str, customer_id: str) -> str:
+    """ZSET order ids of one customer, scored by the order's created_at (fresh personal lists)."""
+    return f"{_shop(shop_id)}:customer-orders:{customer_id}"
+
+
 def unavailable(shop_id: str) -> str:
     """SET product ids never to show: out of stock, unpublished or deleted (from the catalog)."""
     return f"{_shop(shop_id)}:unavailable"

@@ -235,6 +235,8 @@ async def erase_customer(
     is marked for retraining so the aggregates are rebuilt without them."""
     subject = await find_subject(redis, shop_id, customer_id, email, order_ids)
     orders = await _erase_orders(redis, shop_id, subject)
+    await redis.delete(*(keys.customer_orders(shop_id, cid)
+                         for cid in {customer_id, email_customer_id(email)} if cid))
     other = await _erase_elsewhere(redis, shop_id, subject)
     rows, deleted, version = await _erase_from_models(redis, shop_id, customer_id)
     by_email = email_customer_id(email)
@@ -290,7 +292,8 @@ def _handled_elsewhere(shop_id: str, key: str) -> bool:
         keys.model_current(shop_id),
     }
     return key in exact or key.startswith(
-        (keys.model(shop_id, ""), keys.seen_delivery(shop_id, "")))
+        (keys.model(shop_id, ""), keys.seen_delivery(shop_id, ""),
+         keys.customer_orders(shop_id, "")))
 
 
 async def _erase_elsewhere(redis: aioredis.Redis, shop_id: str, subject: Subject) -> int:

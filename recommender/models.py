@@ -13,12 +13,23 @@ from recommender.matrix import Interactions
 threadpool_limits(1, "blas")
 
 
+ALS_REGULARIZATION = 0.05
+ALS_ALPHA = 2.0
+
+
+def confidence(counts: sp.csr_matrix) -> sp.csr_matrix:
+    """Purchase counts -> ALS confidence 1 + log(1 + count), CSR float32, same shape."""
+    weighted = counts.copy()
+    weighted.data = np.log1p(weighted.data).astype(np.float32) + 1.0
+    return weighted
+
+
 def fit_als(
     user_items: sp.csr_matrix,
     factors: int = 64,
     iterations: int = 20,
-    regularization: float = 0.05,
-    alpha: float = 2.0,
+    regularization: float = ALS_REGULARIZATION,
+    alpha: float = ALS_ALPHA,
     random_state: int = 42,
 ) -> AlternatingLeastSquares:
     """implicit's ALS on a CSR float32 (users, items) matrix of purchase counts."""
@@ -31,15 +42,16 @@ def fit_als(
         alpha=alpha,
         random_state=random_state,
     )
-    confidence = user_items.copy()
-    confidence.data = np.log1p(confidence.data).astype(np.float32) + 1.0
-    model.fit(confidence, show_progress=False)
+    model.fit(confidence(user_items), show_progress=False)
     return model
 
 
 def als_from_factors(user_factors: np.ndarray, item_factors: np.ndarray) -> AlternatingLeastSquares:
-    """Rebuild a fitted implicit ALS model from its stored factor arrays."""
-    model = AlternatingLeastSquares(factors=item_factors.shape[1])
+    """Rebuild a fitted implicit ALS model from its stored factor arrays (with the training
+    hyperparameters, which recalculating a user's factors from fresh purchases uses)."""
+    model = AlternatingLeastSquares(
+        factors=item_factors.shape[1], regularization=ALS_REGULARIZATION, alpha=ALS_ALPHA
+    )
     model.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
     model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
     return model

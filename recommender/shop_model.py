@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
@@ -11,7 +11,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.matrix import Interactions, Purchase, build_interactions
-from recommender.models import als_from_factors, copurchase_neighbours, fit_als, trending_scores
+from recommender.models import (
+    als_from_factors,
+    confidence,
+    copurchase_neighbours,
+    fit_als,
+    trending_scores,
+)
 
 TRENDING = "trending"
 
@@ -199,15 +205,20 @@ class ShopModel:
 
     def for_customer(
         self, customer_id: str, limit: int, exclude_purchased: bool,
-        blocked: AbstractSet[str] = frozenset(),
+        blocked: AbstractSet[str] = frozenset(), history: Mapping[str, int] | None = None,
     ) -> Answer:
+        """Personal recommendations. `history` (product id -> orders holding it), when given,
+        is the customer's purchases as of now: their factors are recomputed from it, so a new
+        order (or a new customer) changes the list at once, without retraining."""
         user = self._user_index.get(customer_id)
-        if user is None:
+        fresh = self._history_row(history) if history else None
+        if fresh is None and user is None:
             return self.trending(limit, exclude=blocked)
-        bought = self.user_items[user]
+        bought = confidence(fresh) if fresh is not None else self.user_items[user]
         wanted = min(limit + len(blocked), len(self._items))
         ids, scores = self._als.recommend(
-            user, bought, N=wanted, filter_already_liked_items=exclude_purchased
+            user or 0, bought, N=wanted, filter_already_liked_items=exclude_purchased,
+            recalculate_user=fresh is not None,
         )
         found = [
             Recommendation(self._items[j], float(s), "personal")
@@ -216,6 +227,18 @@ class ShopModel:
         ]
         exclude = {self._items[j] for j in bought.indices} if exclude_purchased else set()
         return Answer("als", self._fill(found, limit, exclude | set(blocked)))
+
+    def _history_row(self, history: Mapping[str, int]) -> sp.csr_matrix | None:
+        """A 1 x items CSR float32 row of purchase counts; None if no product is known."""
+        known = [(self._item_index[p], n) for p, n in history.items()
+                 if p in self._item_index and n > 0]
+        if not known:
+            return None
+        columns, counts = zip(*sorted(known), strict=True)
+        return sp.csr_matrix(
+            (np.array(counts, np.float32), (np.zeros(len(columns), np.int32), columns)),
+            shape=(1, len(self._items)),
+        )
 
     def for_cart(
         self, product_ids: Sequence[str], customer_id: str | None, limit: int,

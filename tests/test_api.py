@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -190,3 +192,20 @@ def test_ids_above_two_to_the_53_stay_exact(http, shop) -> None:
         f"/api/v1/shops/{shop.shop.shop_id}/recommendations/products/5", headers=auth(shop)
     )
     assert response.json()["items"][0]["product_id"] == str(big_product)
+
+
+def test_a_new_order_changes_the_personal_list_without_retraining(http, trained_shop) -> None:
+    url = f"/api/v1/shops/{trained_shop.shop.shop_id}/recommendations/customers/777"
+    before = http.get(url, params={"limit": 3}, headers=auth(trained_shop)).json()
+    assert before["strategy"] == "trending"  # a customer the model has never seen
+    send_orders(http, trained_shop, [order_payload(9100, 777, [101])])
+    deadline = time.monotonic() + 30
+    while True:  # the worker ingests within moments; no training call is made
+        after = http.get(url, params={"limit": 3, "exclude_purchased": "true"},
+                                      headers=auth(trained_shop)).json()
+        if after["strategy"] != "trending" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert after["model_version"] == before["model_version"]
+    assert after["strategy"] == "als"
+    assert after["items"][0]["product_id"] == "102"  # what goes with the new purchase

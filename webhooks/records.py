@@ -11,6 +11,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from plugin import keys
+from plugin.storage import text
 from webhooks.order import Order, Refund
 
 # The version kept per order is "<updated_at> <cancelled 0|1>". A newer updated_at wins; at the
@@ -69,7 +70,7 @@ async def store_order(redis: aioredis.Redis, shop_id: str, order: Order) -> bool
     else:
         raise ConcurrentUpdate(f"order {order.order_id!r} of shop {shop_id!r} kept changing")
     # Always (HSETNX, idempotent): a crash right after the upsert must not lose these entries.
-    await _remember_line_products(redis, shop_id, order)
+    await _index_order(redis, shop_id, order)
     return bool(stored)
 
 
@@ -173,14 +174,40 @@ async def iter_orders(redis: aioredis.Redis, shop_id: str) -> AsyncIterator[Orde
         yield Order.from_json(raw)
 
 
-async def _remember_line_products(redis: aioredis.Redis, shop_id: str, order: Order) -> None:
-    """Products first seen in an order get a catalog entry until the product webhook comes."""
+async def _index_order(redis: aioredis.Redis, shop_id: str, order: Order) -> None:
+    """Products first seen in an order get a catalog entry until the product webhook comes;
+    the order joins its customer's order index (fresh personal recommendations)."""
     async with redis.pipeline(transaction=False) as pipe:
         for line in order.lines:
             entry = {"product_id": line.product_id, "title": line.title, "price": line.price,
                      "url": None, "image_url": None, "available": True, "source": "order"}
             pipe.hsetnx(keys.products(shop_id), line.product_id, json.dumps(entry))
+        if order.customer_id is not None:
+            pipe.zadd(keys.customer_orders(shop_id, order.customer_id),
+                      {order.order_id: order.created_at})
         await pipe.execute()
+
+
+async def customer_history(
+    redis: aioredis.Redis, shop_id: str, customer_id: str, newest: int = 500
+) -> dict[str, int]:
+    """Product id -> number of the customer's `newest` orders that still count holding it."""
+    key = keys.customer_orders(shop_id, customer_id)
+    members: list[Any] = await redis.zrevrange(key, 0, newest - 1)
+    order_ids = [text(member) for member in members]
+    if not order_ids:
+        return {}
+    history: dict[str, int] = {}
+    for raw in await redis.hmget(keys.orders(shop_id), order_ids):
+        if raw is None:
+            continue
+        order = Order.from_json(raw)
+        if order.cancelled or order.customer_id != customer_id:
+            continue
+        for product_id in {line.product_id for line in order.lines
+                           if order.net_quantity(line) > 0}:
+            history[product_id] = history.get(product_id, 0) + 1
+    return history
 
 
 async def store_product(redis: aioredis.Redis, shop_id: str, product: dict[str, Any]) -> None:

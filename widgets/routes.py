@@ -12,6 +12,7 @@ from plugin.api import BadRequest, parse_id, parse_limit
 from plugin.problems import problem
 from plugin.serving import Query, serve_query
 from plugin.shops import shop_by_widget_key
+from webhooks.records import customer_history
 
 STATIC = Path(__file__).parent / "static"
 CORS = {"Access-Control-Allow-Origin": "*", "Vary": "Origin"}
@@ -26,7 +27,7 @@ async def embed_js(request: Request) -> Response:
     )
 
 
-def widget_query(request: Request) -> tuple[str, Query]:
+async def widget_query(request: Request, shop_id: str) -> tuple[str, Query]:
     params = request.query_params
     placement = params.get("placement", "trending")
     limit = min(parse_limit(params.get("limit", "4")), WIDGET_MAX_LIMIT)
@@ -40,7 +41,8 @@ def widget_query(request: Request) -> tuple[str, Query]:
         return placement, lambda m, b: m.for_cart(ids, params.get("customer_id"), limit, b)
     if placement == "customer":
         customer_id = parse_id("customer_id", params.get("customer_id"))
-        return placement, lambda m, b: m.for_customer(customer_id, limit, False, b)
+        history = await customer_history(request.app.state.redis, shop_id, customer_id)
+        return placement, lambda m, b: m.for_customer(customer_id, limit, False, b, history)
     if placement == "trending":
         return placement, lambda m, b: m.trending(limit, b)
     raise BadRequest(
@@ -53,7 +55,7 @@ async def widget_recommendations(request: Request) -> Response:
     if shop is None:
         return problem(404, "unknown widget key: copy data-key from `shopreco shops list`")
     try:
-        placement, query = widget_query(request)
+        placement, query = await widget_query(request, shop.shop_id)
     except BadRequest as error:
         return problem(400, str(error))
     state = request.app.state
