@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from plugin import deadletters, importer, privacy_api
+from plugin import evaluate as evaluation_cli
 from plugin.config import ConfigError, Secret, Settings
 from plugin.shops import (
     PLATFORMS,
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     deadletters.register(sub)
     privacy_api.register(sub)
     importer.register(sub)
+    evaluation_cli.register(sub)
     return parser
 
 

@@ -1,0 +1,68 @@
+"""`shopreco evaluate`: score shopreco and the baselines offline on an order history.
+
+Example (the issue's UCI Online Retail split: train before 2011-09-01, test to 2011-12-09):
+
+  shopreco evaluate --orders online_retail_ii_2009-12_2010-12.csv.gz \\
+      --orders online_retail_uci_2010-12_2011-12.csv.gz --product-pattern '^\\d{5}[A-Za-z]*$'
+
+Without --cutoff: 2011-09-01 when the orders span it, else the start of the last 20% of their
+time span. Without --end: the last order's date (inclusive).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from plugin.config import Settings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `evaluate --orders FILE ...` to the command line."""
+    parser = sub.add_parser(
+        "evaluate", help="offline evaluation of shopreco against baseline recommenders",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--orders", type=Path, action="append", required=True,
+                        help="orders CSV or CSV.GZ (repeat to join several files)")
+    parser.add_argument("--cutoff", help="first day of the test window (YYYY-MM-DD)")
+    parser.add_argument("--end", help="last day of the test window, inclusive (YYYY-MM-DD)")
+    parser.add_argument("--k", type=int, default=10, help="recommendations per case")
+    parser.add_argument("--product-pattern", help="keep only product ids matching this regex")
+    parser.add_argument("--overlap-from", default="2010-12-01",
+                        help="with several files, drop the first file's rows from this date on")
+    parser.add_argument("--seed", type=int, default=0, help="picks the hidden item of upsell")
+    parser.set_defaults(command=cmd_evaluate)
+
+
+async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from recommender.baselines import all_recommenders
+    from recommender.evaluation import (
+        build_cases,
+        default_window,
+        evaluate,
+        format_table,
+        load_orders,
+        ratio_to_best,
+        split,
+    )
+
+    for path in args.orders:
+        if not path.is_file():
+            raise ValueError(f"--orders {path}: no such file")
+    purchases = load_orders(args.orders, args.product_pattern, args.overlap_from)
+    cutoff, end = default_window(purchases, args.cutoff, args.end)
+    train, test = split(purchases, cutoff, end)
+    if not train or not test:
+        raise ValueError(f"cutoff {cutoff} leaves {len(train)} training and {len(test)} test "
+                         "lines: both must hold orders")
+    cases = build_cases(train, test, args.seed)
+    print(f"train: {len(train)} lines before {cutoff}; test: {len(test)} lines {cutoff} .. {end}")
+    print(f"cases: nurture {len(cases.nurture)} customers, discovery {len(cases.discovery)} "
+          f"customers, upsell {len(cases.upsell)} orders; k = {args.k}", flush=True)
+    results = evaluate(all_recommenders(), train, test, args.k, args.seed,
+                       on_result=lambda r: print(f"  done: {r.name}", file=sys.stderr, flush=True))
+    print(format_table(results, args.k))
+    print(ratio_to_best(results[0], results[1:]))
+    return 0
