@@ -20,6 +20,19 @@ from recommender.models import (
 )
 
 TRENDING = "trending"
+BUY_AGAIN = "buy_again"
+PERSONAL = "personal"
+
+# Personal list weights, each signal scaled to a top of 1 (chosen with `shopreco evaluate` on
+# UCI Online Retail and the Kaggle groceries orders). With purchases (nurture): the
+# customer's own orders, each decayed with a half-life of BUY_AGAIN_HALF_LIFE_DAYS, their ALS
+# taste, and trending as a prior. Without (discovery): ALS taste plus the co-purchase
+# neighbours of what they bought, each order decayed with a half-life of
+# LATEST_HALF_LIFE_DAYS (what they buy now says more), and trending as a prior.
+BUY_AGAIN_HALF_LIFE_DAYS = 180.0
+LATEST_HALF_LIFE_DAYS = 30.0
+NURTURE_OWN, NURTURE_TASTE, NURTURE_TRENDING = 1.0, 0.3, 0.5
+DISCOVERY_NEIGHBOURS, DISCOVERY_TRENDING = 1.0, 0.1
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,10 @@ class ShopModel:
 
     item_ids: str (items,); user_ids: str (users,); user_factors float32 (users, f);
     item_factors float32 (items, f); user_items CSR float32 (users, items);
-    neighbours CSR float32 (items, items) best first per row; trending float64 (items,).
+    neighbours CSR float32 (items, items) best first per row; trending float64 (items,);
+    user_recent CSR float32 (users, items), user_items with each order decayed by its age at
+    the newest purchase (half-life BUY_AGAIN_HALF_LIFE_DAYS); user_latest CSR float32 (users,
+    items), the same with half-life LATEST_HALF_LIFE_DAYS.
     """
 
     def __init__(
@@ -60,12 +76,17 @@ class ShopModel:
         user_items: sp.csr_matrix,
         neighbours: sp.csr_matrix,
         trending: np.ndarray,
+        user_recent: sp.csr_matrix | None = None,
+        user_latest: sp.csr_matrix | None = None,
     ) -> None:
         self.item_ids = item_ids
         self.user_ids = user_ids
         self.user_items = user_items
         self.neighbours = neighbours
         self.trending_scores = trending
+        self.user_recent = user_items.copy() if user_recent is None else user_recent
+        self.user_latest = user_items.copy() if user_latest is None else user_latest
+        self._trending_share = _share(trending)
         self._als = als_from_factors(user_factors, item_factors)
         self._items: list[str] = item_ids.tolist()
         self._item_index = {item: i for i, item in enumerate(self._items)}
@@ -78,12 +99,17 @@ class ShopModel:
     def train(
         cls, purchases: Iterable[Purchase], factors: int | None = None, iterations: int = 20
     ) -> ShopModel:
-        data = build_interactions(purchases)
-        return cls.from_interactions(data, factors=factors, iterations=iterations)
+        rows = list(purchases)
+        data = build_interactions(rows)
+        return cls.from_interactions(data, factors=factors, iterations=iterations,
+                                     user_recent=recent_purchases(rows, data),
+                                     user_latest=recent_purchases(rows, data,
+                                                                  LATEST_HALF_LIFE_DAYS))
 
     @classmethod
     def from_interactions(
-        cls, data: Interactions, factors: int | None = None, iterations: int = 20
+        cls, data: Interactions, factors: int | None = None, iterations: int = 20,
+        user_recent: sp.csr_matrix | None = None, user_latest: sp.csr_matrix | None = None,
     ) -> ShopModel:
         factors = default_factors(data) if factors is None else factors
         factors = max(2, min(factors, data.n_items - 1, max(data.n_users - 1, 1)))
@@ -101,6 +127,8 @@ class ShopModel:
             user_items=data.user_items,
             neighbours=copurchase_neighbours(data.basket_items),
             trending=trending_scores(data),
+            user_recent=user_recent,
+            user_latest=user_latest,
         )
 
     def to_bytes(self) -> bytes:
@@ -113,6 +141,8 @@ class ShopModel:
             "item_factors": self._als.item_factors,
             "trending": self.trending_scores,
             **_csr_arrays("user_items", self.user_items),
+            **_csr_arrays("user_recent", self.user_recent),
+            **_csr_arrays("user_latest", self.user_latest),
             **_csr_arrays("neighbours", self.neighbours),
         }
         np.savez_compressed(buffer, allow_pickle=False, **arrays)
@@ -121,6 +151,7 @@ class ShopModel:
     @classmethod
     def from_bytes(cls, raw: bytes) -> ShopModel:
         with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
+            stored = set(arrays.files)  # older models lack user_recent and user_latest
             return cls(
                 item_ids=arrays["item_ids"],
                 user_ids=arrays["user_ids"],
@@ -129,15 +160,20 @@ class ShopModel:
                 user_items=_csr_from(arrays, "user_items"),
                 neighbours=_csr_from(arrays, "neighbours"),
                 trending=arrays["trending"],
+                user_recent=(_csr_from(arrays, "user_recent")
+                             if "user_recent_shape" in stored else None),
+                user_latest=(_csr_from(arrays, "user_latest")
+                             if "user_latest_shape" in stored else None),
             )
 
     def without_customers(self, customer_ids: Iterable[str]) -> ShopModel:
         """This model without the rows of `customer_ids` (for erasure without retraining).
 
-        Drops their entries of user_ids, user_factors and user_items; they are then unknown
-        customers (trending fallback). item_factors, neighbours (co-purchase) and trending
-        stay as they are: aggregates over all customers that hold no identity; the next
-        training rebuilds them from the remaining orders.
+        Drops their entries of user_ids, user_factors, user_items, user_recent and
+        user_latest; they are then unknown customers (trending fallback). item_factors,
+        neighbours (co-purchase) and trending stay as they are: aggregates over all
+        customers that hold no identity; the next training rebuilds them from the remaining
+        orders.
         """
         drop = set(customer_ids)
         keep = np.fromiter((user not in drop for user in self.user_ids.tolist()), dtype=bool,
@@ -150,6 +186,8 @@ class ShopModel:
             user_items=sp.csr_matrix(self.user_items[keep]),
             neighbours=self.neighbours,
             trending=self.trending_scores,
+            user_recent=sp.csr_matrix(self.user_recent[keep]),
+            user_latest=sp.csr_matrix(self.user_latest[keep]),
         )
 
     # ---- queries ----------------------------------------------------------------------------
@@ -209,24 +247,64 @@ class ShopModel:
     ) -> Answer:
         """Personal recommendations. `history` (product id -> orders holding it), when given,
         is the customer's purchases as of now: their factors are recomputed from it, so a new
-        order (or a new customer) changes the list at once, without retraining."""
+        order (or a new customer) changes the list at once, without retraining.
+
+        With `exclude_purchased` False, products the customer bought come back by how often
+        and how recently they did (reason "buy_again"), blended with their ALS taste and
+        trending products; with True, only products they never bought, by ALS taste, the
+        co-purchase neighbours of their latest purchases and trending (reason "personal")."""
         user = self._user_index.get(customer_id)
         fresh = self._history_row(history) if history else None
         if fresh is None and user is None:
             return self.trending(limit, exclude=blocked)
-        bought = confidence(fresh) if fresh is not None else self.user_items[user]
+        counts = fresh if fresh is not None else self.user_items[user]
+        bought = counts.indices
+        taste = _share(self._taste(user, counts, recalculate=fresh is not None))
+        if exclude_purchased:
+            latest = self._decayed(self.user_latest, user, counts)
+            scores = (taste + DISCOVERY_NEIGHBOURS * _share(self._neighbour_scores(latest))
+                      + DISCOVERY_TRENDING * self._trending_share)
+            scores[bought] = 0.0
+        else:
+            scores = (NURTURE_OWN * _share(self._decayed(self.user_recent, user, counts))
+                      + NURTURE_TASTE * taste + NURTURE_TRENDING * self._trending_share)
         wanted = min(limit + len(blocked), len(self._items))
-        ids, scores = self._als.recommend(
-            user or 0, bought, N=wanted, filter_already_liked_items=exclude_purchased,
-            recalculate_user=fresh is not None,
-        )
+        repeat = set(bought.tolist()) if not exclude_purchased else set()
         found = [
-            Recommendation(self._items[j], float(s), "personal")
-            for j, s in zip(ids, scores, strict=True)
-            if np.isfinite(s)
+            Recommendation(self._items[j], float(scores[j]),
+                           BUY_AGAIN if j in repeat else PERSONAL)
+            for j in _best(scores, wanted)
         ]
-        exclude = {self._items[j] for j in bought.indices} if exclude_purchased else set()
+        exclude = {self._items[j] for j in bought} if exclude_purchased else set()
         return Answer("als", self._fill(found, limit, exclude | set(blocked)))
+
+    def _taste(self, user: int | None, counts: sp.csr_matrix, recalculate: bool) -> np.ndarray:
+        """ALS scores (items,) of the customer, from factors recomputed from `counts` when
+        `recalculate`, else the trained ones."""
+        if recalculate or user is None:
+            factors = self._als.recalculate_user(0, confidence(counts))
+        else:
+            factors = self._als.user_factors[user]
+        return np.asarray(self._als.item_factors @ np.ravel(factors), np.float64)
+
+    def _neighbour_scores(self, weights: np.ndarray) -> np.ndarray:
+        """Co-purchase scores (items,) of the products bought, summed with `weights` (items,)."""
+        return np.asarray(self.neighbours.T @ weights, np.float64).ravel()
+
+    def _decayed(self, decayed: sp.csr_matrix, user: int | None,
+                 counts: sp.csr_matrix) -> np.ndarray:
+        """Time-decayed orders (items,) holding each product `counts` holds, from the
+        `decayed` row of `user`. An order the trained model has not seen (history beyond its
+        counts) counts as new; fewer orders than trained on (refunds, deletions) scale the
+        trained decayed count down."""
+        wanted = np.asarray(counts.todense(), np.float64).ravel()
+        if user is None:
+            return wanted
+        trained = np.asarray(self.user_items[user].todense(), np.float64).ravel()
+        recent = np.asarray(decayed[user].todense(), np.float64).ravel()
+        kept = np.divide(np.minimum(wanted, trained), trained, out=np.zeros_like(trained),
+                         where=trained > 0)
+        return recent * kept + np.maximum(wanted - trained, 0.0)
 
     def _history_row(self, history: Mapping[str, int]) -> sp.csr_matrix | None:
         """A 1 x items CSR float32 row of purchase counts; None if no product is known."""
@@ -280,6 +358,46 @@ class ShopModel:
                 found.append(Recommendation(item, _filler_score(floor, share), TRENDING))
                 taken.add(item)
         return found
+
+
+def recent_purchases(
+    purchases: Sequence[Purchase], data: Interactions,
+    half_life_days: float = BUY_AGAIN_HALF_LIFE_DAYS,
+) -> sp.csr_matrix:
+    """CSR float32 (users, items) like data.user_items, each order holding the item weighted
+    by exp-decay of its age at the newest purchase."""
+    rows = [p for p in purchases if p.quantity > 0 and p.customer_id is not None]
+    if not rows:
+        return sp.csr_matrix(data.user_items.shape, dtype=np.float32)
+    users = np.searchsorted(data.user_ids, np.array([p.customer_id for p in rows], dtype=str))
+    items = np.searchsorted(data.item_ids, np.array([p.product_id for p in rows], dtype=str))
+    _, orders = np.unique(np.array([p.order_id for p in rows], dtype=str), return_inverse=True)
+    _, first = np.unique(np.stack([users, orders, items]), axis=1, return_index=True)
+    times = np.array([p.timestamp for p in rows], dtype=np.float64)[first]
+    age_days = np.maximum(float(data.line_times.max()) - times, 0.0) / 86400.0
+    recent = sp.csr_matrix(
+        (np.exp2(-age_days / half_life_days).astype(np.float32), (users[first], items[first])),
+        shape=data.user_items.shape,
+    )
+    recent.sum_duplicates()
+    return recent
+
+
+def _share(scores: np.ndarray) -> np.ndarray:
+    """`scores` clipped at 0 and scaled so the top is 1 (all 0 if none is positive)."""
+    clipped = np.maximum(np.asarray(scores, np.float64), 0.0)
+    top = float(clipped.max()) if len(clipped) else 0.0
+    return clipped / top if top > 0 else clipped
+
+
+def _best(scores: np.ndarray, n: int) -> list[int]:
+    """Indices of the `n` best positive scores, best first, ties by index."""
+    n = min(n, len(scores))
+    if n <= 0:
+        return []
+    top = np.argpartition(-scores, n - 1)[:n]
+    ordered = top[np.lexsort((top, -scores[top]))]
+    return [int(j) for j in ordered if scores[j] > 0]
 
 
 def _filler_score(floor: float | None, share: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 import numpy as np
 import pytest
@@ -197,3 +198,103 @@ def test_guest_only_shop_still_answers_bought_together() -> None:
     answer = model.bought_together("p6", 5)
     assert answer.strategy == "copurchase"
     assert ids(answer)[0] == "p5"
+
+
+# ---- buy again (exclude_purchased False) ----------------------------------------------------
+
+
+def rebuy_purchases() -> list[Purchase]:
+    """The synthetic shop plus "rebuyer", who buys p25 (the other taste group's) every 30 days
+    next to one order of group 0, and "lapsed", who bought p1 three times over a year ago and
+    p2 twice this month, and "switcher", who bought p21-p23 300 days ago and p5 yesterday."""
+    extra = [Purchase(f"rebuy-{n}", "rebuyer", "p25", 1, NOW - 30 * n * DAY) for n in range(4)]
+    extra += [Purchase("rebuy-x", "rebuyer", p, 1, NOW - 5 * DAY) for p in ("p1", "p2", "p3")]
+    extra += [Purchase(f"old-{n}", "lapsed", "p1", 1, NOW - (400 + n) * DAY) for n in range(3)]
+    extra += [Purchase(f"new-{n}", "lapsed", "p2", 1, NOW - (10 + n) * DAY) for n in range(2)]
+    extra += [Purchase("switch-old", "switcher", p, 1, NOW - 300 * DAY)
+              for p in ("p21", "p22", "p23")]
+    extra += [Purchase("switch-new", "switcher", "p5", 1, NOW - DAY)]
+    return synthetic_purchases() + extra
+
+
+@pytest.fixture(scope="module")
+def rebuy_model() -> ShopModel:
+    return ShopModel.train(rebuy_purchases())
+
+
+def test_a_cyclic_rebuy_comes_first_as_buy_again(rebuy_model) -> None:
+    answer = rebuy_model.for_customer("rebuyer", 10, exclude_purchased=False)
+    assert answer.strategy == "als"
+    assert (answer.items[0].product_id, answer.items[0].reason) == ("p25", "buy_again")
+
+
+def test_buy_again_is_never_offered_when_purchases_are_excluded(rebuy_model) -> None:
+    answer = rebuy_model.for_customer("rebuyer", 10, exclude_purchased=True)
+    assert not {"p25", "p1", "p2", "p3"} & set(ids(answer))
+    assert "buy_again" not in {r.reason for r in answer.items}
+
+
+def test_only_purchased_products_carry_the_buy_again_reason(rebuy_model) -> None:
+    answer = rebuy_model.for_customer("rebuyer", 20, exclude_purchased=False)
+    again = {r.product_id for r in answer.items if r.reason == "buy_again"}
+    assert again == {"p25", "p1", "p2", "p3"}
+    assert {r.reason for r in answer.items if r.product_id not in again} <= {"personal", TRENDING}
+
+
+def test_recent_purchases_come_back_before_more_but_old_ones(rebuy_model) -> None:
+    order = ids(rebuy_model.for_customer("lapsed", 10, exclude_purchased=False))
+    assert order.index("p2") < order.index("p1")
+
+
+def test_history_orders_beyond_the_model_count_as_recent_rebuys(rebuy_model) -> None:
+    history = {"p1": 3, "p2": 2, "p39": 3}  # three orders of p39 since training
+    answer = rebuy_model.for_customer("lapsed", 10, False, history=history)
+    assert (answer.items[0].product_id, answer.items[0].reason) == ("p39", "buy_again")
+
+
+def test_history_of_a_new_customer_gives_buy_again_first(rebuy_model) -> None:
+    answer = rebuy_model.for_customer("newcomer", 10, False, history={"p33": 2, "p21": 1})
+    assert [(r.product_id, r.reason) for r in answer.items[:2]] == [
+        ("p33", "buy_again"), ("p21", "buy_again")]
+
+
+def test_blocked_rebuys_are_dropped_and_the_list_filled(rebuy_model) -> None:
+    answer = rebuy_model.for_customer("rebuyer", 10, False, blocked=frozenset({"p25"}))
+    assert "p25" not in ids(answer)
+    assert len(set(ids(answer))) == 10
+
+
+def test_bytes_round_trip_keeps_the_buy_again_order(rebuy_model) -> None:
+    raw = rebuy_model.to_bytes()
+    with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
+        assert {"user_recent_data", "user_latest_data"} <= set(arrays.files)
+    loaded = ShopModel.from_bytes(raw)
+    for customer, exclude in itertools.product(("rebuyer", "lapsed", "switcher"), (False, True)):
+        assert (loaded.for_customer(customer, 10, exclude)
+                == rebuy_model.for_customer(customer, 10, exclude))
+
+
+def test_erasure_drops_the_customer_from_the_decayed_purchases(rebuy_model) -> None:
+    cleaned = rebuy_model.without_customers(["rebuyer"])
+    assert cleaned.user_recent.shape == (len(cleaned.user_ids), len(cleaned.item_ids))
+    assert cleaned.user_latest.shape == cleaned.user_recent.shape
+    assert cleaned.for_customer("rebuyer", 5, False).strategy == TRENDING
+    assert cleaned.for_customer("lapsed", 10, False) == rebuy_model.for_customer("lapsed", 10,
+                                                                                  False)
+
+
+def test_recent_purchases_weigh_each_order_by_its_age() -> None:
+    from recommender.shop_model import BUY_AGAIN_HALF_LIFE_DAYS, recent_purchases
+
+    rows = [Purchase("o1", "c1", "a", 1, NOW), Purchase("o1", "c1", "a", 2, NOW),
+            Purchase("o2", "c1", "a", 1, NOW - BUY_AGAIN_HALF_LIFE_DAYS * DAY),
+            Purchase("o3", None, "b", 1, NOW)]
+    recent = recent_purchases(rows, build_interactions(rows))
+    assert recent.toarray().tolist() == [[1.5, 0.0]]  # one order now, one half a weight
+
+
+def test_discovery_follows_the_latest_purchase_more_than_old_ones(rebuy_model) -> None:
+    answer = rebuy_model.for_customer("switcher", 10, exclude_purchased=True)
+    assert (answer.items[0].product_id, answer.items[0].reason) == ("p6", "personal")
+    # p5's taste group, not that of the three old purchases (undecayed: p6 alone here)
+    assert len(set(ids(answer)[:5]) & GROUPS[0]) >= 2
