@@ -271,12 +271,22 @@ class ShopModel:
         wanted = min(limit + len(blocked), len(self._items))
         repeat = set(bought.tolist()) if not exclude_purchased else set()
         found = [
-            Recommendation(self._items[j], float(scores[j]),
-                           BUY_AGAIN if j in repeat else PERSONAL)
+            Recommendation(self._items[j], float(scores[j]), BUY_AGAIN)
+            if j in repeat else
+            Recommendation(self._items[j], float(scores[j]), PERSONAL, self._because(bought, j))
             for j in _best(scores, wanted)
         ]
         exclude = {self._items[j] for j in bought} if exclude_purchased else set()
         return Answer("als", self._fill(found, limit, exclude | set(blocked)))
+
+    def _because(self, bought: np.ndarray, item: int, top: int = 3) -> tuple[str, ...]:
+        """Up to `top` bought products that are co-purchase neighbours of `item`, closest
+        first: the purchases that led to recommending it (empty if only taste did)."""
+        if not len(bought):
+            return ()
+        links = np.asarray(self.neighbours[bought, item].todense()).ravel()
+        order = np.argsort(-links, kind="stable")[:top]
+        return tuple(self._items[bought[k]] for k in order if links[k] > 0)
 
     def _taste(self, user: int | None, counts: sp.csr_matrix, recalculate: bool) -> np.ndarray:
         """ALS scores (items,) of the customer, from factors recomputed from `counts` when

@@ -298,3 +298,13 @@ def test_discovery_follows_the_latest_purchase_more_than_old_ones(rebuy_model) -
     assert (answer.items[0].product_id, answer.items[0].reason) == ("p6", "personal")
     # p5's taste group, not that of the three old purchases (undecayed: p6 alone here)
     assert len(set(ids(answer)[:5]) & GROUPS[0]) >= 2
+
+
+def test_personal_items_name_the_purchases_that_led_to_them() -> None:
+    purchases = [Purchase(f"o{n}", f"c{n}", product, 1, NOW - n * DAY)
+                 for n in range(40) for product in ("a1", "a2")]
+    purchases += [Purchase(f"x{n}", f"d{n}", f"z{n % 5}", 1, NOW) for n in range(40)]
+    purchases.append(Purchase("mine", "me", "a1", 1, NOW))
+    model = ShopModel.train(purchases)
+    first = model.for_customer("me", 3, exclude_purchased=True).items[0]
+    assert (first.product_id, first.reason, first.because) == ("a2", "personal", ("a1",))
