@@ -1,4 +1,4 @@
-"""The `shopreco` command line: serve, worker, shops, train, demo."""
+"""The `shopreco` command line: serve, worker, shops, backfill, import, train, evaluate, privacy."""
 
 from __future__ import annotations
 
