@@ -187,7 +187,7 @@ def _spawn(state: Any, work: Coroutine[Any, Any, Any]) -> None:
 
 async def _drain_and_train(state: Any, shop_id: str) -> ModelInfo:
     await state.ingestor.drain(shop_id)
-    info = await train_shop(state.redis, shop_id)
+    info = await train_shop(state.redis, shop_id, tuning_seconds=state.settings.tuning_seconds)
     await state.models.get(shop_id)  # loaded before we answer: the new model serves now
     return info
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from plugin import api, privacy_api
+from plugin import api, email_blocks, lifecycle, nurture, privacy_api
 from plugin.config import Settings
 from plugin.problems import problem
 from plugin.serving import ModelCache
@@ -64,6 +64,9 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             *receiver.routes,
             *api.routes,
             *privacy_api.routes,
+            *lifecycle.routes,
+            *email_blocks.routes,
+            *nurture.routes,
             *widget_routes.routes,
             *extra_routes,
         ],

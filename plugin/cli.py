@@ -1,4 +1,5 @@
-"""The `shopreco` command line: serve, worker, shops, backfill, import, train, evaluate, privacy."""
+"""The `shopreco` command line: serve, worker, shops, backfill, import, train, evaluate, privacy,
+lifecycle."""
 
 from __future__ import annotations
 
@@ -10,19 +11,24 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from plugin import deadletters, importer, privacy_api
+from plugin import deadletters, importer, lifecycle, privacy_api
 from plugin import evaluate as evaluation_cli
 from plugin.config import ConfigError, Secret, Settings
 from plugin.shops import (
+    DEFAULT_LOCALE,
     PLATFORMS,
     PlatformAccess,
     ShopError,
     add_shop,
+    allowed_origins,
+    change_origins,
+    get_shop,
     issue_api_key,
     list_shops,
 )
 from plugin.storage import open_redis
 from webhooks.http import FetchError
+from widgets import cli as widgets_cli
 
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -71,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--webhook-secret", help="use this secret instead of generating one")
     add.add_argument("--storefront-url", help="base URL of product pages (default https://DOMAIN)")
     add.add_argument("--currency", default="USD")
+    add.add_argument("--locale", default=DEFAULT_LOCALE,
+                     help="language tag for widget prices and text (default %(default)s)")
+    add.add_argument("--origin", action="append", default=[],
+                     help="a storefront origin (https://HOST[:PORT]) whose pages may call the "
+                          "widget API besides https://DOMAIN; repeatable")
     add.add_argument("--store-id", default="",
                      help="the platform's store id (Ecwid storeId, BigCommerce store hash)")
     add.add_argument("--api-base", default="",
@@ -84,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = shops.add_parser("new-api-key", help="replace a shop's API key and print it")
     rotate.add_argument("shop_id")
     rotate.set_defaults(command=cmd_shops_new_key)
+    origins = shops.add_parser("origins", help="list, add or remove a shop's widget origins")
+    origins.add_argument("shop_id")
+    origins.add_argument("--add", action="append", default=[], metavar="URL")
+    origins.add_argument("--remove", action="append", default=[], metavar="URL")
+    origins.set_defaults(command=cmd_shops_origins)
 
     backfill = sub.add_parser("backfill", help="import a shop's order history from its platform")
     backfill.add_argument("shop_id")
@@ -107,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     privacy_api.register(sub)
     importer.register(sub)
     evaluation_cli.register(sub)
+    lifecycle.register(sub)
+    widgets_cli.register(sub)
     return parser
 
 
@@ -131,7 +149,7 @@ async def cmd_shops_add(args: argparse.Namespace, settings: Settings) -> int:
         new = await add_shop(
             redis, args.shop_id, args.platform, args.domain, settings.public_url,
             webhook_secret=args.webhook_secret, storefront_url=args.storefront_url,
-            currency=args.currency,
+            currency=args.currency, locale=args.locale, origins=args.origin,
             access=PlatformAccess(store_ref=args.store_id, api_base=args.api_base,
                                   api_user=args.api_user, api_token=Secret(args.api_token)),
         )
@@ -145,7 +163,7 @@ async def cmd_shops_list(args: argparse.Namespace, settings: Settings) -> int:
     _print_json([
         {"shop_id": s.shop_id, "platform": s.platform, "domain": s.domain,
          "widget_key": s.widget_key, "storefront_url": s.storefront_url,
-         "currency": s.currency}
+         "currency": s.currency, "locale": s.locale, "origins": list(s.origins)}
         for s in shops
     ])
     return 0
@@ -155,6 +173,15 @@ async def cmd_shops_new_key(args: argparse.Namespace, settings: Settings) -> int
     async with open_redis(settings) as redis:
         api_key = await issue_api_key(redis, args.shop_id)
     _print_json({"shop_id": args.shop_id, "api_key": api_key})
+    return 0
+
+
+async def cmd_shops_origins(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_redis(settings) as redis:
+        changed = await change_origins(redis, args.shop_id, args.add, args.remove)
+        shop = await get_shop(redis, args.shop_id)
+    allowed = sorted(allowed_origins(shop)) if shop else list(changed)
+    _print_json({"shop_id": args.shop_id, "origins": list(changed), "allowed": allowed})
     return 0
 
 
@@ -194,7 +221,7 @@ async def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
     async with open_redis(settings) as redis:
         await Ingestor(redis).drain(args.shop_id)
-        info = await train_shop(redis, args.shop_id)
+        info = await train_shop(redis, args.shop_id, tuning_seconds=settings.tuning_seconds)
     _print_json({"shop_id": args.shop_id, "model_version": info.version, "model": info.meta})
     return 0
 

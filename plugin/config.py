@@ -47,6 +47,12 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _at_most(env: Mapping[str, str], name: str, value: int, maximum: int) -> int:
+    if value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -79,6 +85,9 @@ class Settings:
     claim_idle_seconds: int = 30
     reconcile_minutes: int = 15
     log_level: str = "INFO"
+    tuning_seconds: int = 60
+    widget_rate_per_minute: int = 600
+    attribution_days: int = 7
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -106,6 +115,13 @@ class Settings:
             ),
             reconcile_minutes=_int(env, "SHOPRECO_RECONCILE_MINUTES", cls.reconcile_minutes, 1),
             log_level=(env.get("SHOPRECO_LOG_LEVEL") or cls.log_level).upper(),
+            tuning_seconds=_int(env, "SHOPRECO_TUNING_SECONDS", cls.tuning_seconds, 0),
+            widget_rate_per_minute=_int(
+                env, "SHOPRECO_WIDGET_RATE_PER_MINUTE", cls.widget_rate_per_minute, 1
+            ),
+            attribution_days=_at_most(
+                env, "SHOPRECO_ATTRIBUTION_DAYS", _int(
+                    env, "SHOPRECO_ATTRIBUTION_DAYS", cls.attribution_days, 1), 90),
         )
 
 

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--overlap-from", default="2010-12-01",
                         help="with several files, drop the first file's rows from this date on")
     parser.add_argument("--seed", type=int, default=0, help="picks the hidden item of upsell")
+    parser.add_argument("--tuning-seconds", type=float, default=None,
+                        help="time budget of shopreco's per-shop choice of strategy "
+                             "(default: SHOPRECO_TUNING_SECONDS)")
     parser.set_defaults(command=cmd_evaluate)
 
 
@@ -47,6 +50,7 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         ratio_to_best,
         split,
     )
+    from recommender.tuning import describe_choice
 
     for path in args.orders:
         if not path.is_file():
@@ -61,8 +65,13 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     print(f"train: {len(train)} lines before {cutoff}; test: {len(test)} lines {cutoff} .. {end}")
     print(f"cases: nurture {len(cases.nurture)} customers, discovery {len(cases.discovery)} "
           f"customers, upsell {len(cases.upsell)} orders; k = {args.k}", flush=True)
-    results = evaluate(all_recommenders(), train, test, args.k, args.seed,
+    budget = settings.tuning_seconds if args.tuning_seconds is None else args.tuning_seconds
+    recommenders = all_recommenders(budget)
+    results = evaluate(recommenders, train, test, args.k, args.seed,
                        on_result=lambda r: print(f"  done: {r.name}", file=sys.stderr, flush=True))
     print(format_table(results, args.k))
     print(ratio_to_best(results[0], results[1:]))
+    choice = getattr(recommenders[0], "choice", None)
+    if choice is not None:
+        print(f"shopreco's choice on the training orders: {describe_choice(choice)}")
     return 0

@@ -165,6 +165,79 @@ def privacy_request(shop_id: str, request_id: str) -> str:
 PRIVACY_REQUEST_TTL_SECONDS = 30 * 24 * 3600
 
 
+def widget_rate(shop_id: str, client: str, window: int) -> str:
+    """STRING requests of one client (IP) with the shop's widget key in one fixed window
+    (epoch minute); expires after WIDGET_RATE_WINDOW_SECONDS."""
+    return f"{_shop(shop_id)}:widget:rate:{window}:{client}"
+
+
+WIDGET_RATE_WINDOW_SECONDS = 60
+
+
+def widget_event_seen(shop_id: str, event_id: str) -> str:
+    """STRING marker of a widget event id already counted; expires after
+    WIDGET_EVENT_DEDUPE_SECONDS (browsers resend a beacon within seconds)."""
+    return f"{_shop(shop_id)}:widget:seen:{event_id}"
+
+
+WIDGET_EVENT_DEDUPE_SECONDS = 2 * 24 * 3600
+
+
+def widget_counts(shop_id: str, day: str) -> str:
+    """HASH "<placement>:<impression|click|add_to_cart>" -> count of one UTC day (YYYY-MM-DD);
+    expires after WIDGET_COUNTS_TTL_SECONDS."""
+    return f"{_shop(shop_id)}:widget:counts:{day}"
+
+
+WIDGET_COUNTS_TTL_SECONDS = 400 * 24 * 3600
+
+
+def widget_clicks_customer(shop_id: str, customer_id: str) -> str:
+    """ZSET JSON [placement, product id, event id] scored by click time (epoch seconds) of one
+    customer; trimmed to WIDGET_CLICKS_TTL_SECONDS, the key expires that long after the last."""
+    return f"{_shop(shop_id)}:widget:clicks:customer:{customer_id}"
+
+
+def widget_clicks_visitor(shop_id: str, visitor_id: str) -> str:
+    """ZSET like widget_clicks_customer, of one anonymous visitor (browser)."""
+    return f"{_shop(shop_id)}:widget:clicks:visitor:{visitor_id}"
+
+
+WIDGET_CLICKS_TTL_SECONDS = 90 * 24 * 3600
+
+
+def widget_customer_visitors(shop_id: str, customer_id: str) -> str:
+    """SET visitor ids seen with this customer id (their clicks count for the customer);
+    expires WIDGET_CLICKS_TTL_SECONDS after the last link."""
+    return f"{_shop(shop_id)}:widget:visitors:{customer_id}"
+
+
+def widget_attribution(shop_id: str) -> str:
+    """HASH order id -> JSON attribution of an order with clicked products (currency, net
+    value, created_at, per clicked product: placement, click time, line revenue)."""
+    return f"{_shop(shop_id)}:widget:attribution"
+
+
+def widget_attributed_orders(shop_id: str) -> str:
+    """ZSET order ids in widget_attribution scored by the order's created_at (stats by date)."""
+    return f"{_shop(shop_id)}:widget:attributed"
+
+
+def email_link_secret(shop_id: str) -> str:
+    """STRING the shop's secret (hex) that signs e-mail block and click links; created on
+    first use, never shown. Deleting it revokes every link signed with it."""
+    return f"{_shop(shop_id)}:email:link-secret"
+
+
+def email_click_seen(shop_id: str, signature: str) -> str:
+    """STRING marker that a tracked e-mail link (named by its signature) was counted; expires
+    after EMAIL_CLICK_DEDUPE_SECONDS, so a reader's repeated clicks count once."""
+    return f"{_shop(shop_id)}:email:click-seen:{signature}"
+
+
+EMAIL_CLICK_DEDUPE_SECONDS = 24 * 3600
+
+
 def shop_pattern(shop_id: str) -> str:
     """SCAN pattern matching every per-shop key of a shop."""
     return f"{PREFIX}:{{{shop_id}}}:*"

@@ -28,6 +28,7 @@ from plugin.storage import text
 from recommender.shop_model import ShopModel
 from webhooks.order import Order, PayloadError, email_customer_id, id_string
 from webhooks.records import iter_orders
+from widgets.tracking import erase_customer_tracking
 
 SHOPIFY_DATA_REQUEST = "customers/data_request"
 SHOPIFY_CUSTOMER_REDACT = "customers/redact"
@@ -238,6 +239,7 @@ async def erase_customer(
     await redis.delete(*(keys.customer_orders(shop_id, cid)
                          for cid in {customer_id, email_customer_id(email)} if cid))
     other = await _erase_elsewhere(redis, shop_id, subject)
+    other += await erase_customer_tracking(redis, shop_id, customer_id)  # widget clicks
     rows, deleted, version = await _erase_from_models(redis, shop_id, customer_id)
     by_email = email_customer_id(email)
     if by_email and by_email != customer_id:  # the same person's orders imported by e-mail

@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 
 from plugin import keys
 from plugin.config import Secret
@@ -21,6 +25,11 @@ PLATFORMS = ("shopify", "woocommerce", "ecwid", "bigcommerce", "custom")
 SHARED_WEBHOOK_URL = frozenset({"shopify", "ecwid"})
 # Standard Webhooks platforms get a `whsec_` secret when none is given.
 STANDARD_WEBHOOKS = frozenset({"bigcommerce", "custom"})
+
+
+DEFAULT_LOCALE = "en-US"
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
+_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 class ShopError(ValueError):
@@ -54,6 +63,8 @@ class Shop:
     api_key_hash: str
     created_at: float
     access: PlatformAccess = field(default_factory=PlatformAccess)
+    locale: str = DEFAULT_LOCALE
+    origins: tuple[str, ...] = ()  # storefront origins allowed by the widget's CORS
 
     def accepts_api_key(self, api_key: str) -> bool:
         return hmac.compare_digest(hash_api_key(api_key), self.api_key_hash)
@@ -104,6 +115,8 @@ async def add_shop(
     storefront_url: str | None = None,
     currency: str = "USD",
     access: PlatformAccess | None = None,
+    locale: str = DEFAULT_LOCALE,
+    origins: Sequence[str] = (),
 ) -> NewShop:
     """Register a shop (a taken id or domain is refused); the API key is returned, its hash kept."""
     if platform not in PLATFORMS:
@@ -129,6 +142,8 @@ async def add_shop(
         api_key_hash=hash_api_key(api_key),
         created_at=time.time(),
         access=access or PlatformAccess(),
+        locale=parse_locale(locale),
+        origins=tuple(dict.fromkeys(parse_origin(o) for o in origins)),
     )
     await _store_new_shop(redis, shop)
     url = webhook_url(public_url, platform, shop_id)
@@ -193,6 +208,8 @@ def _config_fields(shop: Shop) -> list[str]:
         "api_base": shop.access.api_base,
         "api_user": shop.access.api_user,
         "api_token": shop.access.api_token.reveal(),
+        "locale": shop.locale,
+        "origins": json.dumps(list(shop.origins)),
     }
     return [item for pair in pairs.items() for item in pair]
 
@@ -223,6 +240,8 @@ async def get_shop(redis: aioredis.Redis, shop_id: str) -> Shop | None:
             api_user=fields.get("api_user", ""),
             api_token=Secret(fields.get("api_token", "")),
         ),
+        locale=fields.get("locale") or DEFAULT_LOCALE,
+        origins=tuple(json.loads(fields.get("origins") or "[]")),
     )
 
 
@@ -275,3 +294,57 @@ async def issue_api_key(redis: aioredis.Redis, shop_id: str) -> str:
         pipe.set(keys.api_key_index(new_hash), shop_id)
         await pipe.execute()
     return api_key
+
+
+def parse_origin(raw: str) -> str:
+    """A storefront origin as browsers send it: scheme://host[:port], no path, lower case."""
+    origin = raw.strip().lower().rstrip("/")
+    if not _ORIGIN.match(origin):
+        raise ShopError(
+            f"an origin must look like https://shop.example or http://host:8080 "
+            f"(scheme://host[:port], no path), got {raw!r}"
+        )
+    return origin
+
+
+def parse_locale(raw: str) -> str:
+    """A BCP 47 language tag such as en-US or de-DE (region upper-cased)."""
+    parts = raw.strip().split("-")
+    locale = "-".join([parts[0].lower(), *(p.upper() if len(p) == 2 else p for p in parts[1:])])
+    if not _LOCALE.match(locale):
+        raise ShopError(f"--locale must be a language tag like en-US or de-DE, got {raw!r}")
+    return locale
+
+
+def allowed_origins(shop: Shop) -> frozenset[str]:
+    """Origins whose pages may call the widget endpoints: https://<domain>, the storefront
+    URL's origin and those registered with `shopreco shops origins`."""
+    found = {f"https://{shop.domain}", *shop.origins}
+    scheme, _, rest = shop.storefront_url.partition("://")
+    if rest:
+        found.add(f"{scheme.lower()}://{rest.split('/', 1)[0].lower()}")
+    return frozenset(found)
+
+
+async def change_origins(
+    redis: aioredis.Redis, shop_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """Add and remove registered origins of a shop; returns the resulting list."""
+    adding = [parse_origin(o) for o in add]
+    removing = {parse_origin(o) for o in remove}
+    config_key = keys.shop_config(shop_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                await pipe.watch(config_key)
+                if not await pipe.exists(config_key):
+                    raise ShopError(f"shop {shop_id!r} does not exist")
+                raw = await pipe.hget(config_key, "origins")
+                current = json.loads(text(raw)) if raw else []
+                updated = [o for o in dict.fromkeys([*current, *adding]) if o not in removing]
+                pipe.multi()
+                pipe.hset(config_key, "origins", json.dumps(updated))
+                await pipe.execute()
+                return tuple(updated)
+            except WatchError:
+                continue

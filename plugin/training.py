@@ -8,7 +8,7 @@ import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -18,7 +18,7 @@ from plugin import keys
 from plugin.shops import shop_ids
 from plugin.storage import text
 from recommender.matrix import Purchase
-from recommender.shop_model import ShopModel
+from recommender.tuning import TUNING_BUDGET_SECONDS, train_tuned
 from webhooks.order import Order
 from webhooks.records import iter_orders
 
@@ -68,8 +68,11 @@ async def load_purchases(redis: aioredis.Redis, shop_id: str) -> tuple[list[Purc
     return purchases, orders
 
 
-async def train_shop(redis: aioredis.Redis, shop_id: str, lock_wait: float = 600.0) -> ModelInfo:
-    """Train the shop's model from every stored order and make it the one that serves."""
+async def train_shop(redis: aioredis.Redis, shop_id: str, lock_wait: float = 600.0,
+                     tuning_seconds: float = TUNING_BUDGET_SECONDS) -> ModelInfo:
+    """Train the shop's model from every stored order and make it the one that serves: its
+    strategy and hyperparameters chosen first on its own history (recommender.tuning) within
+    `tuning_seconds`."""
     token = await _acquire_lock(redis, shop_id, lock_wait)
     try:
         dirty_mark = await redis.hget(keys.train_dirty(shop_id), "last")
@@ -78,7 +81,7 @@ async def train_shop(redis: aioredis.Redis, shop_id: str, lock_wait: float = 600
         if not purchases:
             await redis.delete(keys.train_dirty(shop_id))
             raise NothingToTrain(f"shop {shop_id!r} has no orders to learn from yet")
-        model = await asyncio.to_thread(ShopModel.train, purchases)
+        model, choice = await asyncio.to_thread(train_tuned, purchases, tuning_seconds)
         blob = await asyncio.to_thread(model.to_bytes)
         meta = {
             "trained_at": time.time(),
@@ -86,7 +89,9 @@ async def train_shop(redis: aioredis.Redis, shop_id: str, lock_wait: float = 600
             "orders": n_orders,
             "customers": len(model.user_ids),
             "products": len(model.item_ids),
-            "strategy": "als+copurchase",
+            "strategy": model.config.strategy,
+            "config": asdict(model.config),
+            "choice": choice.report,
             "model_bytes": len(blob),
         }
         info = await publish_model(redis, shop_id, blob, meta)
@@ -140,10 +145,12 @@ class AutoTrainer:
     """Retrains a shop after its orders changed: `debounce` s after the last change, or at
     the latest `max_delay` s after the first untrained one."""
 
-    def __init__(self, redis: aioredis.Redis, debounce: float, max_delay: float) -> None:
+    def __init__(self, redis: aioredis.Redis, debounce: float, max_delay: float,
+                 tuning_seconds: float = TUNING_BUDGET_SECONDS) -> None:
         self.redis = redis
         self.debounce = debounce
         self.max_delay = max_delay
+        self.tuning_seconds = tuning_seconds
 
     async def run(self, stop: asyncio.Event, poll: float = 1.0) -> None:
         while not stop.is_set():
@@ -159,7 +166,8 @@ class AutoTrainer:
         for shop_id in await shop_ids(self.redis):
             if await self._is_due(shop_id):
                 try:
-                    await train_shop(self.redis, shop_id, lock_wait=0)
+                    await train_shop(self.redis, shop_id, lock_wait=0,
+                                     tuning_seconds=self.tuning_seconds)
                     trained.append(shop_id)
                 except (NothingToTrain, TimeoutError) as error:
                     log.info("auto-train of %s skipped: %s", shop_id, error)

@@ -32,7 +32,8 @@ async def running_workers(
         asyncio.create_task(ingestor.run(stop), name="shopreco-ingest"),
         asyncio.create_task(
             AutoTrainer(
-                redis, settings.retrain_debounce_seconds, settings.retrain_max_delay_seconds
+                redis, settings.retrain_debounce_seconds, settings.retrain_max_delay_seconds,
+                settings.tuning_seconds,
             ).run(stop),
             name="shopreco-autotrain",
         ),

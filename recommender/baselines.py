@@ -18,7 +18,7 @@ from implicit.utils import ParameterWarning
 
 import recommender.models  # noqa: F401  (limits BLAS to one thread at import: implicit needs it)
 from recommender.matrix import Purchase, build_interactions
-from recommender.shop_model import ShopModel
+from recommender.tuning import TUNING_BUDGET_SECONDS, Choice, train_tuned
 
 
 class Popularity:
@@ -203,12 +203,18 @@ class BM25ItemKNN(_Implicit):
 
 
 class ShopReco:
-    """The shopreco model itself (recommender.shop_model.ShopModel) under test."""
+    """The shopreco model itself under test, trained as the plugin trains a shop: its
+    configuration chosen on the training orders alone (recommender.tuning), within
+    `tuning_seconds`."""
 
     name = "shopreco"
 
+    def __init__(self, tuning_seconds: float = TUNING_BUDGET_SECONDS) -> None:
+        self.tuning_seconds = tuning_seconds
+        self.choice: Choice | None = None
+
     def fit(self, train: Sequence[Purchase]) -> None:
-        self.model = ShopModel.train(train)
+        self.model, self.choice = train_tuned(train, self.tuning_seconds)
 
     def for_customer(self, customer_id: str, k: int, exclude_purchased: bool) -> list[str]:
         answer = self.model.for_customer(customer_id, k, exclude_purchased)
@@ -218,7 +224,9 @@ class ShopReco:
         return [r.product_id for r in self.model.for_cart(product_ids, None, k).items]
 
 
-def all_recommenders() -> list[ShopReco | Popularity]:
+def all_recommenders(tuning_seconds: float = TUNING_BUDGET_SECONDS
+                     ) -> list[ShopReco | Popularity]:
     """shopreco first, then every baseline."""
-    return [ShopReco(), Popularity(), OwnHistory(), CoOccurrence(), ImplicitALS(), BM25ItemKNN()]
+    return [ShopReco(tuning_seconds), Popularity(), OwnHistory(), CoOccurrence(), ImplicitALS(),
+            BM25ItemKNN()]
 

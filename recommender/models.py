@@ -1,16 +1,32 @@
-"""The models of the first release: implicit ALS, co-purchase neighbours, trending."""
+"""The building blocks of a shop's model: implicit ALS or BPR (personal taste), item-item
+neighbours (co-purchase with shrinkage, or implicit's BM25 item-kNN), trending."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
+from implicit.cpu.bpr import BayesianPersonalizedRanking
+from implicit.nearest_neighbours import BM25Recommender
+from implicit.utils import ParameterWarning
 from threadpoolctl import threadpool_limits
 
 from recommender.matrix import Interactions
 
 # implicit runs its own threads and asks BLAS not to (it warns otherwise): set once, process-wide.
 threadpool_limits(1, "blas")
+
+
+# Below this many stored purchases one thread fits faster: implicit's OpenMP threads spin on
+# tiny matrices, and on a busy machine (the server's other work) that costs seconds.
+SINGLE_THREAD_BELOW = 200_000
+
+
+def threads_for(user_items: sp.csr_matrix) -> int:
+    """implicit's num_threads for a matrix: 1 when small, else 0 (every core)."""
+    return 1 if user_items.nnz < SINGLE_THREAD_BELOW else 0
 
 
 ALS_REGULARIZATION = 0.05
@@ -41,16 +57,41 @@ def fit_als(
         regularization=regularization,
         alpha=alpha,
         random_state=random_state,
+        num_threads=threads_for(user_items),
     )
     model.fit(confidence(user_items), show_progress=False)
     return model
 
 
-def als_from_factors(user_factors: np.ndarray, item_factors: np.ndarray) -> AlternatingLeastSquares:
+def fit_bpr(
+    user_items: sp.csr_matrix,
+    factors: int = 64,
+    iterations: int = 100,
+    learning_rate: float = 0.01,
+    regularization: float = 0.01,
+    random_state: int = 42,
+) -> BayesianPersonalizedRanking:
+    """implicit's BPR on a CSR float32 (users, items) matrix (only which items, not how often,
+    matters to BPR). Its factor arrays carry an item bias as the last column."""
+    if not sp.isspmatrix_csr(user_items) or user_items.dtype != np.float32:
+        raise ValueError("user_items must be a scipy CSR matrix of dtype float32")
+    model = BayesianPersonalizedRanking(
+        factors=factors, iterations=iterations, learning_rate=learning_rate,
+        regularization=regularization, random_state=random_state,
+        num_threads=threads_for(user_items),
+    )
+    model.fit(user_items, show_progress=False)
+    return model
+
+
+def als_from_factors(
+    user_factors: np.ndarray, item_factors: np.ndarray,
+    regularization: float = ALS_REGULARIZATION, alpha: float = ALS_ALPHA,
+) -> AlternatingLeastSquares:
     """Rebuild a fitted implicit ALS model from its stored factor arrays (with the training
     hyperparameters, which recalculating a user's factors from fresh purchases uses)."""
     model = AlternatingLeastSquares(
-        factors=item_factors.shape[1], regularization=ALS_REGULARIZATION, alpha=ALS_ALPHA
+        factors=item_factors.shape[1], regularization=regularization, alpha=alpha
     )
     model.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
     model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
@@ -78,6 +119,19 @@ def copurchase_neighbours(
     return keep_top_k(scored, top_k)
 
 
+def bm25_neighbours(user_items: sp.csr_matrix, k: int = 100, top_k: int = 50) -> sp.csr_matrix:
+    """Item-item scores of implicit's BM25 item-kNN (K=`k`) over the customer x product
+    matrix, CSR float32 (items, items), no self-links, `top_k` per row, best first."""
+    model = BM25Recommender(K=k, num_threads=threads_for(user_items))
+    with warnings.catch_warnings():  # implicit hands its own kNN a COO matrix, then warns
+        warnings.filterwarnings("ignore", "Method expects CSR input", ParameterWarning)
+        model.fit(user_items, show_progress=False)
+    similarity = sp.csr_matrix(model.similarity, dtype=np.float32)
+    similarity.setdiag(0)
+    similarity.eliminate_zeros()
+    return keep_top_k(similarity, top_k)
+
+
 def keep_top_k(matrix: sp.csr_matrix, top_k: int) -> sp.csr_matrix:
     """Each row's `top_k` largest entries, rows sorted best first."""
     indptr, indices, data = [0], [], []
@@ -99,10 +153,14 @@ def keep_top_k(matrix: sp.csr_matrix, top_k: int) -> sp.csr_matrix:
 def trending_scores(
     interactions: Interactions, half_life_days: float = 14.0, now: float | None = None
 ) -> np.ndarray:
-    """float64 (items,): purchases weighted by exp-decay of their age at `now`.
+    """float64 (items,): purchases weighted by exp-decay of their age at `now`; a half-life
+    of 0 means no decay (plain popularity).
 
     `now` defaults to the newest purchase, so a shop with a quiet month still has a ranking.
     """
+    if half_life_days <= 0:
+        return np.bincount(interactions.line_items,
+                           minlength=interactions.n_items).astype(np.float64)
     reference = float(interactions.line_times.max()) if now is None else now
     age_days = np.maximum(reference - interactions.line_times, 0.0) / 86400.0
     weights = np.exp2(-age_days / half_life_days)

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import scipy.sparse as sp
 
 from recommender.matrix import Interactions, Purchase, build_interactions
 from recommender.models import (
+    ALS_ALPHA,
+    ALS_REGULARIZATION,
     als_from_factors,
+    bm25_neighbours,
     confidence,
     copurchase_neighbours,
     fit_als,
+    fit_bpr,
     trending_scores,
 )
 
@@ -23,16 +28,66 @@ TRENDING = "trending"
 BUY_AGAIN = "buy_again"
 PERSONAL = "personal"
 
-# Personal list weights, each signal scaled to a top of 1 (chosen with `shopreco evaluate` on
-# UCI Online Retail and the Kaggle groceries orders). With purchases (nurture): the
-# customer's own orders, each decayed with a half-life of BUY_AGAIN_HALF_LIFE_DAYS, their ALS
-# taste, and trending as a prior. Without (discovery): ALS taste plus the co-purchase
-# neighbours of what they bought, each order decayed with a half-life of
-# LATEST_HALF_LIFE_DAYS (what they buy now says more), and trending as a prior.
+# Each order in a customer's own history is decayed with a half-life of
+# BUY_AGAIN_HALF_LIFE_DAYS for buy-again and LATEST_HALF_LIFE_DAYS for discovery (what they buy
+# now says more about what they want next).
 BUY_AGAIN_HALF_LIFE_DAYS = 180.0
 LATEST_HALF_LIFE_DAYS = 30.0
-NURTURE_OWN, NURTURE_TASTE, NURTURE_TRENDING = 1.0, 0.3, 0.5
-DISCOVERY_NEIGHBOURS, DISCOVERY_TRENDING = 1.0, 0.1
+
+
+@dataclass(frozen=True)
+class Config:
+    """A shop's strategy and hyperparameters (recommender.tuning chooses them per shop).
+
+    Personal taste: `cf` "als" (implicit ALS: factors, regularization, alpha, iterations) or
+    "bpr" (implicit BPR: factors, learning_rate, regularization, iterations); factors 0 means
+    default_factors(). Item neighbours for bought-together, carts and discovery: `neighbours`
+    "copurchase" (baskets with both, shrunk cosine) or "bm25" (implicit's BM25 item-kNN, K=100).
+    Trending: purchases decayed with `trending_half_life_days` (0: no decay, popularity).
+    Blends, each signal scaled to a top of 1:
+      personal list (nurture) = nurture_own * own decayed purchases + nurture_taste * taste
+                                + nurture_trending * trending;
+      never bought (discovery) = discovery_taste * taste + discovery_neighbours * neighbours of
+                                 the latest purchases + discovery_trending * trending;
+      cart = cart_neighbours * neighbours of the cart + cart_trending * trending.
+    The defaults were chosen with `shopreco evaluate` on UCI Online Retail.
+    """
+
+    cf: str = "als"
+    factors: int = 0
+    regularization: float = ALS_REGULARIZATION
+    alpha: float = ALS_ALPHA
+    iterations: int = 20
+    learning_rate: float = 0.01
+    neighbours: str = "copurchase"
+    trending_half_life_days: float = 14.0
+    nurture_own: float = 1.0
+    nurture_taste: float = 0.3
+    nurture_trending: float = 0.5
+    discovery_taste: float = 1.0
+    discovery_neighbours: float = 1.0
+    discovery_trending: float = 0.1
+    cart_neighbours: float = 1.0
+    cart_trending: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.cf not in {"als", "bpr"}:
+            raise ValueError(f"cf must be als or bpr, got {self.cf!r}")
+        if self.neighbours not in {"copurchase", "bm25"}:
+            raise ValueError(f"neighbours must be copurchase or bm25, got {self.neighbours!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Config:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(raw).items() if k in known})
+
+    @property
+    def strategy(self) -> str:
+        """A short name: the personal model and the neighbours, e.g. "als+copurchase"."""
+        return f"{self.cf}+{self.neighbours}"
 
 
 @dataclass(frozen=True)
@@ -78,16 +133,22 @@ class ShopModel:
         trending: np.ndarray,
         user_recent: sp.csr_matrix | None = None,
         user_latest: sp.csr_matrix | None = None,
+        config: Config | None = None,
     ) -> None:
+        self.config = config or Config()
         self.item_ids = item_ids
         self.user_ids = user_ids
+        self.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
+        self.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
         self.user_items = user_items
         self.neighbours = neighbours
         self.trending_scores = trending
         self.user_recent = user_items.copy() if user_recent is None else user_recent
         self.user_latest = user_items.copy() if user_latest is None else user_latest
         self._trending_share = _share(trending)
-        self._als = als_from_factors(user_factors, item_factors)
+        self._als = (als_from_factors(user_factors, item_factors, self.config.regularization,
+                                      self.config.alpha)
+                     if self.config.cf == "als" else None)
         self._items: list[str] = item_ids.tolist()
         self._item_index = {item: i for i, item in enumerate(self._items)}
         self._user_index = {user: u for u, user in enumerate(user_ids.tolist())}
@@ -96,50 +157,49 @@ class ShopModel:
     # ---- training and storage -------------------------------------------------------------
 
     @classmethod
-    def train(
-        cls, purchases: Iterable[Purchase], factors: int | None = None, iterations: int = 20
-    ) -> ShopModel:
+    def train(cls, purchases: Iterable[Purchase], config: Config | None = None) -> ShopModel:
         rows = list(purchases)
         data = build_interactions(rows)
-        return cls.from_interactions(data, factors=factors, iterations=iterations,
+        return cls.from_interactions(data, config,
                                      user_recent=recent_purchases(rows, data),
                                      user_latest=recent_purchases(rows, data,
                                                                   LATEST_HALF_LIFE_DAYS))
 
     @classmethod
     def from_interactions(
-        cls, data: Interactions, factors: int | None = None, iterations: int = 20,
+        cls, data: Interactions, config: Config | None = None,
         user_recent: sp.csr_matrix | None = None, user_latest: sp.csr_matrix | None = None,
+        factors: tuple[np.ndarray, np.ndarray] | None = None,
+        neighbours: sp.csr_matrix | None = None,
     ) -> ShopModel:
-        factors = default_factors(data) if factors is None else factors
-        factors = max(2, min(factors, data.n_items - 1, max(data.n_users - 1, 1)))
-        if data.n_users > 0:
-            als = fit_als(data.user_items, factors=factors, iterations=iterations)
-            user_factors, item_factors = als.user_factors, als.item_factors
-        else:  # only guest baskets so far: no personal model yet
-            user_factors = np.zeros((0, factors), np.float32)
-            item_factors = np.zeros((data.n_items, factors), np.float32)
+        """Fit every part `config` names on `data`; `factors` (user, item) and `neighbours`,
+        when given, are parts already fit with the same config (tuning reuses them)."""
+        config = config or Config()
+        user_factors, item_factors = fit_factors(data, config) if factors is None else factors
         return cls(
             item_ids=data.item_ids,
             user_ids=data.user_ids,
             user_factors=user_factors,
             item_factors=item_factors,
             user_items=data.user_items,
-            neighbours=copurchase_neighbours(data.basket_items),
-            trending=trending_scores(data),
+            neighbours=fit_neighbours(data, config) if neighbours is None else neighbours,
+            trending=trending_scores(data, config.trending_half_life_days),
             user_recent=user_recent,
             user_latest=user_latest,
+            config=config,
         )
 
     def to_bytes(self) -> bytes:
-        """npz bytes of every array (no pickle); `from_bytes` reads them back."""
+        """npz bytes of every array and the config as JSON text (no pickle); `from_bytes`
+        reads them back."""
         buffer = io.BytesIO()
         arrays = {
             "item_ids": self.item_ids,
             "user_ids": self.user_ids,
-            "user_factors": self._als.user_factors,
-            "item_factors": self._als.item_factors,
+            "user_factors": self.user_factors,
+            "item_factors": self.item_factors,
             "trending": self.trending_scores,
+            "config": np.array(self.config.to_json()),
             **_csr_arrays("user_items", self.user_items),
             **_csr_arrays("user_recent", self.user_recent),
             **_csr_arrays("user_latest", self.user_latest),
@@ -151,7 +211,7 @@ class ShopModel:
     @classmethod
     def from_bytes(cls, raw: bytes) -> ShopModel:
         with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
-            stored = set(arrays.files)  # older models lack user_recent and user_latest
+            stored = set(arrays.files)  # older models lack user_recent, user_latest, config
             return cls(
                 item_ids=arrays["item_ids"],
                 user_ids=arrays["user_ids"],
@@ -164,6 +224,7 @@ class ShopModel:
                              if "user_recent_shape" in stored else None),
                 user_latest=(_csr_from(arrays, "user_latest")
                              if "user_latest_shape" in stored else None),
+                config=Config.from_json(str(arrays["config"])) if "config" in stored else None,
             )
 
     def without_customers(self, customer_ids: Iterable[str]) -> ShopModel:
@@ -181,13 +242,14 @@ class ShopModel:
         return ShopModel(
             item_ids=self.item_ids,
             user_ids=self.user_ids[keep],
-            user_factors=self._als.user_factors[keep],
-            item_factors=self._als.item_factors,
+            user_factors=self.user_factors[keep],
+            item_factors=self.item_factors,
             user_items=sp.csr_matrix(self.user_items[keep]),
             neighbours=self.neighbours,
             trending=self.trending_scores,
             user_recent=sp.csr_matrix(self.user_recent[keep]),
             user_latest=sp.csr_matrix(self.user_latest[keep]),
+            config=self.config,
         )
 
     # ---- queries ----------------------------------------------------------------------------
@@ -224,22 +286,33 @@ class ShopModel:
             for j, s in zip(self.neighbours.indices[start:end], self.neighbours.data[start:end],
                             strict=True)
         ]
-        return Answer("copurchase", self._fill(found, limit, exclude))
+        return Answer(self.config.neighbours, self._fill(found, limit, exclude))
 
     def similar(
         self, product_id: str, limit: int, blocked: AbstractSet[str] = frozenset()
     ) -> Answer:
         item = self._item_index.get(product_id)
-        if item is None or not np.any(self._als.item_factors[item]):
+        vectors = self._item_vectors()
+        if item is None or not np.any(vectors[item]):
             return self.bought_together(product_id, limit, blocked)
+        scores = vectors @ vectors[item]
+        scores[item] = -np.inf
         wanted = min(limit + 1 + len(blocked), len(self._items))
-        ids, scores = self._als.similar_items(item, N=wanted)
         found = [
-            Recommendation(self._items[j], float(s), "similar_items", (product_id,))
-            for j, s in zip(ids, scores, strict=True)
-            if j != item and np.isfinite(s)
+            Recommendation(self._items[j], float(scores[j]), "similar_items", (product_id,))
+            for j in _best(scores, wanted)
         ]
-        return Answer("als_similar", self._fill(found, limit, {product_id, *blocked}))
+        return Answer(f"{self.config.cf}_similar", self._fill(found, limit,
+                                                               {product_id, *blocked}))
+
+    def _item_vectors(self) -> np.ndarray:
+        """Unit-length item factors (BPR's bias column left out), for cosine similarity."""
+        if getattr(self, "_unit_items", None) is None:
+            vectors = self.item_factors[:, :-1] if self.config.cf == "bpr" else self.item_factors
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            self._unit_items = np.divide(vectors, norms, out=np.zeros_like(vectors),
+                                         where=norms > 0)
+        return self._unit_items
 
     def for_customer(
         self, customer_id: str, limit: int, exclude_purchased: bool,
@@ -260,14 +333,16 @@ class ShopModel:
         counts = fresh if fresh is not None else self.user_items[user]
         bought = counts.indices
         taste = _share(self._taste(user, counts, recalculate=fresh is not None))
+        c = self.config
         if exclude_purchased:
             latest = self._decayed(self.user_latest, user, counts)
-            scores = (taste + DISCOVERY_NEIGHBOURS * _share(self._neighbour_scores(latest))
-                      + DISCOVERY_TRENDING * self._trending_share)
+            scores = (c.discovery_taste * taste
+                      + c.discovery_neighbours * _share(self._neighbour_scores(latest))
+                      + c.discovery_trending * self._trending_share)
             scores[bought] = 0.0
         else:
-            scores = (NURTURE_OWN * _share(self._decayed(self.user_recent, user, counts))
-                      + NURTURE_TASTE * taste + NURTURE_TRENDING * self._trending_share)
+            scores = (c.nurture_own * _share(self._decayed(self.user_recent, user, counts))
+                      + c.nurture_taste * taste + c.nurture_trending * self._trending_share)
         wanted = min(limit + len(blocked), len(self._items))
         repeat = set(bought.tolist()) if not exclude_purchased else set()
         found = [
@@ -277,7 +352,37 @@ class ShopModel:
             for j in _best(scores, wanted)
         ]
         exclude = {self._items[j] for j in bought} if exclude_purchased else set()
-        return Answer("als", self._fill(found, limit, exclude | set(blocked)))
+        return Answer(c.cf, self._fill(found, limit, exclude | set(blocked)))
+
+    def buy_again(
+        self, customer_id: str, limit: int, blocked: AbstractSet[str] = frozenset(),
+        history: Mapping[str, int] | None = None,
+    ) -> Answer:
+        """The customer's own purchases, by how often and how recently they bought them
+        (reason "buy_again"), filled up with their personal list (then trending): the "buy it
+        again" shelf. `history` as in `for_customer`."""
+        user = self._user_index.get(customer_id)
+        fresh = self._history_row(history) if history else None
+        if fresh is None and user is None:
+            return self.trending(limit, exclude=blocked)
+        counts = fresh if fresh is not None else self.user_items[user]
+        own = self._decayed(self.user_recent, user, counts)
+        found = [Recommendation(self._items[j], float(own[j]), BUY_AGAIN)
+                 for j in _best(own, min(limit + len(blocked), len(self._items)))
+                 if self._items[j] not in blocked][:limit]
+        if len(found) < limit:
+            taken = {r.product_id for r in found}
+            floor = min((r.score for r in found), default=None)
+            more = self.for_customer(customer_id, limit + len(taken), False, blocked, history)
+            for rec in more.items:
+                if len(found) >= limit:
+                    break
+                if rec.product_id not in taken:
+                    score = rec.score if floor is None else _filler_score(floor, 0.5)
+                    found.append(Recommendation(rec.product_id, score, rec.reason, rec.because))
+                    taken.add(rec.product_id)
+                    floor = score if floor is not None else None
+        return Answer(BUY_AGAIN, found)
 
     def _because(self, bought: np.ndarray, item: int, top: int = 3) -> tuple[str, ...]:
         """Up to `top` bought products that are co-purchase neighbours of `item`, closest
@@ -291,11 +396,23 @@ class ShopModel:
     def _taste(self, user: int | None, counts: sp.csr_matrix, recalculate: bool) -> np.ndarray:
         """ALS scores (items,) of the customer, from factors recomputed from `counts` when
         `recalculate`, else the trained ones."""
-        if recalculate or user is None:
-            factors = self._als.recalculate_user(0, confidence(counts))
+        if not (recalculate or user is None):
+            factors = self.user_factors[user]
+        elif self._als is not None:
+            factors = np.ravel(self._als.recalculate_user(0, confidence(counts)))
         else:
-            factors = self._als.user_factors[user]
-        return np.asarray(self._als.item_factors @ np.ravel(factors), np.float64)
+            factors = self._fold_in(counts)
+        return np.asarray(self.item_factors @ factors, np.float64)
+
+    def _fold_in(self, counts: sp.csr_matrix) -> np.ndarray:
+        """BPR user factors for a purchase row: the ridge least-squares fit of a score of 1
+        minus the item bias on the bought items, bias weight 1 (BPR has no closed form)."""
+        bought = counts.indices
+        vectors = self.item_factors[bought, :-1].astype(np.float64)
+        target = 1.0 - self.item_factors[bought, -1].astype(np.float64)
+        gram = vectors.T @ vectors + self.config.regularization * len(bought) * np.eye(
+            vectors.shape[1])
+        return np.append(np.linalg.solve(gram, vectors.T @ target), 1.0).astype(np.float32)
 
     def _neighbour_scores(self, weights: np.ndarray) -> np.ndarray:
         """Co-purchase scores (items,) of the products bought, summed with `weights` (items,)."""
@@ -339,17 +456,16 @@ class ShopModel:
                 answer = self.for_customer(customer_id, limit, False, exclude)
                 return Answer(answer.strategy, answer.items)
             return self.trending(limit, exclude=exclude)
-        scores = np.asarray(self.neighbours[cart].sum(axis=0)).ravel()
+        linked = np.asarray(self.neighbours[cart].sum(axis=0), np.float64).ravel()
+        c = self.config
+        scores = c.cart_neighbours * _share(linked) + c.cart_trending * self._trending_share
         scores[cart] = 0.0
         found = []
-        for j in np.argsort(-scores, kind="stable")[: limit + len(exclude)]:
-            if scores[j] <= 0:
-                break
-            because = tuple(
-                self._items[i] for i in cart if self.neighbours[i, j] > 0
-            )
-            found.append(Recommendation(self._items[j], float(scores[j]), "cart", because))
-        return Answer("copurchase", self._fill(found, limit, exclude))
+        for j in _best(scores, limit + len(exclude)):
+            because = tuple(self._items[i] for i in cart if self.neighbours[i, j] > 0)
+            reason = "cart" if linked[j] > 0 and c.cart_neighbours > 0 else TRENDING
+            found.append(Recommendation(self._items[j], float(scores[j]), reason, because))
+        return Answer(c.neighbours, self._fill(found, limit, exclude))
 
     def _fill(
         self, found: list[Recommendation], limit: int, exclude: set[str]
@@ -368,6 +484,30 @@ class ShopModel:
                 found.append(Recommendation(item, _filler_score(floor, share), TRENDING))
                 taken.add(item)
         return found
+
+
+def fit_factors(data: Interactions, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """(user_factors, item_factors) float32 of the personal model `config` names. BPR's
+    arrays carry its item bias as the last column (users hold 1 there)."""
+    factors = default_factors(data) if config.factors <= 0 else config.factors
+    factors = max(2, min(factors, data.n_items - 1, max(data.n_users - 1, 1)))
+    width = factors + (config.cf == "bpr")
+    if data.n_users == 0:  # only guest baskets so far: no personal model yet
+        return np.zeros((0, width), np.float32), np.zeros((data.n_items, width), np.float32)
+    if config.cf == "bpr":
+        bpr = fit_bpr(data.user_items, factors=factors, iterations=config.iterations,
+                      learning_rate=config.learning_rate, regularization=config.regularization)
+        return np.asarray(bpr.user_factors), np.asarray(bpr.item_factors)
+    als = fit_als(data.user_items, factors=factors, iterations=config.iterations,
+                  regularization=config.regularization, alpha=config.alpha)
+    return np.asarray(als.user_factors), np.asarray(als.item_factors)
+
+
+def fit_neighbours(data: Interactions, config: Config) -> sp.csr_matrix:
+    """The item-item neighbours `config` names, CSR float32 (items, items), best first."""
+    if config.neighbours == "bm25" and data.n_users > 1:
+        return bm25_neighbours(data.user_items)
+    return copurchase_neighbours(data.basket_items)
 
 
 def recent_purchases(

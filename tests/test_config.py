@@ -26,7 +26,8 @@ def test_example_file_names_every_setting() -> None:
                  "SHOPRECO_RETRAIN_MAX_DELAY_SECONDS", "SHOPRECO_RUN_WORKER",
                  "SHOPRECO_FSYNC_ALWAYS", "SHOPRECO_EVENT_RETENTION_DAYS",
                  "SHOPRECO_CLAIM_IDLE_SECONDS", "SHOPRECO_RECONCILE_MINUTES",
-                 "SHOPRECO_LOG_LEVEL"):
+                 "SHOPRECO_LOG_LEVEL", "SHOPRECO_TUNING_SECONDS", "SHOPRECO_WIDGET_RATE_PER_MINUTE",
+                 "SHOPRECO_ATTRIBUTION_DAYS"):
         assert name in text
 
 
@@ -40,6 +41,7 @@ def test_redis_url_password_never_shows_in_repr() -> None:
 @pytest.mark.parametrize(("name", "value"), [
     ("SHOPRECO_MAX_BODY_BYTES", "lots"), ("SHOPRECO_MAX_BODY_BYTES", "10"),
     ("SHOPRECO_RUN_WORKER", "maybe"),
+    ("SHOPRECO_WIDGET_RATE_PER_MINUTE", "0"), ("SHOPRECO_ATTRIBUTION_DAYS", "91"),
 ])
 def test_bad_value_is_refused_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):

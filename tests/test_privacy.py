@@ -16,7 +16,7 @@ from plugin import keys
 from plugin.privacy import Subject, erase_customer
 from plugin.shops import NewShop
 from recommender.matrix import Purchase
-from recommender.shop_model import ShopModel
+from recommender.shop_model import Config, ShopModel
 from tests.conftest import Store
 from tests.helpers import body_of, order_payload, shopify_headers
 from tests.test_cli import shopreco
@@ -462,7 +462,7 @@ def test_cli_erase_shop_removes_every_key(store, populated) -> None:
 def small_model() -> ShopModel:
     purchases = [Purchase(f"o{u}-{i}", f"u{u}", f"p{(u + i) % 6}", 1, 1_700_000_000 + u)
                  for u in range(12) for i in range(3)]
-    return ShopModel.train(purchases, factors=3, iterations=5)
+    return ShopModel.train(purchases, Config(factors=3, iterations=5))
 
 
 def test_model_without_a_customer_no_longer_knows_them() -> None:

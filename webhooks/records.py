@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from plugin import keys
 from plugin.storage import text
 from webhooks.order import Order, Refund
+from widgets.attribution import attribute_order
 
 # The version kept per order is "<updated_at> <cancelled 0|1>". A newer updated_at wins; at the
 # same updated_at only a cancellation of a not yet cancelled order changes anything.
@@ -71,6 +72,7 @@ async def store_order(redis: aioredis.Redis, shop_id: str, order: Order) -> bool
         raise ConcurrentUpdate(f"order {order.order_id!r} of shop {shop_id!r} kept changing")
     # Always (HSETNX, idempotent): a crash right after the upsert must not lose these entries.
     await _index_order(redis, shop_id, order)
+    await attribute_order(redis, shop_id, order.order_id)  # widget clicks -> attributed revenue
     return bool(stored)
 
 

@@ -1,4 +1,6 @@
-"""Widget routes: the embed script and the public, CORS-enabled recommendations endpoint."""
+"""Widget routes: the embed script, the public recommendations endpoint and the events
+endpoint. Both public endpoints take the shop's publishable widget key, answer CORS only to
+the shop's registered origins and are rate limited per widget key and client IP."""
 
 from __future__ import annotations
 
@@ -8,63 +10,81 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from plugin.api import BadRequest, parse_id, parse_limit
+from plugin.api import BadRequest
 from plugin.problems import problem
-from plugin.serving import Query, serve_query
-from plugin.shops import shop_by_widget_key
-from webhooks.records import customer_history
+from plugin.serving import serve_query
+from plugin.shops import Shop, shop_by_widget_key
+from widgets.cors import cached, cors_headers, preflight
+from widgets.events import receive_events
+from widgets.placements import build_query, parse_request
+from widgets.ratelimit import retry_after
+from widgets.stats import stats_endpoint
 
 STATIC = Path(__file__).parent / "static"
-CORS = {"Access-Control-Allow-Origin": "*", "Vary": "Origin"}
-WIDGET_MAX_LIMIT = 24
 
 
 async def embed_js(request: Request) -> Response:
     return Response(
         (STATIC / "embed.js").read_bytes(),
         media_type="text/javascript; charset=utf-8",
-        headers={"Cache-Control": "public, max-age=300", **CORS},
+        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
     )
 
 
-async def widget_query(request: Request, shop_id: str) -> tuple[str, Query]:
-    params = request.query_params
-    placement = params.get("placement", "trending")
-    limit = min(parse_limit(params.get("limit", "4")), WIDGET_MAX_LIMIT)
-    if placement in {"product", "similar"}:
-        product_id = parse_id("product_id", params.get("product_id"))
-        if placement == "product":
-            return placement, lambda m, b: m.bought_together(product_id, limit, b)
-        return placement, lambda m, b: m.similar(product_id, limit, b)
-    if placement == "cart":
-        ids = [p for p in (params.get("product_ids") or "").split(",") if p]
-        return placement, lambda m, b: m.for_cart(ids, params.get("customer_id"), limit, b)
-    if placement == "customer":
-        customer_id = parse_id("customer_id", params.get("customer_id"))
-        history = await customer_history(request.app.state.redis, shop_id, customer_id)
-        return placement, lambda m, b: m.for_customer(customer_id, limit, False, b, history)
-    if placement == "trending":
-        return placement, lambda m, b: m.trending(limit, b)
-    raise BadRequest(
-        f"placement must be product, similar, cart, customer or trending, got {placement!r}"
-    )
+async def public_shop(request: Request) -> Shop | Response:
+    """The shop of the `key` parameter, or the 404 / 429 answer to send instead."""
+    redis = request.app.state.redis
+    shop = await shop_by_widget_key(redis, request.query_params.get("key", ""))
+    if shop is None:
+        return problem(404, "unknown widget key: copy data-key from `shopreco shops list`")
+    if request.method == "OPTIONS":
+        return shop
+    client = request.client.host if request.client else "unknown"
+    limit = request.app.state.settings.widget_rate_per_minute
+    wait = await retry_after(redis, shop.shop_id, client, limit)
+    if wait is not None:
+        response = problem(429, f"too many widget requests from this address; retry in {wait} s")
+        response.headers.update({"Retry-After": str(wait), **cors_headers(request, shop)})
+        return response
+    return shop
 
 
 async def widget_recommendations(request: Request) -> Response:
-    shop = await shop_by_widget_key(request.app.state.redis, request.query_params.get("key", ""))
-    if shop is None:
-        return problem(404, "unknown widget key: copy data-key from `shopreco shops list`")
-    try:
-        placement, query = await widget_query(request, shop.shop_id)
-    except BadRequest as error:
-        return problem(400, str(error))
+    shop = await public_shop(request)
+    if isinstance(shop, Response):
+        return shop
+    if request.method == "OPTIONS":
+        return preflight(request, shop, "GET, OPTIONS")
     state = request.app.state
+    cors = cors_headers(request, shop)
+    try:
+        widget = parse_request(request.query_params)
+        query = await build_query(state.redis, shop.shop_id, widget)
+    except BadRequest as error:
+        response = problem(400, str(error))
+        response.headers.update(cors)
+        return response
     served = await serve_query(state.redis, state.models, shop.shop_id, shop.currency, query)
-    body = {"placement": placement, "model_version": served.model_version, "items": served.items}
-    return JSONResponse(body, headers={"Cache-Control": "public, max-age=60", **CORS})
+    body = {"placement": widget.placement, "model_version": served.model_version,
+            "strategy": served.strategy, "currency": shop.currency, "locale": shop.locale,
+            "items": served.items}
+    return cached(request, JSONResponse(body, headers=cors), widget.customer_id is not None)
+
+
+async def widget_events(request: Request) -> Response:
+    shop = await public_shop(request)
+    if isinstance(shop, Response):
+        return shop
+    if request.method == "OPTIONS":
+        return preflight(request, shop, "POST, OPTIONS")
+    response = await receive_events(request, shop)
+    response.headers.update(cors_headers(request, shop))
+    return response
 
 
 routes = [
     Route("/widgets/v1/embed.js", embed_js),
-    Route("/widgets/v1/recommendations", widget_recommendations),
+    Route("/widgets/v1/recommendations", widget_recommendations, methods=["GET", "OPTIONS"]),
+    Route("/widgets/v1/events", widget_events, methods=["POST", "OPTIONS"]),
+    Route("/api/v1/shops/{shop_id}/widgets/stats", stats_endpoint),
 ]

@@ -1,0 +1,217 @@
+"""E-mail blocks: a customer's recommendations as e-mail-ready HTML behind a signed URL (no API
+key in the e-mail), and the signed click redirect that counts a click and opens the product."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from plugin import keys
+from plugin.api import BadRequest, authorized, parse_bool
+from plugin.config import Secret
+from plugin.email_html import BlockProduct, absolute_url, format_price, render_block
+from plugin.problems import problem
+from plugin.serving import serve_query
+from plugin.shops import Shop, get_shop
+from plugin.signed_links import (
+    BLOCK_LINK_DAYS,
+    CLICK_LINK_DAYS,
+    MAX_LINK_DAYS,
+    LinkRefused,
+    block_url,
+    check_signed,
+    click_fields,
+    click_url,
+    expiry,
+    link_secret,
+)
+from webhooks.records import customer_history
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRODUCTS = 4
+MAX_PRODUCTS = 12
+MAX_HEADING = 200
+BLOCK_HEADERS = {
+    "Cache-Control": "private, max-age=300",
+    "Referrer-Policy": "no-referrer",  # the signed URL never leaks to image hosts
+    "X-Robots-Tag": "noindex",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; img-src http: https:; "
+                               "style-src 'unsafe-inline'",
+}
+
+
+def parse_int(name: str, raw: str | None, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}, got {raw!r}")
+    return value
+
+
+def parse_heading(raw: str | None) -> str:
+    heading = (raw or "").strip()
+    if len(heading) > MAX_HEADING:
+        raise BadRequest(f"heading must be at most {MAX_HEADING} characters, got {len(heading)}")
+    return heading
+
+
+def email_fields(
+    item: Mapping[str, Any], shop: Shop, secret: Secret, public_url: str, customer_id: str,
+    exp: int,
+) -> dict[str, Any]:
+    """What an e-mail needs beside an API item: the tracked link, the formatted price and the
+    absolute image URL (None unless http(s))."""
+    return {
+        "click_url": click_url(public_url, secret, shop.shop_id, customer_id,
+                               item["product_id"], exp),
+        "display_price": format_price(item.get("price"), shop.currency, shop.locale),
+        "email_image_url": absolute_url(item.get("image_url"), shop.storefront_url),
+    }
+
+
+@authorized
+async def email_block_url(request: Request, shop: Shop) -> Response:
+    """A signed URL of the customer's e-mail block, valid `expires_in_days` (default 30)."""
+    customer_id = request.path_params["customer_id"]
+    params = request.query_params
+    limit = parse_int("limit", params.get("limit"), DEFAULT_PRODUCTS, 1, MAX_PRODUCTS)
+    exclude = parse_bool("exclude_purchased", params.get("exclude_purchased"))
+    heading = parse_heading(params.get("heading"))
+    days = parse_int("expires_in_days", params.get("expires_in_days"), BLOCK_LINK_DAYS, 1,
+                     MAX_LINK_DAYS)
+    secret = await link_secret(request.app.state.redis, shop.shop_id)
+    assert secret is not None  # created on first use
+    exp = expiry(days)
+    url = block_url(request.app.state.settings.public_url, secret, shop.shop_id, customer_id,
+                    limit, exclude, heading, exp)
+    return JSONResponse({
+        "shop_id": shop.shop_id, "customer_id": customer_id, "url": url,
+        "expires_at": datetime.fromtimestamp(exp, UTC).isoformat().replace("+00:00", "Z"),
+    })
+
+
+async def email_block(request: Request) -> Response:
+    """GET /email/v1/blocks/{shop_id}/{customer_id}?limit&exclude_purchased&heading&exp&sig:
+    the HTML block. The signature, not an API key, authorizes it."""
+    shop_id, customer_id = request.path_params["shop_id"], request.path_params["customer_id"]
+    params = request.query_params
+    raw_exclude = params.get("exclude_purchased", "")
+    signed = ["block", shop_id, customer_id, params.get("limit", ""),
+              {"true": "1", "false": "0"}.get(raw_exclude, raw_exclude), params.get("heading", "")]
+    redis = request.app.state.redis
+    try:
+        shop = await _signed_shop(redis, shop_id, signed, params.get("exp"), params.get("sig"))
+    except LinkRefused as refused:
+        return problem(refused.status, refused.detail)
+    limit, exclude, heading = int(signed[3]), signed[4] == "1", signed[5]
+    history = await customer_history(redis, shop_id, customer_id)
+    served = await serve_query(
+        redis, request.app.state.models, shop_id, shop.currency,
+        lambda m, b: m.for_customer(customer_id, limit, exclude, b, history),
+    )
+    secret = await link_secret(redis, shop_id)
+    assert secret is not None
+    public_url, exp = request.app.state.settings.public_url, expiry(CLICK_LINK_DAYS)
+    products = []
+    for item in served.items:
+        extra = email_fields(item, shop, secret, public_url, customer_id, exp)
+        products.append(BlockProduct(title=item.get("title") or "", link=extra["click_url"],
+                                     price=extra["display_price"],
+                                     image_url=extra["email_image_url"]))
+    return HTMLResponse(render_block(products, heading), headers=BLOCK_HEADERS)
+
+
+async def email_click(request: Request) -> Response:
+    """GET /email/v1/click?shop&customer&product&exp&sig: count the click, 303 to the product
+    (its catalog URL, never one from the query: this is no open redirect)."""
+    params = request.query_params
+    shop_id, customer_id = params.get("shop", ""), params.get("customer", "")
+    product_id = params.get("product", "")
+    redis = request.app.state.redis
+    try:
+        shop = await _signed_shop(redis, shop_id, click_fields(shop_id, customer_id, product_id),
+                                  params.get("exp"), params.get("sig"))
+    except LinkRefused as refused:
+        return problem(refused.status, refused.detail)
+    target = await product_url(redis, shop, product_id)
+    if request.method == "GET":  # link checkers that only HEAD a link are no clicks
+        await _record_click(redis, shop_id, product_id, customer_id, params["sig"])
+    return RedirectResponse(target, status_code=303,
+                            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+async def _signed_shop(
+    redis: aioredis.Redis, shop_id: str, fields: list[str], exp: str | None, sig: str | None
+) -> Shop:
+    if not keys.SHOP_ID_PATTERN.match(shop_id):
+        raise LinkRefused(403, "the link's signature does not match: it was changed or revoked")
+    await check_signed(redis, shop_id, fields, exp, sig)
+    shop = await get_shop(redis, shop_id)
+    if shop is None:  # the shop was removed after the link was made
+        raise LinkRefused(410, f"shop {shop_id!r} no longer exists here")
+    return shop
+
+
+async def product_url(redis: aioredis.Redis, shop: Shop, product_id: str) -> str:
+    """The product's page as an absolute http(s) URL; the storefront's home without one."""
+    raw = await redis.hget(keys.products(shop.shop_id), product_id)
+    entry = json.loads(raw) if raw else {}
+    url = absolute_url(entry.get("url"), shop.storefront_url) if isinstance(entry, dict) else None
+    return url or absolute_url(shop.storefront_url, shop.storefront_url) or shop.storefront_url
+
+
+def click_recorder() -> Callable[..., Any] | None:
+    """widgets.tracking.record_click when that module has it (click tracking is optional)."""
+    try:
+        module = importlib.import_module("widgets.tracking")
+    except ModuleNotFoundError as missing:
+        if missing.name != "widgets.tracking":
+            raise
+        return None
+    recorder = getattr(module, "record_click", None)
+    return recorder if callable(recorder) else None
+
+
+async def _record_click(
+    redis: aioredis.Redis, shop_id: str, product_id: str, customer_id: str, sig: str
+) -> None:
+    """Count the click once per link and day (readers click twice, mail scanners prefetch)."""
+    recorder = click_recorder()
+    if recorder is None:
+        return
+    try:
+        first = await redis.set(keys.email_click_seen(shop_id, sig), "1", nx=True,
+                                ex=keys.EMAIL_CLICK_DEDUPE_SECONDS)
+        if not first:
+            return
+        outcome = recorder(redis, shop_id, placement="email", product_id=product_id,
+                           customer_id=customer_id, visitor_id=None, at=time.time())
+        if inspect.isawaitable(outcome):
+            await outcome
+    except Exception as error:  # a lost count must never stop the reader reaching the product
+        log.warning("email click of shop %s not recorded: %s", shop_id, type(error).__name__)
+
+
+routes = [
+    Route("/api/v1/shops/{shop_id}/lifecycle/customers/{customer_id}/email-block-url",
+          email_block_url),
+    Route("/email/v1/blocks/{shop_id}/{customer_id}", email_block),
+    Route("/email/v1/click", email_click),
+]

@@ -1,0 +1,234 @@
+"""Nurture feeds: the customers of a lifecycle stage (or all), each with the products the
+personal recommendation call would show them and why, as paginated JSON or CSV for e-mail tools.
+
+Customers are ordered by customer id (as text). A cursor names the last customer of a page and
+the as-of instant of the first page, so every page of one walk sees the same stages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import csv
+import io
+import json
+import math
+from bisect import bisect_right
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from plugin.api import BadRequest, authorized, parse_bool
+from plugin.email_blocks import MAX_PRODUCTS, email_fields, parse_int
+from plugin.lifecycle import parse_as_of, shop_stages
+from plugin.serving import blocked_products, render_items
+from plugin.shops import Shop
+from plugin.signed_links import BLOCK_LINK_DAYS, CLICK_LINK_DAYS, block_url, expiry, link_secret
+from recommender.lifecycle import STAGES, CustomerStage, iso
+from webhooks.records import customer_history
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 500
+DEFAULT_PRODUCTS = 4
+CUSTOMER_COLUMNS = ("customer_id", "stage", "recency_days", "frequency", "monetary", "currency",
+                    "r", "f", "m", "churn_risk", "expected_next_order", "email_block_url")
+PRODUCT_COLUMNS = ("id", "title", "price", "url", "image_url", "reason")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class FeedQuery:
+    stage: str  # one of STAGES or "all"
+    as_of: float
+    limit: int | None  # None: every customer (CSV export)
+    after: str | None  # the last customer id of the previous page
+    products: int
+    exclude_purchased: bool
+
+
+def parse_feed_query(params: QueryParams, as_csv: bool) -> FeedQuery:
+    stage = params.get("stage", "all")
+    if stage != "all" and stage not in STAGES:
+        raise BadRequest(f"stage must be all or one of {', '.join(STAGES)}, got {stage!r}")
+    raw_limit = params.get("limit")
+    limit = None if as_csv and raw_limit is None else parse_int(
+        "limit", raw_limit, DEFAULT_LIMIT, 1, MAX_LIMIT)
+    query = FeedQuery(
+        stage=stage, as_of=parse_as_of(params.get("as_of")), limit=limit, after=None,
+        products=parse_int("products", params.get("products"), DEFAULT_PRODUCTS, 1, MAX_PRODUCTS),
+        exclude_purchased=parse_bool("exclude_purchased", params.get("exclude_purchased")),
+    )
+    raw_cursor = params.get("cursor")
+    if raw_cursor is None:
+        return query
+    as_of, cursor_stage, after = decode_cursor(raw_cursor)
+    if cursor_stage != stage:
+        raise BadRequest(f"this cursor walks stage {cursor_stage!r}, not {stage!r}: keep the "
+                         "parameters of the first page")
+    if params.get("as_of") is not None and query.as_of != as_of:
+        raise BadRequest("this cursor walks another as_of: keep the parameters of the first page "
+                         "(or leave as_of out)")
+    return replace(query, as_of=as_of, after=after)
+
+
+def encode_cursor(query: FeedQuery, after: str) -> str:
+    raw = json.dumps({"as_of": query.as_of, "stage": query.stage, "after": after},
+                     separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+
+
+def decode_cursor(raw: str) -> tuple[float, str, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        as_of, stage, after = data["as_of"], data["stage"], data["after"]
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        raise BadRequest("cursor is not one this feed gave: pass next_cursor unchanged") from None
+    if not (isinstance(as_of, int | float) and math.isfinite(as_of) and isinstance(stage, str)
+            and isinstance(after, str)):
+        raise BadRequest("cursor is not one this feed gave: pass next_cursor unchanged")
+    return float(as_of), stage, after
+
+
+def wants_csv(request: Request) -> bool:
+    fmt = request.query_params.get("format")
+    if fmt is None:
+        return "text/csv" in request.headers.get("accept", "")
+    if fmt not in {"json", "csv"}:
+        raise BadRequest(f"format must be json or csv, got {fmt!r}")
+    return fmt == "csv"
+
+
+def customers_of(stages: Mapping[str, CustomerStage], query: FeedQuery) -> list[str]:
+    """The customer ids of the stage after the cursor, in feed order."""
+    ids = sorted(c for c, s in stages.items() if query.stage in {"all", s.stage})
+    return ids[bisect_right(ids, query.after):] if query.after is not None else ids
+
+
+class Recommender:
+    """The personal call of the API (serve_query + for_customer with the customer's history),
+    for a page of customers at once: one model and one merchandising filter per page."""
+
+    def __init__(self, request: Request, shop: Shop, query: FeedQuery) -> None:
+        self.state, self.shop, self.query = request.app.state, shop, query
+        self.public_url: str = request.app.state.settings.public_url
+        self.click_exp, self.block_exp = expiry(CLICK_LINK_DAYS), expiry(BLOCK_LINK_DAYS)
+        self.model_version: str | None = None
+
+    async def items(self, stages: Sequence[CustomerStage]) -> list[dict[str, Any]]:
+        redis, shop_id = self.state.redis, self.shop.shop_id
+        secret = await link_secret(redis, shop_id)
+        assert secret is not None  # created on first use
+        products = await self._products([s.customer_id for s in stages])
+        found = []
+        for stage in stages:
+            customer_id = stage.customer_id
+            shown = [item | email_fields(item, self.shop, secret, self.public_url, customer_id,
+                                         self.click_exp) for item in products[customer_id]]
+            link = block_url(self.public_url, secret, shop_id, customer_id, self.query.products,
+                             self.query.exclude_purchased, "", self.block_exp)
+            found.append(stage_fields(stage, self.shop.currency) | {
+                "email_block_url": link, "products": shown})
+        return found
+
+    async def _products(self, customer_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        redis, shop_id, query = self.state.redis, self.shop.shop_id, self.query
+        served = await self.state.models.get(shop_id)
+        if served is None:
+            return {customer_id: [] for customer_id in customer_ids}
+        self.model_version, model = served
+        blocked = await blocked_products(redis, shop_id)
+        histories = [await customer_history(redis, shop_id, c) for c in customer_ids]
+        answers = await asyncio.to_thread(lambda: [
+            model.for_customer(c, query.products, query.exclude_purchased, blocked, history)
+            for c, history in zip(customer_ids, histories, strict=True)])
+        return {c: await render_items(redis, shop_id, self.shop.currency, answer)
+                for c, answer in zip(customer_ids, answers, strict=True)}
+
+
+def stage_fields(stage: CustomerStage, currency: str) -> dict[str, Any]:
+    return {
+        "customer_id": stage.customer_id, "stage": stage.stage,
+        "recency_days": round(stage.recency_days, 2), "frequency": stage.frequency,
+        "monetary": round(stage.monetary, 2), "currency": currency,
+        "r": stage.r, "f": stage.f, "m": stage.m, "churn_risk": round(stage.churn_risk, 4),
+        "expected_next_order": iso(stage.expected_next_order),
+    }
+
+
+@authorized
+async def nurture_feed(request: Request, shop: Shop) -> Response:
+    """GET .../lifecycle/feed?stage&as_of&limit&cursor&products&exclude_purchased&format"""
+    as_csv = wants_csv(request)
+    query = parse_feed_query(request.query_params, as_csv)
+    stages = await shop_stages(request.app.state.redis, shop.shop_id, query.as_of)
+    ids = customers_of(stages, query)
+    page = ids if query.limit is None else ids[:query.limit]
+    next_cursor = encode_cursor(query, page[-1]) if len(page) < len(ids) else None
+    recommender = Recommender(request, shop, query)
+    if as_csv:
+        return csv_response(request, shop, query, [stages[c] for c in page], recommender,
+                            next_cursor)
+    items = await recommender.items([stages[c] for c in page])
+    return JSONResponse({
+        "shop_id": shop.shop_id, "stage": query.stage, "as_of": iso(query.as_of),
+        "model_version": recommender.model_version, "items": items, "next_cursor": next_cursor,
+    })
+
+
+def csv_header(products: int) -> list[str]:
+    return [*CUSTOMER_COLUMNS, *(f"product_{n}_{column}" for n in range(1, products + 1)
+                                 for column in PRODUCT_COLUMNS)]
+
+
+def csv_row(item: Mapping[str, Any], products: int) -> list[Any]:
+    """One row per customer; product_N_url is the tracked link, _price the formatted price."""
+    row = [item[column] if item[column] is not None else "" for column in CUSTOMER_COLUMNS]
+    for n in range(products):
+        if n >= len(item["products"]):
+            row += [""] * len(PRODUCT_COLUMNS)
+            continue
+        product = item["products"][n]
+        row += [product["product_id"], _cell_text(product.get("title") or ""),
+                product["display_price"] or "", product["click_url"],
+                product["email_image_url"] or "", product["reason"]]
+    return row
+
+
+def _cell_text(value: str) -> str:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def csv_response(
+    request: Request, shop: Shop, query: FeedQuery, page: list[CustomerStage],
+    recommender: Recommender, next_cursor: str | None,
+) -> Response:
+    async def rows() -> AsyncIterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(csv_header(query.products))
+        for start in range(0, max(len(page), 1), MAX_LIMIT):
+            for item in await recommender.items(page[start:start + MAX_LIMIT]):
+                writer.writerow(csv_row(item, query.products))
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+
+    filename = f"shopreco-{shop.shop_id}-{query.stage}.csv"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if next_cursor is not None:
+        headers["X-Next-Cursor"] = next_cursor
+        params = urlencode({**request.query_params, "cursor": next_cursor})
+        next_url = f"{request.app.state.settings.public_url}{request.url.path}?{params}"
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+routes = [Route("/api/v1/shops/{shop_id}/lifecycle/feed", nurture_feed)]

@@ -1,0 +1,421 @@
+"""Per-shop choice of strategy and hyperparameters by time-split validation.
+
+A shop's history is split in time: the orders of the last VALIDATION_SHARE of its time span
+(at most MAX_VALIDATION_DAYS) are held out, everything before trains candidates. The three
+tasks of recommender.evaluation (nurture, discovery, upsell) are scored on the held-out orders
+for every candidate, within a time budget:
+
+- personal models (each fit once): ALS with the default factors, ALS with twice as many, ALS
+  with strong regularization, BPR;
+- item neighbours: co-purchase (shrunk cosine over baskets) and BM25 item-kNN;
+- trending half-lives: 14 days, 60 days, none (plain popularity);
+- the blend weights of each task (Config's nurture_*, discovery_*, cart_*), popularity alone
+  among them, so a shop where customers just buy the bestsellers (groceries) gets it.
+
+The blends are scored for all held-out cases at once from the component scores, each scaled
+to a top of 1 per case exactly as ShopModel does. Shared parts (personal model, neighbours,
+half-life) are chosen by the mean over tasks of the best score they allow relative to the
+defaults; then each task takes its best weights under them. The choice, the validation
+window and the scores of the chosen, default and popularity configurations are reported (the
+API shows them with the model).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from itertools import product
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.evaluation import Cases, build_cases
+from recommender.matrix import Interactions, Purchase, build_interactions
+from recommender.models import trending_scores
+from recommender.shop_model import (
+    LATEST_HALF_LIFE_DAYS,
+    Config,
+    ShopModel,
+    default_factors,
+    fit_factors,
+    fit_neighbours,
+    recent_purchases,
+)
+
+DAY = 86400.0
+TUNING_BUDGET_SECONDS = 60.0
+VALIDATION_SHARE = 0.2
+MAX_VALIDATION_DAYS = 120.0
+MIN_SPAN_DAYS = 28.0
+MIN_CASES = 20  # a task with fewer held-out cases keeps its default weights
+MAX_CASES = 1500  # per task, sampled with a fixed seed: enough to rank, fast to score
+K = 10
+CANDIDATES = 30  # per component and case, see _Gathered
+
+HALF_LIVES = (14.0, 60.0, 0.0)
+NURTURE_GRID = [w for w in product((0.0, 1.0), (0.0, 0.3, 1.0), (0.0, 0.2, 0.5, 1.0, 3.0))
+                if any(w)]
+DISCOVERY_GRID = [w for w in product((0.0, 1.0), (0.0, 0.5, 1.0, 2.0), (0.0, 0.1, 0.5, 2.0))
+                  if any(w)]
+_DISCOUNT = 1.0 / np.log2(np.arange(K) + 2.0)
+CART_GRID = [w for w in product((0.0, 1.0), (0.0, 0.05, 0.2, 1.0)) if any(w)]
+
+
+def personal_candidates(data: Interactions) -> list[Config]:
+    """Personal-model configurations to try, in order (the default first)."""
+    base = default_factors(data)
+    return [
+        Config(),
+        Config(factors=min(2 * base, 128)),
+        Config(regularization=1.0),
+        Config(cf="bpr", iterations=100, learning_rate=0.05, regularization=0.01),
+    ]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The configuration chosen for a shop and how it was chosen (JSON-able `report`)."""
+
+    config: Config
+    report: dict[str, Any]
+
+
+def train_tuned(purchases: Sequence[Purchase],
+                budget_seconds: float = TUNING_BUDGET_SECONDS) -> tuple[ShopModel, Choice]:
+    """Choose the shop's configuration on its own history, then train on all of it."""
+    choice = choose(purchases, budget_seconds)
+    return ShopModel.train(purchases, choice.config), choice
+
+
+def choose(purchases: Sequence[Purchase], budget_seconds: float = TUNING_BUDGET_SECONDS,
+           seed: int = 0) -> Choice:
+    """The best configuration for these purchases by time-split validation (module doc)."""
+    started = time.perf_counter()
+    rows = [p for p in purchases if p.quantity > 0]
+    if budget_seconds <= 0:
+        return _defaults("no time budget for the choice (SHOPRECO_TUNING_SECONDS=0)")
+    if not rows:
+        return _defaults("no purchases")
+    first, last = min(p.timestamp for p in rows), max(p.timestamp for p in rows)
+    span_days = (last - first) / DAY
+    if span_days < MIN_SPAN_DAYS:
+        return _defaults(f"history spans {span_days:.0f} days, fewer than {MIN_SPAN_DAYS:.0f}")
+    cutoff = last - min(VALIDATION_SHARE * span_days, MAX_VALIDATION_DAYS) * DAY
+    train = [p for p in rows if p.timestamp < cutoff]
+    held_out = [p for p in rows if p.timestamp >= cutoff]
+    cases = _sample(build_cases(train, held_out, seed), MAX_CASES, seed)
+    counts = {"nurture": len(cases.nurture), "discovery": len(cases.discovery),
+              "upsell": len(cases.upsell)}
+    if max(counts.values()) < MIN_CASES:
+        return _defaults(f"too few held-out cases to validate on ({counts})")
+    search = _Search(train, cases, deadline=started + budget_seconds)
+    search.run()
+    config, scores = search.best()
+    report = {
+        "chosen_by": "time-split validation",
+        "strategy": config.strategy,
+        "validation": {
+            "from": _iso(cutoff), "to": _iso(last), "training_lines": len(train),
+            "cases": counts, "k": K,
+        },
+        "scores": scores,
+        "personal_models_tried": [_label(c) for c in search.fitted],
+        "configurations_scored": search.scored,
+        "seconds": round(time.perf_counter() - started, 2),
+        "budget_seconds": budget_seconds,
+        "budget_exhausted": search.exhausted,
+    }
+    return Choice(config, report)
+
+
+def describe_choice(choice: Choice) -> str:
+    """One line: the strategy chosen and its validation scores against the defaults."""
+    report = choice.report
+    if report.get("chosen_by") != "time-split validation":
+        return f"{report['strategy']} (defaults: {report.get('why', '')})"
+    scores = report["scores"]
+    parts = [f"{task} {value:.3f} (defaults {scores['default'][task]:.3f}, popularity "
+             f"{scores['popularity'][task]:.3f})" for task, value in scores["chosen"].items()]
+    config = choice.config
+    return (f"{report['strategy']}, trending half-life {config.trending_half_life_days:g} d; "
+            f"validated on {report['validation']['from']}..{report['validation']['to']}: "
+            + ", ".join(parts) + f"; {report['seconds']} s")
+
+
+def _label(config: Config) -> str:
+    parts = [config.cf]
+    if config.factors:
+        parts.append(f"factors={config.factors}")
+    if config.cf == "als" and config.regularization != Config().regularization:
+        parts.append(f"regularization={config.regularization}")
+    return " ".join(parts)
+
+
+def _defaults(why: str) -> Choice:
+    config = Config()
+    return Choice(config, {"chosen_by": "defaults", "why": why, "strategy": config.strategy})
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).date().isoformat()
+
+
+def _sample(cases: Cases, limit: int, seed: int) -> Cases:
+    rng = np.random.default_rng(seed)
+
+    def pick(items: list[Any]) -> list[Any]:
+        if len(items) <= limit:
+            return items
+        keep = np.sort(rng.choice(len(items), size=limit, replace=False))
+        return [items[i] for i in keep]
+
+    return Cases(pick(cases.nurture), pick(cases.discovery), pick(cases.upsell))
+
+
+@dataclass
+class _Task:
+    """One task's held-out cases: relevant known items (bool (cases, items)), the ideal DCG
+    per case (NDCG) or None (hit rate: one hidden item, a miss when unknown), and the items
+    never to recommend (bool (cases, items): bought for discovery, the cart for upsell)."""
+
+    name: str
+    known: np.ndarray
+    ideal: np.ndarray | None
+    mask: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.known)
+
+
+class _Search:
+    """Every candidate's scores on the held-out cases, from matrices of component scores."""
+
+    def __init__(self, train: Sequence[Purchase], cases: Cases, deadline: float) -> None:
+        self.deadline = deadline
+        self.exhausted = False
+        self.scored = 0
+        self.data = data = build_interactions(train)
+        n_items = data.n_items
+        index = {item: i for i, item in enumerate(data.item_ids.tolist())}
+        users = {user: u for u, user in enumerate(data.user_ids.tolist())}
+        self.trending = {h: _share_rows(trending_scores(data, h)[None, :])[0] for h in HALF_LIVES}
+        self.trending_top = np.unique(np.concatenate(
+            [np.argsort(-t, kind="stable")[:CANDIDATES] for t in self.trending.values()]))
+        # nurture: every case customer has training orders (build_cases)
+        self.n_users = np.array([users[c] for c, _ in cases.nurture], dtype=np.int64)
+        self.nurture = _Task("nurture", *_relevance(cases.nurture, index, n_items), None)
+        self.n_own = _share_rows(_dense(recent_purchases(train, data)[self.n_users]))
+        # discovery: never-bought items only
+        self.d_users = np.array([users[c] for c, _ in cases.discovery], dtype=np.int64)
+        self.discovery = _Task("discovery", *_relevance(cases.discovery, index, n_items),
+                               _dense(data.user_items[self.d_users]) > 0)
+        self.d_latest = sp.csr_matrix(
+            recent_purchases(train, data, LATEST_HALF_LIFE_DAYS)[self.d_users])
+        # upsell: carts of known products; a hidden product unknown to training is a miss
+        self.u_carts = _rows([[index[p] for p in cart if p in index] for cart, _ in cases.upsell],
+                             n_items)
+        hidden = np.zeros((len(cases.upsell), n_items), dtype=bool)
+        for row, (_, product_id) in enumerate(cases.upsell):
+            if product_id in index:
+                hidden[row, index[product_id]] = True
+        self.upsell = _Task("upsell", hidden, None, _dense(self.u_carts) > 0)
+        self.fitted: list[Config] = []
+        self.neighbours: dict[str, sp.csr_matrix] = {}
+        # (task, cf label, neighbours, half-life) -> (score, weights)
+        self.results: dict[tuple[str, str, str, float], tuple[float, tuple[float, ...]]] = {}
+        self.configs: dict[str, Config] = {}
+        self.factors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _time_left(self) -> bool:
+        if time.perf_counter() > self.deadline:
+            self.exhausted = True
+        return not self.exhausted
+
+    def run(self) -> None:
+        for kind in ("copurchase", "bm25"):
+            if kind == "copurchase" or self._time_left():
+                self.neighbours[kind] = fit_neighbours(self.data, Config(neighbours=kind))
+                self._grid(self.upsell, ("*", kind), CART_GRID, self._parts("upsell", "", kind))
+        for config in personal_candidates(self.data):
+            if self.fitted and not self._time_left():
+                break
+            label = _label(config)
+            self.factors[label] = fit_factors(self.data, config)
+            self.fitted.append(config)
+            self.configs[label] = config
+            self._grid(self.nurture, (label, "*"), NURTURE_GRID,
+                       self._parts("nurture", label, ""))
+            for kind in self.neighbours:
+                self._grid(self.discovery, (label, kind), DISCOVERY_GRID,
+                           self._parts("discovery", label, kind))
+
+    def _parts(self, task: str, label: str, kind: str) -> list[np.ndarray]:
+        """The component scores (cases, items) of `task`, each scaled to a top of 1 per case,
+        in the order of the task's weights (trending, the last weight, comes separately)."""
+        if task == "upsell":
+            return [_share_rows(_dense(self.u_carts @ self.neighbours[kind]))]
+        users = self.n_users if task == "nurture" else self.d_users
+        user_factors, item_factors = self.factors[label]
+        taste = _share_rows(np.asarray(user_factors[users], np.float64)
+                            @ np.asarray(item_factors, np.float64).T)
+        if task == "nurture":
+            return [self.n_own, taste]
+        return [taste, _share_rows(_dense(self.d_latest @ self.neighbours[kind]))]
+
+    def _grid(self, task: _Task, key: tuple[str, str], grid: Sequence[tuple[float, ...]],
+              parts: list[np.ndarray]) -> None:
+        """Score every weight vector of `grid` for each trending half-life; keep the best."""
+        if not len(task):
+            return
+        gathered = _Gathered(task, parts, self.trending_top)
+        for half_life in HALF_LIVES:
+            trend = gathered.trending(self.trending[half_life])
+            best: tuple[float, tuple[float, ...]] = (-1.0, tuple(grid[0]))
+            for weights in grid:
+                value = gathered.score(weights, trend)
+                self.scored += 1
+                if value > best[0] + 1e-12:
+                    best = (value, tuple(weights))
+            self.results[(task.name, *key, half_life)] = best
+
+    def _single(self, task: _Task, label: str, kind: str, half_life: float,
+                weights: tuple[float, ...]) -> float:
+        """The score of one configuration's own weights on `task`."""
+        gathered = _Gathered(task, self._parts(task.name, label, kind), self.trending_top)
+        return gathered.score(weights, gathered.trending(self.trending[half_life]))
+
+    def _best_for(self, task: str, label: str, kind: str, half_life: float
+                  ) -> tuple[float, tuple[float, ...]] | None:
+        key = (task, "*" if task == "upsell" else label, "*" if task == "nurture" else kind,
+               half_life)
+        return self.results.get(key)
+
+    def best(self) -> tuple[Config, dict[str, dict[str, float]]]:
+        default = Config()
+        default_label = _label(default)
+        tasks = [t for t in (self.nurture, self.discovery, self.upsell)
+                 if self._best_for(t.name, default_label, default.neighbours,
+                                   default.trending_half_life_days) is not None]
+
+        def merit(label: str, kind: str, half_life: float) -> float:
+            ratios = []
+            for task in tasks:
+                mine = self._best_for(task.name, label, kind, half_life)
+                base = self._best_for(task.name, default_label, default.neighbours,
+                                      default.trending_half_life_days)
+                if mine is None or base is None:
+                    return -math.inf
+                ratios.append(mine[0] / base[0] if base[0] > 0 else 1.0 + mine[0])
+            return float(np.mean(ratios)) if ratios else 0.0
+
+        label, kind, half_life = max(product(self.configs, self.neighbours, HALF_LIVES),
+                                     key=lambda key: merit(*key))
+        config = replace(self.configs[label], neighbours=kind, trending_half_life_days=half_life)
+        chosen = {}
+        for task in tasks:
+            found = self._best_for(task.name, label, kind, half_life)
+            assert found is not None
+            chosen[task.name], weights = round(found[0], 4), found[1]
+            updates: dict[str, Any] = dict(zip(_WEIGHTS[task.name], weights, strict=True))
+            config = replace(config, **updates)
+        popularity = {"nurture": (0.0, 0.0, 1.0), "discovery": (0.0, 0.0, 1.0),
+                      "upsell": (0.0, 1.0)}
+        return config, {
+            "chosen": chosen,
+            "default": {t.name: round(self._single(
+                t, default_label, default.neighbours, default.trending_half_life_days,
+                tuple(getattr(default, w) for w in _WEIGHTS[t.name])), 4) for t in tasks},
+            "popularity": {t.name: round(self._single(
+                t, default_label, default.neighbours, 0.0, popularity[t.name]), 4)
+                for t in tasks},
+        }
+
+
+_WEIGHTS = {
+    "nurture": ("nurture_own", "nurture_taste", "nurture_trending"),
+    "discovery": ("discovery_taste", "discovery_neighbours", "discovery_trending"),
+    "upsell": ("cart_neighbours", "cart_trending"),
+}
+
+
+class _Gathered:
+    """A task's component scores on a few candidate items per case: the union of each
+    component's CANDIDATES best and the trending best, so that scoring a blend costs
+    (cases x ~100), not (cases x items). An item outside every component's top can still
+    rank in a blend's top 10 in principle; for choosing weights that is negligible."""
+
+    def __init__(self, task: _Task, parts: list[np.ndarray], trending_top: np.ndarray) -> None:
+        n_cases, n_items = task.known.shape
+        tops = [np.argpartition(-part, min(CANDIDATES, n_items) - 1, axis=1)[:, :CANDIDATES]
+                for part in parts]
+        rows = [np.unique(np.concatenate([*(t[r] for t in tops), trending_top]))
+                for r in range(n_cases)]
+        width = max(len(r) for r in rows)
+        self.columns = np.full((n_cases, width), -1, dtype=np.int64)
+        for r, cols in enumerate(rows):
+            self.columns[r, : len(cols)] = cols
+        padding = self.columns < 0
+        columns = np.where(padding, 0, self.columns)
+        at = np.arange(n_cases)[:, None]
+        self.parts = [part[at, columns] for part in parts]
+        self.blocked = padding if task.mask is None else padding | task.mask[at, columns]
+        self.hits = task.known[at, columns] & ~padding
+        self.ideal = task.ideal
+        self._columns = columns
+
+    def trending(self, trend: np.ndarray) -> np.ndarray:
+        return trend[self._columns]
+
+    def score(self, weights: Sequence[float], trend: np.ndarray) -> float:
+        scores = (weights[-1] + 1e-6) * trend  # trending also fills what nothing else names
+        for weight, part in zip(weights[:-1], self.parts, strict=True):
+            if weight:
+                scores = scores + weight * part
+        scores = np.where(self.blocked, -np.inf, scores)
+        top = _top_k(scores)
+        hits = np.take_along_axis(self.hits, top, axis=1)
+        if self.ideal is None:
+            return float(np.mean(hits.any(axis=1)))
+        return float(np.mean((hits @ _DISCOUNT[: top.shape[1]]) / self.ideal))
+
+
+def _relevance(cases: Sequence[tuple[str, frozenset[str]]], index: dict[str, int],
+               n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """(relevant known items bool (cases, items), ideal DCG@K per case)."""
+    known = np.zeros((len(cases), n_items), dtype=bool)
+    for row, (_, relevant) in enumerate(cases):
+        known[row, [index[p] for p in relevant if p in index]] = True
+    ideal = np.array([_DISCOUNT[: min(len(relevant), K)].sum() for _, relevant in cases])
+    return known, ideal
+
+
+def _dense(matrix: sp.spmatrix) -> np.ndarray:
+    return np.asarray(matrix.todense(), dtype=np.float64)
+
+
+def _rows(rows: list[list[int]], n_items: int) -> sp.csr_matrix:
+    indptr = np.cumsum([0, *(len(r) for r in rows)])
+    indices = np.array([i for r in rows for i in r], dtype=np.int32)
+    return sp.csr_matrix((np.ones(len(indices), np.float64), indices, indptr),
+                         shape=(len(rows), n_items))
+
+
+def _share_rows(scores: np.ndarray) -> np.ndarray:
+    """Each row clipped at 0 and scaled so its top is 1 (ShopModel's _share per case)."""
+    clipped = np.maximum(scores, 0.0)
+    top = clipped.max(axis=1, keepdims=True) if clipped.shape[1] else np.zeros((len(scores), 1))
+    return np.divide(clipped, top, out=np.zeros_like(clipped), where=top > 0)
+
+
+def _top_k(scores: np.ndarray, k: int = K) -> np.ndarray:
+    """Column indices of each row's k best scores, best first."""
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+

@@ -1,0 +1,210 @@
+"""Lifecycle stages and metrics: the pure core on known answers, facts from the real Redis."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+
+from plugin.api import BadRequest
+from plugin.lifecycle import load_order_facts, parse_as_of, parse_instant, shop_stages
+from plugin.shops import NewShop
+from recommender.lifecycle import (
+    DAY,
+    STAGE_RULES,
+    STAGES,
+    OrderFact,
+    customer_stages,
+    repurchase_cycle_days,
+    stage_of,
+)
+from tests.conftest import Store
+from webhooks.order import LineItem, Order, Refund
+from webhooks.records import store_order
+
+T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+
+
+def fact(order_id: str, customer: str, day: float, value: float = 10.0,
+         currency: str = "EUR") -> OrderFact:
+    return OrderFact(order_id, customer, T0 + day * DAY, value, currency)
+
+
+def order(order_id: str, customer: str | None, day: float, prices: tuple[str, ...] = ("10.00",),
+          quantity: int = 1, cancelled: bool = False, refunds: tuple[Refund, ...] = (),
+          currency: str = "EUR") -> Order:
+    lines = tuple(LineItem(f"p{i}", None, f"Product {i}", quantity, price, f"{order_id}-{i}")
+                  for i, price in enumerate(prices))
+    at = T0 + day * DAY
+    return Order(order_id, customer, at, at, cancelled, currency, "0", lines, refunds)
+
+
+def store_orders(store: Store, shop_id: str, orders: list[Order]) -> None:
+    async def work(redis) -> None:
+        for one in orders:
+            await store_order(redis, shop_id, one)
+
+    store.run(work)
+
+
+# ---- stages: the pure core ------------------------------------------------------------------
+
+
+def test_every_stage_has_a_rule_and_every_score_a_stage() -> None:
+    assert set(STAGE_RULES) == set(STAGES)
+    reached = {stage_of(r, f, m, n) for r in range(1, 6) for f in range(1, 6)
+               for m in range(1, 6) for n in (1, 2)}
+    assert reached == set(STAGES)
+
+
+def test_only_orders_at_or_before_as_of_count() -> None:
+    facts = [fact("1", "a", 0), fact("2", "a", 5), fact("3", "b", 9)]
+    stages = customer_stages(facts, T0 + 5 * DAY)
+    assert set(stages) == {"a"}
+    assert stages["a"].frequency == 2 and stages["a"].recency_days == 0.0
+
+
+def test_no_facts_give_no_stages() -> None:
+    assert customer_stages([], T0) == {}
+
+
+def test_scores_follow_the_shops_own_distribution() -> None:
+    # five customers, one to five orders of 10 each, the last order a day apart
+    facts = [fact(f"{c}-{i}", f"c{c}", day=c - i * 0.01, value=10.0)
+             for c in range(1, 6) for i in range(c)]
+    stages = customer_stages(facts, T0 + 10 * DAY)
+    assert [stages[f"c{c}"].f for c in range(1, 6)] == [1, 2, 3, 4, 5]
+    assert [stages[f"c{c}"].m for c in range(1, 6)] == [1, 2, 3, 4, 5]
+    assert [stages[f"c{c}"].r for c in range(1, 6)] == [1, 2, 3, 4, 5]
+    assert stages["c5"].stage == "champions" and stages["c1"].stage == "lost"
+
+
+def test_ties_share_a_score() -> None:
+    facts = [fact(str(i), f"c{i}", day=1) for i in range(4)]
+    stages = customer_stages(facts, T0 + 2 * DAY)
+    assert {s.r for s in stages.values()} == {4}  # average rank 2.5 of 4 -> ceil(3.125)
+    assert {s.stage for s in stages.values()} == {"promising"}  # one order, R 4
+
+
+def test_one_order_customers_are_placed_by_recency_alone() -> None:
+    big_once = [fact("big", "big", day=0, value=10_000)]
+    others = [fact(f"o{i}", f"c{i}", day=i + 1, value=5) for i in range(9)]
+    stages = customer_stages(big_once + others, T0 + 20 * DAY)
+    assert stages["big"].m == 5 and stages["big"].r == 1
+    assert stages["big"].stage == "lost"
+    assert stages["c8"].stage == "new"
+
+
+def test_expected_next_order_follows_own_gaps_and_the_shop_cycle() -> None:
+    weekly = [fact(f"w{i}", "weekly", day=7 * i) for i in range(5)]  # 4 gaps of 7 days
+    monthly = [fact(f"m{i}", "monthly", day=30 * i) for i in range(3)]  # 2 gaps of 30
+    once = [fact("o", "once", day=50)]
+    facts = weekly + monthly + once
+    as_of = T0 + 60 * DAY
+    assert repurchase_cycle_days(facts, as_of) == pytest.approx(18.5)  # median of 7 and 30
+    stages = customer_stages(facts, as_of)
+    expected_weekly = (4 * 7 + 18.5) / 5
+    assert stages["weekly"].expected_next_order == pytest.approx(T0 + (28 + expected_weekly) * DAY)
+    assert stages["once"].expected_next_order == pytest.approx(T0 + (50 + 18.5) * DAY)
+
+
+def test_churn_risk_is_the_closed_form_and_grows_with_time_overdue() -> None:
+    facts = [fact(f"a{i}", "a", day=10 * i) for i in range(3)]  # gaps 10, 10; cycle 10
+    risks = []
+    for days_after in (0, 10, 30, 100):
+        stage = customer_stages(facts, T0 + (20 + days_after) * DAY)["a"]
+        p = 3 / 4
+        alive = p * math.exp(-days_after / 10)
+        assert stage.churn_risk == pytest.approx(1 - alive / (alive + 1 - p))
+        risks.append(stage.churn_risk)
+    assert risks == sorted(risks) and 0 < risks[0] < risks[-1] < 1
+
+
+def test_without_repeat_customers_there_is_no_cycle() -> None:
+    stages = customer_stages([fact("1", "a", 0), fact("2", "b", 1)], T0 + 400 * DAY)
+    assert {s.expected_next_order for s in stages.values()} == {None}
+    assert {s.churn_risk for s in stages.values()} == {0.5}
+
+
+def test_future_as_of_keeps_stages_and_raises_churn_risk() -> None:
+    facts = [fact(f"{c}{i}", c, day=i * 10) for c in "abc" for i in range(2)]
+    now = customer_stages(facts, T0 + 11 * DAY)
+    later = customer_stages(facts, T0 + 5000 * DAY)
+    assert set(later) == set(now)
+    assert all(later[c].churn_risk > now[c].churn_risk for c in now)
+    assert all(later[c].churn_risk == pytest.approx(1.0) for c in later)
+
+
+# ---- facts from the stored orders -----------------------------------------------------------
+
+
+def test_facts_skip_cancelled_guest_and_fully_refunded_orders(store: Store, shop: NewShop) -> None:
+    refunded = order("r1", "carol", 2, prices=("8.00", "2.00"), quantity=2,
+                     refunds=(Refund("x", "r1-0", 2), Refund("x", "r1-1", 2)))
+    store_orders(store, shop.shop.shop_id, [
+        order("a1", "alice", 0, prices=("10.00", "5.50"), quantity=2),
+        order("a2", "alice", 1, prices=("10.00", "5.50"), quantity=2,
+              refunds=(Refund("y", "a2-0", 1),)),
+        order("g1", None, 1),
+        order("c1", "bob", 1, cancelled=True),
+        refunded,
+    ])
+    facts = {f.order_id: f for f in store.run(lambda r: load_order_facts(r, shop.shop.shop_id))}
+    assert set(facts) == {"a1", "a2"}
+    assert facts["a1"].value == pytest.approx(31.0)
+    assert facts["a2"].value == pytest.approx(21.0)  # one of the two 10.00 given back
+    assert facts["a1"].at == T0 and facts["a1"].currency == "EUR"
+
+
+def test_facts_follow_a_refund_stored_after_they_were_read(store: Store, shop: NewShop) -> None:
+    first = order("o1", "dave", 0, prices=("4.00",))
+    store_orders(store, shop.shop.shop_id, [first])
+    assert len(store.run(lambda r: load_order_facts(r, shop.shop.shop_id))) == 1
+    store_orders(store, shop.shop.shop_id, [
+        Order(**{**first.__dict__, "updated_at": first.updated_at + 1,
+                 "refunds": (Refund("z", "o1-0", 1),)})])
+    assert store.run(lambda r: load_order_facts(r, shop.shop.shop_id)) == []
+
+
+def test_shop_stages_reads_the_shops_orders_only(store: Store, make_shop) -> None:
+    one, other = make_shop(), make_shop()
+    store_orders(store, one.shop.shop_id, [order("1", "ann", 0), order("2", "ann", 3)])
+    store_orders(store, other.shop.shop_id, [order("1", "zed", 0)])
+    stages = store.run(lambda r: shop_stages(r, one.shop.shop_id, T0 + 5 * DAY))
+    assert set(stages) == {"ann"} and stages["ann"].frequency == 2
+    assert store.run(lambda r: shop_stages(r, "t-no-such-shop", T0)) == {}
+
+
+def test_shop_stages_defaults_to_now(store: Store, shop: NewShop) -> None:
+    store_orders(store, shop.shop.shop_id, [order("1", "ann", 0)])
+    stage = store.run(lambda r: shop_stages(r, shop.shop.shop_id))["ann"]
+    now = datetime.now(UTC).timestamp()
+    assert stage.recency_days == pytest.approx((now - T0) / DAY, abs=0.01)
+
+
+# ---- as_of ------------------------------------------------------------------------------------
+
+
+def test_as_of_date_is_the_end_of_that_day() -> None:
+    assert parse_as_of("2024-05-01") == pytest.approx(
+        datetime(2024, 5, 2, tzinfo=UTC).timestamp() - 0.001)
+    assert parse_instant("start", "2024-05-01", end_of_day=False) == pytest.approx(
+        datetime(2024, 5, 1, tzinfo=UTC).timestamp() - 0.001)
+
+
+def test_as_of_times_keep_their_offset_and_naive_is_utc() -> None:
+    assert parse_as_of("2024-05-01T12:00:00+02:00") == datetime(
+        2024, 5, 1, 10, tzinfo=UTC).timestamp()
+    assert parse_as_of("2024-05-01T12:00:00 02:00") == parse_as_of("2024-05-01T10:00:00Z")
+    assert parse_as_of("2024-05-01T12:00:00") == datetime(2024, 5, 1, 12, tzinfo=UTC).timestamp()
+
+
+def test_as_of_none_is_now() -> None:
+    assert parse_as_of(None) == pytest.approx(datetime.now(UTC).timestamp(), abs=5)
+
+
+@pytest.mark.parametrize("raw", ["", "yesterday", "2024-13-01", "2024-05-01T25:00", "1700000000"])
+def test_bad_as_of_is_a_bad_request_naming_the_value(raw: str) -> None:
+    with pytest.raises(BadRequest, match="as_of must be a date"):
+        parse_as_of(raw)

@@ -1,0 +1,211 @@
+"""The lifecycle endpoints and `shopreco lifecycle` on small shops with known answers: edge
+cases answer clearly (zeros, nulls and a note), bad input is a 400, shops stay apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from plugin.shops import NewShop
+from recommender.lifecycle import STAGES
+from tests.conftest import Store
+from tests.test_cli import shopreco
+from tests.test_lifecycle import order, store_orders
+from webhooks.order import Refund
+
+AS_OF = "2023-12-31"  # T0 is 2023-11-14
+
+
+def call(http: httpx.Client, shop: NewShop, path: str, **params: str) -> httpx.Response:
+    return http.get(f"/api/v1/shops/{shop.shop.shop_id}/lifecycle/{path}", params=params,
+                    headers={"Authorization": f"Bearer {shop.api_key}"})
+
+
+def ok(http: httpx.Client, shop: NewShop, path: str, **params: str) -> dict[str, Any]:
+    response = call(http, shop, path, **params)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def small_shop(store: Store, shop: NewShop) -> NewShop:
+    """ann: 3 orders (day 0, 10, 20); bob: 1 order; cy: only a fully refunded order;
+    a guest order and a cancelled order of bob's."""
+    store_orders(store, shop.shop.shop_id, [
+        order("a1", "ann", 0, prices=("20.00",)),
+        order("a2", "ann", 10, prices=("30.00",)),
+        order("a3", "ann", 20, prices=("10.00",)),
+        order("b1", "bob", 5, prices=("15.00",)),
+        order("b2", "bob", 6, prices=("99.00",), cancelled=True),
+        order("c1", "cy", 7, prices=("40.00",), refunds=(Refund("r", "c1-0", 1),)),
+        order("g1", None, 8, prices=("50.00",)),
+    ])
+    return shop
+
+
+def test_metrics_of_a_small_shop(http, small_shop) -> None:
+    body = ok(http, small_shop, "metrics", as_of=AS_OF)
+    assert (body["customers"], body["orders"], body["repeat_customers"]) == (2, 4, 1)
+    assert body["repeat_purchase_rate"] == 0.5 and body["orders_per_customer"] == 2.0
+    assert body["money"] == {"EUR": {"revenue": 75.0, "orders": 4, "aov": 18.75,
+                                     "customers": 2, "clv": 37.5}}
+    assert body["as_of"] == "2023-12-31T23:59:59.999Z"
+    assert [m["month"] for m in body["monthly"]] == ["2023-11", "2023-12"]
+    assert body["monthly"][0]["new_customers"] == 2 and body["monthly"][1]["orders"] == 1
+    assert body["notes"] == [] and "retention_rate" in body["definitions"]
+
+
+def test_retention_over_a_period(http, small_shop) -> None:
+    # before 2023-11-20 (day 5.07): ann and bob; from then to 2023-12-31: ann orders again
+    body = ok(http, small_shop, "metrics", as_of=AS_OF, start="2023-11-20", end="2023-12-31",
+              lookback_days="30")
+    kept = body["retention"]
+    assert (kept["customers_at_start"], kept["customers_at_end"], kept["new_customers"]) == (
+        2, 1, 0)
+    assert kept["rate"] == 0.5 and kept["retained"] == 1 and kept["lookback_days"] == 42
+    assert body["period"]["orders"] == 2 and body["period"]["returning_customers"] == 1
+
+
+def test_an_empty_period_has_no_retention_rate_and_says_why(http, small_shop) -> None:
+    body = ok(http, small_shop, "metrics", as_of=AS_OF, start="2020-01-01", end="2020-01-31")
+    kept = body["retention"]
+    assert kept["rate"] is None and "nobody to retain" in kept["note"]
+    assert body["period"]["orders"] == 0 and body["period"]["money"] == {}
+
+
+def test_a_shop_without_orders_answers_zeros_and_nulls(http, shop) -> None:
+    metrics = ok(http, shop, "metrics")
+    assert (metrics["customers"], metrics["orders"], metrics["money"]) == (0, 0, {})
+    assert metrics["repeat_purchase_rate"] is None and metrics["orders_per_customer"] is None
+    assert metrics["retention"]["rate"] is None and metrics["monthly"] == []
+    assert "no order that counts" in metrics["notes"][0]
+    stages = ok(http, shop, "stages")
+    assert stages["customers"] == 0 and stages["repurchase_cycle_days"] is None
+    assert [(s["stage"], s["customers"], s["share"]) for s in stages["stages"]] == [
+        (stage, 0, None) for stage in STAGES]
+    assert "no order that counts" in stages["note"]
+    cohorts = ok(http, shop, "cohorts")
+    assert cohorts["cohorts"] == [] and "no order that counts" in cohorts["note"]
+
+
+def test_stages_count_every_customer_once(http, small_shop) -> None:
+    body = ok(http, small_shop, "stages", as_of=AS_OF)
+    counts = {s["stage"]: s["customers"] for s in body["stages"]}
+    assert body["customers"] == sum(counts.values()) == 2
+    assert body["repurchase_cycle_days"] == 10.0
+    assert all(s["rule"] and s["action"] for s in body["stages"])
+
+
+def test_one_customer_with_stage_scores_and_dates(http, small_shop) -> None:
+    body = ok(http, small_shop, "customers/ann", as_of=AS_OF)
+    assert (body["frequency"], body["monetary"], body["r"], body["f"], body["m"]) == (
+        3, 60.0, 5, 5, 5)
+    assert body["stage"] == "champions" and body["label"] == "Champions"
+    assert body["first_order"] == "2023-11-14T22:13:20Z"
+    assert body["expected_next_order"] == "2023-12-14T22:13:20Z"  # last + the 10-day cycle
+    assert 0 < body["churn_risk"] < 1
+
+
+def test_a_refunds_only_customer_has_no_stage_and_a_reason(http, small_shop) -> None:
+    body = ok(http, small_shop, "customers/cy", as_of=AS_OF)
+    assert body["stage"] is None and "fully refunded" in body["note"]
+
+
+def test_a_one_order_customer_is_placed_by_recency(http, small_shop) -> None:
+    body = ok(http, small_shop, "customers/bob", as_of=AS_OF)
+    assert body["frequency"] == 1 and body["stage"] in {"new", "promising", "needs_attention",
+                                                        "hibernating", "lost"}
+    assert body["expected_next_order"] is not None  # from the shop's cycle
+
+
+def test_unknown_customer_is_404(http, small_shop) -> None:
+    response = call(http, small_shop, "customers/nobody")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "nobody" in response.json()["detail"]
+
+
+def test_a_customer_before_their_first_order_has_no_stage(http, small_shop) -> None:
+    body = ok(http, small_shop, "customers/ann", as_of="2023-11-01")
+    assert body["stage"] is None and "2023-11-01" in body["note"]
+
+
+def test_future_as_of_raises_churn_risk(http, small_shop) -> None:
+    now = ok(http, small_shop, "customers/ann", as_of="2023-12-05")
+    later = ok(http, small_shop, "customers/ann", as_of="2031-01-01")
+    assert later["churn_risk"] > 0.999 > now["churn_risk"]
+    # 2023-12-05 -> 2031-01-01 is 2584 days
+    assert later["recency_days"] == pytest.approx(now["recency_days"] + 2584)
+
+
+def test_mixed_currencies_are_reported_apart(http, store, shop) -> None:
+    store_orders(store, shop.shop.shop_id, [
+        order("e1", "eva", 0, prices=("10.00",)),
+        order("u1", "uma", 1, prices=("30.00",), currency="USD"),
+    ])
+    body = ok(http, shop, "metrics", as_of=AS_OF)
+    assert body["money"]["EUR"]["revenue"] == 10.0 and body["money"]["USD"]["revenue"] == 30.0
+    assert "EUR, USD" in body["notes"][0] and "never converted" in body["notes"][0]
+
+
+@pytest.mark.parametrize(("path", "params", "field"), [
+    ("metrics", {"as_of": "tomorrow"}, "as_of"),
+    ("stages", {"as_of": "2024-02-30"}, "as_of"),
+    ("cohorts", {"as_of": ""}, "as_of"),
+    ("customers/ann", {"as_of": "12/31/2023"}, "as_of"),
+    ("metrics", {"start": "last year"}, "start"),
+    ("metrics", {"end": "2024-1-1"}, "end"),
+    ("metrics", {"lookback_days": "0"}, "lookback_days"),
+    ("metrics", {"lookback_days": "1.5"}, "lookback_days"),
+    ("metrics", {"as_of": "2023-12-01", "end": "2023-12-02"}, "end"),
+    ("metrics", {"as_of": AS_OF, "start": "2023-12-01", "end": "2023-11-01"}, "start"),
+])
+def test_bad_parameters_are_a_400_naming_them(http, small_shop, path, params, field) -> None:
+    response = call(http, small_shop, path, **params)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"].startswith(field)
+
+
+def test_shops_see_only_their_own_customers(http, store, small_shop, make_shop) -> None:
+    other = make_shop()
+    store_orders(store, other.shop.shop_id, [order("z1", "zed", 0)])
+    assert call(http, other, "customers/ann").status_code == 404
+    assert ok(http, other, "stages", as_of=AS_OF)["customers"] == 1
+    foreign = http.get(f"/api/v1/shops/{small_shop.shop.shop_id}/lifecycle/stages",
+                       headers={"Authorization": f"Bearer {other.api_key}"})
+    assert foreign.status_code == 403
+    anonymous = http.get(f"/api/v1/shops/{small_shop.shop.shop_id}/lifecycle/metrics")
+    assert anonymous.status_code == 401
+
+
+# ---- the command -------------------------------------------------------------------------------
+
+
+def test_cli_summary_is_an_aligned_table(store: Store, small_shop) -> None:
+    result = shopreco(store, "lifecycle", small_shop.shop.shop_id, "--as-of", AS_OF)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Lifecycle of shop {small_shop.shop.shop_id} as of 2023-12-31 23:59 UTC"
+    assert "Repeat-purchase rate" in result.stdout and "50.0 %" in result.stdout
+    assert "AOV (EUR)" in result.stdout and "18.75" in result.stdout
+    header = next(i for i, line in enumerate(lines) if line.startswith("Stage "))
+    table = lines[header:header + len(STAGES) + 2]
+    share_end = table[0].index("Share") + len("Share")
+    assert all(line[share_end - 1] == "%" for line in table[1:])  # shares right-aligned
+    assert table[-1].split()[:2] == ["Total", "2"]
+
+
+def test_cli_summary_of_a_shop_without_orders_says_so(store: Store, shop) -> None:
+    result = shopreco(store, "lifecycle", shop.shop.shop_id)
+    assert result.returncode == 0, result.stderr
+    assert "no order that counts" in result.stdout and "n/a" in result.stdout
+
+
+def test_cli_refuses_an_unknown_shop_and_a_bad_date(store: Store, shop) -> None:
+    unknown = shopreco(store, "lifecycle", "no-such-shop")
+    assert unknown.returncode == 1 and "no shop 'no-such-shop'" in unknown.stderr
+    bad = shopreco(store, "lifecycle", shop.shop.shop_id, "--as-of", "soon")
+    assert bad.returncode == 1 and "as_of must be a date" in bad.stderr

@@ -1,0 +1,216 @@
+"""Nurture feeds over real HTTP: pagination that covers each customer of a stage once, CSV that
+matches JSON, the products of the personal API call, stage filters, refusals, isolation."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from plugin.lifecycle import parse_as_of, shop_stages
+from plugin.shops import NewShop
+from recommender.lifecycle import STAGES, CustomerStage
+from tests.conftest import Store
+from tests.helpers import order_payload
+from tests.test_api import auth, send_orders, train
+from tests.test_email_blocks import api_items, catalog, local
+from webhooks.records import store_product
+
+AS_OF = "2025-06-30"
+
+
+def history_orders(customers: int, first_id: int = 10000) -> list[dict[str, Any]]:
+    """Customer n orders 1 + n % 5 times, every 45 days from a start that moves with n."""
+    start = datetime(2024, 1, 1, 10, tzinfo=UTC)
+    orders = []
+    for n in range(customers):
+        for j in range(1 + n % 5):
+            at = start + timedelta(days=(n * 7) % 400 + j * 45)
+            orders.append(order_payload(
+                first_id + n * 10 + j, n, [101 + (n + j) % 6, 101 + (n + 2 * j + 1) % 6],
+                created_at=at.strftime("%Y-%m-%dT%H:%M:%SZ"), quantity=1 + n % 3))
+    return orders
+
+
+def fill(http: httpx.Client, store: Store, shop: NewShop, customers: int) -> NewShop:
+    send_orders(http, shop, history_orders(customers))
+    assert train(http, shop).status_code == 200
+    for product in catalog(shop.shop.shop_id):
+        store.run(lambda r, p=product: store_product(r, shop.shop.shop_id, p))
+    return shop
+
+
+@pytest.fixture
+def feed_shop(http: httpx.Client, store: Store, make_shop: Any) -> NewShop:
+    return fill(http, store, make_shop(), customers=60)
+
+
+def stages_of(store: Store, shop: NewShop) -> dict[str, CustomerStage]:
+    return store.run(lambda r: shop_stages(r, shop.shop.shop_id, parse_as_of(AS_OF)))
+
+
+def feed(http: httpx.Client, shop: NewShop, **params: Any) -> httpx.Response:
+    return http.get(f"/api/v1/shops/{shop.shop.shop_id}/lifecycle/feed",
+                    params={"as_of": AS_OF, **params}, headers=auth(shop))
+
+
+def walk(http: httpx.Client, shop: NewShop, **params: Any) -> list[dict[str, Any]]:
+    """Every item of the feed, page by page (the cursor alone carries as_of on)."""
+    response = feed(http, shop, **params)
+    items: list[dict[str, Any]] = []
+    while True:
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items += body["items"]
+        if body["next_cursor"] is None:
+            return items
+        response = http.get(f"/api/v1/shops/{shop.shop.shop_id}/lifecycle/feed",
+                            params={**params, "cursor": body["next_cursor"]},
+                            headers=auth(shop))
+
+
+def test_pages_cover_every_customer_once(http, store, feed_shop) -> None:
+    items = walk(http, feed_shop, limit=7)
+    ids = [item["customer_id"] for item in items]
+    assert len(ids) == len(set(ids)) == 60
+    assert set(ids) == set(stages_of(store, feed_shop))
+    assert ids == sorted(ids)
+
+
+def test_stage_filter_matches_shop_stages(http, store, feed_shop) -> None:
+    stages = stages_of(store, feed_shop)
+    assert len({s.stage for s in stages.values()}) >= 3  # the data spreads over stages
+    for stage in STAGES:
+        items = walk(http, feed_shop, stage=stage, limit=4)
+        expected = {c for c, s in stages.items() if s.stage == stage}
+        assert [i["customer_id"] for i in items] == sorted(expected)
+        for item in items:
+            known = stages[item["customer_id"]]
+            assert (item["stage"], item["frequency"], item["r"], item["f"], item["m"]) == (
+                stage, known.frequency, known.r, known.f, known.m)
+
+
+@pytest.mark.parametrize("exclude", [False, True])
+def test_products_are_the_personal_api_answer(http, feed_shop, exclude) -> None:
+    items = walk(http, feed_shop, limit=500, products=3, exclude_purchased=str(exclude).lower())
+    fields = ("product_id", "score", "reason", "because", "title", "price", "url", "image_url")
+    for item in items[::7]:
+        expected = api_items(http, feed_shop, item["customer_id"], 3, exclude)
+        assert [{k: p.get(k) for k in fields} for p in item["products"]] == [
+            {k: p.get(k) for k in fields} for p in expected]
+    assert max(len(item["products"]) for item in items) == 3
+
+
+def test_csv_parses_and_matches_json(http, feed_shop) -> None:
+    items = walk(http, feed_shop, limit=9, products=2)
+    response = feed(http, feed_shop, format="csv", products=2)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [row["customer_id"] for row in rows] == [item["customer_id"] for item in items]
+    for row, item in zip(rows, items, strict=True):
+        assert row["stage"] == item["stage"]
+        assert row["email_block_url"] == item["email_block_url"]
+        assert int(row["frequency"]) == item["frequency"]
+        assert float(row["churn_risk"]) == item["churn_risk"]
+        for n, product in enumerate(item["products"], start=1):
+            assert row[f"product_{n}_id"] == product["product_id"]
+            assert row[f"product_{n}_url"] == product["click_url"]
+            assert row[f"product_{n}_price"] == (product["display_price"] or "")
+            assert row[f"product_{n}_reason"] == product["reason"]
+
+
+def test_csv_titles_cannot_run_as_formulas(http, store, feed_shop) -> None:
+    entry = {"product_id": "104", "title": "=HYPERLINK(\"x\")", "url": None, "image_url": None,
+             "price": "1", "available": True}
+    store.run(lambda r: store_product(r, feed_shop.shop.shop_id, entry))
+    text = feed(http, feed_shop, format="csv", products=6).text
+    titles = {v for row in csv.DictReader(io.StringIO(text))
+              for k, v in row.items() if k.endswith("_title")}
+    assert "'=HYPERLINK(\"x\")" in titles and "=HYPERLINK(\"x\")" not in titles
+
+
+def test_csv_pages_with_a_limit(http, feed_shop) -> None:
+    seen: list[str] = []
+    params: dict[str, Any] = {"format": "csv", "limit": 25, "as_of": AS_OF}
+    url = f"/api/v1/shops/{feed_shop.shop.shop_id}/lifecycle/feed"
+    while True:
+        response = http.get(url, params=params, headers={**auth(feed_shop)})
+        seen += [row["customer_id"] for row in csv.DictReader(io.StringIO(response.text))]
+        cursor = response.headers.get("x-next-cursor")
+        if cursor is None:
+            break
+        assert 'rel="next"' in response.headers["link"]
+        params = {"format": "csv", "limit": 25, "cursor": cursor}
+    assert len(seen) == len(set(seen)) == 60
+
+
+def test_accept_text_csv_gives_csv(http, feed_shop) -> None:
+    response = http.get(f"/api/v1/shops/{feed_shop.shop.shop_id}/lifecycle/feed",
+                        params={"stage": "all", "limit": 3},
+                        headers={**auth(feed_shop), "Accept": "text/csv"})
+    assert response.headers["content-type"].startswith("text/csv")
+    assert len(list(csv.DictReader(io.StringIO(response.text)))) == 3
+
+
+def test_feed_links_open_without_the_api_key(http, feed_shop) -> None:
+    item = feed(http, feed_shop, limit=1).json()["items"][0]
+    block = http.get(local(item["email_block_url"]))
+    assert block.status_code == 200 and "<table" in block.text
+    product = item["products"][0]
+    click = http.get(local(product["click_url"]))
+    assert click.status_code == 303
+
+
+def test_cursor_keeps_its_as_of(http, feed_shop) -> None:
+    first = feed(http, feed_shop, limit=5).json()
+    url = f"/api/v1/shops/{feed_shop.shop.shop_id}/lifecycle/feed"
+    second = http.get(url, params={"limit": 5, "cursor": first["next_cursor"]},
+                      headers=auth(feed_shop))
+    assert second.json()["as_of"] == first["as_of"]
+    other_day = http.get(url, params={"limit": 5, "cursor": first["next_cursor"],
+                                      "as_of": "2025-01-01"}, headers=auth(feed_shop))
+    assert other_day.status_code == 400
+    other_stage = http.get(url, params={"limit": 5, "cursor": first["next_cursor"],
+                                        "stage": "lost"}, headers=auth(feed_shop))
+    assert other_stage.status_code == 400
+
+
+@pytest.mark.parametrize("params", [
+    {"stage": "vip"}, {"limit": "0"}, {"limit": "501"}, {"limit": "x"}, {"products": "0"},
+    {"products": "13"}, {"exclude_purchased": "maybe"}, {"as_of": "yesterday"},
+    {"cursor": "not-a-cursor"}, {"cursor": "e30"}, {"format": "xml"},
+])
+def test_bad_feed_params_are_400(http, shop, params) -> None:
+    response = feed(http, shop, **params)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_feed_needs_the_shops_api_key(http, shop, make_shop) -> None:
+    url = f"/api/v1/shops/{shop.shop.shop_id}/lifecycle/feed"
+    assert http.get(url).status_code == 401
+    assert http.get(url, headers=auth(make_shop())).status_code == 403
+
+
+def test_each_shop_sees_its_own_customers(http, store, feed_shop, make_shop) -> None:
+    other = make_shop()
+    send_orders(http, other, [order_payload(90000 + n, 500 + n, [201, 202],
+                                            created_at="2025-03-01T10:00:00Z") for n in range(5)])
+    assert train(http, other).status_code == 200
+    items = walk(http, other, limit=500)
+    assert [i["customer_id"] for i in items] == [str(500 + n) for n in range(5)]
+    assert {p["product_id"] for i in items for p in i["products"]} <= {"201", "202"}
+    assert all(f"/{other.shop.shop_id}/" in i["email_block_url"] for i in items)
+
+
+def test_shop_without_orders_has_an_empty_feed(http, shop) -> None:
+    body = feed(http, shop).json()
+    assert body["items"] == [] and body["next_cursor"] is None
+    text = feed(http, shop, format="csv").text
+    assert text.splitlines()[0].startswith("customer_id,stage,")
+    assert len(text.splitlines()) == 1

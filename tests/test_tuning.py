@@ -1,0 +1,173 @@
+"""Per-shop choice of strategy (recommender.tuning) and the strategies it chooses among."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommender.matrix import Purchase
+from recommender.shop_model import Config, ShopModel
+from recommender.tuning import choose, describe_choice, train_tuned
+from tests.helpers import order_payload
+from tests.test_api import auth, send_orders, train
+
+DAY = 86400.0
+START = 1_700_000_000.0
+
+
+def bundle_shop(customers: int = 300, seed: int = 1) -> list[Purchase]:
+    """30 products in 10 bundles of 3 (p0-p2, p3-p5, ...); each customer keeps to one bundle
+    and buys 2 or 3 of its products per order, 4 orders over 120 days. Bundles' popularity is
+    skewed, so popularity alone gets some carts right, neighbours get nearly all."""
+    rng = np.random.default_rng(seed)
+    weights = np.arange(10, 0, -1) / np.arange(10, 0, -1).sum()
+    rows = []
+    for c in range(customers):
+        bundle = int(rng.choice(10, p=weights))
+        for n in range(4):
+            at = START + float(rng.uniform(0, 120)) * DAY
+            size = int(rng.integers(2, 4))
+            for item in rng.choice(3, size=size, replace=False):
+                rows.append(Purchase(f"o{c}-{n}", f"c{c}", f"p{bundle * 3 + int(item)}", 1, at))
+    return rows
+
+
+def staples_shop(customers: int = 300, seed: int = 2) -> list[Purchase]:
+    """40 products with Zipf-like popularity; every order draws 3 products from it,
+    independent of the customer and of each other: nothing to learn beyond popularity."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, 41)
+    weights /= weights.sum()
+    rows = []
+    for c in range(customers):
+        for n in range(4):
+            at = START + float(rng.uniform(0, 120)) * DAY
+            for item in rng.choice(40, size=3, replace=False, p=weights):
+                rows.append(Purchase(f"o{c}-{n}", f"c{c}", f"p{int(item)}", 1, at))
+    return rows
+
+
+def test_a_bundle_shop_gets_neighbours_for_its_carts() -> None:
+    choice = choose(bundle_shop(), budget_seconds=60)
+    scores = choice.report["scores"]
+    assert choice.report["chosen_by"] == "time-split validation"
+    assert choice.config.cart_neighbours > 0
+    assert scores["chosen"]["upsell"] > 1.5 * scores["popularity"]["upsell"]
+    assert scores["chosen"]["upsell"] >= scores["default"]["upsell"] - 1e-9
+
+
+def test_a_shop_of_staples_gets_popularity_for_its_carts() -> None:
+    choice = choose(staples_shop(), budget_seconds=60)
+    scores = choice.report["scores"]
+    # co-purchase of independent draws is noise (biased towards rare products): the choice
+    # leans on what sells, and beats the default blend that trusts co-purchase
+    assert choice.config.cart_trending > 0
+    assert scores["chosen"]["upsell"] > scores["default"]["upsell"]
+    assert scores["chosen"]["upsell"] >= 0.95 * scores["popularity"]["upsell"]
+
+
+def test_the_report_names_every_candidate_and_fits_the_budget() -> None:
+    choice = choose(bundle_shop(customers=150), budget_seconds=60)
+    report = choice.report
+    assert report["personal_models_tried"] == ["als", "als factors=16", "als regularization=1.0",
+                                               "bpr"]
+    assert set(report["scores"]) == {"chosen", "default", "popularity"}
+    assert set(report["validation"]["cases"]) == {"nurture", "discovery", "upsell"}
+    assert report["budget_exhausted"] is False and report["seconds"] < 60
+    assert "validated on" in describe_choice(choice)
+
+
+def test_a_spent_budget_stops_after_the_first_personal_model() -> None:
+    choice = choose(bundle_shop(customers=150), budget_seconds=1e-9)
+    assert choice.report["personal_models_tried"] == ["als"]
+    assert choice.report["budget_exhausted"] is True
+
+
+@pytest.mark.parametrize(("purchases", "why"), [
+    ([], "no purchases"),
+    ([Purchase("o1", "c1", "p1", 1, START), Purchase("o2", "c1", "p2", 1, START + DAY)],
+     "history spans 1 days"),
+])
+def test_too_little_history_keeps_the_defaults(purchases, why) -> None:
+    choice = choose(purchases)
+    assert choice.config == Config() and why in choice.report["why"]
+
+
+def test_no_budget_keeps_the_defaults() -> None:
+    choice = choose(bundle_shop(customers=100), budget_seconds=0)
+    assert choice.config == Config() and choice.report["chosen_by"] == "defaults"
+
+
+def test_the_chosen_config_is_stored_with_the_model() -> None:
+    model, choice = train_tuned(staples_shop(customers=120), budget_seconds=30)
+    again = ShopModel.from_bytes(model.to_bytes())
+    assert again.config == choice.config == model.config
+
+
+@pytest.mark.parametrize("config", [
+    Config(cf="bpr", iterations=60, learning_rate=0.05),
+    Config(neighbours="bm25"),
+    Config(trending_half_life_days=0.0, factors=6, regularization=1.0),
+])
+def test_every_strategy_answers_every_call(config) -> None:
+    model = ShopModel.from_bytes(ShopModel.train(bundle_shop(customers=120), config).to_bytes())
+    assert model.config == config
+    together = model.bought_together("p0", 2)
+    assert {r.product_id for r in together.items} == {"p1", "p2"}
+    similar = model.similar("p3", 5)
+    assert "p3" not in [r.product_id for r in similar.items] and len(similar.items) == 5
+    cart = model.for_cart(["p6", "p7"], None, 3)
+    assert cart.items[0].product_id == "p8" and cart.items[0].reason == "cart"
+    bought = model.purchased_by("c0")
+    new = model.for_customer("c0", 5, exclude_purchased=True)
+    assert len(new.items) == 5 and not bought & {r.product_id for r in new.items}
+
+
+def test_bpr_folds_in_a_new_customer_without_retraining() -> None:
+    # taste alone (no neighbours, no trending): what the folded-in factors say
+    config = Config(cf="bpr", iterations=80, learning_rate=0.05, discovery_neighbours=0.0,
+                    discovery_trending=0.0)
+    model = ShopModel.train(bundle_shop(customers=120), config)
+    for bought, mate in (({"p27": 1, "p28": 2}, "p29"), ({"p3": 1, "p5": 1}, "p4")):
+        fresh = model.for_customer("newcomer", 3, exclude_purchased=True, history=bought)
+        assert fresh.items[0].product_id == mate
+
+
+def test_buy_again_lists_own_purchases_first_then_fills() -> None:
+    model = ShopModel.train(bundle_shop(customers=120))
+    bought = model.purchased_by("c5")
+    answer = model.buy_again("c5", 8)
+    ids = [r.product_id for r in answer.items]
+    assert answer.strategy == "buy_again" and len(ids) == 8 == len(set(ids))
+    assert set(ids[: len(bought)]) == bought
+    assert all(r.reason == "buy_again" for r in answer.items[: len(bought)])
+    assert [r.score for r in answer.items] == sorted((r.score for r in answer.items),
+                                                     reverse=True)
+    blocked = {ids[0]}
+    assert ids[0] not in [r.product_id for r in model.buy_again("c5", 8, blocked).items]
+    assert model.buy_again("stranger", 4).strategy == "trending"
+
+
+def test_the_model_endpoint_shows_the_choice_and_its_scores(http, shop) -> None:
+    rng = np.random.default_rng(3)
+    orders = []
+    for c in range(120):
+        bundle = 101 + 3 * int(rng.integers(0, 5))
+        for n in range(3):
+            day = int(rng.integers(0, 90))
+            stamp = f"2025-{1 + day // 30:02d}-{1 + day % 28:02d}T10:00:00Z"
+            orders.append(order_payload(10_000 + 10 * c + n, c + 1,
+                                        [bundle, bundle + 1 + n % 2], created_at=stamp))
+    send_orders(http, shop, orders)
+    assert train(http, shop).status_code == 200
+    body = http.get(f"/api/v1/shops/{shop.shop.shop_id}/model", headers=auth(shop)).json()
+    model = body["model"]
+    choice = model["choice"]
+    assert choice["chosen_by"] == "time-split validation"
+    assert set(choice["scores"]["chosen"]) <= {"nurture", "discovery", "upsell"}
+    assert choice["scores"]["chosen"]["upsell"] >= choice["scores"]["popularity"]["upsell"]
+    assert model["strategy"] == choice["strategy"] == (
+        f"{model['config']['cf']}+{model['config']['neighbours']}")
+    together = http.get(f"/api/v1/shops/{shop.shop.shop_id}/recommendations/products/101",
+                        params={"kind": "bought_together", "limit": 2}, headers=auth(shop))
+    assert {i["product_id"] for i in together.json()["items"]} == {"102", "103"}

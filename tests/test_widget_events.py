@@ -1,0 +1,158 @@
+"""POST /widgets/v1/events over real HTTP: counting, dedupe, bots, bad bodies, isolation."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from plugin import keys
+from plugin.shops import NewShop
+from tests.conftest import Store
+from tests.test_api import auth
+
+EVENTS = "/widgets/v1/events"
+CHROME = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+          "Chrome/126.0.0.0 Safari/537.36")
+
+
+def event(kind: str = "impression", placement: str = "bundle", product_id: str = "p1",
+          **changes: Any) -> dict[str, Any]:
+    return {"id": uuid.uuid4().hex, "type": kind, "placement": placement,
+            "product_id": product_id, "model_version": "1", "at": time.time() * 1000,
+            **changes}
+
+
+def batch(*events: dict[str, Any], visitor: str = "v-1",
+          customer: str | None = None) -> dict[str, Any]:
+    return {"visitor_id": visitor, "customer_id": customer, "events": list(events)}
+
+
+def post(http: httpx.Client, shop: NewShop, body: Any, user_agent: str = CHROME,
+         content_type: str = "text/plain;charset=UTF-8",
+         origin: str | None = None) -> httpx.Response:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": content_type, "User-Agent": user_agent}
+    if origin:
+        headers["Origin"] = origin
+    return http.post(EVENTS, params={"key": shop.shop.widget_key}, content=raw, headers=headers)
+
+
+def stats(http: httpx.Client, shop: NewShop) -> dict[str, Any]:
+    response = http.get(f"/api/v1/shops/{shop.shop.shop_id}/widgets/stats", headers=auth(shop))
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def widget_keys(store: Store, shop: NewShop) -> list[str]:
+    """Every tracking key of the shop (rate-limit counters aside)."""
+    async def scan(redis: Any) -> list[str]:
+        pattern = keys.shop_pattern(shop.shop.shop_id).replace(":*", ":widget:*")
+        return [k.decode() async for k in redis.scan_iter(match=pattern)
+                if b":widget:rate:" not in k]
+    return store.run(scan)
+
+
+def test_events_are_counted_per_placement(http, shop) -> None:
+    answer = post(http, shop, batch(event(), event(), event("click"),
+                                    event("add_to_cart", placement="cart")))
+    assert answer.status_code == 204
+    shown = stats(http, shop)["placements"]
+    assert shown["bundle"]["impressions"] == 2 and shown["bundle"]["clicks"] == 1
+    assert shown["bundle"]["ctr"] == 0.5
+    assert shown["cart"]["add_to_carts"] == 1 and shown["cart"]["ctr"] is None
+
+
+def test_json_content_type_is_accepted_too(http, store, shop) -> None:
+    assert post(http, shop, batch(event()), content_type="application/json").status_code == 204
+    assert stats(http, shop)["total"]["impressions"] == 1
+    assert widget_keys(store, shop)  # what the "stores nothing" tests look for
+
+
+def test_a_resent_event_counts_once(http, shop) -> None:
+    same = event("click")
+    assert post(http, shop, batch(same)).status_code == 204
+    assert post(http, shop, batch(same, same)).status_code == 204
+    assert stats(http, shop)["placements"]["bundle"]["clicks"] == 1
+
+
+@pytest.mark.parametrize("agent", [
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/126.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Linux) Chrome-Lighthouse", "python-httpx/0.27", ""])
+def test_bot_traffic_is_answered_but_not_counted(http, store, shop, agent) -> None:
+    assert post(http, shop, batch(event("click")), user_agent=agent).status_code == 204
+    assert widget_keys(store, shop) == []
+
+
+@pytest.mark.parametrize("body", [
+    b"not json", b"[]", b'{"visitor_id": "v", "events": []}',
+    json.dumps(batch(event(kind="hover"))).encode(),
+    json.dumps(batch(event(placement="sidebar"))).encode(),
+    json.dumps(batch(event(id="short"))).encode(),
+    json.dumps(batch(event(at="yesterday"))).encode(),
+    json.dumps(batch(event(product_id=None))).encode(),
+    json.dumps(batch(event(), visitor="has spaces")).encode(),
+    json.dumps(batch(event(), customer={"id": 1})).encode(),
+], ids=["text", "list", "no-events", "type", "placement", "id", "at", "product", "visitor",
+        "customer"])
+def test_malformed_batch_is_400_and_stores_nothing(http, store, shop, body) -> None:
+    response = post(http, shop, body)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert widget_keys(store, shop) == []
+
+
+def test_one_bad_event_refuses_the_whole_batch(http, store, shop) -> None:
+    response = post(http, shop, batch(event("click"), event(kind="scroll")))
+    assert response.status_code == 400 and "events[1].type" in response.json()["detail"]
+    assert widget_keys(store, shop) == []
+
+
+def test_oversized_batch_is_413_and_stores_nothing(http, store, shop) -> None:
+    many = batch(*[event(product_id="x" * 100) for _ in range(150)])
+    assert len(json.dumps(many)) > 32 * 1024
+    assert post(http, shop, many).status_code == 413
+    assert widget_keys(store, shop) == []
+
+
+def test_unknown_widget_key_is_404(http) -> None:
+    response = http.post(EVENTS, params={"key": "wk_unknown"}, content=b"{}",
+                         headers={"User-Agent": CHROME})
+    assert response.status_code == 404
+
+
+def test_events_answer_cors_to_the_shops_origin_only(http, shop) -> None:
+    mine = f"https://{shop.shop.domain}"
+    allowed = post(http, shop, batch(event()), origin=mine)
+    assert allowed.headers["access-control-allow-origin"] == mine
+    denied = post(http, shop, batch(event()), origin="https://elsewhere.example")
+    assert "access-control-allow-origin" not in denied.headers
+
+
+def test_a_shops_widget_key_only_counts_for_that_shop(http, make_shop) -> None:
+    mine, other = make_shop(), make_shop()
+    shared = event("click")
+    assert post(http, mine, batch(shared)).status_code == 204
+    assert stats(http, other)["placements"] == {}
+    assert post(http, other, batch(shared)).status_code == 204  # dedupe is per shop
+    assert stats(http, other)["placements"]["bundle"]["clicks"] == 1
+    assert stats(http, mine)["placements"]["bundle"]["clicks"] == 1
+
+
+def test_stats_need_the_shops_api_key(http, make_shop) -> None:
+    mine, other = make_shop(), make_shop()
+    path = f"/api/v1/shops/{mine.shop.shop_id}/widgets/stats"
+    assert http.get(path).status_code == 401
+    assert http.get(path, headers=auth(other)).status_code == 403
+
+
+@pytest.mark.parametrize("days", ["0", "x", "401"])
+def test_stats_with_bad_days_is_400(http, shop, days) -> None:
+    response = http.get(f"/api/v1/shops/{shop.shop.shop_id}/widgets/stats",
+                        params={"days": days}, headers=auth(shop))
+    assert response.status_code == 400 and "days" in response.json()["detail"]

@@ -1,0 +1,34 @@
+"""`shopreco widgets stats SHOP_ID [--days N] [--json]`: what the widgets did for a shop."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from plugin.config import Settings
+from plugin.shops import ShopError, get_shop
+from plugin.storage import open_redis
+from widgets.stats import MAX_DAYS, format_table, widget_stats
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `widgets stats` to the command line."""
+    widgets = sub.add_parser("widgets", help="storefront widget stats").add_subparsers(
+        required=True, metavar="ACTION")
+    stats = widgets.add_parser(
+        "stats", help="impressions, clicks, CTR and attributed revenue per placement")
+    stats.add_argument("shop_id")
+    stats.add_argument("--days", type=int, default=30, help=f"last N days, 1-{MAX_DAYS}")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    stats.set_defaults(command=cmd_widget_stats)
+
+
+async def cmd_widget_stats(args: argparse.Namespace, settings: Settings) -> int:
+    if not 1 <= args.days <= MAX_DAYS:
+        raise ValueError(f"--days must be from 1 to {MAX_DAYS}, got {args.days}")
+    async with open_redis(settings) as redis:
+        if await get_shop(redis, args.shop_id) is None:
+            raise ShopError(f"no shop {args.shop_id!r}; see `shopreco shops list`")
+        stats = await widget_stats(redis, args.shop_id, args.days, settings.attribution_days)
+    print(json.dumps(stats, indent=2) if args.json else format_table(stats))
+    return 0

@@ -1,0 +1,133 @@
+"""POST /widgets/v1/events: the widget's impression, click and add-to-cart beacons.
+
+Body (JSON, sent as text/plain by sendBeacon or as application/json), at most 32 KB:
+{"visitor_id": str, "customer_id": str|null,
+ "events": [{"id", "type", "placement", "product_id", "model_version"?, "at" (epoch ms)}]}
+A batch is checked whole before anything is stored: one bad event refuses it with 400.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from plugin.api import BadRequest, parse_id
+from plugin.problems import problem
+from plugin.shops import Shop
+from widgets.placements import PLACEMENTS
+from widgets.tracking import KINDS, WidgetEvent, record_events
+
+MAX_BODY_BYTES = 32 * 1024
+MAX_EVENTS = 200
+MAX_EVENT_AGE_SECONDS = 24 * 3600  # older beacons are stale: dropped
+MAX_ID_LENGTH = 128
+EVENT_PLACEMENTS = frozenset(PLACEMENTS) | {"email"}
+_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+# Crawlers, previews, headless browsers and scripts (case-insensitive substrings).
+BOT_MARKERS = ("bot", "spider", "crawl", "slurp", "headlesschrome", "lighthouse", "phantomjs",
+               "pingdom", "gtmetrix", "facebookexternalhit", "preview", "python-", "curl/",
+               "wget", "httpclient", "go-http-client", "java/", "okhttp", "scrapy")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def is_bot(user_agent: str | None) -> bool:
+    ua = (user_agent or "").lower()
+    return not ua or any(marker in ua for marker in BOT_MARKERS)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise BodyTooLarge
+    return bytes(body)
+
+
+def _token(name: str, raw: Any, pattern: re.Pattern[str] = _TOKEN, sizes: str = "1-128") -> str:
+    if not isinstance(raw, str) or not pattern.match(raw):
+        raise BadRequest(f"{name} must be {sizes} letters, digits, '_', '.', ':' or '-', "
+                         f"got {raw!r}")
+    return raw
+
+
+def _short_id(name: str, raw: Any) -> str:
+    value = parse_id(name, raw)
+    if len(value) > MAX_ID_LENGTH:
+        raise BadRequest(f"{name} must be at most {MAX_ID_LENGTH} characters")
+    return value
+
+
+def parse_event(index: int, raw: Any, now: float) -> WidgetEvent:
+    where = f"events[{index}]"
+    if not isinstance(raw, dict):
+        raise BadRequest(f"{where} must be an object")
+    kind = raw.get("type")
+    if kind not in KINDS:
+        raise BadRequest(f"{where}.type must be one of {', '.join(KINDS)}, got {kind!r}")
+    placement = raw.get("placement")
+    if placement not in EVENT_PLACEMENTS:
+        raise BadRequest(f"{where}.placement must be a widget placement, got {placement!r}")
+    version = raw.get("model_version")
+    if version is not None and (not isinstance(version, str) or len(version) > 64):
+        raise BadRequest(f"{where}.model_version must be the response's model_version or null")
+    at = raw.get("at")
+    if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at) \
+            or at <= 0:
+        raise BadRequest(f"{where}.at must be the event time in epoch milliseconds, got {at!r}")
+    return WidgetEvent(
+        event_id=_token(f"{where}.id", raw.get("id"), _EVENT_ID, "8-128"),
+        kind=kind,
+        placement=placement,
+        product_id=_short_id(f"{where}.product_id", raw.get("product_id")),
+        at=min(at / 1000.0, now),
+    )
+
+
+def parse_batch(body: bytes, now: float) -> tuple[str, str | None, list[WidgetEvent]]:
+    try:
+        data: Any = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest('the body must be JSON: {"visitor_id": ..., "events": [...]}') from None
+    if not isinstance(data, dict):
+        raise BadRequest('the body must be a JSON object: {"visitor_id": ..., "events": [...]}')
+    visitor_id = _token("visitor_id", data.get("visitor_id"))
+    raw_customer = data.get("customer_id")
+    customer_id = None if raw_customer is None else _short_id("customer_id", raw_customer)
+    raw_events = data.get("events")
+    if not isinstance(raw_events, list) or not 1 <= len(raw_events) <= MAX_EVENTS:
+        raise BadRequest(f"events must be a list of 1 to {MAX_EVENTS} events")
+    events = [parse_event(i, raw, now) for i, raw in enumerate(raw_events)]
+    return visitor_id, customer_id, [e for e in events if e.at >= now - MAX_EVENT_AGE_SECONDS]
+
+
+async def receive_events(request: Request, shop: Shop) -> Response:
+    """204 once the batch is counted (or ignored as bot traffic); 400 / 413 stores nothing."""
+    try:
+        body = await read_limited(request, MAX_BODY_BYTES)
+    except BodyTooLarge:
+        return problem(413, f"an events batch may be at most {MAX_BODY_BYTES} bytes; "
+                            "send fewer events per request")
+    except ClientDisconnect:
+        return Response(status_code=400)
+    try:
+        visitor_id, customer_id, events = parse_batch(body, time.time())
+    except BadRequest as error:
+        return problem(400, str(error))
+    if not is_bot(request.headers.get("user-agent")) and events:
+        await record_events(request.app.state.redis, shop.shop_id, visitor_id, customer_id,
+                            events)
+    return Response(status_code=204)
