@@ -156,12 +156,13 @@ async def model_info(request: Request, shop: Shop) -> Response:
 @authorized
 async def train(request: Request, shop: Shop) -> Response:
     wait = parse_bool("wait", request.query_params.get("wait"))
+    retune = parse_bool("retune", request.query_params.get("retune"))
     state = request.app.state
     if not wait:
-        _spawn(state, _drain_and_train(state, shop.shop_id))
+        _spawn(state, _drain_and_train(state, shop.shop_id, retune))
         return JSONResponse({"shop_id": shop.shop_id, "status": "training"}, status_code=202)
     try:
-        info = await _drain_and_train(state, shop.shop_id)
+        info = await _drain_and_train(state, shop.shop_id, retune)
     except NothingToTrain as error:
         return problem(409, str(error))
     except TimeoutError as error:
@@ -185,9 +186,10 @@ def _spawn(state: Any, work: Coroutine[Any, Any, Any]) -> None:
     task.add_done_callback(finished)
 
 
-async def _drain_and_train(state: Any, shop_id: str) -> ModelInfo:
+async def _drain_and_train(state: Any, shop_id: str, retune: bool = False) -> ModelInfo:
     await state.ingestor.drain(shop_id)
-    info = await train_shop(state.redis, shop_id, tuning_seconds=state.settings.tuning_seconds)
+    info = await train_shop(state.redis, shop_id, tuning_seconds=state.settings.tuning_seconds,
+                            retune=retune)
     await state.models.get(shop_id)  # loaded before we answer: the new model serves now
     return info
 

@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="process pending events and train a shop's model now")
     train.add_argument("shop_id")
+    train.add_argument("--retune", action="store_true",
+                       help="choose the strategy again even if the current choice is recent")
     train.set_defaults(command=cmd_train)
 
     demo = sub.add_parser("demo", help="run the plugin with a demo shop and storefront")
@@ -221,7 +223,8 @@ async def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
     async with open_redis(settings) as redis:
         await Ingestor(redis).drain(args.shop_id)
-        info = await train_shop(redis, args.shop_id, tuning_seconds=settings.tuning_seconds)
+        info = await train_shop(redis, args.shop_id, tuning_seconds=settings.tuning_seconds,
+                                retune=args.retune)
     _print_json({"shop_id": args.shop_id, "model_version": info.version, "model": info.meta})
     return 0
 

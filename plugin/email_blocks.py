@@ -86,6 +86,11 @@ def email_fields(
     }
 
 
+def block_product(item: Mapping[str, Any], extra: Mapping[str, Any]) -> BlockProduct:
+    return BlockProduct(title=item.get("title") or "", link=extra["click_url"],
+                        price=extra["display_price"], image_url=extra["email_image_url"])
+
+
 @authorized
 async def email_block_url(request: Request, shop: Shop) -> Response:
     """A signed URL of the customer's e-mail block, valid `expires_in_days` (default 30)."""
@@ -97,7 +102,6 @@ async def email_block_url(request: Request, shop: Shop) -> Response:
     days = parse_int("expires_in_days", params.get("expires_in_days"), BLOCK_LINK_DAYS, 1,
                      MAX_LINK_DAYS)
     secret = await link_secret(request.app.state.redis, shop.shop_id)
-    assert secret is not None  # created on first use
     exp = expiry(days)
     url = block_url(request.app.state.settings.public_url, secret, shop.shop_id, customer_id,
                     limit, exclude, heading, exp)
@@ -127,14 +131,10 @@ async def email_block(request: Request) -> Response:
         lambda m, b: m.for_customer(customer_id, limit, exclude, b, history),
     )
     secret = await link_secret(redis, shop_id)
-    assert secret is not None
-    public_url, exp = request.app.state.settings.public_url, expiry(CLICK_LINK_DAYS)
-    products = []
-    for item in served.items:
-        extra = email_fields(item, shop, secret, public_url, customer_id, exp)
-        products.append(BlockProduct(title=item.get("title") or "", link=extra["click_url"],
-                                     price=extra["display_price"],
-                                     image_url=extra["email_image_url"]))
+    public_url = request.app.state.settings.public_url
+    products = [block_product(item, email_fields(item, shop, secret, public_url, customer_id,
+                                                 expiry(CLICK_LINK_DAYS)))
+                for item in served.items]
     return HTMLResponse(render_block(products, heading), headers=BLOCK_HEADERS)
 
 

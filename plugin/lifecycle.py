@@ -16,7 +16,7 @@ import json
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -30,8 +30,9 @@ from plugin.api import PREFIX, BadRequest, authorized
 from plugin.config import Settings
 from plugin.problems import problem
 from plugin.shops import Shop, ShopError, get_shop
-from plugin.storage import open_redis
+from plugin.storage import open_redis, text
 from recommender.lifecycle import (
+    DAY,
     DEFAULT_LOOKBACK_DAYS,
     STAGE_RULES,
     STAGES,
@@ -47,31 +48,52 @@ from recommender.lifecycle import (
     summary,
 )
 
-DAY = 86400.0
-_OFFSET_AFTER_SPACE = re.compile(r"T.*\d \d{2}:?\d{2}$")  # "+01:00" read from a URL as " 01:00"
+# "+01:00" read from an unencoded URL as " 01:00"
+_OFFSET_AFTER_SPACE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\S+) (\d{2}:?\d{2})$")
 
 
 async def load_order_facts(redis: aioredis.Redis, shop_id: str) -> list[OrderFact]:
     """Every order of the shop that counts, as facts (see the module docstring).
 
-    Parsing a big shop's history takes a second or two, so the facts are kept per process and
-    reused while the shop's orders are unchanged: the signature is the number of stored
-    orders, the order-change counter and the time of the last untrained change (a store
-    bumps the counter and the time, an erasure changes the count and the time)."""
+    Parsing a big shop's whole history takes seconds, so each process keeps the facts: while
+    the shop's orders are unchanged (same number of stored orders, order-change counter and
+    time of the last untrained change: a store bumps the counter and the time, an erasure
+    changes the count and the time) they are reused as they are; after a change the stored
+    orders are read again but only those whose JSON changed are parsed again."""
     signature = await _orders_signature(redis, shop_id)
-    cached = _FACTS.get(shop_id)
-    if cached is not None and cached[0] == signature:
-        return list(cached[1])
-    raws = [raw async for _id, raw in redis.hscan_iter(keys.orders(shop_id), count=1000)]
-    facts = await asyncio.to_thread(_facts_of, raws)
-    _FACTS[shop_id] = (signature, facts)
-    while len(_FACTS) > _FACTS_KEPT:
-        _FACTS.pop(next(iter(_FACTS)))
+    known = _KNOWN.pop(shop_id, None) or _Known((), {}, [])
+    _KNOWN[shop_id] = known  # most recently used last
+    while len(_KNOWN) > _SHOPS_KEPT:
+        _KNOWN.pop(next(iter(_KNOWN)))
+    if known.signature == signature:
+        return list(known.facts)
+    by_order: dict[str, tuple[int, OrderFact | None]] = {}
+    changed: list[tuple[str, int, bytes]] = []
+    async for raw_id, raw in redis.hscan_iter(keys.orders(shop_id), count=1000):
+        order_id, digest = text(raw_id), hash(raw)
+        seen = known.by_order.get(order_id)
+        if seen is not None and seen[0] == digest:
+            by_order[order_id] = seen
+        else:
+            changed.append((order_id, digest, raw))
+    parsed = await asyncio.to_thread(_parse, changed)
+    by_order.update(parsed)
+    facts = [fact for _digest, fact in by_order.values() if fact is not None]
+    _KNOWN[shop_id] = _Known(signature, by_order, facts)
     return list(facts)
 
 
-_FACTS: dict[str, tuple[tuple[Any, ...], list[OrderFact]]] = {}
-_FACTS_KEPT = 8
+@dataclass(frozen=True)
+class _Known:
+    """What this process last read of a shop: order id -> (hash of its JSON, fact or None)."""
+
+    signature: tuple[Any, ...]
+    by_order: dict[str, tuple[int, OrderFact | None]]
+    facts: list[OrderFact]
+
+
+_KNOWN: dict[str, _Known] = {}
+_SHOPS_KEPT = 8
 
 
 async def _orders_signature(redis: aioredis.Redis, shop_id: str) -> tuple[Any, ...]:
@@ -82,9 +104,8 @@ async def _orders_signature(redis: aioredis.Redis, shop_id: str) -> tuple[Any, .
         return tuple(await pipe.execute())
 
 
-def _facts_of(raws: list[bytes]) -> list[OrderFact]:
-    facts = (order_fact(json.loads(raw)) for raw in raws)
-    return [fact for fact in facts if fact is not None]
+def _parse(changed: list[tuple[str, int, bytes]]) -> dict[str, tuple[int, OrderFact | None]]:
+    return {order_id: (digest, order_fact(json.loads(raw))) for order_id, digest, raw in changed}
 
 
 def order_fact(order: dict[str, Any]) -> OrderFact | None:
@@ -129,16 +150,14 @@ def parse_as_of(raw: str | None) -> float:
 
 def parse_instant(name: str, raw: str, end_of_day: bool) -> float:
     """A date (its end, or the end of the day before it: where the day starts) or a time."""
-    text = raw.strip()
+    value = raw.strip()
     try:
-        day = date.fromisoformat(text) if len(text) == 10 else None
+        day = date.fromisoformat(value) if len(value) == 10 else None
         if day is not None:
-            boundary = day + timedelta(days=1) if end_of_day else day
-            midnight = datetime(boundary.year, boundary.month, boundary.day, tzinfo=UTC)
-            return midnight.timestamp() - 0.001
-        if _OFFSET_AFTER_SPACE.search(text):
-            text = text[:-6].rstrip() + "+" + text[-5:].strip()
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+            return midnight + (DAY if end_of_day else 0.0) - 0.001
+        value = _OFFSET_AFTER_SPACE.sub(r"\1+\2", value)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (ValueError, OverflowError):
         raise BadRequest(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time such as "
                          f"2024-05-01T12:00:00Z, got {raw!r}") from None

@@ -124,7 +124,6 @@ class Recommender:
     async def items(self, stages: Sequence[CustomerStage]) -> list[dict[str, Any]]:
         redis, shop_id = self.state.redis, self.shop.shop_id
         secret = await link_secret(redis, shop_id)
-        assert secret is not None  # created on first use
         products = await self._products([s.customer_id for s in stages])
         found = []
         for stage in stages:

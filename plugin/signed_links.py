@@ -38,13 +38,19 @@ class LinkRefused(Exception):
         self.detail = detail
 
 
-async def link_secret(redis: aioredis.Redis, shop_id: str, create: bool = True) -> Secret | None:
-    """The shop's link secret; made (once, even under races) when `create` and none exists."""
+async def link_secret(redis: aioredis.Redis, shop_id: str) -> Secret:
+    """The shop's link secret, made on first use (once, even when two requests race)."""
     key = keys.email_link_secret(shop_id)
     raw = await redis.get(key)
-    if raw is None and create:
+    while raw is None:  # the first link of the shop (or every link was just revoked)
         await redis.set(key, secrets.token_hex(32), nx=True)
         raw = await redis.get(key)
+    return Secret(text(raw))
+
+
+async def existing_link_secret(redis: aioredis.Redis, shop_id: str) -> Secret | None:
+    """The shop's link secret if it has one (checking a link never makes one)."""
+    raw = await redis.get(keys.email_link_secret(shop_id))
     return None if raw is None else Secret(text(raw))
 
 
@@ -70,7 +76,7 @@ async def check_signed(
     `exp` has not passed (410). The signature is checked first: a changed expiry is a 403."""
     if not exp or not sig:
         raise LinkRefused(403, "this link is not signed: use the URL shopreco generated")
-    secret = await link_secret(redis, shop_id, create=False)
+    secret = await existing_link_secret(redis, shop_id)
     if secret is None or not _same(signature(secret, [*fields, exp]), sig):
         raise LinkRefused(403, "the link's signature does not match: it was changed or revoked")
     if not exp.isdigit() or int(exp) < (now if now is not None else time.time()):

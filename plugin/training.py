@@ -18,7 +18,8 @@ from plugin import keys
 from plugin.shops import shop_ids
 from plugin.storage import text
 from recommender.matrix import Purchase
-from recommender.tuning import TUNING_BUDGET_SECONDS, train_tuned
+from recommender.shop_model import Config, ShopModel
+from recommender.tuning import TUNING_BUDGET_SECONDS, Choice, train_tuned
 from webhooks.order import Order
 from webhooks.records import iter_orders
 
@@ -68,11 +69,19 @@ async def load_purchases(redis: aioredis.Redis, shop_id: str) -> tuple[list[Purc
     return purchases, orders
 
 
+# A shop's choice of strategy is made again once it is this old or the shop has this many
+# times the orders it was made on (or on request); retraining in between reuses it.
+RETUNE_AFTER_SECONDS = 24 * 3600
+RETUNE_GROWTH = 1.25
+
+
 async def train_shop(redis: aioredis.Redis, shop_id: str, lock_wait: float = 600.0,
-                     tuning_seconds: float = TUNING_BUDGET_SECONDS) -> ModelInfo:
-    """Train the shop's model from every stored order and make it the one that serves: its
-    strategy and hyperparameters chosen first on its own history (recommender.tuning) within
-    `tuning_seconds`."""
+                     tuning_seconds: float = TUNING_BUDGET_SECONDS,
+                     retune: bool = False) -> ModelInfo:
+    """Train the shop's model from every stored order and make it the one that serves. Its
+    strategy and hyperparameters are chosen on its own history (recommender.tuning) within
+    `tuning_seconds`, or reused from the serving model while that choice is recent (see
+    RETUNE_AFTER_SECONDS and RETUNE_GROWTH) unless `retune`."""
     token = await _acquire_lock(redis, shop_id, lock_wait)
     try:
         dirty_mark = await redis.hget(keys.train_dirty(shop_id), "last")
@@ -81,7 +90,14 @@ async def train_shop(redis: aioredis.Redis, shop_id: str, lock_wait: float = 600
         if not purchases:
             await redis.delete(keys.train_dirty(shop_id))
             raise NothingToTrain(f"shop {shop_id!r} has no orders to learn from yet")
-        model, choice = await asyncio.to_thread(train_tuned, purchases, tuning_seconds)
+        previous = None if retune else await _recent_choice(redis, shop_id, n_orders)
+        if previous is not None:
+            model = await asyncio.to_thread(ShopModel.train, purchases, previous.config)
+            choice = previous
+        else:
+            model, choice = await asyncio.to_thread(train_tuned, purchases, tuning_seconds)
+            choice = Choice(choice.config, {**choice.report, "chosen_at": time.time(),
+                                            "orders": n_orders})
         blob = await asyncio.to_thread(model.to_bytes)
         meta = {
             "trained_at": time.time(),
@@ -102,6 +118,21 @@ async def train_shop(redis: aioredis.Redis, shop_id: str, lock_wait: float = 600
         return info
     finally:
         await redis.eval(_RELEASE_LOCK, 1, keys.train_lock(shop_id), token)
+
+
+async def _recent_choice(redis: aioredis.Redis, shop_id: str, n_orders: int) -> Choice | None:
+    """The serving model's validated choice, if it is recent enough to reuse."""
+    info = await current_model_info(redis, shop_id)
+    report = info.meta.get("choice") if info else None
+    config = info.meta.get("config") if info else None
+    if not isinstance(report, dict) or not isinstance(config, dict):
+        return None
+    if report.get("chosen_by") != "time-split validation":
+        return None  # defaults (too little history): try again, it is cheap
+    age = time.time() - float(report.get("chosen_at", 0))
+    if age > RETUNE_AFTER_SECONDS or n_orders > RETUNE_GROWTH * int(report.get("orders", 0)):
+        return None
+    return Choice(Config.from_json(json.dumps(config)), report)
 
 
 async def _acquire_lock(redis: aioredis.Redis, shop_id: str, wait: float) -> str:

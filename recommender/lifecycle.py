@@ -383,17 +383,27 @@ def period(facts: Sequence[OrderFact], start: float, end: float) -> dict[str, An
             "money": _money(table, inside, customers_of=False)}
 
 
+MAX_MONTHS_AFTER_LAST_ORDER = 120
+
+
+def _last_month(month: np.ndarray, as_of: float) -> int:
+    """The month a series ends: as_of's, but at most 10 years after the last order (a far
+    future as_of would only add empty months)."""
+    return min(int(month_index(np.array([as_of]))[0]),
+               int(month.max()) + MAX_MONTHS_AFTER_LAST_ORDER)
+
+
 def monthly(facts: Sequence[OrderFact], as_of: float) -> list[dict[str, Any]]:
-    """Per UTC calendar month from the first order's to as_of's: orders, customers ordering,
-    new customers (first order that month), returning ones, revenue and AOV per currency
-    (AOV None in a month without orders)."""
+    """Per UTC calendar month from the first order's to as_of's (at most 10 years after the
+    last order): orders, customers ordering, new customers (first order that month),
+    returning ones, revenue and AOV per currency (AOV None in a month without orders)."""
     table = _table(facts, as_of)
     if not len(table.at):
         return []
     month = month_index(table.at)
     first_month = month_index(table.first_at)[table.customer]
     currencies = table.currencies
-    lo, hi = int(month.min()), max(int(month.max()), int(month_index(np.array([as_of]))[0]))
+    lo, hi = int(month.min()), _last_month(month, as_of)
     span = hi - lo + 1
     rel = month - lo
     orders = np.bincount(rel, minlength=span)
@@ -421,25 +431,26 @@ def monthly(facts: Sequence[OrderFact], as_of: float) -> list[dict[str, Any]]:
 
 def cohorts(facts: Sequence[OrderFact], as_of: float) -> list[dict[str, Any]]:
     """Acquisition-cohort retention: for each month in which customers placed their first
-    order, its size and, for k = 0, 1, ... months since (up to as_of's month), the share of
-    the cohort that ordered in month cohort + k (k = 0 is 1.0 by definition)."""
+    order, its size and, for k = 0, 1, ... months since (up to as_of's month, at most 10 years
+    after the last order), the share of the cohort that ordered in month cohort + k (k = 0 is
+    1.0 by definition)."""
     table = _table(facts, as_of)
     customers = len(table.customer_ids)
     if not customers:
         return []
-    last = int(month_index(np.array([as_of]))[0])
     month = month_index(table.at)
+    last = _last_month(month, as_of)
     cohort = month_index(table.first_at)
     lo = int(cohort.min())
     width = last - lo + 1
     offset = month - cohort[table.customer]
     pairs = np.unique(table.customer * width + offset)
     who, when = pairs // width, pairs % width
-    active = np.zeros((width, width), dtype=np.int64)
+    active = np.zeros((int(cohort.max()) - lo + 1, width), dtype=np.int64)
     np.add.at(active, (cohort[who] - lo, when), 1)
-    size = np.bincount(cohort - lo, minlength=width)
+    size = np.bincount(cohort - lo)
     rows = []
-    for c in range(width):
+    for c in range(len(size)):
         if not size[c]:
             continue
         ages = last - (lo + c) + 1

@@ -44,6 +44,9 @@ class Config:
     default_factors(). Item neighbours for bought-together, carts and discovery: `neighbours`
     "copurchase" (baskets with both, shrunk cosine) or "bm25" (implicit's BM25 item-kNN, K=100).
     Trending: purchases decayed with `trending_half_life_days` (0: no decay, popularity).
+    Buy-again: the customer's own orders, each decayed by age; with `rebuy_weighting`, times
+    the product's rebuy rate (the share of its buyers who bought it in two or more orders,
+    smoothed), so staples come back and one-off purchases do not.
     Blends, each signal scaled to a top of 1:
       personal list (nurture) = nurture_own * own decayed purchases + nurture_taste * taste
                                 + nurture_trending * trending;
@@ -53,6 +56,7 @@ class Config:
     The defaults were chosen with `shopreco evaluate` on UCI Online Retail.
     """
 
+    rebuy_weighting: bool = False
     cf: str = "als"
     factors: int = 0
     regularization: float = ALS_REGULARIZATION
@@ -146,6 +150,7 @@ class ShopModel:
         self.user_recent = user_items.copy() if user_recent is None else user_recent
         self.user_latest = user_items.copy() if user_latest is None else user_latest
         self._trending_share = _share(trending)
+        self.rebuy_rates = rebuy_rates(user_items)
         self._als = (als_from_factors(user_factors, item_factors, self.config.regularization,
                                       self.config.alpha)
                      if self.config.cf == "als" else None)
@@ -341,7 +346,7 @@ class ShopModel:
                       + c.discovery_trending * self._trending_share)
             scores[bought] = 0.0
         else:
-            scores = (c.nurture_own * _share(self._decayed(self.user_recent, user, counts))
+            scores = (c.nurture_own * _share(self._own(user, counts))
                       + c.nurture_taste * taste + c.nurture_trending * self._trending_share)
         wanted = min(limit + len(blocked), len(self._items))
         repeat = set(bought.tolist()) if not exclude_purchased else set()
@@ -366,7 +371,7 @@ class ShopModel:
         if fresh is None and user is None:
             return self.trending(limit, exclude=blocked)
         counts = fresh if fresh is not None else self.user_items[user]
-        own = self._decayed(self.user_recent, user, counts)
+        own = self._own(user, counts)
         found = [Recommendation(self._items[j], float(own[j]), BUY_AGAIN)
                  for j in _best(own, min(limit + len(blocked), len(self._items)))
                  if self._items[j] not in blocked][:limit]
@@ -383,6 +388,12 @@ class ShopModel:
                     taken.add(rec.product_id)
                     floor = score if floor is not None else None
         return Answer(BUY_AGAIN, found)
+
+    def _own(self, user: int | None, counts: sp.csr_matrix) -> np.ndarray:
+        """The buy-again signal (items,): the customer's time-decayed orders of each product,
+        times the product's rebuy rate when the config says so."""
+        own = self._decayed(self.user_recent, user, counts)
+        return own * self.rebuy_rates if self.config.rebuy_weighting else own
 
     def _because(self, bought: np.ndarray, item: int, top: int = 3) -> tuple[str, ...]:
         """Up to `top` bought products that are co-purchase neighbours of `item`, closest
@@ -484,6 +495,21 @@ class ShopModel:
                 found.append(Recommendation(item, _filler_score(floor, share), TRENDING))
                 taken.add(item)
         return found
+
+
+def rebuy_rates(user_items: sp.csr_matrix) -> np.ndarray:
+    """float64 (items,): per product, (customers who bought it in 2+ orders + 1) / (customers
+    who bought it + 2): how likely a buyer is to buy it again (Laplace-smoothed)."""
+    counts = user_items.tocsc()
+    buyers = np.diff(counts.indptr).astype(np.float64)
+    return (_columns_at_least(counts, 2.0) + 1.0) / (buyers + 2.0)
+
+
+def _columns_at_least(matrix: sp.csc_matrix, value: float) -> np.ndarray:
+    """Per column, how many stored entries are at least `value`."""
+    rows_at_least = (matrix.data >= value).astype(np.float64)
+    column_of_entry = np.repeat(np.arange(matrix.shape[1]), np.diff(matrix.indptr))
+    return np.bincount(column_of_entry, weights=rows_at_least, minlength=matrix.shape[1])
 
 
 def fit_factors(data: Interactions, config: Config) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ for every candidate, within a time budget:
   with strong regularization, BPR;
 - item neighbours: co-purchase (shrunk cosine over baskets) and BM25 item-kNN;
 - trending half-lives: 14 days, 60 days, none (plain popularity);
+- buy-again by the customer's decayed orders alone, or weighted by each product's rebuy rate;
 - the blend weights of each task (Config's nurture_*, discovery_*, cart_*), popularity alone
   among them, so a shop where customers just buy the bestsellers (groceries) gets it.
 
@@ -43,6 +44,7 @@ from recommender.shop_model import (
     default_factors,
     fit_factors,
     fit_neighbours,
+    rebuy_rates,
     recent_purchases,
 )
 
@@ -208,7 +210,9 @@ class _Search:
         # nurture: every case customer has training orders (build_cases)
         self.n_users = np.array([users[c] for c, _ in cases.nurture], dtype=np.int64)
         self.nurture = _Task("nurture", *_relevance(cases.nurture, index, n_items), None)
-        self.n_own = _share_rows(_dense(recent_purchases(train, data)[self.n_users]))
+        own = _dense(recent_purchases(train, data)[self.n_users])
+        self.n_own = {False: _share_rows(own),
+                      True: _share_rows(own * rebuy_rates(data.user_items)[None, :])}
         # discovery: never-bought items only
         self.d_users = np.array([users[c] for c, _ in cases.discovery], dtype=np.int64)
         self.discovery = _Task("discovery", *_relevance(cases.discovery, index, n_items),
@@ -247,13 +251,15 @@ class _Search:
             self.factors[label] = fit_factors(self.data, config)
             self.fitted.append(config)
             self.configs[label] = config
-            self._grid(self.nurture, (label, "*"), NURTURE_GRID,
-                       self._parts("nurture", label, ""))
+            for rebuy in (False, True):
+                self._grid(self.nurture, (label, "*"), NURTURE_GRID,
+                           self._parts("nurture", label, "", rebuy), tag=(float(rebuy),))
             for kind in self.neighbours:
                 self._grid(self.discovery, (label, kind), DISCOVERY_GRID,
                            self._parts("discovery", label, kind))
 
-    def _parts(self, task: str, label: str, kind: str) -> list[np.ndarray]:
+    def _parts(self, task: str, label: str, kind: str, rebuy: bool = False
+               ) -> list[np.ndarray]:
         """The component scores (cases, items) of `task`, each scaled to a top of 1 per case,
         in the order of the task's weights (trending, the last weight, comes separately)."""
         if task == "upsell":
@@ -263,29 +269,33 @@ class _Search:
         taste = _share_rows(np.asarray(user_factors[users], np.float64)
                             @ np.asarray(item_factors, np.float64).T)
         if task == "nurture":
-            return [self.n_own, taste]
+            return [self.n_own[rebuy], taste]
         return [taste, _share_rows(_dense(self.d_latest @ self.neighbours[kind]))]
 
     def _grid(self, task: _Task, key: tuple[str, str], grid: Sequence[tuple[float, ...]],
-              parts: list[np.ndarray]) -> None:
-        """Score every weight vector of `grid` for each trending half-life; keep the best."""
+              parts: list[np.ndarray], tag: tuple[float, ...] = ()) -> None:
+        """Score every weight vector of `grid` for each trending half-life; keep the best
+        (over earlier calls for the same key too). `tag` is appended to the weights kept: the
+        setting `parts` were made with (nurture: rebuy weighting)."""
         if not len(task):
             return
         gathered = _Gathered(task, parts, self.trending_top)
         for half_life in HALF_LIVES:
             trend = gathered.trending(self.trending[half_life])
-            best: tuple[float, tuple[float, ...]] = (-1.0, tuple(grid[0]))
+            result_key = (task.name, *key, half_life)
+            best = self.results.get(result_key, (-1.0, (*grid[0], *tag)))
             for weights in grid:
                 value = gathered.score(weights, trend)
                 self.scored += 1
                 if value > best[0] + 1e-12:
-                    best = (value, tuple(weights))
-            self.results[(task.name, *key, half_life)] = best
+                    best = (value, (*weights, *tag))
+            self.results[result_key] = best
 
     def _single(self, task: _Task, label: str, kind: str, half_life: float,
-                weights: tuple[float, ...]) -> float:
+                weights: tuple[float, ...], rebuy: bool = False) -> float:
         """The score of one configuration's own weights on `task`."""
-        gathered = _Gathered(task, self._parts(task.name, label, kind), self.trending_top)
+        gathered = _Gathered(task, self._parts(task.name, label, kind, rebuy),
+                             self.trending_top)
         return gathered.score(weights, gathered.trending(self.trending[half_life]))
 
     def _best_for(self, task: str, label: str, kind: str, half_life: float
@@ -321,6 +331,8 @@ class _Search:
             assert found is not None
             chosen[task.name], weights = round(found[0], 4), found[1]
             updates: dict[str, Any] = dict(zip(_WEIGHTS[task.name], weights, strict=True))
+            if "rebuy_weighting" in updates:
+                updates["rebuy_weighting"] = bool(updates["rebuy_weighting"])
             config = replace(config, **updates)
         popularity = {"nurture": (0.0, 0.0, 1.0), "discovery": (0.0, 0.0, 1.0),
                       "upsell": (0.0, 1.0)}
@@ -328,7 +340,8 @@ class _Search:
             "chosen": chosen,
             "default": {t.name: round(self._single(
                 t, default_label, default.neighbours, default.trending_half_life_days,
-                tuple(getattr(default, w) for w in _WEIGHTS[t.name])), 4) for t in tasks},
+                tuple(getattr(default, w) for w in _WEIGHTS[t.name][:len(popularity[t.name])]),
+                default.rebuy_weighting), 4) for t in tasks},
             "popularity": {t.name: round(self._single(
                 t, default_label, default.neighbours, 0.0, popularity[t.name]), 4)
                 for t in tasks},
@@ -336,7 +349,7 @@ class _Search:
 
 
 _WEIGHTS = {
-    "nurture": ("nurture_own", "nurture_taste", "nurture_trending"),
+    "nurture": ("nurture_own", "nurture_taste", "nurture_trending", "rebuy_weighting"),
     "discovery": ("discovery_taste", "discovery_neighbours", "discovery_trending"),
     "upsell": ("cart_neighbours", "cart_trending"),
 }

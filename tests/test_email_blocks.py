@@ -17,7 +17,13 @@ import pytest
 
 from plugin import keys
 from plugin.shops import NewShop
-from plugin.signed_links import block_url, click_url, link_secret, signature
+from plugin.signed_links import (
+    block_url,
+    click_url,
+    existing_link_secret,
+    link_secret,
+    signature,
+)
 from tests.conftest import Store
 from tests.helpers import order_payload
 from tests.test_api import auth, send_orders, train
@@ -173,7 +179,7 @@ def test_prices_follow_the_shops_currency_and_locale(http, email_shop) -> None:
 
 def test_signed_url_carries_no_secret(http, store, email_shop) -> None:
     link = block_link(http, email_shop, "1")
-    secret = store.run(lambda r: link_secret(r, email_shop.shop.shop_id, create=False))
+    secret = store.run(lambda r: existing_link_secret(r, email_shop.shop.shop_id))
     assert secret is not None
     body = http.get(local(link)).text
     assert secret.reveal() not in link and secret.reveal() not in body
@@ -216,7 +222,6 @@ def test_another_shops_customer_cannot_be_reached(http, store, email_shop, make_
 def test_expired_link_is_410(http, store, email_shop) -> None:
     shop_id = email_shop.shop.shop_id
     secret = store.run(lambda r: link_secret(r, shop_id))
-    assert secret is not None
     expired = block_url(PUBLIC, secret, shop_id, "1", 4, False, "", int(time.time()) - 60)
     response = http.get(local(expired))
     assert response.status_code == 410
@@ -225,7 +230,6 @@ def test_expired_link_is_410(http, store, email_shop) -> None:
 
 def test_signature_is_hmac_sha256_over_the_fields(store, shop) -> None:
     secret = store.run(lambda r: link_secret(r, shop.shop.shop_id))
-    assert secret is not None
     message = json.dumps(["click", "s", "c", "p", "9"], separators=(",", ":")).encode()
     digest = hmac.new(secret.reveal().encode(), message, hashlib.sha256).digest()
     assert signature(secret, ["click", "s", "c", "p", "9"]) == (
@@ -237,9 +241,16 @@ def test_link_secret_is_made_once_per_shop(store, make_shop) -> None:
     a1 = store.run(lambda r: link_secret(r, first.shop.shop_id))
     a2 = store.run(lambda r: link_secret(r, first.shop.shop_id))
     b = store.run(lambda r: link_secret(r, second.shop.shop_id))
-    assert a1 is not None and a2 is not None and b is not None
     assert a1.reveal() == a2.reveal() != b.reveal()
     assert len(a1.reveal()) == 64 and "*" in repr(a1)
+
+
+def test_deleting_the_secret_revokes_every_link(http, store, email_shop) -> None:
+    shop_id = email_shop.shop.shop_id
+    old = block_link(http, email_shop, "1")
+    store.run(lambda r: r.delete(keys.email_link_secret(shop_id)))
+    assert http.get(local(old)).status_code == 403
+    assert http.get(local(block_link(http, email_shop, "1"))).status_code == 200
 
 
 @pytest.mark.parametrize("params", [
@@ -282,7 +293,6 @@ def test_unsigned_or_expired_click_is_refused(http, store, email_shop) -> None:
     assert http.get(unsigned).status_code == 403
     assert http.get("/email/v1/click?shop=NO%20SHOP&exp=1&sig=x").status_code == 403
     secret = store.run(lambda r: link_secret(r, shop_id))
-    assert secret is not None
     expired = click_url(PUBLIC, secret, shop_id, "2", "101", int(time.time()) - 1)
     assert http.get(local(expired)).status_code == 410
 
@@ -306,3 +316,8 @@ def test_a_click_counts_for_its_own_shop_only(http, store, email_shop, make_shop
     assert http.get(local(link)).status_code == 303
     clicks = store.run(lambda r: clicks_of_customer(r, other.shop.shop_id, "2", 0, time.time()))
     assert clicks == []
+
+
+def test_block_of_a_shop_without_model_is_empty(http, shop) -> None:
+    response = http.get(local(block_link(http, shop, "1")))
+    assert response.status_code == 200 and response.text == ""

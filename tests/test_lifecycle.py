@@ -9,19 +9,22 @@ import pytest
 
 from plugin.api import BadRequest
 from plugin.lifecycle import load_order_facts, parse_as_of, parse_instant, shop_stages
+from plugin.privacy import erase_customer
 from plugin.shops import NewShop
 from recommender.lifecycle import (
     DAY,
     STAGE_RULES,
     STAGES,
     OrderFact,
+    cohorts,
     customer_stages,
+    monthly,
     repurchase_cycle_days,
     stage_of,
 )
 from tests.conftest import Store
 from webhooks.order import LineItem, Order, Refund
-from webhooks.records import store_order
+from webhooks.records import merge_refunds, store_order
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 
@@ -167,6 +170,19 @@ def test_facts_follow_a_refund_stored_after_they_were_read(store: Store, shop: N
     assert store.run(lambda r: load_order_facts(r, shop.shop.shop_id)) == []
 
 
+def test_facts_follow_refunds_merged_later_and_erasures(store: Store, shop: NewShop) -> None:
+    shop_id = shop.shop.shop_id
+    store_orders(store, shop_id, [order("e1", "eve", 0, prices=("4.00", "6.00")),
+                                  order("f1", "fay", 1)])
+    assert {f.customer_id for f in store.run(lambda r: load_order_facts(r, shop_id))} == {
+        "eve", "fay"}
+    store.run(lambda r: merge_refunds(r, shop_id, "e1", [Refund("q", "e1-1", 1)]))
+    facts = {f.order_id: f for f in store.run(lambda r: load_order_facts(r, shop_id))}
+    assert facts["e1"].value == pytest.approx(4.0)
+    store.run(lambda r: erase_customer(r, shop_id, "fay"))
+    assert [f.customer_id for f in store.run(lambda r: load_order_facts(r, shop_id))] == ["eve"]
+
+
 def test_shop_stages_reads_the_shops_orders_only(store: Store, make_shop) -> None:
     one, other = make_shop(), make_shop()
     store_orders(store, one.shop.shop_id, [order("1", "ann", 0), order("2", "ann", 3)])
@@ -208,3 +224,16 @@ def test_as_of_none_is_now() -> None:
 def test_bad_as_of_is_a_bad_request_naming_the_value(raw: str) -> None:
     with pytest.raises(BadRequest, match="as_of must be a date"):
         parse_as_of(raw)
+
+
+# ---- metrics: the pure core ------------------------------------------------------------------
+
+
+def test_a_far_future_as_of_ends_the_series_ten_years_after_the_last_order() -> None:
+    facts = [fact("1", "a", 0), fact("2", "b", 40)]
+    as_of = parse_as_of("9999-12-31")
+    series = monthly(facts, as_of)
+    assert series[0]["month"] == "2023-11" and series[-1]["month"] == "2033-12"
+    rows = cohorts(facts, as_of)
+    assert [len(row["retention"]) for row in rows] == [122, 121]
+    assert rows[1]["retention"][:2] == [1.0, 0.0]

@@ -18,7 +18,8 @@ from tests.conftest import Store
 from tests.helpers import order_payload
 from tests.test_api import auth, send_orders, train
 from tests.test_email_blocks import api_items, catalog, local
-from webhooks.records import store_product
+from webhooks.order import LineItem, Order
+from webhooks.records import store_order, store_product
 
 AS_OF = "2025-06-30"
 
@@ -214,3 +215,17 @@ def test_shop_without_orders_has_an_empty_feed(http, shop) -> None:
     text = feed(http, shop, format="csv").text
     assert text.splitlines()[0].startswith("customer_id,stage,")
     assert len(text.splitlines()) == 1
+
+
+
+def test_before_the_first_model_customers_come_without_products(http, store, shop) -> None:
+    line = LineItem(product_id="101", variant_id=None, title="P", quantity=1, price="3.00")
+    for n in range(3):
+        order = Order(order_id=f"o{n}", customer_id=f"c{n}", created_at=1.7e9 + n,
+                      updated_at=1.7e9 + n, cancelled=False, currency="EUR", total_price="3.00",
+                      lines=(line,))
+        store.run(lambda r, o=order: store_order(r, shop.shop.shop_id, o))
+    body = feed(http, shop).json()
+    assert body["model_version"] is None
+    assert [(i["customer_id"], i["products"]) for i in body["items"]] == [
+        ("c0", []), ("c1", []), ("c2", [])]

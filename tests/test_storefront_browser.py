@@ -79,7 +79,10 @@ def load_and_train(url: str, demo: DemoStore, shop: NewShop, orders: int | None 
         webhooks = webhooks[:len(demo.products) + orders]
 
     async def load() -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        # drop idle connections well before the server's 5 s keep-alive timeout closes them,
+        # so no request goes out on a connection the server is closing (on a loaded machine)
+        limits = httpx.Limits(keepalive_expiry=1)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
             await replay(client, shop.shop, webhooks)
             trained = await client.post(
                 f"/api/v1/shops/{shop.shop.shop_id}/model/train?wait=true",
@@ -549,6 +552,7 @@ def test_elements_added_later_and_queued_calls_render(context, storefront) -> No
     watch = PageWatch(page)
     serve(page, f"{storefront.url}/shop/queue", host_page(storefront, (
         "<script>window.shopreco = window.shopreco || [];"
+        "shopreco.push(['config', {labels: {also_bought: 'Others took'}}]);"
         "shopreco.push(['render', '#queued', {placement: 'also_bought', productId: "
         f"'{first.product_id}', limit: 3}}]);"
         "shopreco.push(function (api) { window.apiSeen = typeof api.render; });</script>"
@@ -557,6 +561,7 @@ def test_elements_added_later_and_queued_calls_render(context, storefront) -> No
     ready(page, "#queued")
     assert shown_ids(page, "#queued") == storefront.recommended_ids(
         placement="also_bought", product_id=first.product_id, limit="3")
+    assert page.locator("#queued h2").inner_text() == "Others took"
     assert page.evaluate("window.apiSeen") == "function"
     page.evaluate("""() => {
         const el = document.createElement('shopreco-recommendations');
@@ -604,6 +609,24 @@ def test_loading_the_script_twice_renders_once(context, storefront) -> None:
 
 
 # --------------------------------------------------------------------------- usability
+
+
+def test_the_shop_themes_the_widget_with_custom_properties(context, storefront) -> None:
+    first, _second = pair(storefront)
+    page = context.new_page()
+    serve(page, f"{storefront.url}/shop/themed", host_page(storefront, (
+        "<style>body { --shopreco-accent: rgb(200, 0, 100); --shopreco-font: monospace; }"
+        " button, li { background: rgb(0, 0, 255) !important; font-family: serif; }</style>"
+        f'<div data-shopreco="bundle" data-product-id="{first.product_id}"></div>')))
+    page.goto(f"{storefront.url}/shop/themed")
+    ready(page, "[data-shopreco]")
+    button = page.get_by_role("button", name="Add all to cart")
+    assert button.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(200, 0, 100)"
+    assert page.locator("[data-shopreco] section").evaluate(
+        "s => getComputedStyle(s).fontFamily") == "monospace"
+    # the shop's own CSS does not reach inside the shadow root
+    assert page.locator("[data-shopreco] li").first.evaluate(
+        "li => getComputedStyle(li).backgroundColor") != "rgb(0, 0, 255)"
 
 
 def test_carousel_is_usable_with_the_keyboard(context, storefront) -> None:

@@ -171,3 +171,38 @@ def test_the_model_endpoint_shows_the_choice_and_its_scores(http, shop) -> None:
     together = http.get(f"/api/v1/shops/{shop.shop.shop_id}/recommendations/products/101",
                         params={"kind": "bought_together", "limit": 2}, headers=auth(shop))
     assert {i["product_id"] for i in together.json()["items"]} == {"102", "103"}
+
+
+def test_retraining_reuses_a_recent_choice_until_asked_to_choose_again(http, shop) -> None:
+    orders = [order_payload(20_000 + n, n % 40, [101 + n % 5, 102 + n % 5],
+                            created_at=f"2025-{1 + n // 28 % 3:02d}-{1 + n % 28:02d}T09:00:00Z")
+              for n in range(240)]
+    send_orders(http, shop, orders)
+    path = f"/api/v1/shops/{shop.shop.shop_id}/model/train"
+    first = http.post(path, params={"wait": "true"}, headers=auth(shop)).json()["model"]
+    assert first["choice"]["chosen_by"] == "time-split validation"
+    again = http.post(path, params={"wait": "true"}, headers=auth(shop)).json()["model"]
+    assert again["choice"]["chosen_at"] == first["choice"]["chosen_at"]
+    assert again["config"] == first["config"]
+    fresh = http.post(path, params={"wait": "true", "retune": "true"},
+                      headers=auth(shop)).json()["model"]
+    assert fresh["choice"]["chosen_at"] > first["choice"]["chosen_at"]
+    bad = http.post(path, params={"wait": "true", "retune": "maybe"}, headers=auth(shop))
+    assert bad.status_code == 400 and "retune" in bad.json()["detail"]
+
+
+def test_rebuy_weighting_brings_back_staples_not_one_offs() -> None:
+    rows = []
+    for c in range(30):  # everybody rebuys coffee; a kettle is bought once
+        for n in range(3):
+            rows.append(Purchase(f"o{c}-{n}", f"c{c}", "coffee", 1, START + (10 * n + c) * DAY))
+        rows.append(Purchase(f"k{c}", f"c{c}", "kettle", 1, START + (40 + c) * DAY))
+    # c0 bought coffee once long ago and the kettle just now
+    rows = [r for r in rows if r.customer_id != "c0"] + [
+        Purchase("x1", "c0", "coffee", 1, START),
+        Purchase("x2", "c0", "kettle", 1, START + 80 * DAY)]
+    plain = ShopModel.train(rows)
+    weighted = ShopModel.train(rows, Config(rebuy_weighting=True))
+    assert weighted.rebuy_rates[list(weighted.item_ids).index("coffee")] > 0.9
+    assert [r.product_id for r in plain.buy_again("c0", 2).items] == ["kettle", "coffee"]
+    assert [r.product_id for r in weighted.buy_again("c0", 2).items] == ["coffee", "kettle"]

@@ -170,6 +170,7 @@ button:disabled{opacity:.6}:focus-visible{outline:2px solid ${ACC}}.x>ul{flex:1}
       picks.forEach((p) => { if (p.box.checked) { n++; sum += +(p.item.price || 0); } });
       total.textContent = money(sum, fmt.cur, fmt.loc) || String(sum);
       btn.disabled = !n;
+      btn.textContent = L.addAll;
     });
     (self ? [self] : []).concat(data.items).forEach((it, i) => {
       const mine = self && !i, li = mine ? h("li") : card(it, ctx, fmt), box = h("input");
