@@ -282,6 +282,9 @@ def stage_counts(shop_id: str, facts: list[OrderFact], as_of: float) -> dict[str
         ],
         "scoring": "R, F, M are 1..5 by average-rank quintile among the shop's customers "
                    "(recency: latest order = 5); FM = ceil((F + M) / 2); see docs/lifecycle.md",
+        "churn_risk": "1 - P(alive) of a customer ordering every `gap` days on average (their "
+                      "own median gap shrunk towards the shop's repurchase cycle) who is still "
+                      "a buyer after n orders with p = n / (n + 1); 0..1",
         "note": None if total else f"shop {shop_id!r} has no order that counts as of "
                                    f"{iso(as_of)} ({NOT_A_PURCHASE})",
     }

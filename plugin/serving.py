@@ -79,6 +79,8 @@ async def render_items(
             url=product.get("url"),
             image_url=product.get("image_url"),
         )
+        if product.get("variant_id"):
+            item["variant_id"] = product["variant_id"]
         items.append(item)
     return items
 

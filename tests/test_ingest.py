@@ -146,6 +146,7 @@ def test_product_event_stores_a_catalog_entry(store, make_shop) -> None:
         "image_url": "http://static.shopify.com/s/files/1/6909/3384/products/ipod-nano.png?0",
         "price": "199.00",
         "available": True,
+        "variant_id": "808950810",
     }
 
 

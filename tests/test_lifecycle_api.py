@@ -96,6 +96,7 @@ def test_stages_count_every_customer_once(http, small_shop) -> None:
     assert body["customers"] == sum(counts.values()) == 2
     assert body["repurchase_cycle_days"] == 10.0
     assert all(s["rule"] and s["action"] for s in body["stages"])
+    assert "P(alive)" in body["churn_risk"]
 
 
 def test_one_customer_with_stage_scores_and_dates(http, small_shop) -> None:

@@ -101,9 +101,12 @@ def test_home_without_customer_is_trending(http, euro_shop) -> None:
         http, euro_shop, "/recommendations/trending", limit="6")
 
 
-def test_home_with_customer_is_their_personal_list(http, euro_shop) -> None:
+def test_home_with_customer_is_their_personal_list_of_new_products(http, euro_shop) -> None:
     shown = ids(widget(http, euro_shop, "home", customer_id="0", limit="4"))
-    assert shown == api_ids(http, euro_shop, "/recommendations/customers/0", limit="4")
+    assert shown == api_ids(http, euro_shop, "/recommendations/customers/0", limit="4",
+                            exclude_purchased="true")
+    again = ids(widget(http, euro_shop, "buy_again", customer_id="0", limit="4"))
+    assert not set(shown) & set(again[:1])
 
 
 def test_trending_placement(http, euro_shop) -> None:

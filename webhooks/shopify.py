@@ -169,6 +169,9 @@ def parse_product(payload: dict[str, Any], storefront_url: str) -> dict[str, Any
         "image_url": image.get("src") if image else None,
         "price": money(variants[0].get("price", "0"), "variants[0].price") if variants else None,
         "available": payload.get("status", "active") == "active" and (in_stock or not variants),
+        # what /cart/add.js takes: the first variant (the widget adds it to the cart)
+        "variant_id": id_string(variants[0].get("id"), "variants[0].id", False)
+        if variants else None,
     }
 
 

@@ -97,9 +97,13 @@ async def _thank_you(redis: aioredis.Redis, shop_id: str, request: WidgetRequest
 
 
 async def _home(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
+    """Trending for a visitor; for a known customer their picks among products they never
+    bought (what they rebuy has its own shelf, buy_again)."""
     if request.customer_id is None:
         return await _trending(redis, shop_id, request)
-    return await _customer_list(redis, shop_id, request)
+    customer_id, limit = request.customer_id, request.limit
+    history = await customer_history(redis, shop_id, customer_id)
+    return lambda m, b: m.for_customer(customer_id, limit, True, b, history)
 
 
 async def _trending(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
