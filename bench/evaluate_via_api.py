@@ -80,7 +80,7 @@ class ThroughTheApi:
     def fit(self, train: Sequence[Purchase]) -> None:
         asyncio.run(self._send(envelopes(train)))
         response = self.client.post(f"/api/v1/shops/{self.shop_id}/model/train",
-                                    params={"wait": "true"})
+                                    params={"wait": "true"}, timeout=1800)  # drain+choose+fit
         response.raise_for_status()
 
     async def _send(self, bodies: list[bytes]) -> None:

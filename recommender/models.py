@@ -90,8 +90,8 @@ def als_from_factors(
 ) -> AlternatingLeastSquares:
     """Rebuild a fitted implicit ALS model from its stored factor arrays (with the training
     hyperparameters, which recalculating a user's factors from fresh purchases uses)."""
-    model = AlternatingLeastSquares(
-        factors=item_factors.shape[1], regularization=regularization, alpha=alpha
+    model = AlternatingLeastSquares(  # one thread: it serves one user's solve at a time
+        factors=item_factors.shape[1], regularization=regularization, alpha=alpha, num_threads=1
     )
     model.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
     model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)

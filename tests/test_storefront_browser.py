@@ -324,8 +324,10 @@ def test_bundle_add_all_posts_to_the_shopify_cart(context, storefront) -> None:
     page.get_by_role("button", name="Add all to cart").click()
     page.wait_for_function("window.added !== undefined", timeout=WAIT_MS)
     items = storefront.recommended(placement="bundle", product_id=first.product_id, limit="4")
+    # Shopify's cart takes variant ids: the catalog's first variant where it names one
+    assert all(i.get("variant_id") for i in items)
     assert bodies == [{"items": [{"id": int(variant), "quantity": 1}] + [
-        {"id": int(i["product_id"]), "quantity": 1} for i in items]}]
+        {"id": int(i["variant_id"]), "quantity": 1} for i in items]}]
     assert page.get_by_role("button", name="Added").is_disabled()
     assert watch.errors == []
 

@@ -113,7 +113,7 @@
         ({ id: id(i), quantity: 1 })) }));
     } else if (p === "woocommerce") {
       done = items.reduce((prev, i) => prev.then(() => post("/?wc-ajax=add_to_cart",
-        new URLSearchParams({ product_id: id(i), quantity: 1 }))), Promise.resolve());
+        new URLSearchParams({ product_id: i.product_id, quantity: 1 }))), Promise.resolve());
     } else {
       done = Promise.resolve(fire(el, "shopreco:add-to-cart", detail));
     }
