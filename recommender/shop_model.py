@@ -350,11 +350,13 @@ class ShopModel:
                       + c.nurture_taste * taste + c.nurture_trending * self._trending_share)
         wanted = min(limit + len(blocked), len(self._items))
         repeat = set(bought.tolist()) if not exclude_purchased else set()
+        best = _best(scores, wanted)
+        because = self._because(bought, best)
         found = [
             Recommendation(self._items[j], float(scores[j]), BUY_AGAIN)
             if j in repeat else
-            Recommendation(self._items[j], float(scores[j]), PERSONAL, self._because(bought, j))
-            for j in _best(scores, wanted)
+            Recommendation(self._items[j], float(scores[j]), PERSONAL, because[column])
+            for column, j in enumerate(best)
         ]
         exclude = {self._items[j] for j in bought} if exclude_purchased else set()
         return Answer(c.cf, self._fill(found, limit, exclude | set(blocked)))
@@ -395,14 +397,19 @@ class ShopModel:
         own = self._decayed(self.user_recent, user, counts)
         return own * self.rebuy_rates if self.config.rebuy_weighting else own
 
-    def _because(self, bought: np.ndarray, item: int, top: int = 3) -> tuple[str, ...]:
-        """Up to `top` bought products that are co-purchase neighbours of `item`, closest
-        first: the purchases that led to recommending it (empty if only taste did)."""
-        if not len(bought):
-            return ()
-        links = np.asarray(self.neighbours[bought, item].todense()).ravel()
-        order = np.argsort(-links, kind="stable")[:top]
-        return tuple(self._items[bought[k]] for k in order if links[k] > 0)
+    def _because(self, bought: np.ndarray, items: list[int],
+                 top: int = 3) -> list[tuple[str, ...]]:
+        """Per item of `items`: up to `top` bought products that are co-purchase neighbours
+        of it, closest first: the purchases that led to recommending it (empty if only taste
+        did)."""
+        if not len(bought) or not items:
+            return [() for _ in items]
+        links = self.neighbours[bought][:, items].toarray()  # (bought, items)
+        found = []
+        for column in range(len(items)):
+            order = np.argsort(-links[:, column], kind="stable")[:top]
+            found.append(tuple(self._items[bought[k]] for k in order if links[k, column] > 0))
+        return found
 
     def _taste(self, user: int | None, counts: sp.csr_matrix, recalculate: bool) -> np.ndarray:
         """ALS scores (items,) of the customer, from factors recomputed from `counts` when
@@ -471,9 +478,11 @@ class ShopModel:
         c = self.config
         scores = c.cart_neighbours * _share(linked) + c.cart_trending * self._trending_share
         scores[cart] = 0.0
+        best = _best(scores, limit + len(exclude))
+        links = self.neighbours[cart][:, best].toarray() > 0  # (cart, best): which led to it
         found = []
-        for j in _best(scores, limit + len(exclude)):
-            because = tuple(self._items[i] for i in cart if self.neighbours[i, j] > 0)
+        for column, j in enumerate(best):
+            because = tuple(self._items[cart[r]] for r in np.flatnonzero(links[:, column]))
             reason = "cart" if linked[j] > 0 and c.cart_neighbours > 0 else TRENDING
             found.append(Recommendation(self._items[j], float(scores[j]), reason, because))
         return Answer(c.neighbours, self._fill(found, limit, exclude))

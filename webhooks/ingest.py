@@ -196,18 +196,25 @@ class Ingestor:
         return trimmed
 
     async def drain(self, shop_id: str, timeout: float = 60.0) -> None:
-        """Process every event accepted for the shop so far, including other consumers' ones.
+        """Process every event accepted for the shop so far, including other consumers' ones
+        (waiting for them while they make progress).
         A shop erased meanwhile (shop/redact) is drained once its stream is gone."""
-        deadline = time.monotonic() + timeout
         if await ensure_group(self.redis, shop_id):
             while await self.read_once([shop_id]):
                 pass
+        # other consumers may still hold a large batch: wait while it shrinks, give up only
+        # after `timeout` seconds without progress
+        deadline, least = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
-            if not await self._pending(shop_id):
+            pending = await self._pending(shop_id)
+            if not pending:
                 return
+            if least is None or pending < least:
+                deadline, least = time.monotonic() + timeout, pending
             await asyncio.sleep(0.05)
             await self.claim_stale(shop_id, self.claim_idle_ms)
-        raise TimeoutError(f"events of shop {shop_id!r} still pending after {timeout:.0f} s")
+        raise TimeoutError(f"events of shop {shop_id!r} still pending: no progress for "
+                           f"{timeout:.0f} s")
 
     async def _pending(self, shop_id: str) -> int:
         try:
