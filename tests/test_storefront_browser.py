@@ -654,7 +654,9 @@ def test_carousel_is_usable_with_the_keyboard(context, storefront) -> None:
     page.keyboard.press("Enter")
     page.wait_for_function(f"""() => document.querySelector('{host}').shadowRoot
         .querySelector('ul').scrollLeft > 0""", timeout=WAIT_MS)
-    assert previous.is_enabled()
+    # the buttons follow the scroll events of the smooth scroll: wait for them, not a moment
+    from playwright.sync_api import expect
+    expect(previous).to_be_enabled(timeout=WAIT_MS)
     before = scrolled()
     scroller.focus()
     page.keyboard.press("ArrowRight")
