@@ -12,22 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import tempfile
 import time
-from dataclasses import replace
-from pathlib import Path
 
 import httpx
+from demo_shop import trained_demo_shop  # bench/demo_shop.py (the script's folder)
 
-from plugin.config import Settings
-from plugin.demo.store import generate_store
 from plugin.server import make_server, serving
-from plugin.shops import add_shop
-from plugin.storage import open_redis
-from plugin.training import train_shop
-from webhooks import records
-from webhooks.shopify import parse_order
 
 PORT = 8794
 
@@ -46,19 +36,10 @@ async def walk_json(client: httpx.AsyncClient, url: str, products: int) -> int:
 
 
 async def main(n_orders: int, products: int) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="shopreco-bench-"))
-    try:
-        settings = replace(Settings.from_env({}), data_dir=data_dir, run_worker=False,
-                           fsync_always=False)
-        store = generate_store(n_orders=n_orders)
-        async with open_redis(settings) as redis:
-            new = await add_shop(redis, "bench", "shopify", "bench.myshopify.com", "")
-            for order in store.orders:
-                await records.store_order(redis, "bench", parse_order(order))
-            await train_shop(redis, "bench")
-        customers = sorted({str(o["customer"]["id"]) for o in store.orders if o["customer"]})
+    async with trained_demo_shop(n_orders) as demo:
+        settings, customers = demo.settings, demo.customers
         base = f"http://127.0.0.1:{PORT}/api/v1/shops/bench"
-        auth = {"Authorization": f"Bearer {new.api_key}"}
+        auth = {"Authorization": f"Bearer {demo.api_key}"}
         server = make_server(settings, "127.0.0.1", PORT)
         async with serving(server), httpx.AsyncClient(timeout=600, headers=auth) as client:
             started = time.perf_counter()
@@ -82,8 +63,6 @@ async def main(n_orders: int, products: int) -> None:
                                ("one personal API call each", api_seconds)):
             print(f"{label:<28} {seconds:7.2f} s  {seconds / listed * 1000:6.2f} ms/customer"
                   f"  {seconds / api_seconds:5.2f}x the API calls")
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -12,27 +12,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from pathlib import Path
 
 import httpx
+from demo_shop import trained_demo_shop  # bench/demo_shop.py (the script's folder)
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from plugin.config import Settings
-from plugin.demo.store import generate_store
 from plugin.server import make_server, serving
-from plugin.shops import add_shop
-from plugin.storage import open_redis
-from plugin.training import train_shop
-from webhooks import records
-from webhooks.shopify import parse_order
 
 CONCURRENCY = 16
 PORT = 8793
@@ -67,20 +57,11 @@ def summary(label: str, latencies: list[float], baseline: list[float]) -> str:
 
 
 async def main(n_orders: int, n_requests: int) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="shopreco-bench-"))
-    try:
-        settings = replace(Settings.from_env({}), data_dir=data_dir, run_worker=False,
-                           fsync_always=False)
-        store = generate_store(n_orders=n_orders)
-        async with open_redis(settings) as redis:
-            new = await add_shop(redis, "bench", "shopify", "bench.myshopify.com", "")
-            for order in store.orders:
-                await records.store_order(redis, "bench", parse_order(order))
-            await train_shop(redis, "bench")
-        customers = sorted({str(o["customer"]["id"]) for o in store.orders if o["customer"]})
-        products = [p.product_id for p in store.products]
+    async with trained_demo_shop(n_orders) as demo:
+        settings, customers = demo.settings, demo.customers
+        products = [p.product_id for p in demo.store.products]
         base = f"http://127.0.0.1:{PORT}"
-        auth = {"Authorization": f"Bearer {new.api_key}"}
+        auth = {"Authorization": f"Bearer {demo.api_key}"}
         api = f"{base}/api/v1/shops/bench/recommendations"
         calls: dict[str, Callable[[int], httpx.Request]] = {
             "bare endpoint": lambda i: httpx.Request("GET", f"{base}/bench/bare"),
@@ -105,8 +86,6 @@ async def main(n_orders: int, n_requests: int) -> None:
               f"({n_orders} orders, {len(customers)} customers)")
         for label, latencies in results.items():
             print(summary(label, latencies, baseline))
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

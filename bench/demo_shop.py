@@ -1,0 +1,45 @@
+"""Shared by the benchmarks: the demo store stored straight into a fresh embedded Redis (no
+HTTP) as shop "bench", trained, and removed again afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from plugin.config import Settings
+from plugin.demo.store import DemoStore, generate_store
+from plugin.shops import add_shop
+from plugin.storage import open_redis
+from plugin.training import train_shop
+from webhooks import records
+from webhooks.shopify import parse_order
+
+
+@dataclass(frozen=True)
+class DemoShop:
+    settings: Settings  # points at the temporary embedded Redis
+    api_key: str
+    store: DemoStore
+    customers: list[str]  # ids of the customers with orders, sorted
+
+
+@contextlib.asynccontextmanager
+async def trained_demo_shop(n_orders: int) -> AsyncIterator[DemoShop]:
+    data_dir = Path(tempfile.mkdtemp(prefix="shopreco-bench-"))
+    try:
+        settings = replace(Settings.from_env({}), data_dir=data_dir, run_worker=False,
+                           fsync_always=False)
+        store = generate_store(n_orders=n_orders)
+        async with open_redis(settings) as redis:
+            new = await add_shop(redis, "bench", "shopify", "bench.myshopify.com", "")
+            for order in store.orders:
+                await records.store_order(redis, "bench", parse_order(order))
+            await train_shop(redis, "bench")
+        customers = sorted({str(o["customer"]["id"]) for o in store.orders if o["customer"]})
+        yield DemoShop(settings, new.api_key, store, customers)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
