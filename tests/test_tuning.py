@@ -67,13 +67,15 @@ def test_a_shop_of_staples_gets_popularity_for_its_carts() -> None:
 
 
 def test_the_report_names_every_candidate_and_fits_the_budget() -> None:
-    choice = choose(bundle_shop(customers=150), budget_seconds=60)
+    # a budget no machine runs out of here: the report must list every candidate
+    choice = choose(bundle_shop(customers=150), budget_seconds=600)
     report = choice.report
     assert report["personal_models_tried"] == ["als", "als factors=16", "als regularization=1.0",
                                                "bpr"]
     assert set(report["scores"]) == {"chosen", "default", "popularity"}
     assert set(report["validation"]["cases"]) == {"nurture", "discovery", "upsell"}
-    assert report["budget_exhausted"] is False and report["seconds"] < 60
+    assert report["budget_exhausted"] is False
+    assert 0 < report["seconds"] <= report["budget_seconds"]
     assert "validated on" in describe_choice(choice)
 
 
