@@ -12,10 +12,10 @@ from pathlib import Path
 
 from plugin.config import Settings
 from plugin.demo.store import DemoStore, generate_store
-from plugin.shops import add_shop
-from plugin.storage import open_redis
-from plugin.training import train_shop
-from webhooks import records
+from plugin.engine.training import train_shop
+from plugin.store import records
+from plugin.store.connection import open_redis
+from plugin.store.shops import add_shop
 from webhooks.shopify import parse_order
 
 

@@ -30,8 +30,8 @@ import httpx
 
 from plugin.config import Settings
 from plugin.server import make_server, serving
-from plugin.shops import add_shop
-from plugin.storage import open_redis
+from plugin.store.connection import open_redis
+from plugin.store.shops import add_shop
 from recommender.baselines import BM25ItemKNN, ImplicitALS, OwnHistory, ShopReco
 from recommender.evaluation import evaluate, format_table, load_orders, ratio_to_best, split
 from recommender.matrix import Purchase

@@ -29,10 +29,10 @@ from starlette.routing import Route
 from plugin.config import Settings
 from plugin.demo.runner import deliveries
 from plugin.demo.store import generate_store
+from plugin.engine.training import purchases_of
 from plugin.server import make_server, serving
-from plugin.shops import add_shop
-from plugin.storage import open_redis
-from plugin.training import purchases_of
+from plugin.store.connection import open_redis
+from plugin.store.shops import add_shop
 from recommender.matrix import Purchase, build_interactions
 from recommender.models import fit_als
 from recommender.shop_model import ShopModel

@@ -26,12 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from plugin import keys, lifecycle
-from plugin.lifecycle import load_order_facts, order_fact, parse_as_of
-from plugin.storage import EmbeddedRedis
+from plugin.api import lifecycle
+from plugin.api.lifecycle import load_order_facts, order_fact, parse_as_of
+from plugin.store import keys
+from plugin.store.connection import EmbeddedRedis
+from plugin.store.order import Order
+from plugin.store.records import store_order
 from recommender.lifecycle import DAY, cohorts, customer_stages, monthly, retention, summary
-from webhooks.order import Order
-from webhooks.records import store_order
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FILES = (DATA / "online_retail_ii_2009-12_2010-12.csv.gz",

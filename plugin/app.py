@@ -12,11 +12,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from plugin import api, email_blocks, lifecycle, nurture, privacy_api
+from plugin.api import email as email_blocks
+from plugin.api import lifecycle, nurture
+from plugin.api import privacy as privacy_api
+from plugin.api import recommendations as api
 from plugin.config import Settings
-from plugin.problems import problem
-from plugin.serving import ModelCache
-from plugin.storage import open_redis
+from plugin.store.connection import open_redis
+from plugin.store.models import ModelCache
+from plugin.web.problems import problem
 from plugin.worker import running_workers
 from webhooks import receiver
 from webhooks.http import PlatformHttp

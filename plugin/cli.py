@@ -11,10 +11,13 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from plugin import deadletters, importer, lifecycle, privacy_api
-from plugin import evaluate as evaluation_cli
+from plugin.api import lifecycle
+from plugin.api import privacy as privacy_api
+from plugin.commands import evaluate as evaluation_cli
+from plugin.commands import widgets as widgets_cli
 from plugin.config import ConfigError, Secret, Settings
-from plugin.shops import (
+from plugin.store.connection import open_redis
+from plugin.store.shops import (
     DEFAULT_LOCALE,
     PLATFORMS,
     PlatformAccess,
@@ -26,9 +29,8 @@ from plugin.shops import (
     issue_api_key,
     list_shops,
 )
-from plugin.storage import open_redis
+from webhooks import deadletters, importer
 from webhooks.http import FetchError
-from widgets import cli as widgets_cli
 
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -188,9 +190,9 @@ async def cmd_shops_origins(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
-    from plugin.backfill import BackfillError, run_backfill
     from plugin.progress import Progress
-    from plugin.shops import get_shop
+    from plugin.store.shops import get_shop
+    from webhooks.backfill import BackfillError, run_backfill
     from webhooks.http import PlatformHttp
     from webhooks.platforms import BACKFILL_SOURCES
 
@@ -218,7 +220,7 @@ async def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from plugin.training import train_shop
+    from plugin.engine.training import train_shop
     from webhooks.ingest import Ingestor
 
     async with open_redis(settings) as redis:

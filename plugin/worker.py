@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 
 from plugin.config import Settings
-from plugin.training import AutoTrainer
+from plugin.engine.training import AutoTrainer
 from webhooks.http import PlatformHttp
 from webhooks.ingest import Ingestor
 from webhooks.woocommerce import Reconciler

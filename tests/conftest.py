@@ -20,8 +20,8 @@ import uvicorn
 
 from plugin.app import create_app
 from plugin.config import Settings
-from plugin.shops import NewShop, add_shop
-from plugin.storage import EmbeddedRedis
+from plugin.store.connection import EmbeddedRedis
+from plugin.store.shops import NewShop, add_shop
 
 T = TypeVar("T")
 

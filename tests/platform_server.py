@@ -23,14 +23,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 import redis.asyncio as aioredis
 
-from plugin import keys
 from plugin.config import Secret
-from plugin.shops import PlatformAccess, Shop, add_shop
+from plugin.store import keys
+from plugin.store.order import Order
+from plugin.store.records import get_order
+from plugin.store.shops import PlatformAccess, Shop, add_shop
 from tests.conftest import Store
 from webhooks.http import PlatformHttp
 from webhooks.ingest import Ingestor
-from webhooks.order import Order
-from webhooks.records import get_order
 
 
 @dataclass(frozen=True)

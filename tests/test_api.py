@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from plugin.shops import NewShop
+from plugin.store.shops import NewShop
 from tests.helpers import body_of, order_payload, shopify_headers
 
 

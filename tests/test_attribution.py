@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin.shops import NewShop, add_shop
+from plugin.store.shops import NewShop, add_shop
+from plugin.store.tracking import record_click
 from tests.conftest import Store
 from tests.test_custom_platform import send
 from tests.test_widget_events import batch, event, post, stats
 from webhooks.ingest import Ingestor
-from widgets.tracking import record_click
 
 DAY = 24 * 3600
 
@@ -198,7 +198,7 @@ def test_cli_stats_of_an_unknown_shop_fails_clearly(store) -> None:
 
 def test_erasing_a_customer_removes_their_clicks_and_attributions(http, store,
                                                                    custom_shop) -> None:
-    from plugin.privacy import erase_customer
+    from plugin.store.privacy import erase_customer
 
     shop_id = custom_shop.shop.shop_id
     click(http, custom_shop, customer="c-gone", visitor="v-gone")

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin import keys
-from plugin.backfill import run_backfill
 from plugin.config import Secret
-from plugin.shops import Shop
-from plugin.training import purchases_of
+from plugin.engine.training import purchases_of
+from plugin.store import keys
+from plugin.store.order import LineItem, Order, Refund
+from plugin.store.shops import Shop
 from tests.conftest import Store
 from tests.helpers import SHARED_DATA
 from tests.platform_server import (
@@ -36,7 +36,7 @@ from tests.platform_server import (
 )
 from tests.test_signatures import VECTORS
 from webhooks import bigcommerce
-from webhooks.order import LineItem, Order, Refund
+from webhooks.backfill import run_backfill
 from webhooks.standard_webhooks import sign
 
 BC_DATA = SHARED_DATA / "webhooks" / "bigcommerce"

@@ -17,14 +17,14 @@ import httpx
 import jsonschema
 import pytest
 
-from plugin import keys
-from plugin.shops import NewShop, add_shop
-from plugin.training import purchases_of
+from plugin.engine.training import purchases_of
+from plugin.store import keys
+from plugin.store.order import Order
+from plugin.store.records import get_order
+from plugin.store.shops import NewShop, add_shop
 from tests.conftest import Store
 from webhooks import custom
 from webhooks.ingest import Ingestor
-from webhooks.order import Order
-from webhooks.records import get_order
 from webhooks.standard_webhooks import sign
 
 PROBLEM = "application/problem+json"

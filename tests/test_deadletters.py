@@ -21,19 +21,19 @@ from typing import Any
 
 import pytest
 
-from plugin import keys
 from plugin.config import Settings
-from plugin.deadletters import ALL, DeadLetterError, list_dead, replay_dead
-from plugin.shops import Shop, add_shop
-from plugin.storage import EmbeddedRedis
+from plugin.store import keys
+from plugin.store.connection import EmbeddedRedis
+from plugin.store.events import Event, append
+from plugin.store.records import get_order
+from plugin.store.shops import Shop, add_shop
 from tests.conftest import Store
 from tests.helpers import SHARED_DATA, body_of
 from tests.platform_server import FakePlatformApi, Reply, drain, register_shop
 from webhooks import ecwid
+from webhooks.deadletters import ALL, DeadLetterError, list_dead, replay_dead
 from webhooks.http import PlatformHttp
 from webhooks.ingest import GROUP, MAX_ATTEMPTS, Ingestor, dead_letter
-from webhooks.intake import Event, append
-from webhooks.records import get_order
 
 ECWID_DATA = SHARED_DATA / "webhooks" / "ecwid"
 DOCS_ORDER: dict[str, Any] = json.loads((ECWID_DATA / "order_get_response_docs.json").read_text())

@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin import keys
-from plugin.backfill import run_backfill
 from plugin.config import Secret
-from plugin.shops import Shop
-from plugin.training import purchases_of
+from plugin.engine.training import purchases_of
+from plugin.store import keys
+from plugin.store.order import LineItem, Order
+from plugin.store.shops import Shop
 from tests.conftest import Store
 from tests.helpers import SHARED_DATA
 from tests.platform_server import (
@@ -37,7 +37,7 @@ from tests.platform_server import (
 )
 from tests.test_signatures import VECTORS
 from webhooks import ecwid
-from webhooks.order import LineItem, Order
+from webhooks.backfill import run_backfill
 
 ECWID_DATA = SHARED_DATA / "webhooks" / "ecwid"
 VECTOR = next(v for v in VECTORS if v["id"] == "ecwid-derived")

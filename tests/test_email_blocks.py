@@ -15,20 +15,20 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin import keys
-from plugin.shops import NewShop
-from plugin.signed_links import (
+from plugin.api.signed_links import (
     block_url,
     click_url,
     existing_link_secret,
     link_secret,
     signature,
 )
+from plugin.store import keys
+from plugin.store.records import store_product
+from plugin.store.shops import NewShop
+from plugin.store.tracking import clicks_of_customer, day_of
 from tests.conftest import Store
 from tests.helpers import order_payload
 from tests.test_api import auth, send_orders, train
-from webhooks.records import store_product
-from widgets.tracking import clicks_of_customer, day_of
 
 XSS = "<img src=x onerror=alert(1)>"
 PUBLIC = "http://testserver"  # the public_url of the test server's settings

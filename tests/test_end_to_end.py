@@ -9,7 +9,7 @@ import pytest
 
 from plugin.demo.runner import deliveries, replay
 from plugin.demo.store import DemoStore, generate_store
-from plugin.shops import NewShop, add_shop
+from plugin.store.shops import NewShop, add_shop
 from tests.conftest import Store
 
 

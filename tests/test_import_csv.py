@@ -14,14 +14,13 @@ from typing import Any
 
 import pytest
 
-from plugin import keys
-from plugin.importer import CsvImportError, import_csv
-from plugin.shops import NewShop
-from plugin.training import purchases_of
+from plugin.engine.training import purchases_of
+from plugin.store import keys, records
+from plugin.store.order import Order
+from plugin.store.shops import NewShop
 from tests.conftest import Store
 from tests.test_cli import shopreco
-from webhooks import records
-from webhooks.order import Order
+from webhooks.importer import CsvImportError, import_csv
 
 # The first line of Shopify's order export (Orders > Export > CSV), as exported.
 HEADER_LINE = (

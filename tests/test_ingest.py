@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from plugin import keys
-from plugin.shops import NewShop
-from plugin.training import AutoTrainer, purchases_of
+from plugin.engine.training import AutoTrainer, purchases_of
+from plugin.store import keys
+from plugin.store.events import Event, append
+from plugin.store.order import LineItem, Order
+from plugin.store.records import store_order
+from plugin.store.shops import NewShop
 from tests.conftest import Store
 from tests.helpers import SHARED_DATA, body_of, order_payload, shopify_headers
 from webhooks import shopify
 from webhooks.ingest import GROUP, Ingestor, ensure_group, process_event
-from webhooks.intake import Event, append
-from webhooks.order import LineItem, Order
-from webhooks.records import store_order
 
 SHOPIFY_DATA = SHARED_DATA / "webhooks" / "shopify"
 

@@ -30,11 +30,11 @@ import httpx
 import pytest
 import redis
 
-from plugin import keys
 from plugin.config import Settings
-from plugin.shops import add_shop
-from plugin.storage import EmbeddedRedis
-from plugin.training import load_purchases
+from plugin.engine.training import load_purchases
+from plugin.store import keys
+from plugin.store.connection import EmbeddedRedis
+from plugin.store.shops import add_shop
 from recommender.matrix import Purchase
 from tests.conftest import LiveServer, Store
 from tests.helpers import body_of, order_payload, shopify_headers

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from plugin.api import BadRequest
-from plugin.lifecycle import load_order_facts, parse_as_of, parse_instant, shop_stages
-from plugin.privacy import erase_customer
-from plugin.shops import NewShop
+from plugin.api.lifecycle import load_order_facts, parse_as_of, parse_instant, shop_stages
+from plugin.store.order import LineItem, Order, Refund
+from plugin.store.privacy import erase_customer
+from plugin.store.records import merge_refunds, store_order
+from plugin.store.shops import NewShop
+from plugin.web.params import BadRequest
 from recommender.lifecycle import (
     DAY,
     STAGE_RULES,
@@ -23,8 +25,6 @@ from recommender.lifecycle import (
     stage_of,
 )
 from tests.conftest import Store
-from webhooks.order import LineItem, Order, Refund
-from webhooks.records import merge_refunds, store_order
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 

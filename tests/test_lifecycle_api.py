@@ -8,12 +8,12 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin.shops import NewShop
+from plugin.store.order import Refund
+from plugin.store.shops import NewShop
 from recommender.lifecycle import STAGES
 from tests.conftest import Store
 from tests.test_cli import shopreco
 from tests.test_lifecycle import order, store_orders
-from webhooks.order import Refund
 
 AS_OF = "2023-12-31"  # T0 is 2023-11-14
 

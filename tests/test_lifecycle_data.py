@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from plugin.lifecycle import order_fact, parse_as_of, parse_instant
-from plugin.shops import NewShop, add_shop
+from plugin.api.lifecycle import order_fact, parse_as_of, parse_instant
+from plugin.store.order import Order
+from plugin.store.records import store_order
+from plugin.store.shops import NewShop, add_shop
 from recommender.lifecycle import (
     DAY,
     OrderFact,
@@ -29,8 +31,6 @@ from recommender.lifecycle import (
 from tests.conftest import Store
 from tests.helpers import SHARED_DATA
 from tests.test_cli import shopreco
-from webhooks.order import Order
-from webhooks.records import store_order
 
 CDNOW = SHARED_DATA / "cdnow_master_lifetimes.csv.gz"
 RETAIL = SHARED_DATA / "online_retail_uci_2010-12_2011-12.csv.gz"

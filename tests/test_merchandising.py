@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from plugin.shops import NewShop
+from plugin.store.shops import NewShop
 from recommender.matrix import Purchase
 from recommender.shop_model import ShopModel
 from tests.helpers import body_of, order_payload, shopify_headers

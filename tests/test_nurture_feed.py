@@ -11,15 +11,15 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin.lifecycle import parse_as_of, shop_stages
-from plugin.shops import NewShop
+from plugin.api.lifecycle import parse_as_of, shop_stages
+from plugin.store.order import LineItem, Order
+from plugin.store.records import store_order, store_product
+from plugin.store.shops import NewShop
 from recommender.lifecycle import STAGES, CustomerStage
 from tests.conftest import Store
 from tests.helpers import order_payload
 from tests.test_api import auth, send_orders, train
 from tests.test_email_blocks import api_items, catalog, local
-from webhooks.order import LineItem, Order
-from webhooks.records import store_order, store_product
 
 AS_OF = "2025-06-30"
 

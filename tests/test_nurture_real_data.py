@@ -15,13 +15,13 @@ import httpx
 import pandas as pd
 import pytest
 
-from plugin.shops import NewShop, add_shop
+from plugin.store.order import LineItem, Order
+from plugin.store.records import store_order
+from plugin.store.shops import NewShop, add_shop
 from tests.conftest import Store
 from tests.helpers import SHARED_DATA
 from tests.test_api import auth, train
 from tests.test_email_blocks import api_items
-from webhooks.order import LineItem, Order
-from webhooks.records import store_order
 
 DATA = SHARED_DATA / "online_retail_uci_2010-12_2011-12.csv.gz"
 AS_OF = "2011-12-31"

@@ -12,18 +12,18 @@ import httpx
 import numpy as np
 import pytest
 
-from plugin import keys
-from plugin.privacy import Subject, erase_customer
-from plugin.shops import NewShop
+from plugin.store import keys
+from plugin.store.events import Event, append
+from plugin.store.order import LineItem, Order, PayloadError, email_customer_id
+from plugin.store.privacy import Subject, erase_customer
+from plugin.store.records import store_order
+from plugin.store.shops import NewShop
 from recommender.matrix import Purchase
 from recommender.shop_model import Config, ShopModel
 from tests.conftest import Store
 from tests.helpers import body_of, order_payload, shopify_headers
 from tests.test_cli import shopreco
 from webhooks.ingest import GROUP, Ingestor, dead_letter
-from webhooks.intake import Event, append
-from webhooks.order import LineItem, Order, PayloadError, email_customer_id
-from webhooks.records import store_order
 
 # Shopify-sized ids (beyond 2^53), distinct enough that a substring match means "it is there"
 ALICE, ALICE_EMAIL = "7300000000000000001", "alice.erase@example.com"

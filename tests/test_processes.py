@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from plugin import keys
-from plugin.shops import add_shop
-from plugin.storage import EmbeddedRedis
+from plugin.store import keys
+from plugin.store.connection import EmbeddedRedis
+from plugin.store.shops import add_shop
 from tests.conftest import LiveServer, Store, free_port, settings_for
 from tests.helpers import body_of, order_payload, shopify_headers
 

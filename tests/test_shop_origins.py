@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from plugin import keys
-from plugin.shops import ShopError, allowed_origins, get_shop, parse_locale, parse_origin
+from plugin.store import keys
+from plugin.store.shops import ShopError, allowed_origins, get_shop, parse_locale, parse_origin
 from tests.test_attribution import shopreco
 
 

@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from plugin import keys
-from plugin.backfill import BackfillError, BackfillResult, run_backfill
 from plugin.config import Secret
-from plugin.shops import NewShop, PlatformAccess, add_shop
+from plugin.store import keys
+from plugin.store.order import PayloadError
+from plugin.store.shops import NewShop, PlatformAccess, add_shop
 from tests.conftest import Store
 from tests.helpers import SHARED_DATA
 from tests.platform_server import FakePlatformApi, Reply
 from tests.test_cli import shopreco
 from webhooks import shopify
+from webhooks.backfill import BackfillError, BackfillResult, run_backfill
 from webhooks.http import PlatformHttp
-from webhooks.order import PayloadError
 
 SHOPIFY_DATA = SHARED_DATA / "webhooks" / "shopify"
 ADMIN = "/admin/api/2025-01"

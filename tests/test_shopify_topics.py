@@ -10,14 +10,14 @@ from typing import Any
 
 import httpx
 
-from plugin import keys
-from plugin.shops import NewShop
-from plugin.training import purchases_of
+from plugin.engine.training import purchases_of
+from plugin.store import keys, records
+from plugin.store.order import LineItem, Order, Refund
+from plugin.store.shops import NewShop
 from tests.conftest import Store
 from tests.helpers import SHARED_DATA, body_of, shopify_headers
-from webhooks import records, shopify
+from webhooks import shopify
 from webhooks.ingest import Ingestor
-from webhooks.order import LineItem, Order, Refund
 
 SHOPIFY_DATA = SHARED_DATA / "webhooks" / "shopify"
 ORDER_ID = "450789469"

@@ -14,9 +14,9 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from plugin import keys
-from plugin.shops import add_shop
-from plugin.storage import EmbeddedRedis
+from plugin.store import keys
+from plugin.store.connection import EmbeddedRedis
+from plugin.store.shops import add_shop
 from tests.conftest import LiveServer, Store, settings_for
 from tests.helpers import SHARED_DATA, body_of, order_payload, shopify_headers, shopify_signature
 from tests.test_signatures import SHOPIFY, vector_body

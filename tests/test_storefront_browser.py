@@ -21,7 +21,7 @@ import pytest
 from plugin.demo.runner import deliveries, replay
 from plugin.demo.store import DemoProduct, DemoStore, generate_store, shopify_product_payload
 from plugin.demo.storefront import returning_customers, storefront_routes
-from plugin.shops import NewShop, add_shop
+from plugin.store.shops import NewShop, add_shop
 from tests.browser import DESKTOP_UA, SCREENSHOTS, VIEWPORT, PageWatch, browser  # noqa: F401
 from tests.conftest import LiveServer, Store, free_port, run_async
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin import keys
-from plugin.shops import NewShop
+from plugin.store import keys
+from plugin.store.shops import NewShop
 from tests.conftest import Store
 from tests.test_api import auth
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from plugin.shops import NewShop
+from plugin.store.shops import NewShop
 from tests.conftest import LiveServer, settings_for
 from tests.helpers import order_payload
 from tests.test_api import auth, send_orders, train
@@ -215,7 +215,7 @@ def test_preflight_for_another_origin_is_not_allowed(http, euro_shop) -> None:
 
 
 def test_origin_added_later_is_allowed(http, store, shop) -> None:
-    from plugin.shops import change_origins
+    from plugin.store.shops import change_origins
 
     params = {"key": shop.shop.widget_key, "placement": "trending"}
     headers = {"Origin": "https://www.example.org"}

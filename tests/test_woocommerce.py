@@ -19,21 +19,21 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin import keys
 from plugin.config import Secret
-from plugin.shops import NewShop, PlatformAccess, Shop, add_shop, rotate_webhook_secret
-from plugin.storage import text
-from plugin.training import purchases_of
+from plugin.engine.training import purchases_of
+from plugin.store import keys, records
+from plugin.store.connection import text
+from plugin.store.events import Event
+from plugin.store.order import Order, PayloadError
+from plugin.store.shops import NewShop, PlatformAccess, Shop, add_shop, rotate_webhook_secret
 from plugin.worker import running_workers
 from recommender.shop_model import ShopModel
 from tests.conftest import Store, settings_for
 from tests.helpers import SHARED_DATA
 from tests.woo_server import FakeWooCommerce, docs_orders, docs_payload, order_like
-from webhooks import records, woocommerce
+from webhooks import woocommerce
 from webhooks.http import FetchError, PlatformHttp
 from webhooks.ingest import Ingestor, process_event
-from webhooks.intake import Event
-from webhooks.order import Order, PayloadError
 from webhooks.signatures import hmac_sha256_base64, verify_base64_hmac
 
 VECTORS = json.loads((SHARED_DATA / "webhooks" / "hmac_vectors.json").read_text())["vectors"]

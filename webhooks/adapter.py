@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from plugin.shops import Shop
+from plugin.store.shops import Shop
 from webhooks.http import PlatformHttp
 
 

@@ -16,13 +16,14 @@ from urllib.parse import quote
 
 import redis.asyncio as aioredis
 
-from plugin.backfill import BackfillError, Page
 from plugin.config import Secret
-from plugin.shops import Shop, get_shop, shop_by_domain
-from webhooks import records, standard_webhooks
+from plugin.store import records
+from plugin.store.order import LineItem, Order, PayloadError, Refund, id_string, money, quantity
+from plugin.store.shops import Shop, get_shop, shop_by_domain
+from webhooks import standard_webhooks
 from webhooks.adapter import Context, Delivery
+from webhooks.backfill import BackfillError, Page
 from webhooks.http import PlatformHttp
-from webhooks.order import LineItem, Order, PayloadError, Refund, id_string, money, quantity
 
 PLATFORM = "bigcommerce"
 DEFAULT_API_ROOT = "https://api.bigcommerce.com/stores/{store_hash}"

@@ -13,10 +13,11 @@ import redis.asyncio as aioredis
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from plugin.shops import Shop, get_shop
-from webhooks import records, standard_webhooks
+from plugin.store import records
+from plugin.store.order import LineItem, Order, PayloadError, Refund, money, timestamp
+from plugin.store.shops import Shop, get_shop
+from webhooks import standard_webhooks
 from webhooks.adapter import Context, Delivery
-from webhooks.order import LineItem, Order, PayloadError, Refund, money, timestamp
 
 PLATFORM = "custom"
 ORDER_TYPES = frozenset({"order.created", "order.updated", "order.cancelled"})

@@ -20,13 +20,13 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from plugin import keys
-from plugin.shops import Shop, get_shop, shop_ids
-from plugin.storage import text
+from plugin.store import keys
+from plugin.store.connection import text
+from plugin.store.events import Event
+from plugin.store.order import PayloadError
+from plugin.store.shops import Shop, get_shop, shop_ids
 from webhooks.adapter import Context
 from webhooks.http import FetchError, PlatformHttp
-from webhooks.intake import Event
-from webhooks.order import PayloadError
 from webhooks.platforms import ADAPTERS
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from webhooks import bigcommerce, custom, ecwid, shopify, woocommerce
 from webhooks.adapter import Adapter
 
 if TYPE_CHECKING:
-    from plugin.backfill import PageSource
+    from webhooks.backfill import PageSource
 
 ADAPTERS: dict[str, Adapter] = {
     adapter.platform: adapter

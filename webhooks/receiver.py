@@ -9,9 +9,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from plugin.problems import problem
-from webhooks import intake
-from webhooks.order import PayloadError
+from plugin.store import events as intake
+from plugin.store.order import PayloadError
+from plugin.web.problems import problem
 from webhooks.platforms import ADAPTERS
 
 

@@ -11,15 +11,10 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from plugin import privacy
-from plugin.backfill import BackfillError, Page
 from plugin.config import Secret
-from plugin.shops import Shop, shop_by_domain
-from webhooks import records
-from webhooks.adapter import Context, Delivery
-from webhooks.http import FetchError, PlatformHttp
-from webhooks.intake import fallback_delivery_id
-from webhooks.order import (
+from plugin.store import privacy, records
+from plugin.store.events import fallback_delivery_id
+from plugin.store.order import (
     LineItem,
     Order,
     PayloadError,
@@ -29,6 +24,10 @@ from webhooks.order import (
     quantity,
     timestamp,
 )
+from plugin.store.shops import Shop, shop_by_domain
+from webhooks.adapter import Context, Delivery
+from webhooks.backfill import BackfillError, Page
+from webhooks.http import FetchError, PlatformHttp
 from webhooks.signatures import verify_base64_hmac
 
 PLATFORM = "shopify"

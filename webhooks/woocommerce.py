@@ -22,15 +22,14 @@ from urllib.parse import urlsplit
 import httpx
 import redis.asyncio as aioredis
 
-from plugin import keys
-from plugin.backfill import BackfillError, Page
-from plugin.shops import Shop, get_shop, list_shops, shop_by_domain
-from plugin.storage import text
-from webhooks import records
+from plugin.store import keys, records
+from plugin.store.connection import text
+from plugin.store.events import fallback_delivery_id
+from plugin.store.order import LineItem, Order, PayloadError, id_string, money, quantity, timestamp
+from plugin.store.shops import Shop, get_shop, list_shops, shop_by_domain
 from webhooks.adapter import Context, Delivery
+from webhooks.backfill import BackfillError, Page
 from webhooks.http import FetchError, PlatformHttp
-from webhooks.intake import fallback_delivery_id
-from webhooks.order import LineItem, Order, PayloadError, id_string, money, quantity, timestamp
 from webhooks.signatures import verify_base64_hmac
 
 log = logging.getLogger(__name__)

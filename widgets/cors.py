@@ -10,7 +10,7 @@ import hashlib
 from starlette.requests import Request
 from starlette.responses import Response
 
-from plugin.shops import Shop, allowed_origins
+from plugin.store.shops import Shop, allowed_origins
 
 PREFLIGHT_MAX_AGE = "600"
 MAX_AGE = 60

@@ -17,11 +17,11 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from plugin.api import BadRequest, parse_id
-from plugin.problems import problem
-from plugin.shops import Shop
+from plugin.store.shops import Shop
+from plugin.store.tracking import KINDS, WidgetEvent, record_events
+from plugin.web.params import BadRequest, parse_id
+from plugin.web.problems import problem
 from widgets.placements import PLACEMENTS
-from widgets.tracking import KINDS, WidgetEvent, record_events
 
 MAX_BODY_BYTES = 32 * 1024
 MAX_EVENTS = 200

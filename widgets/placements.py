@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from plugin.api import BadRequest, parse_id, parse_limit
-from plugin.serving import Query
+from plugin.engine.serving import Query
+from plugin.store.records import customer_history
+from plugin.web.params import BadRequest, parse_id, parse_limit
 from recommender.shop_model import Answer, ShopModel
-from webhooks.records import customer_history
 
 MAX_LIMIT = 24
 DEFAULT_LIMIT = "4"

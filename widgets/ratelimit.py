@@ -7,7 +7,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from plugin import keys
+from plugin.store import keys
 
 _COUNT = """
 local n = redis.call('INCR', KEYS[1])

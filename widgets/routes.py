@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from plugin.api import BadRequest
-from plugin.problems import problem
-from plugin.serving import serve_query
-from plugin.shops import Shop, shop_by_widget_key
+from plugin.engine.serving import serve_query
+from plugin.store.shops import Shop, shop_by_widget_key
+from plugin.web.params import BadRequest
+from plugin.web.problems import problem
 from widgets.cors import cached, cors_headers, preflight
 from widgets.events import receive_events
 from widgets.placements import build_query, parse_request

@@ -20,12 +20,13 @@ import redis.asyncio as aioredis
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from plugin import keys
-from plugin.api import BadRequest, authorized
-from plugin.shops import Shop
-from plugin.storage import text
-from widgets.attribution import DAY, attributions_since
-from widgets.tracking import KINDS, day_of
+from plugin.store import keys
+from plugin.store.attribution import DAY, attributions_since
+from plugin.store.connection import text
+from plugin.store.shops import Shop
+from plugin.store.tracking import KINDS, day_of
+from plugin.web.auth import authorized
+from plugin.web.params import BadRequest
 
 MAX_DAYS = 400  # the daily counters expire after keys.WIDGET_COUNTS_TTL_SECONDS
 

@@ -13,14 +13,14 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from plugin import keys
 from plugin.config import Settings
 from plugin.demo.store import DemoStore, generate_store, shopify_product_payload
 from plugin.demo.storefront import storefront_routes
 from plugin.progress import Progress
 from plugin.server import make_server, serving
-from plugin.shops import Shop, add_shop, get_shop, issue_api_key
-from plugin.storage import open_redis
+from plugin.store import keys
+from plugin.store.connection import open_redis
+from plugin.store.shops import Shop, add_shop, get_shop, issue_api_key
 from webhooks.signatures import hmac_sha256_base64
 
 DEMO_SHOP = "demo"

@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from plugin.demo.store import DemoProduct, DemoStore
-from plugin.problems import problem
+from plugin.web.problems import problem
 
 CART_COOKIE = "demo_cart"
 CUSTOMER_COOKIE = "demo_customer"

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from plugin import keys
 from plugin.config import Secret
-from plugin.storage import text
+from plugin.store import keys
+from plugin.store.connection import text
 
 PLATFORMS = ("shopify", "woocommerce", "ecwid", "bigcommerce", "custom")
 # Where each platform's webhooks go: one URL for all shops (the shop is named in the

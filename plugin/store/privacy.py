@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 import redis.asyncio as aioredis
 
-from plugin import keys, training
-from plugin.shops import Shop, get_shop
-from plugin.storage import text
+from plugin.store import keys
+from plugin.store.connection import text
+from plugin.store.models import ModelInfo, load_model, model_keys, model_lock, publish_model
+from plugin.store.order import Order, PayloadError, email_customer_id, id_string
+from plugin.store.records import iter_orders
+from plugin.store.shops import Shop, get_shop
+from plugin.store.tracking import erase_customer_tracking
 from recommender.shop_model import ShopModel
-from webhooks.order import Order, PayloadError, email_customer_id, id_string
-from webhooks.records import iter_orders
-from widgets.tracking import erase_customer_tracking
 
 SHOPIFY_DATA_REQUEST = "customers/data_request"
 SHOPIFY_CUSTOMER_REDACT = "customers/redact"
@@ -199,7 +200,7 @@ async def _exported_entries(
 
 async def _model_row(redis: aioredis.Redis, shop_id: str, customer_id: str) -> dict[str, Any]:
     version = await redis.get(keys.model_current(shop_id))
-    model = None if version is None else await _load_model(
+    model = None if version is None else await load_model(
         redis, keys.model(shop_id, text(version)))
     if version is None or model is None:
         return {"version": None, "holds_customer": False, "purchased_product_ids": []}
@@ -351,19 +352,16 @@ async def _erase_from_models(
     redis: aioredis.Redis, shop_id: str, customer_id: str
 ) -> tuple[int, int, str | None]:
     """(versions that held them, versions deleted, the cleaned version now serving)."""
-    token = await training._acquire_lock(redis, shop_id, MODEL_LOCK_WAIT_SECONDS)
-    try:
+    async with model_lock(redis, shop_id, MODEL_LOCK_WAIT_SECONDS):
         return await _republish_without(redis, shop_id, customer_id)
-    finally:
-        await redis.eval(training._RELEASE_LOCK, 1, keys.train_lock(shop_id), token)
 
 
 async def _republish_without(
     redis: aioredis.Redis, shop_id: str, customer_id: str
 ) -> tuple[int, int, str | None]:
     holding = 0
-    for key in await _model_keys(redis, shop_id):
-        model = await _load_model(redis, key)
+    for key in await model_keys(redis, shop_id):
+        model = await load_model(redis, key)
         holding += model is not None and model.knows_customer(customer_id)
     if not holding:
         return 0, 0, None
@@ -371,7 +369,7 @@ async def _republish_without(
     info = None if current is None else await _publish_without(
         redis, shop_id, text(current), customer_id)
     keep = None if info is None else keys.model(shop_id, info.version)
-    stale = [key for key in await _model_keys(redis, shop_id) if key != keep]
+    stale = [key for key in await model_keys(redis, shop_id) if key != keep]
     if stale:
         await redis.delete(*stale)
     return holding, len(stale), None if info is None else info.version
@@ -379,7 +377,7 @@ async def _republish_without(
 
 async def _publish_without(
     redis: aioredis.Redis, shop_id: str, version: str, customer_id: str
-) -> training.ModelInfo | None:
+) -> ModelInfo | None:
     blob: Any
     blob, raw_meta = await redis.hmget(keys.model(shop_id, version), ["arrays", "meta"])
     if blob is None:
@@ -388,22 +386,12 @@ async def _publish_without(
     meta = {k: v for k, v in json.loads(raw_meta or "{}").items() if k != "version"}
     meta.update(customers=customers, model_bytes=len(cleaned), erased_at=time.time(),
                 erased_from_version=version)
-    return await training.publish_model(redis, shop_id, cleaned, meta)
+    return await publish_model(redis, shop_id, cleaned, meta)
 
 
 def _without_customer(blob: bytes, customer_id: str) -> tuple[bytes, int]:
     model = ShopModel.from_bytes(blob).without_customers([customer_id])
     return model.to_bytes(), len(model.user_ids)
-
-
-async def _model_keys(redis: aioredis.Redis, shop_id: str) -> list[str]:
-    return [text(key) async for key in
-            redis.scan_iter(match=keys.model(shop_id, "*"), count=100)]
-
-
-async def _load_model(redis: aioredis.Redis, key: str) -> ShopModel | None:
-    blob: Any = await redis.hget(key, "arrays")
-    return None if blob is None else await asyncio.to_thread(ShopModel.from_bytes, blob)
 
 
 # ---- erase a shop ------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
-from plugin import keys
-from plugin.storage import text
+from plugin.store import keys
+from plugin.store.connection import text
 
 KINDS = ("impression", "click", "add_to_cart")
 MAX_CLICKS_KEPT = 500  # per customer and per visitor, newest first

@@ -25,14 +25,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from plugin.api import BadRequest, authorized, parse_bool
-from plugin.email_blocks import MAX_PRODUCTS, email_fields, parse_int
-from plugin.lifecycle import parse_as_of, shop_stages
-from plugin.serving import blocked_products, render_items
-from plugin.shops import Shop
-from plugin.signed_links import BLOCK_LINK_DAYS, CLICK_LINK_DAYS, block_url, expiry, link_secret
+from plugin.api.email import MAX_PRODUCTS, email_fields
+from plugin.api.lifecycle import parse_as_of, shop_stages
+from plugin.api.signed_links import BLOCK_LINK_DAYS, CLICK_LINK_DAYS, block_url, expiry, link_secret
+from plugin.engine.serving import render_items
+from plugin.store.records import blocked_products, customer_history
+from plugin.store.shops import Shop
+from plugin.web.auth import authorized
+from plugin.web.params import BadRequest, parse_bool, parse_int
 from recommender.lifecycle import STAGES, CustomerStage, iso
-from webhooks.records import customer_history
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500

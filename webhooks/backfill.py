@@ -14,12 +14,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from plugin import keys
-from plugin.shops import Shop
-from plugin.storage import text
-from webhooks import records
+from plugin.store import keys, records
+from plugin.store.connection import text
+from plugin.store.order import Order
+from plugin.store.shops import Shop
 from webhooks.http import PlatformHttp
-from webhooks.order import Order
 
 
 @dataclass(frozen=True)

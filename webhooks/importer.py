@@ -22,13 +22,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from plugin import keys
 from plugin.config import Settings
 from plugin.progress import Progress
-from plugin.shops import ShopError, get_shop
-from plugin.storage import open_redis
-from webhooks import records
-from webhooks.order import LineItem, Order, PayloadError, email_customer_id, money
+from plugin.store import keys, records
+from plugin.store.connection import open_redis
+from plugin.store.order import LineItem, Order, PayloadError, email_customer_id, money
+from plugin.store.shops import ShopError, get_shop
 
 REQUIRED_COLUMNS = ("Name", "Created at", "Lineitem quantity", "Lineitem name",
                     "Lineitem price")

@@ -6,8 +6,8 @@ import argparse
 import json
 
 from plugin.config import Settings
-from plugin.shops import ShopError, get_shop
-from plugin.storage import open_redis
+from plugin.store.connection import open_redis
+from plugin.store.shops import ShopError, get_shop
 from widgets.stats import MAX_DAYS, format_table, widget_stats
 
 

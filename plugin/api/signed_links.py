@@ -19,9 +19,9 @@ from urllib.parse import quote, urlencode
 
 import redis.asyncio as aioredis
 
-from plugin import keys
 from plugin.config import Secret
-from plugin.storage import text
+from plugin.store import keys
+from plugin.store.connection import text
 
 DAY = 24 * 3600
 BLOCK_LINK_DAYS = 30  # default lifetime of a block URL (the e-mail tool fetches it at send time)

@@ -16,10 +16,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from plugin import keys
-from plugin.storage import text
-from webhooks.order import Order
-from widgets.tracking import clicks_of_customer
+from plugin.store import keys
+from plugin.store.connection import text
+from plugin.store.order import Order
+from plugin.store.tracking import clicks_of_customer
 
 ATTRIBUTION_LOOKBACK_DAYS = 90  # = how long clicks are kept (keys.WIDGET_CLICKS_TTL_SECONDS)
 DAY = 24 * 3600

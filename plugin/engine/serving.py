@@ -1,10 +1,10 @@
-"""Serving: the current model of each shop, cached in memory, and the display fields of items."""
+"""Serving: a query run on the shop's serving model with its merchandising filter, answered with
+the catalog's display fields."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections import OrderedDict
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -12,47 +12,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from plugin import keys
-from plugin.storage import text
+from plugin.store import keys
+from plugin.store.models import ModelCache
+from plugin.store.records import blocked_products
 from recommender.shop_model import Answer, ShopModel
-
-
-class ModelCache:
-    """The serving model per shop. A request checks the published version (one GET) and loads
-    a new version once; until a version is published, the previous one keeps serving."""
-
-    def __init__(self, redis: aioredis.Redis, max_shops: int = 64) -> None:
-        self.redis = redis
-        self.max_shops = max_shops
-        self._models: OrderedDict[str, tuple[str, ShopModel]] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def get(self, shop_id: str) -> tuple[str, ShopModel] | None:
-        raw_version = await self.redis.get(keys.model_current(shop_id))
-        if raw_version is None:
-            return None
-        version = text(raw_version)
-        cached = self._models.get(shop_id)
-        if cached is not None and cached[0] == version:
-            self._models.move_to_end(shop_id)
-            return cached
-        async with self._locks.setdefault(shop_id, asyncio.Lock()):
-            cached = self._models.get(shop_id)
-            if cached is not None and cached[0] == version:
-                return cached
-            blob = await self.redis.hget(keys.model(shop_id, version), "arrays")
-            if blob is None:  # deleted between GET and HGET: a newer one is published
-                return cached
-            raw = blob.encode() if isinstance(blob, str) else blob
-            model = await asyncio.to_thread(ShopModel.from_bytes, raw)
-            self._models[shop_id] = (version, model)
-            self._models.move_to_end(shop_id)
-            while len(self._models) > self.max_shops:
-                self._models.popitem(last=False)
-            return version, model
-
-    def forget(self, shop_id: str) -> None:
-        self._models.pop(shop_id, None)
 
 
 async def render_items(
@@ -94,12 +57,6 @@ class Served:
     model_version: str | None
     strategy: str
     items: list[dict[str, Any]]
-
-
-async def blocked_products(redis: aioredis.Redis, shop_id: str) -> set[str]:
-    """Products never shown: unavailable (out of stock, deleted) or excluded by the owner."""
-    members = await redis.sunion([keys.unavailable(shop_id), keys.excluded(shop_id)])
-    return {text(member) for member in members}
 
 
 async def serve_query(

@@ -10,10 +10,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from plugin import keys
-from plugin.storage import text
-from webhooks.order import Order, Refund
-from widgets.attribution import attribute_order
+from plugin.store import keys
+from plugin.store.attribution import attribute_order
+from plugin.store.connection import text
+from plugin.store.order import Order, Refund
 
 # The version kept per order is "<updated_at> <cancelled 0|1>". A newer updated_at wins; at the
 # same updated_at only a cancellation of a not yet cancelled order changes anything.
@@ -243,3 +243,9 @@ async def mark_uninstalled(redis: aioredis.Redis, shop_id: str, at: float) -> No
     """Note in the shop's config that the platform app was uninstalled (data stays); a shop
     deleted meanwhile is not brought back as a config without fields."""
     await redis.eval(_MARK_UNINSTALLED, 1, keys.shop_config(shop_id), repr(at))
+
+
+async def blocked_products(redis: aioredis.Redis, shop_id: str) -> set[str]:
+    """Products never shown: unavailable (out of stock, deleted) or excluded by the owner."""
+    members = await redis.sunion([keys.unavailable(shop_id), keys.excluded(shop_id)])
+    return {text(member) for member in members}

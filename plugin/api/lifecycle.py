@@ -25,12 +25,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from plugin import keys
-from plugin.api import PREFIX, BadRequest, authorized
+from plugin.api import PREFIX
 from plugin.config import Settings
-from plugin.problems import problem
-from plugin.shops import Shop, ShopError, get_shop
-from plugin.storage import open_redis, text
+from plugin.store import keys
+from plugin.store.connection import open_redis, text
+from plugin.store.shops import Shop, ShopError, get_shop
+from plugin.web.auth import authorized
+from plugin.web.params import BadRequest
+from plugin.web.problems import problem
 from recommender.lifecycle import (
     DAY,
     DEFAULT_LOOKBACK_DAYS,

@@ -6,29 +6,23 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
 import time
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from plugin import keys
-from plugin.shops import shop_ids
-from plugin.storage import text
+from plugin.store import keys
+from plugin.store.models import ModelInfo, current_model_info, model_lock, publish_model
+from plugin.store.order import Order
+from plugin.store.records import iter_orders
+from plugin.store.shops import shop_ids
 from recommender.matrix import Purchase
 from recommender.shop_model import Config, ShopModel
 from recommender.tuning import TUNING_BUDGET_SECONDS, Choice, train_tuned
-from webhooks.order import Order
-from webhooks.records import iter_orders
 
 log = logging.getLogger(__name__)
 
-_RELEASE_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 # The dirty mark goes only if no order changed while the model trained.
 _CLEAR_DIRTY = """
 if redis.call('HGET', KEYS[1], 'last') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -38,12 +32,6 @@ return 0
 
 class NothingToTrain(Exception):
     """The shop has no countable orders yet."""
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    version: str
-    meta: dict[str, Any]
 
 
 def purchases_of(order: Order) -> list[Purchase]:
@@ -82,8 +70,7 @@ async def train_shop(redis: aioredis.Redis, shop_id: str, lock_wait: float = 600
     strategy and hyperparameters are chosen on its own history (recommender.tuning) within
     `tuning_seconds`, or reused from the serving model while that choice is recent (see
     RETUNE_AFTER_SECONDS and RETUNE_GROWTH) unless `retune`."""
-    token = await _acquire_lock(redis, shop_id, lock_wait)
-    try:
+    async with model_lock(redis, shop_id, lock_wait):
         dirty_mark = await redis.hget(keys.train_dirty(shop_id), "last")
         started = time.perf_counter()
         purchases, n_orders = await load_purchases(redis, shop_id)
@@ -116,8 +103,6 @@ async def train_shop(redis: aioredis.Redis, shop_id: str, lock_wait: float = 600
         log.info("trained shop %s: model %s, %d orders in %.2f s", shop_id, info.version,
                  n_orders, meta["train_seconds"])
         return info
-    finally:
-        await redis.eval(_RELEASE_LOCK, 1, keys.train_lock(shop_id), token)
 
 
 async def _recent_choice(redis: aioredis.Redis, shop_id: str, n_orders: int) -> Choice | None:
@@ -133,43 +118,6 @@ async def _recent_choice(redis: aioredis.Redis, shop_id: str, n_orders: int) -> 
     if age > RETUNE_AFTER_SECONDS or n_orders > RETUNE_GROWTH * int(report.get("orders", 0)):
         return None
     return Choice(Config.from_json(json.dumps(config)), report)
-
-
-async def _acquire_lock(redis: aioredis.Redis, shop_id: str, wait: float) -> str:
-    token = secrets.token_hex(8)
-    deadline = time.monotonic() + wait
-    while not await redis.set(keys.train_lock(shop_id), token, nx=True,
-                              ex=keys.TRAIN_LOCK_SECONDS):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"shop {shop_id!r} is already training; try again later")
-        await asyncio.sleep(0.2)
-    return token
-
-
-async def publish_model(
-    redis: aioredis.Redis, shop_id: str, blob: bytes, meta: dict[str, Any]
-) -> ModelInfo:
-    """Store the new version, then switch `current` to it; keep only it and the previous one."""
-    version = str(await redis.incr(keys.model_sequence(shop_id)))
-    meta = {"version": version, **meta}
-    previous = await redis.get(keys.model_current(shop_id))
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(keys.model(shop_id, version), mapping={"arrays": blob, "meta": json.dumps(meta)})
-        pipe.set(keys.model_current(shop_id), version)
-        await pipe.execute()
-    keep = {version, text(previous) if previous else None}
-    async for key in redis.scan_iter(match=keys.model(shop_id, "*"), count=100):
-        if text(key).rsplit(":", 1)[1] not in keep:
-            await redis.delete(key)
-    return ModelInfo(version, meta)
-
-
-async def current_model_info(redis: aioredis.Redis, shop_id: str) -> ModelInfo | None:
-    version = await redis.get(keys.model_current(shop_id))
-    if version is None:
-        return None
-    meta = await redis.hget(keys.model(shop_id, text(version)), "meta")
-    return ModelInfo(text(version), json.loads(meta) if meta else {})
 
 
 class AutoTrainer:

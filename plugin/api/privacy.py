@@ -13,12 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from plugin import privacy
-from plugin.api import PREFIX, BadRequest, authorized, parse_id
+from plugin.api import PREFIX
 from plugin.config import Settings
-from plugin.problems import problem
-from plugin.shops import Shop, ShopError, get_shop
-from plugin.storage import open_redis
+from plugin.store import privacy
+from plugin.store.connection import open_redis
+from plugin.store.shops import Shop, ShopError, get_shop
+from plugin.web.auth import authorized
+from plugin.web.params import BadRequest, parse_id
+from plugin.web.problems import problem
 
 
 def parse_email(raw: str | None) -> str | None:

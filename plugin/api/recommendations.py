@@ -5,83 +5,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from plugin import keys
-from plugin.problems import problem
-from plugin.serving import Query, serve_query
-from plugin.shops import Shop, get_shop, hash_api_key
-from plugin.training import ModelInfo, NothingToTrain, current_model_info, train_shop
-from webhooks.records import customer_history
+from plugin.api import PREFIX
+from plugin.engine.serving import Query, serve_query
+from plugin.engine.training import NothingToTrain, train_shop
+from plugin.store import keys
+from plugin.store.models import ModelInfo, current_model_info
+from plugin.store.records import customer_history
+from plugin.store.shops import Shop
+from plugin.web.auth import authorized
+from plugin.web.params import BadRequest, parse_bool, parse_id, parse_limit
+from plugin.web.problems import problem
 
 log = logging.getLogger(__name__)
-
-DEFAULT_LIMIT = 10
-MAX_LIMIT = 100
-
-Handler = Callable[[Request, Shop], Awaitable[Response]]
-
-
-class BadRequest(ValueError):
-    pass
-
-
-def authorized(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Resolve the shop from the path and check the Bearer API key belongs to it."""
-
-    async def endpoint(request: Request) -> Response:
-        shop_id = request.path_params["shop_id"]
-        scheme, _, api_key = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not api_key.strip():
-            return problem(401, "send the shop's API key as `Authorization: Bearer <api_key>`")
-        shop = await get_shop(request.app.state.redis, shop_id)
-        if shop is None:
-            return problem(404, f"no shop {shop_id!r} is registered here")
-        if not shop.accepts_api_key(api_key.strip()):
-            owner = await request.app.state.redis.get(keys.api_key_index(hash_api_key(api_key)))
-            if owner is not None:
-                return problem(403, f"this API key belongs to another shop, not {shop_id!r}")
-            return problem(401, f"the API key is not valid for shop {shop_id!r}")
-        try:
-            return await handler(request, shop)
-        except BadRequest as error:
-            return problem(400, str(error))
-
-    return endpoint
-
-
-def parse_limit(raw: Any) -> int:
-    if raw is None:
-        return DEFAULT_LIMIT
-    try:
-        limit = int(raw)
-    except (TypeError, ValueError):
-        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {raw!r}") from None
-    if not 1 <= limit <= MAX_LIMIT or isinstance(raw, bool):
-        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {raw!r}")
-    return limit
-
-
-def parse_bool(name: str, raw: str | None) -> bool:
-    if raw is None:
-        return False
-    if raw.lower() in {"true", "1"}:
-        return True
-    if raw.lower() in {"false", "0"}:
-        return False
-    raise BadRequest(f"{name} must be true or false, got {raw!r}")
-
-
-def parse_id(name: str, raw: Any) -> str:
-    if isinstance(raw, bool) or not isinstance(raw, str | int) or str(raw) == "":
-        raise BadRequest(f"{name} must be a non-empty string id, got {raw!r}")
-    return str(raw)
-
 
 async def answer_response(request: Request, shop: Shop, query: Query) -> Response:
     state = request.app.state
@@ -216,7 +158,7 @@ async def exclusions(request: Request, shop: Shop) -> Response:
     return JSONResponse({"shop_id": shop.shop_id, "product_ids": members})
 
 
-PREFIX = "/api/v1/shops/{shop_id}"
+
 routes = [
     Route(f"{PREFIX}/recommendations/products/{{product_id}}", product_recommendations),
     Route(f"{PREFIX}/recommendations/customers/{{customer_id}}", customer_recommendations),

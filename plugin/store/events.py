@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from plugin import keys
+from plugin.store import keys
 
 # Checked, appended and marked in one atomic step: a delivery is either in the stream and
 # marked seen, or neither (the platform's retry then gets a second chance).

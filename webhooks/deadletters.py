@@ -16,10 +16,10 @@ from typing import Any, Final, Literal
 
 import redis.asyncio as aioredis
 
-from plugin import keys
 from plugin.config import Settings
-from plugin.shops import get_shop
-from plugin.storage import open_redis, text
+from plugin.store import keys
+from plugin.store.connection import open_redis, text
+from plugin.store.shops import get_shop
 
 ALL: Final = "all"
 PAGE = 500

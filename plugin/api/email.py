@@ -17,14 +17,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from plugin import keys
-from plugin.api import BadRequest, authorized, parse_bool
-from plugin.config import Secret
-from plugin.email_html import BlockProduct, absolute_url, format_price, render_block
-from plugin.problems import problem
-from plugin.serving import serve_query
-from plugin.shops import Shop, get_shop
-from plugin.signed_links import (
+from plugin.api.email_html import BlockProduct, absolute_url, format_price, render_block
+from plugin.api.signed_links import (
     BLOCK_LINK_DAYS,
     CLICK_LINK_DAYS,
     MAX_LINK_DAYS,
@@ -36,7 +30,14 @@ from plugin.signed_links import (
     expiry,
     link_secret,
 )
-from webhooks.records import customer_history
+from plugin.config import Secret
+from plugin.engine.serving import serve_query
+from plugin.store import keys
+from plugin.store.records import customer_history
+from plugin.store.shops import Shop, get_shop
+from plugin.web.auth import authorized
+from plugin.web.params import BadRequest, parse_bool, parse_int
+from plugin.web.problems import problem
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +52,6 @@ BLOCK_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; img-src http: https:; "
                                "style-src 'unsafe-inline'",
 }
-
-
-def parse_int(name: str, raw: str | None, default: int, low: int, high: int) -> int:
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer from {low} to {high}, got {raw!r}") from None
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be an integer from {low} to {high}, got {raw!r}")
-    return value
 
 
 def parse_heading(raw: str | None) -> str:

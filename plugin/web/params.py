@@ -1,0 +1,52 @@
+"""Parsing of request parameters: every refusal is a BadRequest whose message says what to send."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+
+
+class BadRequest(ValueError):
+    """A parameter or body the endpoint cannot use; answered with 400 and this message."""
+
+
+def parse_limit(raw: Any) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    try:
+        limit = int(raw)
+    except (TypeError, ValueError):
+        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {raw!r}") from None
+    if not 1 <= limit <= MAX_LIMIT or isinstance(raw, bool):
+        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {raw!r}")
+    return limit
+
+
+def parse_bool(name: str, raw: str | None) -> bool:
+    if raw is None:
+        return False
+    if raw.lower() in {"true", "1"}:
+        return True
+    if raw.lower() in {"false", "0"}:
+        return False
+    raise BadRequest(f"{name} must be true or false, got {raw!r}")
+
+
+def parse_id(name: str, raw: Any) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, str | int) or str(raw) == "":
+        raise BadRequest(f"{name} must be a non-empty string id, got {raw!r}")
+    return str(raw)
+
+
+def parse_int(name: str, raw: str | None, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}, got {raw!r}")
+    return value
