@@ -3,11 +3,11 @@
 
     .venv/bin/python bench/lifecycle.py [--repeat 5]
 
-Times, as the API does them: turning stored order JSON into facts (plugin.lifecycle.order_fact),
-the stages of every customer, and the metrics (totals, retention, monthly series, cohort
-matrix). Then, with the orders in an embedded Redis, plugin.lifecycle.load_order_facts: the
-first read of a process, a read with nothing changed, and a read after one order changed
-(only that order is parsed again).
+Times, as the API does them: turning stored order JSON into facts
+(plugin.engine.lifecycle.order_fact), the stages of every customer, and the metrics (totals,
+retention, monthly series, cohort matrix). Then, with the orders in an embedded Redis,
+plugin.engine.lifecycle.load_order_facts: the first read of a process, a read with nothing
+changed, and a read after one order changed (only that order is parsed again).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from plugin.api import lifecycle
-from plugin.api.lifecycle import load_order_facts, order_fact, parse_as_of
+from plugin.api.lifecycle import parse_as_of
+from plugin.engine.lifecycle import forget_facts, load_order_facts, order_fact
 from plugin.store import keys
 from plugin.store.connection import EmbeddedRedis
 from plugin.store.order import Order
@@ -124,7 +124,7 @@ async def through_redis(socket_path: str, raws: list[bytes]) -> None:
               f"{(time.perf_counter() - started) * 1000:8.1f} ms")
     finally:
         await redis.aclose()
-        lifecycle._KNOWN.clear()
+        forget_facts()
 
 
 if __name__ == "__main__":

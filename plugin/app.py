@@ -12,10 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from plugin.api import email as email_blocks
-from plugin.api import lifecycle, nurture
-from plugin.api import privacy as privacy_api
-from plugin.api import recommendations as api
+from plugin.api import email, lifecycle, nurture, privacy, recommendations, widget_stats
 from plugin.config import Settings
 from plugin.store.connection import open_redis
 from plugin.store.models import ModelCache
@@ -65,12 +62,13 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
         routes=[
             Route("/healthz", health),
             *receiver.routes,
-            *api.routes,
-            *privacy_api.routes,
+            *recommendations.routes,
+            *privacy.routes,
             *lifecycle.routes,
-            *email_blocks.routes,
+            *email.routes,
             *nurture.routes,
             *widget_routes.routes,
+            *widget_stats.routes,
             *extra_routes,
         ],
         lifespan=lifespan,

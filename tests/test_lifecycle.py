@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from plugin.api.lifecycle import load_order_facts, parse_as_of, parse_instant, shop_stages
+from plugin.api.lifecycle import parse_as_of, parse_instant
+from plugin.engine.lifecycle import load_order_facts, shop_stages
 from plugin.store.order import LineItem, Order, Refund
 from plugin.store.privacy import erase_customer
 from plugin.store.records import merge_refunds, store_order

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from plugin.api.lifecycle import order_fact, parse_as_of, parse_instant
+from plugin.api.lifecycle import parse_as_of, parse_instant
+from plugin.engine.lifecycle import order_fact
 from plugin.store.order import Order
 from plugin.store.records import store_order
 from plugin.store.shops import NewShop, add_shop

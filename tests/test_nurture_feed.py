@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin.api.lifecycle import parse_as_of, shop_stages
+from plugin.api.lifecycle import parse_as_of
+from plugin.engine.lifecycle import shop_stages
 from plugin.store.order import LineItem, Order
 from plugin.store.records import store_order, store_product
 from plugin.store.shops import NewShop

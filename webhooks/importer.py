@@ -10,7 +10,6 @@ anything is stored; importing it again changes nothing.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import time
@@ -22,10 +21,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from plugin.config import Settings
 from plugin.progress import Progress
 from plugin.store import keys, records
-from plugin.store.connection import open_redis
 from plugin.store.order import LineItem, Order, PayloadError, email_customer_id, money
 from plugin.store.shops import ShopError, get_shop
 
@@ -232,21 +229,3 @@ async def import_csv(
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-async def cmd_import_csv(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_redis(settings) as redis:
-        progress = Progress("importing orders", None)
-        summary = await import_csv(redis, args.shop_id, args.file, progress)
-        progress.finish()
-    print(json.dumps(summary, indent=2))
-    return 0
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `import-csv SHOP_ID FILE` to the command line."""
-    parser = sub.add_parser(
-        "import-csv", help="import past orders from Shopify's order export CSV",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("shop_id")
-    parser.add_argument("file", type=Path, help="the CSV from Orders > Export")
-    parser.set_defaults(command=cmd_import_csv)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -11,33 +10,16 @@ from starlette.routing import Route
 
 from plugin.store import events as intake
 from plugin.store.order import PayloadError
+from plugin.web.body import BodyTooLarge, InvalidJson, decode_json, read_body
 from plugin.web.problems import problem
 from webhooks.platforms import ADAPTERS
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing (BodyTooLarge) as soon as it passes `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PayloadError(f"the body is not valid JSON ({error})") from None
+        return decode_json(body)
+    except InvalidJson as error:
+        raise PayloadError(str(error)) from None
 
 
 async def receive(request: Request) -> Response:

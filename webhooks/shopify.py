@@ -12,7 +12,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from plugin.config import Secret
-from plugin.store import privacy, records
+from plugin.store import records
 from plugin.store.events import fallback_delivery_id
 from plugin.store.order import (
     LineItem,
@@ -25,6 +25,7 @@ from plugin.store.order import (
     timestamp,
 )
 from plugin.store.shops import Shop, shop_by_domain
+from webhooks import shopify_privacy
 from webhooks.adapter import Context, Delivery
 from webhooks.backfill import BackfillError, Page
 from webhooks.http import FetchError, PlatformHttp
@@ -58,8 +59,8 @@ def check_payload(topic: str, payload: Any) -> None:
         id_string(payload.get("id"), "id")
     elif topic == REFUND_CREATE:
         parse_refund(payload)
-    elif topic in privacy.SHOPIFY_TOPICS:
-        privacy.check_shopify(topic, payload)
+    elif topic in shopify_privacy.SHOPIFY_TOPICS:
+        shopify_privacy.check_shopify(topic, payload)
 
 
 def parse_order(payload: dict[str, Any]) -> Order:
@@ -224,8 +225,8 @@ class ShopifyAdapter:
             await records.merge_refunds(context.redis, shop_id, order_id, refunds)
         elif topic == APP_UNINSTALLED:
             await records.mark_uninstalled(context.redis, shop_id, time.time())
-        elif topic in privacy.SHOPIFY_TOPICS:
-            await privacy.apply_shopify(context.redis, context.shop, topic, payload)
+        elif topic in shopify_privacy.SHOPIFY_TOPICS:
+            await shopify_privacy.apply_shopify(context.redis, context.shop, topic, payload)
         # other topics stay in the event stream, stored for the features that will use them
 
 

@@ -8,7 +8,6 @@ A batch is checked whole before anything is stored: one bad event refuses it wit
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -19,6 +18,7 @@ from starlette.responses import Response
 
 from plugin.store.shops import Shop
 from plugin.store.tracking import KINDS, WidgetEvent, record_events
+from plugin.web.body import BodyTooLarge, InvalidJson, decode_json, read_body
 from plugin.web.params import BadRequest, parse_id
 from plugin.web.problems import problem
 from widgets.placements import PLACEMENTS
@@ -36,25 +36,9 @@ BOT_MARKERS = ("bot", "spider", "crawl", "slurp", "headlesschrome", "lighthouse"
                "wget", "httpclient", "go-http-client", "java/", "okhttp", "scrapy")
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 def is_bot(user_agent: str | None) -> bool:
     ua = (user_agent or "").lower()
     return not ua or any(marker in ua for marker in BOT_MARKERS)
-
-
-async def read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise BodyTooLarge
-    return bytes(body)
 
 
 def _token(name: str, raw: Any, pattern: re.Pattern[str] = _TOKEN, sizes: str = "1-128") -> str:
@@ -99,8 +83,8 @@ def parse_event(index: int, raw: Any, now: float) -> WidgetEvent:
 
 def parse_batch(body: bytes, now: float) -> tuple[str, str | None, list[WidgetEvent]]:
     try:
-        data: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        data: Any = decode_json(body)
+    except InvalidJson:
         raise BadRequest('the body must be JSON: {"visitor_id": ..., "events": [...]}') from None
     if not isinstance(data, dict):
         raise BadRequest('the body must be a JSON object: {"visitor_id": ..., "events": [...]}')
@@ -117,7 +101,7 @@ def parse_batch(body: bytes, now: float) -> tuple[str, str | None, list[WidgetEv
 async def receive_events(request: Request, shop: Shop) -> Response:
     """204 once the batch is counted (or ignored as bot traffic); 400 / 413 stores nothing."""
     try:
-        body = await read_limited(request, MAX_BODY_BYTES)
+        body = await read_body(request, MAX_BODY_BYTES)
     except BodyTooLarge:
         return problem(413, f"an events batch may be at most {MAX_BODY_BYTES} bytes; "
                             "send fewer events per request")

@@ -1,21 +1,19 @@
-"""Widget placements: which model query answers each storefront slot.
+"""Widget placements: which named query (plugin.engine.queries) answers each storefront slot.
 
-Each placement turns the widget's query parameters into a `Query` on the shop's serving model
+Each placement turns the widget's query parameters into a query on the shop's serving model
 (the merchandising filter `blocked` is added by `serve_query`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from plugin.engine.serving import Query
-from plugin.store.records import customer_history
+from plugin.engine import queries
+from plugin.engine.queries import Query
 from plugin.web.params import BadRequest, parse_id, parse_limit
-from recommender.shop_model import Answer, ShopModel
 
 MAX_LIMIT = 24
 DEFAULT_LIMIT = "4"
@@ -62,59 +60,38 @@ def _customer(request: WidgetRequest) -> str:
 
 
 async def _bundle(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
-    product_id, limit = _product(request), request.limit
-    return lambda m, b: m.bought_together(product_id, limit, b)
+    return queries.BoughtTogether(_product(request), request.limit)
 
 
 async def _also_bought(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
-    product_id, limit = _product(request), request.limit
-    return lambda m, b: m.similar(product_id, limit, b)
+    return queries.Similar(_product(request), request.limit)
 
 
 async def _cart(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
-    ids, customer_id, limit = list(request.product_ids), request.customer_id, request.limit
-    return lambda m, b: m.for_cart(ids, customer_id, limit, b)
+    return queries.Cart(request.product_ids, request.customer_id, request.limit)
 
 
 async def _customer_list(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
-    customer_id, limit = _customer(request), request.limit
-    history = await customer_history(redis, shop_id, customer_id)
-    return lambda m, b: m.for_customer(customer_id, limit, False, b, history)
+    return await queries.personal(redis, shop_id, _customer(request), request.limit)
 
 
 async def _thank_you(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
-    """Known customer: products they never bought (nor in this order); otherwise what goes
-    with the order's products."""
-    ids, customer_id, limit = list(request.product_ids), request.customer_id, request.limit
-    history = await customer_history(redis, shop_id, customer_id) if customer_id else {}
-
-    def query(model: ShopModel, blocked: AbstractSet[str]) -> Answer:
-        if customer_id is not None and (history or model.knows_customer(customer_id)):
-            return model.for_customer(customer_id, limit, True, set(blocked) | set(ids), history)
-        return model.for_cart(ids, None, limit, blocked)
-
-    return query
+    return await queries.thank_you(redis, shop_id, request.product_ids, request.customer_id,
+                                   request.limit)
 
 
 async def _home(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
-    """Trending for a visitor; for a known customer their picks among products they never
-    bought (what they rebuy has its own shelf, buy_again)."""
     if request.customer_id is None:
-        return await _trending(redis, shop_id, request)
-    customer_id, limit = request.customer_id, request.limit
-    history = await customer_history(redis, shop_id, customer_id)
-    return lambda m, b: m.for_customer(customer_id, limit, True, b, history)
+        return queries.Trending(request.limit)
+    return await queries.home(redis, shop_id, request.customer_id, request.limit)
 
 
 async def _trending(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
-    limit = request.limit
-    return lambda m, b: m.trending(limit, b)
+    return queries.Trending(request.limit)
 
 
 async def _buy_again(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
-    customer_id, limit = _customer(request), request.limit
-    history = await customer_history(redis, shop_id, customer_id)
-    return lambda m, b: m.buy_again(customer_id, limit, b, history)
+    return await queries.buy_again(redis, shop_id, _customer(request), request.limit)
 
 
 PLACEMENTS: dict[str, Builder] = {

@@ -18,7 +18,6 @@ from widgets.cors import cached, cors_headers, preflight
 from widgets.events import receive_events
 from widgets.placements import build_query, parse_request
 from widgets.ratelimit import retry_after
-from widgets.stats import stats_endpoint
 
 STATIC = Path(__file__).parent / "static"
 
@@ -86,5 +85,4 @@ routes = [
     Route("/widgets/v1/embed.js", embed_js),
     Route("/widgets/v1/recommendations", widget_recommendations, methods=["GET", "OPTIONS"]),
     Route("/widgets/v1/events", widget_events, methods=["POST", "OPTIONS"]),
-    Route("/api/v1/shops/{shop_id}/widgets/stats", stats_endpoint),
 ]

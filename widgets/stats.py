@@ -17,15 +17,11 @@ from decimal import Decimal
 from typing import Any
 
 import redis.asyncio as aioredis
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from plugin.store import keys
 from plugin.store.attribution import DAY, attributions_since
 from plugin.store.connection import text
-from plugin.store.shops import Shop
 from plugin.store.tracking import KINDS, day_of
-from plugin.web.auth import authorized
 from plugin.web.params import BadRequest
 
 MAX_DAYS = 400  # the daily counters expire after keys.WIDGET_COUNTS_TTL_SECONDS
@@ -126,29 +122,3 @@ async def widget_stats(
     }
 
 
-@authorized
-async def stats_endpoint(request: Request, shop: Shop) -> Response:
-    days = parse_days(request.query_params.get("days"))
-    settings = request.app.state.settings
-    body = await widget_stats(request.app.state.redis, shop.shop_id, days,
-                              settings.attribution_days)
-    return JSONResponse(body)
-
-
-def format_table(stats: dict[str, Any]) -> str:
-    """The stats as a plain-text table, one line per placement and a total."""
-    header = ("placement", "impressions", "clicks", "ctr", "add_to_carts", "orders", "revenue")
-    lines = [header]
-    named = [*stats["placements"].items(), ("total", stats["total"])]
-    for name, row in named:
-        ctr = "-" if row["ctr"] is None else f"{row['ctr'] * 100:.1f}%"
-        revenue = ", ".join(f"{v} {c}" for c, v in row["attributed_revenue"].items()) or "0"
-        lines.append((name, str(row["impressions"]), str(row["clicks"]), ctr,
-                      str(row["add_to_carts"]), str(row["attributed_orders"]), revenue))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    title = (f"widget stats of shop {stats['shop_id']}, {stats['days']} days since "
-             f"{stats['since']} (attribution window {stats['attribution_days']} days)")
-    table = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                       for i, (cell, w) in enumerate(zip(line, widths, strict=True))).rstrip()
-             for line in lines]
-    return "\n".join([title, *table])

@@ -3,12 +3,10 @@ key in the e-mail), and the signed click redirect that counts a click and opens 
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,10 +29,11 @@ from plugin.api.signed_links import (
     link_secret,
 )
 from plugin.config import Secret
+from plugin.engine import queries
 from plugin.engine.serving import serve_query
 from plugin.store import keys
-from plugin.store.records import customer_history
 from plugin.store.shops import Shop, get_shop
+from plugin.store.tracking import record_click
 from plugin.web.auth import authorized
 from plugin.web.params import BadRequest, parse_bool, parse_int
 from plugin.web.problems import problem
@@ -114,11 +113,8 @@ async def email_block(request: Request) -> Response:
     except LinkRefused as refused:
         return problem(refused.status, refused.detail)
     limit, exclude, heading = int(signed[3]), signed[4] == "1", signed[5]
-    history = await customer_history(redis, shop_id, customer_id)
-    served = await serve_query(
-        redis, request.app.state.models, shop_id, shop.currency,
-        lambda m, b: m.for_customer(customer_id, limit, exclude, b, history),
-    )
+    query = await queries.personal(redis, shop_id, customer_id, limit, exclude)
+    served = await serve_query(redis, request.app.state.models, shop_id, shop.currency, query)
     secret = await link_secret(redis, shop_id)
     public_url = request.app.state.settings.public_url
     products = [block_product(item, email_fields(item, shop, secret, public_url, customer_id,
@@ -166,34 +162,17 @@ async def product_url(redis: aioredis.Redis, shop: Shop, product_id: str) -> str
     return url or absolute_url(shop.storefront_url, shop.storefront_url) or shop.storefront_url
 
 
-def click_recorder() -> Callable[..., Any] | None:
-    """widgets.tracking.record_click when that module has it (click tracking is optional)."""
-    try:
-        module = importlib.import_module("widgets.tracking")
-    except ModuleNotFoundError as missing:
-        if missing.name != "widgets.tracking":
-            raise
-        return None
-    recorder = getattr(module, "record_click", None)
-    return recorder if callable(recorder) else None
-
-
 async def _record_click(
     redis: aioredis.Redis, shop_id: str, product_id: str, customer_id: str, sig: str
 ) -> None:
     """Count the click once per link and day (readers click twice, mail scanners prefetch)."""
-    recorder = click_recorder()
-    if recorder is None:
-        return
     try:
         first = await redis.set(keys.email_click_seen(shop_id, sig), "1", nx=True,
                                 ex=keys.EMAIL_CLICK_DEDUPE_SECONDS)
         if not first:
             return
-        outcome = recorder(redis, shop_id, placement="email", product_id=product_id,
+        await record_click(redis, shop_id, placement="email", product_id=product_id,
                            customer_id=customer_id, visitor_id=None, at=time.time())
-        if inspect.isawaitable(outcome):
-            await outcome
     except Exception as error:  # a lost count must never stop the reader reaching the product
         log.warning("email click of shop %s not recorded: %s", shop_id, type(error).__name__)
 

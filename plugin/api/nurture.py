@@ -7,7 +7,6 @@ the as-of instant of the first page, so every page of one walk sees the same sta
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import csv
@@ -26,10 +25,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from plugin.api.email import MAX_PRODUCTS, email_fields
-from plugin.api.lifecycle import parse_as_of, shop_stages
+from plugin.api.lifecycle import parse_as_of
 from plugin.api.signed_links import BLOCK_LINK_DAYS, CLICK_LINK_DAYS, block_url, expiry, link_secret
-from plugin.engine.serving import render_items
-from plugin.store.records import blocked_products, customer_history
+from plugin.engine import queries
+from plugin.engine.lifecycle import shop_stages
+from plugin.engine.serving import serve_many
 from plugin.store.shops import Shop
 from plugin.web.auth import authorized
 from plugin.web.params import BadRequest, parse_bool, parse_int
@@ -113,8 +113,8 @@ def customers_of(stages: Mapping[str, CustomerStage], query: FeedQuery) -> list[
 
 
 class Recommender:
-    """The personal call of the API (serve_query + for_customer with the customer's history),
-    for a page of customers at once: one model and one merchandising filter per page."""
+    """The personal query of the API (queries.Personal) for a page of customers at once: one
+    model and one merchandising filter per page."""
 
     def __init__(self, request: Request, shop: Shop, query: FeedQuery) -> None:
         self.state, self.shop, self.query = request.app.state, shop, query
@@ -138,18 +138,12 @@ class Recommender:
         return found
 
     async def _products(self, customer_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-        redis, shop_id, query = self.state.redis, self.shop.shop_id, self.query
-        served = await self.state.models.get(shop_id)
-        if served is None:
-            return {customer_id: [] for customer_id in customer_ids}
-        self.model_version, model = served
-        blocked = await blocked_products(redis, shop_id)
-        histories = [await customer_history(redis, shop_id, c) for c in customer_ids]
-        answers = await asyncio.to_thread(lambda: [
-            model.for_customer(c, query.products, query.exclude_purchased, blocked, history)
-            for c, history in zip(customer_ids, histories, strict=True)])
-        return {c: await render_items(redis, shop_id, self.shop.currency, answer)
-                for c, answer in zip(customer_ids, answers, strict=True)}
+        redis, shop_id, feed = self.state.redis, self.shop.shop_id, self.query
+        asked = [await queries.personal(redis, shop_id, c, feed.products, feed.exclude_purchased)
+                 for c in customer_ids]
+        self.model_version, items = await serve_many(redis, self.state.models, shop_id,
+                                                     self.shop.currency, asked)
+        return dict(zip(customer_ids, items, strict=True))
 
 
 def stage_fields(stage: CustomerStage, currency: str) -> dict[str, Any]:

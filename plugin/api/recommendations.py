@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -13,13 +12,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plugin.api import PREFIX
-from plugin.engine.serving import Query, serve_query
+from plugin.engine import queries
+from plugin.engine.queries import Query
+from plugin.engine.serving import serve_query
 from plugin.engine.training import NothingToTrain, train_shop
 from plugin.store import keys
 from plugin.store.models import ModelInfo, current_model_info
-from plugin.store.records import customer_history
 from plugin.store.shops import Shop
 from plugin.web.auth import authorized
+from plugin.web.body import json_body
 from plugin.web.params import BadRequest, parse_bool, parse_id, parse_limit
 from plugin.web.problems import problem
 
@@ -40,11 +41,9 @@ async def product_recommendations(request: Request, shop: Shop) -> Response:
     kind = request.query_params.get("kind", "bought_together")
     limit = parse_limit(request.query_params.get("limit"))
     if kind == "bought_together":
-        return await answer_response(
-            request, shop, lambda m, b: m.bought_together(product_id, limit, b)
-        )
+        return await answer_response(request, shop, queries.BoughtTogether(product_id, limit))
     if kind == "similar":
-        return await answer_response(request, shop, lambda m, b: m.similar(product_id, limit, b))
+        return await answer_response(request, shop, queries.Similar(product_id, limit))
     raise BadRequest(f"kind must be bought_together or similar, got {kind!r}")
 
 
@@ -53,33 +52,28 @@ async def customer_recommendations(request: Request, shop: Shop) -> Response:
     customer_id = request.path_params["customer_id"]
     limit = parse_limit(request.query_params.get("limit"))
     exclude = parse_bool("exclude_purchased", request.query_params.get("exclude_purchased"))
-    history = await customer_history(request.app.state.redis, shop.shop_id, customer_id)
-    return await answer_response(
-        request, shop, lambda m, b: m.for_customer(customer_id, limit, exclude, b, history)
-    )
+    query = await queries.personal(request.app.state.redis, shop.shop_id, customer_id, limit,
+                                   exclude)
+    return await answer_response(request, shop, query)
 
 
 @authorized
 async def cart_recommendations(request: Request, shop: Shop) -> Response:
-    try:
-        body: Any = json.loads(await request.body())
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest("the body must be JSON: {\"product_ids\": [...], \"limit\": N}") from None
+    body = await json_body(request, '{"product_ids": [...], "limit": N}')
     if not isinstance(body, dict) or not isinstance(body.get("product_ids"), list):
         raise BadRequest("the body must be an object with a list `product_ids`")
     product_ids = [parse_id("product_ids[]", p) for p in body["product_ids"]]
     raw_customer = body.get("customer_id")
     customer_id = None if raw_customer is None else parse_id("customer_id", raw_customer)
     limit = parse_limit(body.get("limit"))
-    return await answer_response(
-        request, shop, lambda m, b: m.for_cart(product_ids, customer_id, limit, b)
-    )
+    return await answer_response(request, shop,
+                                 queries.Cart(tuple(product_ids), customer_id, limit))
 
 
 @authorized
 async def trending(request: Request, shop: Shop) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
-    return await answer_response(request, shop, lambda m, b: m.trending(limit, b))
+    return await answer_response(request, shop, queries.Trending(limit))
 
 
 @authorized
@@ -142,10 +136,7 @@ async def exclusions(request: Request, shop: Shop) -> Response:
     key = keys.excluded(shop.shop_id)
     redis = request.app.state.redis
     if request.method == "PUT":
-        try:
-            body: Any = json.loads(await request.body())
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise BadRequest('the body must be JSON: {"product_ids": [...]}') from None
+        body = await json_body(request, '{"product_ids": [...]}')
         if not isinstance(body, dict) or not isinstance(body.get("product_ids"), list):
             raise BadRequest("the body must be an object with a list `product_ids`")
         ids = [parse_id("product_ids[]", p) for p in body["product_ids"]]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from plugin.config import Settings
 from plugin.store.connection import open_redis
 from plugin.store.shops import ShopError, get_shop
-from widgets.stats import MAX_DAYS, format_table, widget_stats
+from widgets.stats import MAX_DAYS, widget_stats
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,3 +33,22 @@ async def cmd_widget_stats(args: argparse.Namespace, settings: Settings) -> int:
         stats = await widget_stats(redis, args.shop_id, args.days, settings.attribution_days)
     print(json.dumps(stats, indent=2) if args.json else format_table(stats))
     return 0
+
+
+def format_table(stats: dict[str, Any]) -> str:
+    """The stats as a plain-text table, one line per placement and a total."""
+    header = ("placement", "impressions", "clicks", "ctr", "add_to_carts", "orders", "revenue")
+    lines = [header]
+    named = [*stats["placements"].items(), ("total", stats["total"])]
+    for name, row in named:
+        ctr = "-" if row["ctr"] is None else f"{row['ctr'] * 100:.1f}%"
+        revenue = ", ".join(f"{v} {c}" for c, v in row["attributed_revenue"].items()) or "0"
+        lines.append((name, str(row["impressions"]), str(row["clicks"]), ctr,
+                      str(row["add_to_carts"]), str(row["attributed_orders"]), revenue))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    title = (f"widget stats of shop {stats['shop_id']}, {stats['days']} days since "
+             f"{stats['since']} (attribution window {stats['attribution_days']} days)")
+    table = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                       for i, (cell, w) in enumerate(zip(line, widths, strict=True))).rstrip()
+             for line in lines]
+    return "\n".join([title, *table])

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from collections.abc import Set as AbstractSet
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from plugin.engine.queries import Query
 from plugin.store import keys
 from plugin.store.models import ModelCache
 from plugin.store.records import blocked_products
-from recommender.shop_model import Answer, ShopModel
+from recommender.shop_model import Answer
 
 
 async def render_items(
@@ -48,10 +48,6 @@ async def render_items(
     return items
 
 
-# A recommendation query: the serving model and the products never to show -> an answer.
-Query = Callable[[ShopModel, AbstractSet[str]], Answer]
-
-
 @dataclass(frozen=True)
 class Served:
     model_version: str | None
@@ -69,5 +65,24 @@ async def serve_query(
         return Served(None, "none", [])
     version, model = served
     blocked = await blocked_products(redis, shop_id)
-    answer = await asyncio.to_thread(query, model, blocked)
+    answer = await asyncio.to_thread(query.run, model, blocked)
     return Served(version, answer.strategy, await render_items(redis, shop_id, currency, answer))
+
+
+async def serve_many(
+    redis: aioredis.Redis, models: ModelCache, shop_id: str, currency: str,
+    queries: Sequence[Query],
+) -> tuple[str | None, list[list[dict[str, Any]]]]:
+    """Several queries on one serving model and one merchandising filter (a page of a feed):
+    the model version and each query's items, in order."""
+    served = await models.get(shop_id)
+    if served is None:
+        return None, [[] for _ in queries]
+    version, model = served
+    blocked = await blocked_products(redis, shop_id)
+    answers = await asyncio.to_thread(_run_all, queries, model, blocked)
+    return version, [await render_items(redis, shop_id, currency, a) for a in answers]
+
+
+def _run_all(queries: Sequence[Query], model: Any, blocked: set[str]) -> list[Answer]:
+    return [query.run(model, blocked) for query in queries]

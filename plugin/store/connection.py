@@ -35,8 +35,9 @@ DB_FILENAME = "shopreco.rdb"
 
 
 def text(value: bytes | str) -> str:
-    """A Redis reply as str (the clients here return bytes: raw webhook bodies stay exact)."""
-    return value.decode() if isinstance(value, bytes) else value
+    """A Redis reply as str (the clients here return bytes: raw webhook bodies stay exact); bytes
+    that are not UTF-8 (a stored raw body) are shown with U+FFFD."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 class EmbeddedRedis:

@@ -7,6 +7,8 @@ from typing import Any
 
 from starlette.requests import Request
 
+from plugin.web.params import BadRequest
+
 
 class BodyTooLarge(Exception):
     """The body is over the endpoint's limit (declared or while streaming)."""
@@ -41,3 +43,13 @@ def decode_json(body: bytes) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidJson(f"the body is not valid JSON ({error})") from None
+
+
+async def json_body(request: Request, shape: str) -> Any:
+    """The JSON body of an API call, at most the configured SHOPRECO_MAX_BODY_BYTES; a
+    BadRequest that shows `shape` (what to send) when it is not JSON."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    try:
+        return decode_json(body)
+    except InvalidJson:
+        raise BadRequest(f"the body must be JSON: {shape}") from None

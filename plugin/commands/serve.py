@@ -1,0 +1,35 @@
+"""`shopreco serve` (the plugin: API, webhooks, widgets, worker) and `shopreco worker` (only
+ingestion and retraining, for scale-out)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from plugin.commands import Subparsers
+from plugin.config import Settings
+from plugin.server import serve
+from plugin.store.connection import open_redis
+from plugin.worker import running_workers
+
+
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("serve", help="run the plugin (API, webhooks, widgets, worker)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.set_defaults(command=cmd_serve)
+    worker = sub.add_parser("worker", help="run only ingestion and retraining (scale-out)")
+    worker.set_defaults(command=cmd_worker)
+
+
+async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    await serve(settings, args.host, args.port)
+    return 0
+
+
+async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_redis(settings) as redis, running_workers(redis, settings):
+        print("shopreco worker running; Ctrl-C stops it", file=sys.stderr)
+        await asyncio.Event().wait()
+    return 0

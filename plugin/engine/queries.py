@@ -1,0 +1,166 @@
+"""Every recommendation query, by name: what a storefront slot, an API call, a nurture feed row
+or an e-mail block asks of a shop's serving model.
+
+A query is a small frozen value that names its inputs and runs on the model with the shop's
+merchandising filter (`blocked`: unavailable and excluded products); `plugin.engine.serving`
+runs it in a thread and renders the answer. Queries that need the customer's purchase history
+are built by the async constructors below, which read it from the store.
+
+BoughtTogether  products bought with a product   API kind=bought_together; bundle placement
+Similar         customers also bought             API kind=similar; also_bought placement
+Cart            what completes a cart             API cart; cart placement
+Personal        picked for a customer             API customer; nurture feed; e-mail block
+BuyAgain        their own products to rebuy       buy_again placement
+Trending        what sells now                    API trending; trending placement
+Home            trending, or new picks if known   home placement
+ThankYou        after an order                    thank_you placement
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+from plugin.store.records import customer_history
+from recommender.shop_model import Answer, ShopModel
+
+
+class Query(Protocol):
+    """One recommendation query: its inputs, and how it runs on a serving model."""
+
+    @property
+    def name(self) -> str: ...
+
+    def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer: ...
+
+
+History = Mapping[str, int]  # product id -> the customer's orders that still count holding it
+
+
+@dataclass(frozen=True)
+class BoughtTogether:
+    product_id: str
+    limit: int
+    name: str = "bought_together"
+
+    def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
+        return model.bought_together(self.product_id, self.limit, blocked)
+
+
+@dataclass(frozen=True)
+class Similar:
+    product_id: str
+    limit: int
+    name: str = "similar"
+
+    def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
+        return model.similar(self.product_id, self.limit, blocked)
+
+
+@dataclass(frozen=True)
+class Cart:
+    product_ids: tuple[str, ...]
+    customer_id: str | None
+    limit: int
+    name: str = "cart"
+
+    def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
+        return model.for_cart(list(self.product_ids), self.customer_id, self.limit, blocked)
+
+
+@dataclass(frozen=True)
+class Personal:
+    customer_id: str
+    limit: int
+    exclude_purchased: bool = False
+    history: History = field(default_factory=dict)
+    name: str = "personal"
+
+    def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
+        return model.for_customer(self.customer_id, self.limit, self.exclude_purchased, blocked,
+                                  dict(self.history))
+
+
+@dataclass(frozen=True)
+class BuyAgain:
+    customer_id: str
+    limit: int
+    history: History = field(default_factory=dict)
+    name: str = "buy_again"
+
+    def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
+        return model.buy_again(self.customer_id, self.limit, blocked, dict(self.history))
+
+
+@dataclass(frozen=True)
+class Trending:
+    limit: int
+    name: str = "trending"
+
+    def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
+        return model.trending(self.limit, blocked)
+
+
+@dataclass(frozen=True)
+class Home:
+    """Trending for a visitor; for a known customer their picks among products they never
+    bought (what they rebuy has its own shelf, BuyAgain)."""
+
+    customer_id: str | None
+    limit: int
+    history: History = field(default_factory=dict)
+    name: str = "home"
+
+    def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
+        if self.customer_id is None:
+            return model.trending(self.limit, blocked)
+        return model.for_customer(self.customer_id, self.limit, True, blocked,
+                                  dict(self.history))
+
+
+@dataclass(frozen=True)
+class ThankYou:
+    """Known customer: products they never bought (nor in this order); otherwise what goes
+    with the order's products."""
+
+    product_ids: tuple[str, ...]
+    customer_id: str | None
+    limit: int
+    history: History = field(default_factory=dict)
+    name: str = "thank_you"
+
+    def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
+        customer_id = self.customer_id
+        if customer_id is not None and (self.history or model.knows_customer(customer_id)):
+            return model.for_customer(customer_id, self.limit, True,
+                                      set(blocked) | set(self.product_ids), dict(self.history))
+        return model.for_cart(list(self.product_ids), None, self.limit, blocked)
+
+
+async def personal(
+    redis: aioredis.Redis, shop_id: str, customer_id: str, limit: int,
+    exclude_purchased: bool = False,
+) -> Personal:
+    history = await customer_history(redis, shop_id, customer_id)
+    return Personal(customer_id, limit, exclude_purchased, history)
+
+
+async def buy_again(redis: aioredis.Redis, shop_id: str, customer_id: str, limit: int) -> BuyAgain:
+    return BuyAgain(customer_id, limit, await customer_history(redis, shop_id, customer_id))
+
+
+async def home(redis: aioredis.Redis, shop_id: str, customer_id: str | None, limit: int) -> Home:
+    history = await customer_history(redis, shop_id, customer_id) if customer_id else {}
+    return Home(customer_id, limit, history)
+
+
+async def thank_you(
+    redis: aioredis.Redis, shop_id: str, product_ids: Sequence[str], customer_id: str | None,
+    limit: int,
+) -> ThankYou:
+    history = await customer_history(redis, shop_id, customer_id) if customer_id else {}
+    return ThankYou(tuple(product_ids), customer_id, limit, history)

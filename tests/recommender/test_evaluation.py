@@ -1,0 +1,326 @@
+"""Offline evaluation: metrics, loading and filters, the split, the tasks, the baselines, CLI."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from implicit.cpu.als import AlternatingLeastSquares
+
+from recommender.baselines import (
+    BM25ItemKNN,
+    CoOccurrence,
+    ImplicitALS,
+    OwnHistory,
+    Popularity,
+    ShopReco,
+)
+from recommender.evaluation import (
+    Recommender,
+    build_cases,
+    default_window,
+    evaluate,
+    hit_at_k,
+    load_orders,
+    ndcg_at_k,
+    split,
+    upsell_cases,
+)
+from recommender.matrix import Purchase
+
+HEADER = ["order_id", "customer_id", "product_id", "product_name", "quantity", "unit_price",
+          "ordered_at", "country"]
+DAY = 86400.0
+T0 = 1_600_000_000.0  # 2020-09-13 12:26:40 UTC
+
+
+def write_csv(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wt", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def row(order: str, customer: str, product: str, quantity: str = "1", price: str = "1.5",
+        when: str = "2011-01-05 10:00:00") -> list[str]:
+    return [order, customer, product, "name", quantity, price, when, "UK"]
+
+
+def purchase(order: str, customer: str, product: str, day: float) -> Purchase:
+    return Purchase(order, customer, product, 1, T0 + day * DAY)
+
+
+def kept(purchases: list[Purchase]) -> list[tuple[str, str, str]]:
+    return [(p.order_id, p.customer_id or "", p.product_id) for p in purchases]
+
+
+# ---- metrics --------------------------------------------------------------------------------
+
+
+def test_ndcg_of_a_known_ranking() -> None:
+    # hits at ranks 1 and 3: (1 + 1/log2(4)) / (1 + 1/log2(3))
+    assert ndcg_at_k(["a", "x", "b"], {"a", "b"}, 10) == pytest.approx(1.5 / (1 + 1 / math.log2(3)))
+
+
+def test_ndcg_ideal_counts_at_most_k_relevant_products() -> None:
+    assert ndcg_at_k(["a", "b", "c"], {"a", "b", "c", "d", "e"}, 2) == pytest.approx(1.0)
+
+
+def test_ndcg_ignores_hits_beyond_k() -> None:
+    assert ndcg_at_k(["x", "y", "a"], {"a"}, 2) == 0.0
+
+
+def test_hit_at_k_counts_only_the_first_k() -> None:
+    assert (hit_at_k(["x", "y", "a"], "a", 2), hit_at_k(["x", "y", "a"], "a", 3)) == (0.0, 1.0)
+
+
+# ---- loading and filters --------------------------------------------------------------------
+
+
+def test_load_keeps_purchases_only(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "orders.csv", [
+        row("1", "17850", "85123A"),
+        row("C2", "17850", "85123A", quantity="-1"),  # cancellation
+        row("3", "17850", "71053", quantity="-2"),  # return
+        row("4", "17850", "71053", price="0"),  # free
+        row("5", "", "71053"),  # guest
+        row("6", "12345.0", "22752"),  # float-typed customer id
+    ])
+    assert kept(load_orders([path])) == [("1", "17850", "85123A"), ("6", "12345", "22752")]
+
+
+def test_product_pattern_drops_non_codes(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "orders.csv.gz", [
+        row("1", "1", "85123A"), row("1", "1", "POST"), row("1", "1", "22752"),
+        row("1", "1", "8512"),
+    ])
+    loaded = load_orders([path], product_pattern=r"^\d{5}[A-Za-z]*$")
+    assert [p.product_id for p in loaded] == ["85123A", "22752"]
+
+
+def test_overlap_rows_of_the_first_file_are_dropped(tmp_path: Path) -> None:
+    first = write_csv(tmp_path / "a.csv", [
+        row("1", "1", "11111", when="2010-11-30 23:59:00"),
+        row("2", "1", "22222", when="2010-12-01 08:00:00"),
+    ])
+    second = write_csv(tmp_path / "b.csv", [row("2", "1", "22222", when="2010-12-01 08:00:00")])
+    assert kept(load_orders([first, second], overlap_from="2010-12-01")) == [
+        ("1", "1", "11111"), ("2", "1", "22222")]
+
+
+def test_a_single_file_keeps_rows_after_the_overlap_date(tmp_path: Path) -> None:
+    only = write_csv(tmp_path / "a.csv", [row("2", "1", "22222", when="2010-12-05 08:00:00")])
+    assert len(load_orders([only], overlap_from="2010-12-01")) == 1
+
+
+def test_files_without_price_and_quantity_count_one_each(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "groceries.csv", [["7-20150105", "7", "whole milk", "2015-01-05"]],
+                     header=["order_id", "customer_id", "product_id", "ordered_at"])
+    assert [(p.product_id, p.quantity) for p in load_orders([path])] == [("whole milk", 1)]
+
+
+def test_missing_column_is_named(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "bad.csv", [["1", "x"]], header=["order_id", "product_id"])
+    with pytest.raises(ValueError, match="customer_id, ordered_at"):
+        load_orders([path])
+
+
+def test_bad_date_names_file_line_and_field(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "bad.csv", [row("1", "1", "11111", when="yesterday")])
+    with pytest.raises(ValueError, match=r"bad\.csv:2 ordered_at"):
+        load_orders([path])
+
+
+# ---- split and cases ------------------------------------------------------------------------
+
+
+def test_split_puts_the_cutoff_day_in_test_and_end_day_inclusive(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "orders.csv", [
+        row("1", "1", "11111", when="2011-08-31 23:59:59"),
+        row("2", "1", "11111", when="2011-09-01 00:00:00"),
+        row("3", "1", "11111", when="2011-12-09 23:00:00"),
+        row("4", "1", "11111", when="2011-12-10 00:00:00"),
+    ])
+    train, test = split(load_orders([path]), "2011-09-01", "2011-12-09")
+    assert ([p.order_id for p in train], [p.order_id for p in test]) == (["1"], ["2", "3"])
+
+
+def test_default_window_is_the_last_fifth_of_the_time_span() -> None:
+    purchases = [purchase("1", "1", "a", 0), purchase("2", "1", "a", 100)]
+    assert default_window(purchases, None, None, fallback_cutoff="1999-01-01") == (
+        "2020-12-02", "2020-12-22")
+
+
+def test_default_window_uses_the_fallback_cutoff_when_the_data_spans_it() -> None:
+    purchases = [purchase("1", "1", "a", 0), purchase("2", "1", "a", 100)]
+    assert default_window(purchases, None, None, fallback_cutoff="2020-11-01")[0] == "2020-11-01"
+
+
+def test_cases_of_nurture_and_discovery() -> None:
+    train = [purchase("1", "old", "a", 0), purchase("2", "gone", "a", 0)]
+    test = [purchase("3", "old", "a", 10), purchase("3", "old", "b", 10),
+            purchase("4", "new", "c", 10)]
+    cases = build_cases(train, test)
+    assert (cases.nurture, cases.discovery) == (
+        [("old", frozenset({"a", "b"}))], [("old", frozenset({"b"}))])
+
+
+def test_upsell_hides_one_product_of_each_order_with_two_or_more() -> None:
+    test = [purchase("1", "c", "a", 0), purchase("1", "c", "b", 0), purchase("1", "c", "b", 0),
+            purchase("2", "c", "a", 0)]
+    [(cart, hidden)] = upsell_cases(test, seed=3)
+    assert (set(cart) | {hidden}, len(cart)) == ({"a", "b"}, 1)
+
+
+class Fixed:
+    """A recommender under test with known answers."""
+
+    name = "fixed"
+
+    def fit(self, train: object) -> None:
+        pass
+
+    def for_customer(self, customer_id: str, k: int, exclude_purchased: bool) -> list[str]:
+        return ["a", "b"] if exclude_purchased else ["x", "a"]
+
+    def for_cart(self, product_ids: object, k: int) -> list[str]:
+        return ["a", "b"]
+
+
+def test_evaluate_scores_each_task() -> None:
+    train = [purchase("1", "c", "a", 0)]
+    test = [purchase("2", "c", "a", 10), purchase("2", "c", "b", 10)]
+    [result] = evaluate([Fixed()], train, test, k=10)
+    # nurture: hit at rank 2 of 2 relevant; discovery: b at rank 2 of 1; upsell: always hit
+    ideal = 1 + 1 / math.log2(3)
+    assert (result.nurture, result.discovery, result.upsell) == pytest.approx(
+        ((1 / math.log2(3)) / ideal, 1 / math.log2(3), 1.0))
+
+
+# ---- baselines ------------------------------------------------------------------------------
+
+
+def blocks() -> list[Purchase]:
+    """Two groups of customers; each buys products of its own group only. Customer g0 of each
+    group bought products 0, 1 and 2 of the group; the others every pair of their group."""
+    purchases = []
+    for group in ("a", "b"):
+        items = [f"{group}{i}" for i in range(4)]
+        pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+        for n, (i, j) in enumerate(pairs * 3):
+            order = f"{group}-{n}"
+            purchases += [purchase(order, f"{group}{n + 1}", items[i], n),
+                          purchase(order, f"{group}{n + 1}", items[j], n)]
+        purchases += [purchase(f"{group}-g0-{i}", f"{group}0", items[i], 40 + i) for i in range(3)]
+    return purchases
+
+
+MODELS = [CoOccurrence, ImplicitALS, BM25ItemKNN, ShopReco]
+
+
+class SmallALS(ImplicitALS):
+    """ALS with 4 factors: the default 100 factors on 8 products fit noise (a cart of a0, a1
+    then gets b3 before a3), which says nothing about how the cart is scored."""
+
+    name = "implicit ALS, 4 factors"
+
+    def _new_model(self) -> AlternatingLeastSquares:
+        return AlternatingLeastSquares(factors=4, random_state=0)
+
+
+@pytest.mark.parametrize("model_class", [CoOccurrence, SmallALS, BM25ItemKNN, ShopReco],
+                         ids=lambda c: c.name)
+def test_cart_recommends_the_rest_of_its_group(model_class: type[Recommender]) -> None:
+    model = model_class()
+    model.fit(blocks())
+    assert set(model.for_cart(["a0", "a1"], 2)) == {"a2", "a3"}
+
+
+@pytest.mark.parametrize("model_class", MODELS, ids=lambda c: c.name)
+def test_discovery_names_the_one_group_product_not_bought(model_class: type[Recommender]) -> None:
+    model = model_class()
+    model.fit(blocks())
+    assert model.for_customer("a0", 4, True)[0] == "a3"
+
+
+@pytest.mark.parametrize("model_class", [*MODELS, Popularity, OwnHistory],
+                         ids=lambda c: c.name)
+def test_every_answer_names_k_distinct_products(model_class: type[Recommender]) -> None:
+    model = model_class()
+    model.fit(blocks())
+    answers = [model.for_customer("a0", 5, False), model.for_customer("a0", 5, True),
+               model.for_customer("nobody", 5, False), model.for_cart(["a0", "zz"], 5),
+               model.for_cart(["unknown"], 5)]
+    assert [len(set(a)) for a in answers] == [5] * 5
+
+
+def test_popularity_ranks_by_orders_holding_the_product() -> None:
+    model = Popularity()
+    model.fit([purchase("1", "c", "x", 0), purchase("1", "c", "x", 0), purchase("2", "d", "y", 1),
+               purchase("3", "d", "y", 2), purchase("3", "d", "z", 2)])
+    assert model.for_cart(["z"], 3) == ["y", "x"]
+
+
+def test_popularity_discovery_skips_the_customers_purchases() -> None:
+    model = Popularity()
+    model.fit([purchase("1", "c", "x", 0), purchase("2", "d", "x", 1), purchase("2", "d", "y", 1)])
+    assert model.for_customer("c", 3, True) == ["y"]
+
+
+def test_own_history_ranks_by_purchase_count_then_recency() -> None:
+    model = OwnHistory()
+    model.fit([purchase("1", "c", "old", 0), purchase("2", "c", "new", 5),
+               purchase("3", "c", "often", 1), purchase("4", "c", "often", 2),
+               purchase("5", "d", "top", 3), purchase("6", "e", "top", 3),
+               purchase("7", "f", "top", 3)])
+    assert model.for_customer("c", 4, False) == ["often", "new", "old", "top"]
+
+
+def test_own_history_discovery_falls_back_to_popularity() -> None:
+    model = OwnHistory()
+    model.fit([purchase("1", "c", "mine", 0), purchase("2", "d", "hit", 1),
+               purchase("3", "e", "hit", 1), purchase("4", "e", "mine", 1)])
+    assert model.for_customer("c", 2, True) == ["hit"]
+
+
+def test_co_occurrence_sums_counts_over_the_cart() -> None:
+    model = CoOccurrence()
+    model.fit([purchase("1", "c", "a", 0), purchase("1", "c", "x", 0),
+               purchase("2", "c", "b", 0), purchase("2", "c", "y", 0),
+               purchase("3", "d", "b", 0), purchase("3", "d", "y", 0),
+               purchase("4", "d", "a", 0), purchase("4", "d", "y", 0)])
+    # y: 2 with b + 1 with a = 3; x: 1 with a
+    assert model.for_cart(["a", "b"], 2) == ["y", "x"]
+
+
+# ---- the command line -----------------------------------------------------------------------
+
+
+def test_cli_prints_every_recommender_and_column(tmp_path: Path) -> None:
+    rows = [[p.order_id, p.customer_id or "", p.product_id, p.product_id, "1", "1.0",
+             f"2021-01-{1 + int((p.timestamp - T0) // DAY) % 28:02d} 10:00:00", "UK"]
+            for p in blocks()]
+    rows += [[f"late-{n}", c, item, item, "2", "1.0", "2021-02-10 10:00:00", "UK"]
+             for n, c in enumerate(["a0", "a1", "b0"]) for item in ("a3", "b3", "a0")]
+    path = write_csv(tmp_path / "orders.csv", rows)
+    env = {**os.environ, "SHOPRECO_DATA_DIR": str(tmp_path / "data")}
+    env.pop("REDIS_URL", None)
+    done = subprocess.run([sys.executable, "-m", "plugin.cli", "evaluate", "--orders", str(path),
+                           "--cutoff", "2021-02-01", "--k", "3"],
+                          env=env, capture_output=True, text=True, timeout=120, check=True)
+    lines = done.stdout.splitlines()
+    table = lines[lines.index(next(x for x in lines if x.startswith("recommender"))):]
+    assert [x.split("  ")[0].strip() for x in table[:7]] == [
+        "recommender", "shopreco", "popularity", "own-history", "co-occurrence",
+        "implicit ALS (defaults)", "implicit BM25 item-kNN K=100"]
+    assert ("nurture NDCG@3" in table[0] and "discovery NDCG@3" in table[0]
+            and "upsell HR@3" in table[0] and "train s" in table[0]
+            and table[7].startswith("shopreco / best baseline:"))
