@@ -2,7 +2,7 @@
 """Set up and run shopreco on a fresh machine that has only Python 3.11.
 
     python3.11 dev.py demo [shopreco demo options]   # the plugin with a demo shop
-    python3.11 dev.py test [pytest options]          # ruff, mypy and the test suite
+    python3.11 dev.py test [pytest options]          # ruff, mypy, lint-imports, the tests
 
 The first run creates `.venv` here and installs the project into it (editable, with the
 development tools); later runs reinstall only when pyproject.toml changed.
@@ -46,6 +46,7 @@ def test(args: list[str]) -> int:
     steps = [
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "mypy")],
+        [str(BIN / "lint-imports")],
         [str(BIN / "python"), "-m", "pytest", *args],
     ]
     for step in steps:

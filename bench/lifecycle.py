@@ -41,7 +41,7 @@ OVERLAP_FROM = "2010-12-01"  # the first file's rows from here on repeat in the 
 
 
 def stored_orders() -> Iterator[bytes]:
-    """Invoices as the JSON webhooks.records stores: C invoices cancelled, guests without a
+    """Invoices as the JSON plugin.store.records stores: C invoices cancelled, guests without a
     customer, lines with a quantity or price of 0 or less left out."""
     orders: dict[str, dict[str, Any]] = {}
     for index, path in enumerate(FILES):

@@ -1,16 +1,12 @@
-"""The building blocks of a shop's model: implicit ALS or BPR (personal taste), item-item
-neighbours (co-purchase with shrinkage, or implicit's BM25 item-kNN), trending."""
+"""The building blocks of a shop's model: implicit's ALS and BPR fitted on purchase counts (the
+taste strategies of recommender.taste wrap them), implicit's threads, trending."""
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
-from implicit.nearest_neighbours import BM25Recommender
-from implicit.utils import ParameterWarning
 from threadpoolctl import threadpool_limits
 
 from recommender.matrix import Interactions
@@ -96,58 +92,6 @@ def als_from_factors(
     model.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
     model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
     return model
-
-
-def copurchase_neighbours(
-    basket_items: sp.csr_matrix, top_k: int = 50, shrink: float = 3.0
-) -> sp.csr_matrix:
-    """Item-item "bought together" scores, CSR float32 (items, items), top_k per row.
-
-    score(i, j) = baskets with both / (sqrt(baskets with i * baskets with j) + shrink):
-    cosine similarity of the basket columns, shrunk so a pair seen once does not outrank
-    a pair seen a hundred times.
-    """
-    binary = basket_items.tocsc().astype(np.float32)
-    counts = np.asarray(binary.sum(axis=0)).ravel()
-    together = (binary.T @ binary).tocsr()
-    together.setdiag(0)
-    together.eliminate_zeros()
-    together = together.tocoo()
-    scores = together.data / (np.sqrt(counts[together.row] * counts[together.col]) + shrink)
-    scored = sp.csr_matrix((scores.astype(np.float32), (together.row, together.col)),
-                           shape=together.shape)
-    return keep_top_k(scored, top_k)
-
-
-def bm25_neighbours(user_items: sp.csr_matrix, k: int = 100, top_k: int = 50) -> sp.csr_matrix:
-    """Item-item scores of implicit's BM25 item-kNN (K=`k`) over the customer x product
-    matrix, CSR float32 (items, items), no self-links, `top_k` per row, best first."""
-    model = BM25Recommender(K=k, num_threads=threads_for(user_items))
-    with warnings.catch_warnings():  # implicit hands its own kNN a COO matrix, then warns
-        warnings.filterwarnings("ignore", "Method expects CSR input", ParameterWarning)
-        model.fit(user_items, show_progress=False)
-    similarity = sp.csr_matrix(model.similarity, dtype=np.float32)
-    similarity.setdiag(0)
-    similarity.eliminate_zeros()
-    return keep_top_k(similarity, top_k)
-
-
-def keep_top_k(matrix: sp.csr_matrix, top_k: int) -> sp.csr_matrix:
-    """Each row's `top_k` largest entries, rows sorted best first."""
-    indptr, indices, data = [0], [], []
-    for row in range(matrix.shape[0]):
-        start, end = matrix.indptr[row], matrix.indptr[row + 1]
-        cols, vals = matrix.indices[start:end], matrix.data[start:end]
-        order = np.lexsort((cols, -vals))[:top_k]
-        indices.append(cols[order])
-        data.append(vals[order])
-        indptr.append(indptr[-1] + len(order))
-    return sp.csr_matrix(
-        (np.concatenate(data or [np.zeros(0, np.float32)]).astype(np.float32),
-         np.concatenate(indices or [np.zeros(0, np.int32)]).astype(np.int32),
-         np.array(indptr, dtype=np.int64)),
-        shape=matrix.shape,
-    )
 
 
 def trending_scores(

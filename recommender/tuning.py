@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from itertools import product
 from typing import Any
@@ -34,19 +34,15 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.config import Config
 from recommender.evaluation import Cases, build_cases
+from recommender.history import LATEST_HALF_LIFE_DAYS, rebuy_rates, recent_purchases
 from recommender.matrix import Interactions, Purchase, build_interactions
 from recommender.models import trending_scores
-from recommender.shop_model import (
-    LATEST_HALF_LIFE_DAYS,
-    Config,
-    ShopModel,
-    default_factors,
-    fit_factors,
-    fit_neighbours,
-    rebuy_rates,
-    recent_purchases,
-)
+from recommender.neighbours import NEIGHBOURS, ItemNeighbours
+from recommender.ranking import share_rows
+from recommender.shop_model import ShopModel
+from recommender.taste import PersonalTaste, default_factors
 
 DAY = 86400.0
 TUNING_BUDGET_SECONDS = 60.0
@@ -69,13 +65,21 @@ CART_GRID = [w for w in product((0.0, 1.0), (0.0, 0.05, 0.2, 1.0)) if any(w)]
 
 def personal_candidates(data: Interactions) -> list[Config]:
     """Personal-model configurations to try, in order (the default first)."""
-    base = default_factors(data)
+    base = default_factors(data.n_users, data.n_items)
     return [
         Config(),
         Config(factors=min(2 * base, 128)),
         Config(regularization=1.0),
         Config(cf="bpr", iterations=100, learning_rate=0.05, regularization=0.01),
     ]
+
+
+def shared_candidates(data: Interactions) -> list[Config]:
+    """Every combination of the parts the choice shares across tasks (personal model, item
+    neighbours, trending half-life), blend weights at their defaults."""
+    return [replace(config, neighbours=kind, trending_half_life_days=half_life)
+            for config in personal_candidates(data) for kind in NEIGHBOURS
+            for half_life in HALF_LIVES]
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ def choose(purchases: Sequence[Purchase], budget_seconds: float = TUNING_BUDGET_
             "cases": counts, "k": K,
         },
         "scores": scores,
-        "personal_models_tried": [_label(c) for c in search.fitted],
+        "personal_models_tried": [_label(c, search.candidates) for c in search.fitted],
         "configurations_scored": search.scored,
         "seconds": round(time.perf_counter() - started, 2),
         "budget_seconds": budget_seconds,
@@ -148,13 +152,13 @@ def describe_choice(choice: Choice) -> str:
             + ", ".join(parts) + f"; {report['seconds']} s")
 
 
-def _label(config: Config) -> str:
-    parts = [config.cf]
-    if config.factors:
-        parts.append(f"factors={config.factors}")
-    if config.cf == "als" and config.regularization != Config().regularization:
-        parts.append(f"regularization={config.regularization}")
-    return " ".join(parts)
+def _label(config: Config, candidates: Sequence[Config]) -> str:
+    """The personal model's name and the settings in which `config` differs from the first
+    of `candidates` with the same model, e.g. "als factors=16"."""
+    first = next((c for c in candidates if c.cf == config.cf), config)
+    changed = [f"{f.name}={getattr(config, f.name)}" for f in fields(config)
+               if getattr(config, f.name) != getattr(first, f.name)]
+    return " ".join([config.cf, *changed])
 
 
 def _defaults(why: str) -> Choice:
@@ -204,15 +208,15 @@ class _Search:
         n_items = data.n_items
         index = {item: i for i, item in enumerate(data.item_ids.tolist())}
         users = {user: u for u, user in enumerate(data.user_ids.tolist())}
-        self.trending = {h: _share_rows(trending_scores(data, h)[None, :])[0] for h in HALF_LIVES}
+        self.trending = {h: share_rows(trending_scores(data, h)[None, :])[0] for h in HALF_LIVES}
         self.trending_top = np.unique(np.concatenate(
             [np.argsort(-t, kind="stable")[:CANDIDATES] for t in self.trending.values()]))
         # nurture: every case customer has training orders (build_cases)
         self.n_users = np.array([users[c] for c, _ in cases.nurture], dtype=np.int64)
         self.nurture = _Task("nurture", *_relevance(cases.nurture, index, n_items), None)
         own = _dense(recent_purchases(train, data)[self.n_users])
-        self.n_own = {False: _share_rows(own),
-                      True: _share_rows(own * rebuy_rates(data.user_items)[None, :])}
+        self.n_own = {False: share_rows(own),
+                      True: share_rows(own * rebuy_rates(data.user_items)[None, :])}
         # discovery: never-bought items only
         self.d_users = np.array([users[c] for c, _ in cases.discovery], dtype=np.int64)
         self.discovery = _Task("discovery", *_relevance(cases.discovery, index, n_items),
@@ -227,12 +231,13 @@ class _Search:
             if product_id in index:
                 hidden[row, index[product_id]] = True
         self.upsell = _Task("upsell", hidden, None, _dense(self.u_carts) > 0)
+        self.candidates = personal_candidates(data)
         self.fitted: list[Config] = []
-        self.neighbours: dict[str, sp.csr_matrix] = {}
+        self.neighbours: dict[str, ItemNeighbours] = {}
         # (task, cf label, neighbours, half-life) -> (score, weights)
         self.results: dict[tuple[str, str, str, float], tuple[float, tuple[float, ...]]] = {}
         self.configs: dict[str, Config] = {}
-        self.factors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.tastes: dict[str, PersonalTaste] = {}
 
     def _time_left(self) -> bool:
         if time.perf_counter() > self.deadline:
@@ -240,15 +245,15 @@ class _Search:
         return not self.exhausted
 
     def run(self) -> None:
-        for kind in ("copurchase", "bm25"):
-            if kind == "copurchase" or self._time_left():
-                self.neighbours[kind] = fit_neighbours(self.data, Config(neighbours=kind))
+        for kind, neighbours in NEIGHBOURS.items():
+            if not self.neighbours or self._time_left():
+                self.neighbours[kind] = neighbours().fit(self.data)
                 self._grid(self.upsell, ("*", kind), CART_GRID, self._parts("upsell", "", kind))
-        for config in personal_candidates(self.data):
+        for config in self.candidates:
             if self.fitted and not self._time_left():
                 break
-            label = _label(config)
-            self.factors[label] = fit_factors(self.data, config)
+            label = _label(config, self.candidates)
+            self.tastes[label] = config.taste().fit(self.data.user_items)
             self.fitted.append(config)
             self.configs[label] = config
             for rebuy in (False, True):
@@ -263,14 +268,13 @@ class _Search:
         """The component scores (cases, items) of `task`, each scaled to a top of 1 per case,
         in the order of the task's weights (trending, the last weight, comes separately)."""
         if task == "upsell":
-            return [_share_rows(_dense(self.u_carts @ self.neighbours[kind]))]
+            return [share_rows(self.neighbours[kind].scores_batch(self.u_carts))]
         users = self.n_users if task == "nurture" else self.d_users
-        user_factors, item_factors = self.factors[label]
-        taste = _share_rows(np.asarray(user_factors[users], np.float64)
-                            @ np.asarray(item_factors, np.float64).T)
+        model = self.tastes[label]
+        taste = share_rows(model.score(model.user_factors[users]))
         if task == "nurture":
             return [self.n_own[rebuy], taste]
-        return [taste, _share_rows(_dense(self.d_latest @ self.neighbours[kind]))]
+        return [taste, share_rows(self.neighbours[kind].scores_batch(self.d_latest))]
 
     def _grid(self, task: _Task, key: tuple[str, str], grid: Sequence[tuple[float, ...]],
               parts: list[np.ndarray], tag: tuple[float, ...] = ()) -> None:
@@ -306,7 +310,7 @@ class _Search:
 
     def best(self) -> tuple[Config, dict[str, dict[str, float]]]:
         default = Config()
-        default_label = _label(default)
+        default_label = _label(default, self.candidates)
         tasks = [t for t in (self.nurture, self.discovery, self.upsell)
                  if self._best_for(t.name, default_label, default.neighbours,
                                    default.trending_half_life_days) is not None]
@@ -415,13 +419,6 @@ def _rows(rows: list[list[int]], n_items: int) -> sp.csr_matrix:
     indices = np.array([i for r in rows for i in r], dtype=np.int32)
     return sp.csr_matrix((np.ones(len(indices), np.float64), indices, indptr),
                          shape=(len(rows), n_items))
-
-
-def _share_rows(scores: np.ndarray) -> np.ndarray:
-    """Each row clipped at 0 and scaled so its top is 1 (ShopModel's _share per case)."""
-    clipped = np.maximum(scores, 0.0)
-    top = clipped.max(axis=1, keepdims=True) if clipped.shape[1] else np.zeros((len(scores), 1))
-    return np.divide(clipped, top, out=np.zeros_like(clipped), where=top > 0)
 
 
 def _top_k(scores: np.ndarray, k: int = K) -> np.ndarray:

@@ -198,7 +198,7 @@ def test_cli_stats_of_an_unknown_shop_fails_clearly(store) -> None:
 
 def test_erasing_a_customer_removes_their_clicks_and_attributions(http, store,
                                                                    custom_shop) -> None:
-    from plugin.store.privacy import erase_customer
+    from plugin.store.erasure import erase_customer
 
     shop_id = custom_shop.shop.shop_id
     click(http, custom_shop, customer="c-gone", visitor="v-gone")

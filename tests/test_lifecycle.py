@@ -9,8 +9,8 @@ import pytest
 
 from plugin.api.lifecycle import parse_as_of, parse_instant
 from plugin.engine.lifecycle import load_order_facts, shop_stages
+from plugin.store.erasure import erase_customer
 from plugin.store.order import LineItem, Order, Refund
-from plugin.store.privacy import erase_customer
 from plugin.store.records import merge_refunds, store_order
 from plugin.store.shops import NewShop
 from plugin.web.params import BadRequest

@@ -179,7 +179,7 @@ def purchases(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def retail_order_json(rows: pd.DataFrame) -> Iterator[dict[str, Any]]:
-    """Invoices as stored orders (webhooks.order.Order as JSON): a C invoice is a cancelled
+    """Invoices as stored orders (plugin.store.order.Order as JSON): a C invoice is a cancelled
     order; lines with a quantity or price of 0 or less (adjustments) are left out; guests have
     no customer."""
     kept = rows[rows["order_id"].str.startswith("C")

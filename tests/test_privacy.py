@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from plugin.store import keys
+from plugin.store.erasure import erase_customer
 from plugin.store.events import Event, append
 from plugin.store.order import LineItem, Order, PayloadError, email_customer_id
-from plugin.store.privacy import Subject, erase_customer
+from plugin.store.privacy import Subject
 from plugin.store.records import store_order
 from plugin.store.shops import NewShop
 from recommender.matrix import Purchase

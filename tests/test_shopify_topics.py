@@ -76,7 +76,7 @@ def test_refund_after_the_order_stops_the_refunded_lines_counting(http, store, s
     assert counted_units(drained(store, shop)) == 3
     post(http, shop, "refunds/create", refund_body())
     order = drained(store, shop)
-    assert counted_units(order) == 1  # through plugin.training.purchases_of
+    assert counted_units(order) == 1  # through plugin.engine.training.purchases_of
     assert kept_lines(order) == {"518995019"}
 
 

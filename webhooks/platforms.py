@@ -16,7 +16,7 @@ ADAPTERS: dict[str, Adapter] = {
                     custom.ADAPTER)
 }
 
-# platform -> async iterator of backfill pages (see plugin/backfill.py)
+# platform -> async iterator of backfill pages (see webhooks/backfill.py)
 BACKFILL_SOURCES: dict[str, PageSource] = {
     shopify.PLATFORM: shopify.backfill_pages,
     ecwid.PLATFORM: ecwid.backfill_pages,

@@ -100,7 +100,7 @@ def _parse(changed: list[tuple[str, int, bytes]]) -> dict[str, tuple[int, OrderF
 
 
 def order_fact(order: dict[str, Any]) -> OrderFact | None:
-    """The fact of one stored order (webhooks.order.Order as JSON), None if it does not count.
+    """The fact of one stored order (plugin.store.order.Order as JSON), None if it does not count.
 
     Reads the JSON directly rather than through Order.from_json: the same net quantities
     (Order.net_quantity), several times faster on a shop's whole history."""

@@ -342,7 +342,7 @@ async def change_origins(
                 raw = await pipe.hget(config_key, "origins")
                 current = json.loads(text(raw)) if raw else []
                 updated = [o for o in dict.fromkeys([*current, *adding]) if o not in removing]
-                pipe.multi()
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
                 pipe.hset(config_key, "origins", json.dumps(updated))
                 await pipe.execute()
                 return tuple(updated)

@@ -284,7 +284,7 @@ def test_erasure_drops_the_customer_from_the_decayed_purchases(rebuy_model) -> N
 
 
 def test_recent_purchases_weigh_each_order_by_its_age() -> None:
-    from recommender.shop_model import BUY_AGAIN_HALF_LIFE_DAYS, recent_purchases
+    from recommender.history import BUY_AGAIN_HALF_LIFE_DAYS, recent_purchases
 
     rows = [Purchase("o1", "c1", "a", 1, NOW), Purchase("o1", "c1", "a", 2, NOW),
             Purchase("o2", "c1", "a", 1, NOW - BUY_AGAIN_HALF_LIFE_DAYS * DAY),

@@ -1,0 +1,61 @@
+"""What a query answers (an Answer of Recommendations) and the score arithmetic that ranks
+them: scaling to a top of 1, the best positive scores, trending fillers' scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# reasons and strategies of answers that are no model's own
+TRENDING = "trending"
+BUY_AGAIN = "buy_again"
+PERSONAL = "personal"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    product_id: str
+    score: float
+    reason: str
+    because: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answer:
+    strategy: str
+    items: list[Recommendation]
+
+
+def share(scores: np.ndarray) -> np.ndarray:
+    """`scores` clipped at 0 and scaled so the top is 1 (all 0 if none is positive)."""
+    clipped = np.maximum(np.asarray(scores, np.float64), 0.0)
+    top = float(clipped.max()) if len(clipped) else 0.0
+    return clipped / top if top > 0 else clipped
+
+
+def share_rows(scores: np.ndarray) -> np.ndarray:
+    """Each row of `scores` (n, items) as `share` makes it, at once."""
+    clipped = np.maximum(scores, 0.0)
+    top = clipped.max(axis=1, keepdims=True) if clipped.shape[1] else np.zeros((len(scores), 1))
+    return np.asarray(np.divide(clipped, top, out=np.zeros_like(clipped), where=top > 0))
+
+
+def best(scores: np.ndarray, n: int) -> list[int]:
+    """Indices of the `n` best positive scores, best first, ties by index."""
+    n = min(n, len(scores))
+    if n <= 0:
+        return []
+    top = np.argpartition(-scores, n - 1)[:n]
+    ordered = top[np.lexsort((top, -scores[top]))]
+    return [int(j) for j in ordered if scores[j] > 0]
+
+
+def filler_score(floor: float | None, share: float) -> float:
+    """A trending filler's score from its trending share (1 = the top seller): the share itself
+    when nothing else was found, else strictly below `floor`, the lowest score found (which
+    may be negative), keeping the trending order."""
+    if floor is None:
+        return share
+    margin = max(abs(floor), 1e-6) * 0.5
+    return floor - margin * (2.0 - share)
