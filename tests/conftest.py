@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import uuid
@@ -144,3 +147,11 @@ def shop(make_shop: Callable[..., NewShop]) -> NewShop:
 
 def settings_for(store: Store, **changes: Any) -> Settings:
     return replace(store.settings, **changes)
+
+
+def shopreco(store: Store, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SHOPRECO_DATA_DIR": str(store.settings.data_dir),
+           "SHOPRECO_PUBLIC_URL": "https://reco.example.com"}
+    env.pop("REDIS_URL", None)
+    return subprocess.run([sys.executable, "-m", "plugin.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=120)

@@ -11,6 +11,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from plugin.store.shops import NewShop
+
 # ../shared/data beside the project checkout (the data is never copied into the project)
 SHARED_DATA = Path(
     os.environ.get("SHOPRECO_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -60,3 +64,24 @@ def order_payload(
 
 def body_of(payload: Any) -> bytes:
     return json.dumps(payload).encode()
+
+
+# ---- the JSON API as a test client calls it --------------------------------------------------
+
+
+def auth(shop: NewShop) -> dict[str, str]:
+    return {"Authorization": f"Bearer {shop.api_key}"}
+
+
+def send_orders(http: httpx.Client, shop: NewShop, orders: list[dict]) -> None:
+    secret = shop.shop.webhook_secrets[0].reveal()
+    for order in orders:
+        body = body_of(order)
+        response = http.post("/webhooks/shopify", content=body,
+                             headers=shopify_headers(shop.shop.domain, secret, body))
+        assert response.status_code == 200, response.text
+
+
+def train(http: httpx.Client, shop: NewShop) -> httpx.Response:
+    return http.post(f"/api/v1/shops/{shop.shop.shop_id}/model/train", params={"wait": "true"},
+                     headers=auth(shop))

@@ -13,7 +13,7 @@ import pytest
 from plugin.store import keys
 from plugin.store.shops import NewShop
 from tests.conftest import Store
-from tests.test_api import auth
+from tests.helpers import auth
 
 EVENTS = "/widgets/v1/events"
 CHROME = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

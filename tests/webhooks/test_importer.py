@@ -18,8 +18,7 @@ from plugin.engine.training import purchases_of
 from plugin.store import keys, records
 from plugin.store.order import Order
 from plugin.store.shops import NewShop
-from tests.conftest import Store
-from tests.test_cli import shopreco
+from tests.conftest import Store, shopreco
 from webhooks.importer import CsvImportError, import_csv
 
 # The first line of Shopify's order export (Orders > Export > CSV), as exported.

@@ -9,8 +9,7 @@ import pytest
 
 from plugin.store.shops import NewShop
 from tests.conftest import LiveServer, settings_for
-from tests.helpers import order_payload
-from tests.test_api import auth, send_orders, train
+from tests.helpers import auth, order_payload, send_orders, train
 
 PATH = "/widgets/v1/recommendations"
 

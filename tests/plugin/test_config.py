@@ -8,7 +8,7 @@ import pytest
 
 from plugin.config import ConfigError, Settings, read_env_file
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "shopreco.env.example"
+EXAMPLE = Path(__file__).resolve().parents[2] / "shopreco.env.example"
 
 
 def test_example_file_loads_into_settings() -> None:

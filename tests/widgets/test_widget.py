@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import order_payload
-from tests.test_api import auth, send_orders, train
+from tests.helpers import auth, order_payload, send_orders, train
 
 
 @pytest.fixture

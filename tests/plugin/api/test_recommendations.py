@@ -8,25 +8,7 @@ import httpx
 import pytest
 
 from plugin.store.shops import NewShop
-from tests.helpers import body_of, order_payload, shopify_headers
-
-
-def auth(shop: NewShop) -> dict[str, str]:
-    return {"Authorization": f"Bearer {shop.api_key}"}
-
-
-def send_orders(http: httpx.Client, shop: NewShop, orders: list[dict]) -> None:
-    secret = shop.shop.webhook_secrets[0].reveal()
-    for order in orders:
-        body = body_of(order)
-        response = http.post("/webhooks/shopify", content=body,
-                             headers=shopify_headers(shop.shop.domain, secret, body))
-        assert response.status_code == 200, response.text
-
-
-def train(http: httpx.Client, shop: NewShop) -> httpx.Response:
-    return http.post(f"/api/v1/shops/{shop.shop.shop_id}/model/train", params={"wait": "true"},
-                     headers=auth(shop))
+from tests.helpers import auth, order_payload, send_orders, train
 
 
 @pytest.fixture

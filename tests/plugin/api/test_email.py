@@ -27,8 +27,7 @@ from plugin.store.records import store_product
 from plugin.store.shops import NewShop
 from plugin.store.tracking import clicks_of_customer, day_of
 from tests.conftest import Store
-from tests.helpers import order_payload
-from tests.test_api import auth, send_orders, train
+from tests.helpers import auth, order_payload, send_orders, train
 
 XSS = "<img src=x onerror=alert(1)>"
 PUBLIC = "http://testserver"  # the public_url of the test server's settings

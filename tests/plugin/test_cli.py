@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import httpx
 
-from tests.conftest import Store
+from tests.conftest import Store, shopreco
 from tests.helpers import body_of, order_payload, shopify_headers
-
-
-def shopreco(store: Store, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPRECO_DATA_DIR": str(store.settings.data_dir),
-           "SHOPRECO_PUBLIC_URL": "https://reco.example.com"}
-    env.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "plugin.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_shops_add_prints_the_contract_json(store: Store) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from plugin.store import keys
 from plugin.store.shops import ShopError, allowed_origins, get_shop, parse_locale, parse_origin
-from tests.test_attribution import shopreco
+from tests.plugin.store.test_attribution import shopreco
 
 
 def new_id() -> str:

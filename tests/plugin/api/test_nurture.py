@@ -18,9 +18,8 @@ from plugin.store.records import store_order, store_product
 from plugin.store.shops import NewShop
 from recommender.lifecycle import STAGES, CustomerStage
 from tests.conftest import Store
-from tests.helpers import order_payload
-from tests.test_api import auth, send_orders, train
-from tests.test_email_blocks import api_items, catalog, local
+from tests.helpers import auth, order_payload, send_orders, train
+from tests.plugin.api.test_email import api_items, catalog, local
 
 AS_OF = "2025-06-30"
 

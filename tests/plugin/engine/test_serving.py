@@ -9,8 +9,7 @@ import pytest
 from plugin.store.shops import NewShop
 from recommender.matrix import Purchase
 from recommender.shop_model import ShopModel
-from tests.helpers import body_of, order_payload, shopify_headers
-from tests.test_api import auth, send_orders, train
+from tests.helpers import auth, body_of, order_payload, send_orders, shopify_headers, train
 
 
 @pytest.fixture

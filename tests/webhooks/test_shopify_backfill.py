@@ -15,10 +15,9 @@ from plugin.config import Secret
 from plugin.store import keys
 from plugin.store.order import PayloadError
 from plugin.store.shops import NewShop, PlatformAccess, add_shop
-from tests.conftest import Store
+from tests.conftest import Store, shopreco
 from tests.helpers import SHARED_DATA
 from tests.platform_server import FakePlatformApi, Reply
-from tests.test_cli import shopreco
 from webhooks import shopify
 from webhooks.backfill import BackfillError, BackfillResult, run_backfill
 from webhooks.http import PlatformHttp

@@ -11,9 +11,8 @@ import pytest
 from plugin.store.order import Refund
 from plugin.store.shops import NewShop
 from recommender.lifecycle import STAGES
-from tests.conftest import Store
-from tests.test_cli import shopreco
-from tests.test_lifecycle import order, store_orders
+from tests.conftest import Store, shopreco
+from tests.plugin.engine.test_lifecycle import order, store_orders
 
 AS_OF = "2023-12-31"  # T0 is 2023-11-14
 

@@ -21,9 +21,8 @@ from plugin.store.records import store_order
 from plugin.store.shops import NewShop
 from recommender.matrix import Purchase
 from recommender.shop_model import Config, ShopModel
-from tests.conftest import Store
+from tests.conftest import Store, shopreco
 from tests.helpers import body_of, order_payload, shopify_headers
-from tests.test_cli import shopreco
 from webhooks.ingest import GROUP, Ingestor, dead_letter
 
 # Shopify-sized ids (beyond 2^53), distinct enough that a substring match means "it is there"

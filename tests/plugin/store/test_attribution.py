@@ -19,7 +19,7 @@ from plugin.store.shops import NewShop, add_shop
 from plugin.store.tracking import record_click
 from tests.conftest import Store
 from tests.test_custom_platform import send
-from tests.test_widget_events import batch, event, post, stats
+from tests.widgets.test_events import batch, event, post, stats
 from webhooks.ingest import Ingestor
 
 DAY = 24 * 3600

@@ -8,8 +8,7 @@ import pytest
 from recommender.matrix import Purchase
 from recommender.shop_model import Config, ShopModel
 from recommender.tuning import choose, describe_choice, train_tuned
-from tests.helpers import order_payload
-from tests.test_api import auth, send_orders, train
+from tests.helpers import auth, order_payload, send_orders, train
 
 DAY = 86400.0
 START = 1_700_000_000.0

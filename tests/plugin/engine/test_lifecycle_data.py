@@ -29,9 +29,8 @@ from recommender.lifecycle import (
     retention,
     summary,
 )
-from tests.conftest import Store
+from tests.conftest import Store, shopreco
 from tests.helpers import SHARED_DATA
-from tests.test_cli import shopreco
 
 CDNOW = SHARED_DATA / "cdnow_master_lifetimes.csv.gz"
 RETAIL = SHARED_DATA / "online_retail_uci_2010-12_2011-12.csv.gz"

@@ -19,9 +19,8 @@ from plugin.store.order import LineItem, Order
 from plugin.store.records import store_order
 from plugin.store.shops import NewShop, add_shop
 from tests.conftest import Store
-from tests.helpers import SHARED_DATA
-from tests.test_api import auth, train
-from tests.test_email_blocks import api_items
+from tests.helpers import SHARED_DATA, auth, train
+from tests.plugin.api.test_email import api_items
 
 DATA = SHARED_DATA / "online_retail_uci_2010-12_2011-12.csv.gz"
 AS_OF = "2011-12-31"
