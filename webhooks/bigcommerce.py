@@ -8,20 +8,25 @@ from the V2 API (order and its products), products from the V3 catalog.
 from __future__ import annotations
 
 import email.utils
-import json
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 
-import redis.asyncio as aioredis
-
 from plugin.config import Secret
 from plugin.store import records
 from plugin.store.order import LineItem, Order, PayloadError, Refund, id_string, money, quantity
-from plugin.store.shops import Shop, get_shop, shop_by_domain
+from plugin.store.shops import Shop
 from webhooks import standard_webhooks
-from webhooks.adapter import Context, Delivery
+from webhooks.adapter import (
+    Context,
+    Delivery,
+    PlatformAdapter,
+    ShopName,
+    json_object,
+    nonzero_id,
+    product_lines,
+)
 from webhooks.backfill import BackfillError, Page
 from webhooks.http import PlatformHttp
 
@@ -47,14 +52,6 @@ def verify(
 ) -> bool:
     """Standard Webhooks: a fresh `webhook-timestamp` and a `v1,` signature by the secret."""
     return standard_webhooks.verify(secrets, headers, body, now=now)
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return payload if isinstance(payload, dict) else {}
 
 
 def store_hash_of(payload: Mapping[str, Any]) -> str | None:
@@ -111,10 +108,6 @@ def rfc2822_timestamp(value: Any, field: str) -> float:
     return moment.timestamp()
 
 
-def _optional_id(value: Any, field: str) -> str | None:
-    return None if value in (None, 0, "0", "") else id_string(value, field)
-
-
 def _status_id(raw: Mapping[str, Any]) -> int:
     value = raw.get("status_id")
     if isinstance(value, str) and value.isdigit():
@@ -137,7 +130,7 @@ def parse_order(raw: Any, products: list[Any], default_currency: str) -> Order:
     lines, refunds = _lines(products)
     return Order(
         order_id=str(id_string(raw.get("id"), "id")),
-        customer_id=_optional_id(raw.get("customer_id"), "customer_id"),
+        customer_id=nonzero_id(raw.get("customer_id"), "customer_id"),
         created_at=created_at,
         updated_at=rfc2822_timestamp(modified, "date_modified") if modified else created_at,
         cancelled=_status_id(raw) not in COUNTING_STATUS_IDS or raw.get("is_deleted") is True,
@@ -150,17 +143,13 @@ def parse_order(raw: Any, products: list[Any], default_currency: str) -> Order:
 
 def _lines(products: list[Any]) -> tuple[list[LineItem], list[Refund]]:
     lines, refunds = [], []
-    for index, item in enumerate(products):
-        field = f"products[{index}]"
-        if not isinstance(item, dict):
-            raise PayloadError(f"{field} must be an object")
-        product_id = _optional_id(item.get("product_id"), f"{field}.product_id")
-        if product_id is None:  # a custom product: nothing to recommend
-            continue
+    # a line without product_id is a custom product: nothing to recommend
+    for field, item, product_id in product_lines(products, "products", "product_id",
+                                                 nonzero_id):
         line_id = str(id_string(item.get("id"), f"{field}.id"))
         lines.append(LineItem(
             product_id=product_id,
-            variant_id=_optional_id(item.get("variant_id"), f"{field}.variant_id"),
+            variant_id=nonzero_id(item.get("variant_id"), f"{field}.variant_id"),
             title=str(item.get("name") or ""),
             quantity=quantity(item.get("quantity"), f"{field}.quantity"),
             price=money(item.get("price_inc_tax", "0"), f"{field}.price_inc_tax"),
@@ -264,29 +253,15 @@ def _event_time(payload: Mapping[str, Any]) -> float:
     return float(value)
 
 
-class BigCommerceAdapter:
+class BigCommerceAdapter(PlatformAdapter):
     """BigCommerce deliveries: shop by URL path (or producer store hash), dedupe on `hash`."""
 
     platform = PLATFORM
+    signature_window_seconds = standard_webhooks.TOLERANCE_SECONDS
 
-    async def find_shop(
-        self, redis: aioredis.Redis, path_shop_id: str | None, headers: Mapping[str, str],
-        body: bytes,
-    ) -> Shop | None:
-        if path_shop_id is not None:
-            return await get_shop(redis, path_shop_id)
-        store_hash = store_hash_of(_json_object(body))
-        return None if store_hash is None else await shop_by_domain(redis, PLATFORM, store_hash)
-
-    def shop_hint(
-        self, path_shop_id: str | None, headers: Mapping[str, str], body: bytes
-    ) -> str:
-        if path_shop_id is not None:
-            return f"shop id {path_shop_id!r}"
-        return f"producer store hash {store_hash_of(_json_object(body))!r}"
-
-    def is_ping(self, headers: Mapping[str, str], body: bytes) -> bool:
-        return False
+    def shop_name(self, headers: Mapping[str, str], body: bytes) -> ShopName:
+        store_hash = store_hash_of(json_object(body))
+        return ShopName(store_hash, f"producer store hash {store_hash!r}")
 
     def verify(self, shop: Shop, headers: Mapping[str, str], body: bytes) -> bool:
         return verify(shop.webhook_secrets, headers, body)

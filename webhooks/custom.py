@@ -9,15 +9,14 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import redis.asyncio as aioredis
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from plugin.store import records
 from plugin.store.order import LineItem, Order, PayloadError, Refund, money, timestamp
-from plugin.store.shops import Shop, get_shop
+from plugin.store.shops import Shop
 from webhooks import standard_webhooks
-from webhooks.adapter import Context, Delivery
+from webhooks.adapter import Context, Delivery, PlatformAdapter, product_lines
 
 PLATFORM = "custom"
 ORDER_TYPES = frozenset({"order.created", "order.updated", "order.cancelled"})
@@ -68,7 +67,8 @@ def parse_order(data: dict[str, Any], kind: str = "order.updated") -> Order:
     """A schema-valid order as an internal Order; refunded quantities become Refunds. An
     order.cancelled event, or the status cancelled or refunded, makes it count for nothing."""
     order_id = str(data["id"])
-    lines = [_line(item, f"data.line_items[{i}]") for i, item in enumerate(data["line_items"])]
+    lines = [_line(item, field, product_id) for field, item, product_id
+             in product_lines(data["line_items"], "data.line_items", "product_id", _schema_id)]
     return Order(
         order_id=order_id,
         customer_id=None if data["customer_id"] is None else str(data["customer_id"]),
@@ -82,7 +82,12 @@ def parse_order(data: dict[str, Any], kind: str = "order.updated") -> Order:
     )
 
 
-def _line(item: dict[str, Any], field: str) -> tuple[LineItem, Refund | None]:
+def _schema_id(value: Any, field: str) -> str:
+    """An id the schema checked: an integer or a non-empty string, kept as its text."""
+    return str(value)
+
+
+def _line(item: dict[str, Any], field: str, product_id: str) -> tuple[LineItem, Refund | None]:
     line_id = str(item["id"])
     refunded = item.get("refunded_quantity")
     if refunded is not None and refunded > item["quantity"]:
@@ -90,7 +95,7 @@ def _line(item: dict[str, Any], field: str) -> tuple[LineItem, Refund | None]:
                            f"quantity {item['quantity']}")
     variant = item.get("variant_id")
     line = LineItem(
-        product_id=str(item["product_id"]),
+        product_id=product_id,
         variant_id=None if variant is None else str(variant),
         title=item["title"],
         quantity=item["quantity"],
@@ -116,26 +121,11 @@ def parse_product(data: dict[str, Any]) -> dict[str, Any]:
     return {**entry, "sku": data["sku"]} if data.get("sku") else entry
 
 
-class CustomAdapter:
+class CustomAdapter(PlatformAdapter):
     """Custom deliveries: shop by URL path, Standard Webhooks signature, dedupe on webhook-id."""
 
     platform = PLATFORM
-
-    async def find_shop(
-        self, redis: aioredis.Redis, path_shop_id: str | None, headers: Mapping[str, str],
-        body: bytes,
-    ) -> Shop | None:
-        return await get_shop(redis, path_shop_id) if path_shop_id else None
-
-    def shop_hint(
-        self, path_shop_id: str | None, headers: Mapping[str, str], body: bytes
-    ) -> str:
-        if not path_shop_id:
-            return "a request without a shop id (POST to /webhooks/custom/{shop_id})"
-        return f"shop id {path_shop_id!r}"
-
-    def is_ping(self, headers: Mapping[str, str], body: bytes) -> bool:
-        return False
+    signature_window_seconds = standard_webhooks.TOLERANCE_SECONDS
 
     def verify(self, shop: Shop, headers: Mapping[str, str], body: bytes) -> bool:
         return standard_webhooks.verify(shop.webhook_secrets, headers, body)

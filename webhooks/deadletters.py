@@ -136,7 +136,7 @@ def _describe(entry_id: bytes, fields: dict[bytes, bytes], with_body: bool) -> d
         "failed_at": int(text(entry_id).split("-")[0]) / 1000,
     }
     if with_body:
-        described["body"] = named.get("body", b"").decode("utf-8", errors="replace")
+        described["body"] = text(named.get("body", b""))
     return described
 
 

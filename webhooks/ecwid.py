@@ -7,12 +7,9 @@ are fetched, and a deletion is believed only once the API answers 404 for the en
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
-
-import redis.asyncio as aioredis
 
 from plugin.config import Secret
 from plugin.store import records
@@ -25,8 +22,17 @@ from plugin.store.order import (
     quantity,
     timestamp,
 )
-from plugin.store.shops import Shop, shop_by_domain
-from webhooks.adapter import Context, Delivery
+from plugin.store.shops import Shop
+from webhooks.adapter import (
+    Context,
+    Delivery,
+    PlatformAdapter,
+    ShopInPath,
+    ShopName,
+    json_object,
+    nonzero_id,
+    product_lines,
+)
 from webhooks.backfill import BackfillError, Page
 from webhooks.http import FetchError, PlatformHttp
 from webhooks.signatures import verify_base64_hmac
@@ -42,14 +48,6 @@ COUNTING_PAYMENT_STATUSES = frozenset({"PAID", "PARTIALLY_REFUNDED"})
 PAGE_SIZE = 100  # the most GET /orders returns per request
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return payload if isinstance(payload, dict) else {}
-
-
 def signed_message(payload: Mapping[str, Any]) -> bytes | None:
     """What Ecwid signs, `{eventCreated}.{eventId}`; None if the body lacks either."""
     created, event_id = payload.get("eventCreated"), payload.get("eventId")
@@ -62,7 +60,7 @@ def signed_message(payload: Mapping[str, Any]) -> bytes | None:
 
 def verify(secrets: tuple[Secret, ...], headers: Mapping[str, str], body: bytes) -> bool:
     """base64(HMAC-SHA256(client secret, "{eventCreated}.{eventId}")) against the header."""
-    message = signed_message(_json_object(body))
+    message = signed_message(json_object(body))
     return message is not None and verify_base64_hmac(
         secrets, message, headers.get(SIGNATURE_HEADER)
     )
@@ -127,12 +125,6 @@ def _order_time(raw: Mapping[str, Any], date_field: str, stamp_field: str) -> fl
     return None
 
 
-def _customer_id(value: Any) -> str | None:
-    if value in (None, 0, "0", ""):
-        return None  # a guest checkout
-    return id_string(value, "customerId")
-
-
 def parse_order(raw: Any, default_currency: str) -> Order:
     """An order as GET /{storeId}/orders/{orderId} returns it, as an internal Order.
 
@@ -150,7 +142,7 @@ def parse_order(raw: Any, default_currency: str) -> Order:
         raise PayloadError("items must be a list")
     return Order(
         order_id=str(order_id),
-        customer_id=_customer_id(raw.get("customerId")),
+        customer_id=nonzero_id(raw.get("customerId"), "customerId"),  # none: a guest
         created_at=created_at,
         updated_at=_order_time(raw, "updateDate", "updateTimestamp") or created_at,
         cancelled=raw.get("paymentStatus") not in COUNTING_PAYMENT_STATUSES,
@@ -161,25 +153,18 @@ def parse_order(raw: Any, default_currency: str) -> Order:
 
 
 def _lines(items: list[Any]) -> list[LineItem]:
-    lines = []
-    for index, item in enumerate(items):
-        field = f"items[{index}]"
-        if not isinstance(item, dict):
-            raise PayloadError(f"{field} must be an object")
-        product_id = item.get("productId")
-        if product_id in (None, 0, "0", ""):
-            continue  # not a catalog product: nothing to recommend
-        lines.append(
-            LineItem(
-                product_id=str(id_string(product_id, f"{field}.productId")),
-                variant_id=id_string(item.get("combinationId"), f"{field}.combinationId", False),
-                title=str(item.get("name") or ""),
-                quantity=quantity(item.get("quantity"), f"{field}.quantity"),
-                price=money(item.get("price", 0), f"{field}.price"),
-                line_id=id_string(item.get("id"), f"{field}.id", False),
-            )
+    # a line without productId is not a catalog product: nothing to recommend
+    return [
+        LineItem(
+            product_id=product_id,
+            variant_id=id_string(item.get("combinationId"), f"{field}.combinationId", False),
+            title=str(item.get("name") or ""),
+            quantity=quantity(item.get("quantity"), f"{field}.quantity"),
+            price=money(item.get("price", 0), f"{field}.price"),
+            line_id=id_string(item.get("id"), f"{field}.id", False),
         )
-    return lines
+        for field, item, product_id in product_lines(items, "items", "productId", nonzero_id)
+    ]
 
 
 def _in_stock(raw: Mapping[str, Any]) -> bool:
@@ -263,38 +248,22 @@ async def _apply_product(context: Context, payload: Mapping[str, Any], deleted: 
 
 
 def _store_id_of(body: bytes) -> str | None:
-    value = _json_object(body).get("storeId")
+    value = json_object(body).get("storeId")
     if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
         return None
     return str(value)
 
 
-class EcwidAdapter:
+class EcwidAdapter(PlatformAdapter):
     """Ecwid deliveries: one shared URL, shop by `storeId`, dedupe on `eventId`."""
 
     platform = PLATFORM
+    shop_in_path = ShopInPath.CHECKED
 
-    async def find_shop(
-        self, redis: aioredis.Redis, path_shop_id: str | None, headers: Mapping[str, str],
-        body: bytes,
-    ) -> Shop | None:
+    def shop_name(self, headers: Mapping[str, str], body: bytes) -> ShopName:
         store_id = _store_id_of(body)
-        if store_id is None:
-            return None
-        shop = await shop_by_domain(redis, PLATFORM, store_id)
-        if shop is not None and path_shop_id is not None and shop.shop_id != path_shop_id:
-            return None
-        return shop
-
-    def shop_hint(
-        self, path_shop_id: str | None, headers: Mapping[str, str], body: bytes
-    ) -> str:
-        store_id = _store_id_of(body)
-        hint = "no storeId in the body" if store_id is None else f"storeId {store_id!r}"
-        return hint if path_shop_id is None else f"{hint} and shop id {path_shop_id!r}"
-
-    def is_ping(self, headers: Mapping[str, str], body: bytes) -> bool:
-        return False
+        return ShopName(store_id, "no storeId in the body" if store_id is None
+                        else f"storeId {store_id!r}")
 
     def verify(self, shop: Shop, headers: Mapping[str, str], body: bytes) -> bool:
         return verify(shop.webhook_secrets, headers, body)

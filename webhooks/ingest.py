@@ -8,7 +8,6 @@ entries are re-claimed), which is harmless because storing an order is idempoten
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -25,7 +24,7 @@ from plugin.store.connection import text
 from plugin.store.events import Event
 from plugin.store.order import PayloadError
 from plugin.store.shops import Shop, get_shop, shop_ids
-from webhooks.adapter import Context
+from webhooks.adapter import Context, parse_json
 from webhooks.http import FetchError, PlatformHttp
 from webhooks.platforms import ADAPTERS
 
@@ -73,10 +72,7 @@ async def process_event(
     adapter = ADAPTERS.get(event.platform)
     if adapter is None:
         raise PayloadError(f"no adapter for platform {event.platform!r}")
-    try:
-        payload = json.loads(event.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PayloadError(f"the body is not valid JSON ({error})") from None
+    payload = parse_json(event.body)
     context = Context(redis=redis, shop=shop, http=http or _default_http())
     await adapter.apply(context, event.topic, payload)
 
@@ -286,5 +282,5 @@ def _stream_id(entry_id: bytes | str) -> tuple[int, int]:
 
 
 def _shop_of_stream(stream: bytes | str) -> str:
-    name = stream.decode() if isinstance(stream, bytes) else stream
+    name = text(stream)
     return name.split("{", 1)[1].split("}", 1)[0]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from webhooks import bigcommerce, custom, ecwid, shopify, woocommerce
-from webhooks.adapter import Adapter
+from webhooks.adapter import PlatformAdapter
 
 if TYPE_CHECKING:
     from webhooks.backfill import PageSource
 
-ADAPTERS: dict[str, Adapter] = {
+ADAPTERS: dict[str, PlatformAdapter] = {
     adapter.platform: adapter
     for adapter in (shopify.ADAPTER, ecwid.ADAPTER, bigcommerce.ADAPTER, woocommerce.ADAPTER,
                     custom.ADAPTER)

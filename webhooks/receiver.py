@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plugin.store import events as intake
 from plugin.store.order import PayloadError
-from plugin.web.body import BodyTooLarge, InvalidJson, decode_json, read_body
+from plugin.web.body import BodyTooLarge, read_body
 from plugin.web.problems import problem
+from webhooks.adapter import parse_json
 from webhooks.platforms import ADAPTERS
-
-
-def parse_json(body: bytes) -> Any:
-    try:
-        return decode_json(body)
-    except InvalidJson as error:
-        raise PayloadError(str(error)) from None
 
 
 async def receive(request: Request) -> Response:

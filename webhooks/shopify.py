@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import httpx
-import redis.asyncio as aioredis
 
 from plugin.config import Secret
 from plugin.store import records
@@ -24,9 +23,16 @@ from plugin.store.order import (
     quantity,
     timestamp,
 )
-from plugin.store.shops import Shop, shop_by_domain
+from plugin.store.shops import Shop
 from webhooks import shopify_privacy
-from webhooks.adapter import Context, Delivery
+from webhooks.adapter import (
+    Context,
+    Delivery,
+    PlatformAdapter,
+    ShopInPath,
+    ShopName,
+    product_lines,
+)
 from webhooks.backfill import BackfillError, Page
 from webhooks.http import FetchError, PlatformHttp
 from webhooks.signatures import verify_base64_hmac
@@ -89,25 +95,18 @@ def parse_order(payload: dict[str, Any]) -> Order:
 
 
 def _lines(line_items: list[Any]) -> list[LineItem]:
-    lines = []
-    for index, item in enumerate(line_items):
-        field = f"line_items[{index}]"
-        if not isinstance(item, dict):
-            raise PayloadError(f"{field} must be an object")
-        product_id = id_string(item.get("product_id"), f"{field}.product_id", False)
-        if product_id is None:  # a custom line (gift card, tip): nothing to recommend
-            continue
-        lines.append(
-            LineItem(
-                product_id=product_id,
-                variant_id=id_string(item.get("variant_id"), f"{field}.variant_id", False),
-                title=str(item.get("title") or ""),
-                quantity=quantity(item.get("quantity"), f"{field}.quantity"),
-                price=money(item.get("price", "0"), f"{field}.price"),
-                line_id=id_string(item.get("id"), f"{field}.id", False),
-            )
+    # a line without product_id is a custom line (gift card, tip): nothing to recommend
+    return [
+        LineItem(
+            product_id=product_id,
+            variant_id=id_string(item.get("variant_id"), f"{field}.variant_id", False),
+            title=str(item.get("title") or ""),
+            quantity=quantity(item.get("quantity"), f"{field}.quantity"),
+            price=money(item.get("price", "0"), f"{field}.price"),
+            line_id=id_string(item.get("id"), f"{field}.id", False),
         )
-    return lines
+        for field, item, product_id in product_lines(line_items, "line_items", "product_id")
+    ]
 
 
 def parse_refund(payload: dict[str, Any]) -> tuple[str, list[Refund]]:
@@ -175,24 +174,15 @@ def parse_product(payload: dict[str, Any], storefront_url: str) -> dict[str, Any
     }
 
 
-class ShopifyAdapter:
+class ShopifyAdapter(PlatformAdapter):
     """Shopify deliveries: shop by `X-Shopify-Shop-Domain`, dedupe on `X-Shopify-Webhook-Id`."""
 
     platform = PLATFORM
+    shop_in_path = ShopInPath.IGNORED
 
-    async def find_shop(
-        self, redis: aioredis.Redis, path_shop_id: str | None, headers: Mapping[str, str],
-        body: bytes,
-    ) -> Shop | None:
-        return await shop_by_domain(redis, PLATFORM, header(headers, "shop-domain") or "")
-
-    def shop_hint(
-        self, path_shop_id: str | None, headers: Mapping[str, str], body: bytes
-    ) -> str:
-        return f"X-Shopify-Shop-Domain {header(headers, 'shop-domain') or ''!r}"
-
-    def is_ping(self, headers: Mapping[str, str], body: bytes) -> bool:
-        return False
+    def shop_name(self, headers: Mapping[str, str], body: bytes) -> ShopName:
+        domain = header(headers, "shop-domain") or ""
+        return ShopName(domain, f"X-Shopify-Shop-Domain {domain!r}")
 
     def verify(self, shop: Shop, headers: Mapping[str, str], body: bytes) -> bool:
         return verify(shop.webhook_secrets, body, headers)

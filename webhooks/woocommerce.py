@@ -26,8 +26,8 @@ from plugin.store import keys, records
 from plugin.store.connection import text
 from plugin.store.events import fallback_delivery_id
 from plugin.store.order import LineItem, Order, PayloadError, id_string, money, quantity, timestamp
-from plugin.store.shops import Shop, get_shop, list_shops, shop_by_domain
-from webhooks.adapter import Context, Delivery
+from plugin.store.shops import Shop, list_shops
+from webhooks.adapter import Context, Delivery, PlatformAdapter, ShopName, product_lines
 from webhooks.backfill import BackfillError, Page
 from webhooks.http import FetchError, PlatformHttp
 from webhooks.signatures import verify_base64_hmac
@@ -133,25 +133,25 @@ def parse_order(payload: Any) -> Order:
     )
 
 
+def _catalog_id(value: Any, field: str) -> str | None:
+    """A product or variation id; "0" (or none) when it was deleted since the order."""
+    catalog_id = id_string(value, field, False)
+    return None if catalog_id == "0" else catalog_id
+
+
 def _lines(line_items: list[Any]) -> list[LineItem]:
-    lines = []
-    for index, item in enumerate(line_items):
-        field = f"line_items[{index}]"
-        if not isinstance(item, dict):
-            raise PayloadError(f"{field} must be an object")
-        product_id = id_string(item.get("product_id"), f"{field}.product_id", False)
-        if product_id in (None, "0"):  # the product was deleted since: nothing to recommend
-            continue
-        variation_id = id_string(item.get("variation_id"), f"{field}.variation_id", False)
-        lines.append(LineItem(
-            product_id=str(product_id),
-            variant_id=None if variation_id in (None, "0") else variation_id,
+    return [
+        LineItem(
+            product_id=product_id,
+            variant_id=_catalog_id(item.get("variation_id"), f"{field}.variation_id"),
             title=html.unescape(str(item.get("name") or "")),
             quantity=quantity(item.get("quantity"), f"{field}.quantity"),
             price=money(item.get("price", item.get("total", "0")), f"{field}.price"),
             line_id=id_string(item.get("id"), f"{field}.id", False),
-        ))
-    return lines
+        )
+        for field, item, product_id in product_lines(line_items, "line_items", "product_id",
+                                                     _catalog_id)
+    ]
 
 
 def parse_product(payload: Any) -> dict[str, Any]:
@@ -180,27 +180,15 @@ async def restore_order(redis: aioredis.Redis, shop_id: str, order: Order) -> bo
     return await records.store_order(redis, shop_id, order)
 
 
-class WooCommerceAdapter:
+class WooCommerceAdapter(PlatformAdapter):
     """WooCommerce deliveries: shop by URL path (or the X-WC-Webhook-Source host), dedupe on
     webhook id + resource id + date_modified."""
 
     platform = PLATFORM
 
-    async def find_shop(
-        self, redis: aioredis.Redis, path_shop_id: str | None, headers: Mapping[str, str],
-        body: bytes,
-    ) -> Shop | None:
-        if path_shop_id is not None:
-            return await get_shop(redis, path_shop_id)
-        host = source_host(headers)
-        return await shop_by_domain(redis, PLATFORM, host) if host else None
-
-    def shop_hint(
-        self, path_shop_id: str | None, headers: Mapping[str, str], body: bytes
-    ) -> str:
-        if path_shop_id is not None:
-            return f"shop id {path_shop_id!r}"
-        return f"X-WC-Webhook-Source {header(headers, 'source') or ''!r}"
+    def shop_name(self, headers: Mapping[str, str], body: bytes) -> ShopName:
+        said = f"X-WC-Webhook-Source {header(headers, 'source') or ''!r}"
+        return ShopName(source_host(headers) or None, said)
 
     def is_ping(self, headers: Mapping[str, str], body: bytes) -> bool:
         """The request WooCommerce sends when a webhook is saved: `webhook_id=N`, unsigned."""

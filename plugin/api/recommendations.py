@@ -17,6 +17,7 @@ from plugin.engine.queries import Query
 from plugin.engine.serving import serve_query
 from plugin.engine.training import NothingToTrain, train_shop
 from plugin.store import keys
+from plugin.store.connection import text
 from plugin.store.models import ModelInfo, current_model_info
 from plugin.store.shops import Shop
 from plugin.web.auth import authorized
@@ -80,7 +81,7 @@ async def trending(request: Request, shop: Shop) -> Response:
 async def model_info(request: Request, shop: Shop) -> Response:
     redis = request.app.state.redis
     info = await current_model_info(redis, shop.shop_id)
-    stats = {k.decode(): int(v) for k, v in (await redis.hgetall(keys.stats(shop.shop_id))).items()}
+    stats = {text(k): int(v) for k, v in (await redis.hgetall(keys.stats(shop.shop_id))).items()}
     return JSONResponse({
         "shop_id": shop.shop_id,
         "model_version": info.version if info else None,
@@ -145,7 +146,7 @@ async def exclusions(request: Request, shop: Shop) -> Response:
             if ids:
                 pipe.sadd(key, *ids)
             await pipe.execute()
-    members = sorted(m.decode() for m in await redis.smembers(key))
+    members = sorted(text(m) for m in await redis.smembers(key))
     return JSONResponse({"shop_id": shop.shop_id, "product_ids": members})
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from plugin.store import keys
+from plugin.store.connection import text
 
 # Checked, appended and marked in one atomic step: a delivery is either in the stream and
 # marked seen, or neither (the platform's retry then gets a second chance).
@@ -46,14 +47,14 @@ class Event:
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> Event:
-        named = {k.decode(): v for k, v in fields.items()}
+        named = {text(k): v for k, v in fields.items()}
         return cls(
-            platform=named["platform"].decode(),
-            topic=named["topic"].decode(),
-            delivery_id=named["delivery_id"].decode(),
+            platform=text(named["platform"]),
+            topic=text(named["topic"]),
+            delivery_id=text(named["delivery_id"]),
             body=named["body"],
-            triggered_at=named.get("triggered_at", b"").decode(),
-            api_version=named.get("api_version", b"").decode(),
+            triggered_at=text(named.get("triggered_at", b"")),
+            api_version=text(named.get("api_version", b"")),
         )
 
 
@@ -75,4 +76,4 @@ async def append(redis: aioredis.Redis, shop_id: str, event: Event) -> str | Non
         keys.stats(shop_id),
         *argv,
     )
-    return stream_id.decode() if stream_id else None
+    return text(stream_id) if stream_id else None

@@ -294,7 +294,10 @@ def test_bundle_add_all_reaches_the_demo_cart_through_the_dom_event(context, sto
     assert detail["placement"] == "bundle"
     assert [i["product_id"] for i in detail["items"]] == shown
     assert all(i["quantity"] == 1 for i in detail["items"])
-    assert page.locator("#cart-count").inner_text() == str(len(shown))
+    # the page updates its count after the response arrives: wait for it, do not race it
+    from playwright.sync_api import expect
+
+    expect(page.locator("#cart-count")).to_have_text(str(len(shown)), timeout=WAIT_MS)
     page.goto(f"{storefront.url}/demo/cart")
     for product_id in shown:
         assert storefront.product(product_id).title in page.locator("main > ul").inner_text()
