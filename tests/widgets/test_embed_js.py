@@ -1,5 +1,5 @@
 """The embed script as a file: its size budget and the rules it keeps. (What it does in a
-browser is tested in tests/test_storefront_browser.py.)"""
+browser is tested in tests/widgets/test_storefront_browser.py.)"""
 
 from __future__ import annotations
 

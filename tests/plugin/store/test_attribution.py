@@ -18,7 +18,7 @@ import pytest
 from plugin.store.shops import NewShop, add_shop
 from plugin.store.tracking import record_click
 from tests.conftest import Store
-from tests.test_custom_platform import send
+from tests.webhooks.test_custom import send
 from tests.widgets.test_events import batch, event, post, stats
 from webhooks.ingest import Ingestor
 

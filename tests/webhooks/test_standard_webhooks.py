@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plugin.config import Secret
-from tests.test_signatures import VECTORS
+from tests.webhooks.test_signatures import VECTORS
 from webhooks.standard_webhooks import sign, signing_key, verify
 
 VECTOR = next(v for v in VECTORS if v["platform"] == "bigcommerce")

@@ -28,7 +28,7 @@ from webhooks.ingest import Ingestor
 from webhooks.standard_webhooks import sign
 
 PROBLEM = "application/problem+json"
-DOC = Path(__file__).resolve().parents[1] / "docs" / "custom-platform.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "custom-platform.md"
 SCHEMA_FILE = Path(custom.__file__).parent / "schemas" / custom.SCHEMA_FILE
 
 

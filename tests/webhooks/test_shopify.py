@@ -19,7 +19,7 @@ from plugin.store.connection import EmbeddedRedis
 from plugin.store.shops import add_shop
 from tests.conftest import LiveServer, Store, settings_for
 from tests.helpers import SHARED_DATA, body_of, order_payload, shopify_headers, shopify_signature
-from tests.test_signatures import SHOPIFY, vector_body
+from tests.webhooks.test_signatures import SHOPIFY, vector_body
 
 PROBLEM = "application/problem+json"
 

@@ -34,7 +34,7 @@ from tests.platform_server import (
     stored_product,
     stream_length,
 )
-from tests.test_signatures import VECTORS
+from tests.webhooks.test_signatures import VECTORS
 from webhooks import bigcommerce
 from webhooks.backfill import run_backfill
 from webhooks.standard_webhooks import sign

@@ -1,0 +1,73 @@
+"""The one body reader over real HTTP: the size limit (declared or streamed), JSON decoding, and
+the answers every surface gives for them (the test server's limit is 64 KB)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from plugin.store.shops import NewShop
+from plugin.web.body import InvalidJson, decode_json
+from tests.helpers import auth
+
+LIMIT = 64 * 1024
+
+
+def cart_url(shop: NewShop) -> str:
+    return f"/api/v1/shops/{shop.shop.shop_id}/recommendations/cart"
+
+
+def chunks(total: int) -> Iterator[bytes]:
+    """A body sent chunked, without a Content-Length: only counting while reading stops it."""
+    sent = 0
+    while sent < total:
+        sent += 4096
+        yield b" " * 4096
+
+
+def test_a_declared_body_over_the_limit_is_413(http, shop) -> None:
+    body = b'{"product_ids": []}' + b" " * LIMIT
+    response = http.post(cart_url(shop), content=body, headers=auth(shop))
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert str(LIMIT) in response.json()["detail"]
+
+
+def test_a_streamed_body_over_the_limit_is_413(http, shop) -> None:
+    response = http.post(cart_url(shop), content=chunks(LIMIT + 4096), headers=auth(shop))
+    assert response.status_code == 413
+
+
+def test_a_body_at_the_limit_is_read(http, shop) -> None:
+    body = b'{"product_ids": ["1"]}'
+    body += b" " * (LIMIT - len(body))
+    response = http.post(cart_url(shop), content=body, headers=auth(shop))
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("path", ["/widgets/v1/events", "/webhooks/custom/x"])
+def test_every_surface_refuses_an_oversized_body_with_413(http, shop, path) -> None:
+    params = {"key": shop.shop.widget_key} if "widgets" in path else {}
+    response = http.post(path, params=params, content=chunks(LIMIT * 2 + 4096))
+    assert response.status_code == 413
+
+
+def test_a_body_that_is_not_json_says_what_to_send(http, shop) -> None:
+    response = http.post(cart_url(shop), content=b"{nope", headers=auth(shop))
+    assert response.status_code == 400
+    assert '{"product_ids": [...], "limit": N}' in response.json()["detail"]
+
+
+@pytest.mark.parametrize("raw", [b"", b"\xff\xfe", b"{", b"[1,]"])
+def test_decode_json_names_what_is_wrong(raw) -> None:
+    with pytest.raises(InvalidJson, match="not valid JSON"):
+        decode_json(raw)
+
+
+def test_decode_json_reads_json() -> None:
+    assert decode_json(b'{"a": [1, "2"]}') == {"a": [1, "2"]}
+
+
+def test_the_test_server_limit_is_what_these_tests_assume(store) -> None:
+    assert store.settings.max_body_bytes == LIMIT
