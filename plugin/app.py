@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from plugin.api import email, lifecycle, nurture, privacy, recommendations, widget_stats
 from plugin.config import Settings
 from plugin.store.connection import open_redis
+from plugin.store.migrations import migrate
 from plugin.store.models import ModelCache
 from plugin.web.problems import problem
 from plugin.worker import running_workers
@@ -41,6 +42,7 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_redis(settings) as redis:
+            await migrate(redis)
             http = PlatformHttp()
             app.state.redis = redis
             app.state.http = http

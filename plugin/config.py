@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,21 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks, or `*` alone (any address)."""
+    items = tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+    if items == ("*",):
+        return items
+    for item in items:
+        try:
+            ipaddress.ip_network(item)
+        except ValueError as error:
+            raise ConfigError(f"{name} must be comma-separated IP addresses or networks such "
+                              f"as 10.0.0.5,10.8.0.0/16 (or * alone), got {item!r}: {error}"
+                              ) from None
+    return items
+
+
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("shopreco", appauthor=False))
 
@@ -88,6 +104,8 @@ class Settings:
     tuning_seconds: int = 60
     widget_rate_per_minute: int = 600
     attribution_days: int = 7
+    body_timeout_seconds: int = 10
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -122,6 +140,10 @@ class Settings:
             attribution_days=_at_most(
                 env, "SHOPRECO_ATTRIBUTION_DAYS", _int(
                     env, "SHOPRECO_ATTRIBUTION_DAYS", cls.attribution_days, 1), 90),
+            body_timeout_seconds=_at_most(
+                env, "SHOPRECO_BODY_TIMEOUT_SECONDS", _int(
+                    env, "SHOPRECO_BODY_TIMEOUT_SECONDS", cls.body_timeout_seconds, 1), 300),
+            trusted_proxies=_networks(env, "SHOPRECO_TRUSTED_PROXIES"),
         )
 
 

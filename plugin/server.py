@@ -12,14 +12,32 @@ from starlette.routing import BaseRoute
 from plugin.app import create_app
 from plugin.config import Settings
 
+# An idle keep-alive connection is closed after this many seconds (a storefront page makes its
+# widget calls within a second or two; a client that stops talking should not hold a socket).
+KEEP_ALIVE_SECONDS = 5
+# The request line and headers may take at most this many bytes before uvicorn answers 400
+# (h11's own default, stated here so it is a decision: webhook and widget headers are small).
+MAX_HEAD_BYTES = 16 * 1024
+# Connections (and requests in flight) beyond this are answered 503 at once instead of being
+# served: slow clients then cost a bounded number of sockets, and the process keeps file
+# descriptors for Redis and platform calls under the usual open-file limit of 1024.
+MAX_CONNECTIONS = 512
+
 
 def make_server(
-    settings: Settings, host: str, port: int, extra_routes: Sequence[BaseRoute] = ()
+    settings: Settings, host: str, port: int, extra_routes: Sequence[BaseRoute] = (),
+    log_level: str | None = None,
 ) -> uvicorn.Server:
+    """uvicorn around the app; X-Forwarded-For / -Proto are believed only from
+    SHOPRECO_TRUSTED_PROXIES (none by default: the peer address is the client)."""
     app = create_app(settings, extra_routes)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=settings.log_level.lower(), lifespan="on",
-        access_log=False,
+        app, host=host, port=port, log_level=(log_level or settings.log_level).lower(),
+        lifespan="on", access_log=False,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies),  # never $FORWARDED_ALLOW_IPS
+        timeout_keep_alive=KEEP_ALIVE_SECONDS, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        limit_concurrency=MAX_CONNECTIONS,
     )
     return uvicorn.Server(config)
 

@@ -19,10 +19,9 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import redis.asyncio as aioredis
-import uvicorn
 
-from plugin.app import create_app
 from plugin.config import Settings
+from plugin.server import make_server
 from plugin.store.connection import EmbeddedRedis
 from plugin.store.shops import NewShop, add_shop
 
@@ -91,9 +90,8 @@ class LiveServer:
     """The app under uvicorn in a thread, on a free loopback port."""
 
     def __init__(self, settings: Settings, extra_routes: Any = (), port: int = 0) -> None:
-        config = uvicorn.Config(create_app(settings, extra_routes), host="127.0.0.1", port=port,
-                                log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
+        # the real server's configuration (proxy trust, timeouts), not uvicorn's defaults
+        self.server = make_server(settings, "127.0.0.1", port, extra_routes, log_level="warning")
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:

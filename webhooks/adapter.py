@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import redis.asyncio as aioredis
 
-from plugin.store.order import PayloadError, id_string
+from plugin.store.fields import PayloadError, id_string
 from plugin.store.shops import Shop, get_shop, shop_by_domain
 from plugin.web.body import InvalidJson, decode_json
 from webhooks.http import PlatformHttp
@@ -128,6 +128,12 @@ def parse_json(body: bytes) -> Any:
         return decode_json(body)
     except InvalidJson as error:
         raise PayloadError(str(error)) from None
+
+
+def objects(value: Any) -> list[dict[str, Any]]:
+    """The JSON objects of a list field; [] when the field is missing or not a list (a
+    platform that sends `"images": 5` gets no images, not a crash)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def json_object(body: bytes) -> dict[str, Any]:

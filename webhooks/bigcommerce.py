@@ -15,8 +15,18 @@ from urllib.parse import quote
 
 from plugin.config import Secret
 from plugin.store import records
-from plugin.store.order import LineItem, Order, PayloadError, Refund, id_string, money, quantity
+from plugin.store.fields import (
+    PayloadError,
+    currency_code,
+    display_text,
+    http_url,
+    id_string,
+    money,
+    quantity,
+)
+from plugin.store.order import LineItem, Order, Refund
 from plugin.store.shops import Shop
+from plugin.web.body import decode_json
 from webhooks import standard_webhooks
 from webhooks.adapter import (
     Context,
@@ -25,6 +35,7 @@ from webhooks.adapter import (
     ShopName,
     json_object,
     nonzero_id,
+    objects,
     product_lines,
 )
 from webhooks.backfill import BackfillError, Page
@@ -134,7 +145,7 @@ def parse_order(raw: Any, products: list[Any], default_currency: str) -> Order:
         created_at=created_at,
         updated_at=rfc2822_timestamp(modified, "date_modified") if modified else created_at,
         cancelled=_status_id(raw) not in COUNTING_STATUS_IDS or raw.get("is_deleted") is True,
-        currency=str(raw.get("currency_code") or default_currency),
+        currency=currency_code(raw.get("currency_code"), "currency_code", default_currency),
         total_price=money(raw.get("total_inc_tax", "0"), "total_inc_tax"),
         lines=tuple(lines),
         refunds=tuple(refunds),
@@ -150,7 +161,7 @@ def _lines(products: list[Any]) -> tuple[list[LineItem], list[Refund]]:
         lines.append(LineItem(
             product_id=product_id,
             variant_id=nonzero_id(item.get("variant_id"), f"{field}.variant_id"),
-            title=str(item.get("name") or ""),
+            title=display_text(item.get("name"), f"{field}.name"),
             quantity=quantity(item.get("quantity"), f"{field}.quantity"),
             price=money(item.get("price_inc_tax", "0"), f"{field}.price_inc_tax"),
             line_id=line_id,
@@ -162,9 +173,9 @@ def _lines(products: list[Any]) -> tuple[list[LineItem], list[Refund]]:
 
 
 def _image_url(data: Mapping[str, Any]) -> str | None:
-    images = [image for image in data.get("images") or [] if isinstance(image, dict)]
+    images = objects(data.get("images"))
     image = next((i for i in images if i.get("is_thumbnail")), images[0] if images else None)
-    return (image.get("url_standard") or image.get("url_zoom")) if image else None
+    return http_url(image.get("url_standard") or image.get("url_zoom")) if image else None
 
 
 def parse_product(raw: Any, storefront_url: str) -> dict[str, Any]:
@@ -180,8 +191,8 @@ def parse_product(raw: Any, storefront_url: str) -> dict[str, Any]:
     price = data.get("price")
     return {
         "product_id": str(id_string(data.get("id"), "data.id")),
-        "title": str(data.get("name") or ""),
-        "url": f"{storefront_url}{path}" if path else None,
+        "title": display_text(data.get("name"), "data.name"),
+        "url": http_url(f"{storefront_url}{path}") if isinstance(path, str) else None,
         "image_url": _image_url(data),
         "price": None if price is None else money(price, "data.price"),
         "available": data.get("is_visible", True) is not False
@@ -215,7 +226,7 @@ async def _get_list(
                                   headers=api_headers(shop))
     if response.status_code == 204 or not response.content.strip():
         return []
-    items = response.json()
+    items = decode_json(response.content)
     if not isinstance(items, list):
         raise PayloadError(f"GET {url} did not answer a JSON list")
     return items

@@ -13,7 +13,15 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from plugin.store import records
-from plugin.store.order import LineItem, Order, PayloadError, Refund, money, timestamp
+from plugin.store.fields import (
+    PayloadError,
+    currency_code,
+    display_text,
+    http_url,
+    money,
+    timestamp,
+)
+from plugin.store.order import LineItem, Order, Refund
 from plugin.store.shops import Shop
 from webhooks import standard_webhooks
 from webhooks.adapter import Context, Delivery, PlatformAdapter, product_lines
@@ -75,7 +83,7 @@ def parse_order(data: dict[str, Any], kind: str = "order.updated") -> Order:
         created_at=timestamp(data["created_at"], "data.created_at"),
         updated_at=timestamp(data["updated_at"], "data.updated_at"),
         cancelled=data["status"] in VOID_STATUSES or kind == "order.cancelled",
-        currency=data["currency"],
+        currency=currency_code(data["currency"], "data.currency"),
         total_price=money(data["total_price"], "data.total_price"),
         lines=tuple(line for line, _ in lines),
         refunds=tuple(refund for _, refund in lines if refund is not None),
@@ -97,7 +105,7 @@ def _line(item: dict[str, Any], field: str, product_id: str) -> tuple[LineItem, 
     line = LineItem(
         product_id=product_id,
         variant_id=None if variant is None else str(variant),
-        title=item["title"],
+        title=display_text(item["title"], f"{field}.title"),
         quantity=item["quantity"],
         price=money(item["price"], f"{field}.price"),
         line_id=line_id,
@@ -112,9 +120,9 @@ def parse_product(data: dict[str, Any]) -> dict[str, Any]:
     price = data.get("price")
     entry = {
         "product_id": str(data["id"]),
-        "title": data["title"],
-        "url": data.get("url"),
-        "image_url": data.get("image_url"),
+        "title": display_text(data["title"], "data.title"),
+        "url": http_url(data.get("url")),
+        "image_url": http_url(data.get("image_url")),
         "price": None if price is None else money(price, "data.price"),
         "available": data.get("available", True),
     }

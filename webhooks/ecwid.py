@@ -13,15 +13,17 @@ from urllib.parse import quote
 
 from plugin.config import Secret
 from plugin.store import records
-from plugin.store.order import (
-    LineItem,
-    Order,
+from plugin.store.fields import (
     PayloadError,
+    currency_code,
+    display_text,
+    http_url,
     id_string,
     money,
     quantity,
     timestamp,
 )
+from plugin.store.order import LineItem, Order
 from plugin.store.shops import Shop
 from webhooks.adapter import (
     Context,
@@ -146,7 +148,7 @@ def parse_order(raw: Any, default_currency: str) -> Order:
         created_at=created_at,
         updated_at=_order_time(raw, "updateDate", "updateTimestamp") or created_at,
         cancelled=raw.get("paymentStatus") not in COUNTING_PAYMENT_STATUSES,
-        currency=str(raw.get("currency") or default_currency),
+        currency=currency_code(raw.get("currency"), "currency", default_currency),
         total_price=money(raw.get("total", 0), "total"),
         lines=tuple(_lines(items)),
     )
@@ -158,7 +160,7 @@ def _lines(items: list[Any]) -> list[LineItem]:
         LineItem(
             product_id=product_id,
             variant_id=id_string(item.get("combinationId"), f"{field}.combinationId", False),
-            title=str(item.get("name") or ""),
+            title=display_text(item.get("name"), f"{field}.name"),
             quantity=quantity(item.get("quantity"), f"{field}.quantity"),
             price=money(item.get("price", 0), f"{field}.price"),
             line_id=id_string(item.get("id"), f"{field}.id", False),
@@ -182,9 +184,9 @@ def parse_product(raw: Any) -> dict[str, Any]:
     price = raw.get("price")
     return {
         "product_id": str(id_string(raw.get("id"), "id")),
-        "title": str(raw.get("name") or ""),
-        "url": raw.get("url") or None,
-        "image_url": raw.get("imageUrl") or raw.get("hdThumbnailUrl") or None,
+        "title": display_text(raw.get("name"), "name"),
+        "url": http_url(raw.get("url")),
+        "image_url": http_url(raw.get("imageUrl") or raw.get("hdThumbnailUrl")),
         "price": None if price is None else money(price, "price"),
         "available": raw.get("enabled", True) is not False and _in_stock(raw),
     }

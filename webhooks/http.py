@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from plugin.web.body import decode_json
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -94,7 +96,7 @@ class PlatformHttp:
     ) -> Any:
         response = await self.request(shop_id, "GET", url, params=params, headers=headers,
                                       auth=auth)
-        return response.json()
+        return decode_json(response.content)
 
     async def request(
         self, shop_id: str, method: str, url: str, **kwargs: Any

@@ -23,7 +23,8 @@ import redis.asyncio as aioredis
 
 from plugin.progress import Progress
 from plugin.store import keys, records
-from plugin.store.order import LineItem, Order, PayloadError, email_customer_id, money
+from plugin.store.fields import PayloadError, currency_code, display_text, money
+from plugin.store.order import LineItem, Order, email_customer_id
 from plugin.store.shops import ShopError, get_shop
 
 REQUIRED_COLUMNS = ("Name", "Created at", "Lineitem quantity", "Lineitem name",
@@ -150,7 +151,7 @@ def _order_columns(row: dict[str, str], name: str, currency: str) -> Order:
         created_at=created_at,
         updated_at=max(created_at, cancelled_at or created_at),
         cancelled=financial in VOID_FINANCIAL_STATUSES or cancelled_at is not None,
-        currency=(_cell(row, "Currency") or currency).upper(),
+        currency=currency_code(_cell(row, "Currency") or currency, "Currency"),
         total_price=money(_cell(row, "Total") or "0", "Total"),
         lines=(),
     )
@@ -166,7 +167,8 @@ def _line(row: dict[str, str], catalog: Catalog, stats: ImportStats) -> LineItem
     product_id, how = catalog.match(sku, title)
     stats.matched[how] += 1
     stats.line_items += 1
-    return LineItem(product_id=product_id, variant_id=None, title=title,
+    return LineItem(product_id=product_id, variant_id=None,
+                    title=display_text(title, "Lineitem name"),
                     quantity=int(raw_quantity),
                     price=money(_cell(row, "Lineitem price") or "0", "Lineitem price"))
 

@@ -22,8 +22,9 @@ from redis.exceptions import RedisError, ResponseError
 from plugin.store import keys
 from plugin.store.connection import text
 from plugin.store.events import Event
-from plugin.store.order import PayloadError
+from plugin.store.fields import PayloadError
 from plugin.store.shops import Shop, get_shop, shop_ids
+from plugin.web.body import InvalidJson
 from webhooks.adapter import Context, parse_json
 from webhooks.http import FetchError, PlatformHttp
 from webhooks.platforms import ADAPTERS
@@ -88,8 +89,9 @@ def _default_http() -> PlatformHttp:
 
 
 def is_permanent(error: Exception) -> bool:
-    """Errors no retry can fix: a bad body, or the platform refusing (4xx other than 429)."""
-    if isinstance(error, PayloadError):
+    """Errors no retry can fix: a bad body or fetched resource (it breaks the field rules or
+    the JSON limits), or the platform refusing (4xx other than 429)."""
+    if isinstance(error, PayloadError | InvalidJson):
         return True
     return isinstance(error, FetchError) and error.status is not None \
         and 400 <= error.status < 500 and error.status != 429

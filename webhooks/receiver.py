@@ -7,8 +7,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plugin.store import events as intake
-from plugin.store.order import PayloadError
-from plugin.web.body import BodyTooLarge, read_body
+from plugin.store.fields import PayloadError
+from plugin.web.body import BodyTimeout, BodyTooLarge, read_body
 from plugin.web.problems import problem
 from webhooks.adapter import parse_json
 from webhooks.platforms import ADAPTERS
@@ -26,6 +26,8 @@ async def receive(request: Request) -> Response:
         body = await read_body(request, limit)
     except BodyTooLarge:
         return problem(413, f"webhook bodies are limited to {limit} bytes")
+    except BodyTimeout as error:
+        return problem(408, f"{error}; nothing was stored")
     except ClientDisconnect:
         return Response(status_code=400)
     redis = request.app.state.redis

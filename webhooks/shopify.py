@@ -13,17 +13,19 @@ import httpx
 from plugin.config import Secret
 from plugin.store import records
 from plugin.store.events import fallback_delivery_id
-from plugin.store.order import (
-    LineItem,
-    Order,
+from plugin.store.fields import (
     PayloadError,
-    Refund,
+    currency_code,
+    display_text,
+    http_url,
     id_string,
     money,
     quantity,
     timestamp,
 )
+from plugin.store.order import LineItem, Order, Refund
 from plugin.store.shops import Shop
+from plugin.web.body import decode_json
 from webhooks import shopify_privacy
 from webhooks.adapter import (
     Context,
@@ -31,6 +33,7 @@ from webhooks.adapter import (
     PlatformAdapter,
     ShopInPath,
     ShopName,
+    objects,
     product_lines,
 )
 from webhooks.backfill import BackfillError, Page
@@ -87,7 +90,7 @@ def parse_order(payload: dict[str, Any]) -> Order:
         created_at=created_at,
         updated_at=timestamp(updated_raw, "updated_at"),
         cancelled=payload.get("cancelled_at") is not None,
-        currency=str(payload.get("currency") or ""),
+        currency=currency_code(payload.get("currency"), "currency"),
         total_price=money(payload.get("total_price", "0"), "total_price"),
         lines=tuple(_lines(line_items)),
         refunds=tuple(_order_refunds(payload.get("refunds"))),
@@ -100,7 +103,7 @@ def _lines(line_items: list[Any]) -> list[LineItem]:
         LineItem(
             product_id=product_id,
             variant_id=id_string(item.get("variant_id"), f"{field}.variant_id", False),
-            title=str(item.get("title") or ""),
+            title=display_text(item.get("title"), f"{field}.title"),
             quantity=quantity(item.get("quantity"), f"{field}.quantity"),
             price=money(item.get("price", "0"), f"{field}.price"),
             line_id=id_string(item.get("id"), f"{field}.id", False),
@@ -150,8 +153,8 @@ def parse_product(payload: dict[str, Any], storefront_url: str) -> dict[str, Any
     """Catalog fields of a Shopify REST product: title, url, image, price, availability."""
     if not isinstance(payload, dict):
         raise PayloadError("a product must be a JSON object")
-    variants = [v for v in payload.get("variants") or [] if isinstance(v, dict)]
-    images = [i for i in payload.get("images") or [] if isinstance(i, dict)]
+    variants = objects(payload.get("variants"))
+    images = objects(payload.get("images"))
     # `image` is the featured one; payloads without it (older API versions) list `images`
     image = payload.get("image") if isinstance(payload.get("image"), dict) else None
     image = image or (images[0] if images else None)
@@ -163,9 +166,10 @@ def parse_product(payload: dict[str, Any], storefront_url: str) -> dict[str, Any
     )
     return {
         "product_id": str(id_string(payload.get("id"), "id")),
-        "title": str(payload.get("title") or ""),
-        "url": f"{storefront_url}/products/{handle}" if handle else None,
-        "image_url": image.get("src") if image else None,
+        "title": display_text(payload.get("title"), "title"),
+        "url": http_url(f"{storefront_url}/products/{handle}")
+        if isinstance(handle, str) and handle else None,
+        "image_url": http_url(image.get("src")) if image else None,
         "price": money(variants[0].get("price", "0"), "variants[0].price") if variants else None,
         "available": payload.get("status", "active") == "active" and (in_stock or not variants),
         # what /cart/add.js takes: the first variant (the widget adds it to the cart)
@@ -275,7 +279,7 @@ class _Admin:
 
     async def order_count(self) -> int | None:
         response = await self._get("orders/count.json", {"status": "any"})
-        count = response.json().get("count")
+        count = decode_json(response.content).get("count")
         return count if isinstance(count, int) else None
 
     async def pages(
@@ -289,7 +293,7 @@ class _Admin:
             elif resource == "orders":
                 params["status"] = "any"
             response = await self._get(f"{resource}.json", params)
-            items = response.json().get(resource)
+            items = decode_json(response.content).get(resource)
             if not isinstance(items, list):
                 raise FetchError(f"GET {self.base}/{resource}.json answered without {resource!r}")
             after = _next_page_info(response)
@@ -393,7 +397,7 @@ def _bulk_order(node: dict[str, Any]) -> Order:
         updated_at=timestamp(node.get("updatedAt") or node.get("createdAt"),
                              f"{field}.updatedAt"),
         cancelled=node.get("cancelledAt") is not None or status in _VOID_STATUSES,
-        currency=str(node.get("currencyCode") or ""),
+        currency=currency_code(node.get("currencyCode"), f"{field}.currencyCode"),
         total_price=money(_shop_money(node.get("totalPriceSet")), f"{field}.totalPriceSet"),
         lines=tuple(line for index, item in enumerate(node["lineItems"])
                     if (line := _bulk_line(item, f"{field}.lineItems[{index}]")) is not None),
@@ -408,7 +412,7 @@ def _bulk_line(node: dict[str, Any], field: str) -> LineItem | None:
         product_id=gid_number(product.get("id"), f"{field}.product.id"),
         variant_id=gid_number(variant.get("id"), f"{field}.variant.id")
         if isinstance(variant, dict) else None,
-        title=str(node.get("title") or ""),
+        title=display_text(node.get("title"), f"{field}.title"),
         quantity=quantity(node.get("quantity"), f"{field}.quantity"),
         price=money(_shop_money(node.get("originalUnitPriceSet")),
                     f"{field}.originalUnitPriceSet"),

@@ -8,7 +8,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from plugin.store.erasure import erase_customer, erase_shop
-from plugin.store.order import PayloadError, id_string
+from plugin.store.fields import PayloadError, id_string
 from plugin.store.privacy import store_data_request
 from plugin.store.shops import Shop
 

@@ -25,9 +25,20 @@ import redis.asyncio as aioredis
 from plugin.store import keys, records
 from plugin.store.connection import text
 from plugin.store.events import fallback_delivery_id
-from plugin.store.order import LineItem, Order, PayloadError, id_string, money, quantity, timestamp
+from plugin.store.fields import (
+    PayloadError,
+    currency_code,
+    display_text,
+    http_url,
+    id_string,
+    money,
+    quantity,
+    timestamp,
+)
+from plugin.store.order import LineItem, Order
 from plugin.store.shops import Shop, list_shops
-from webhooks.adapter import Context, Delivery, PlatformAdapter, ShopName, product_lines
+from plugin.web.body import decode_json
+from webhooks.adapter import Context, Delivery, PlatformAdapter, ShopName, objects, product_lines
 from webhooks.backfill import BackfillError, Page
 from webhooks.http import FetchError, PlatformHttp
 from webhooks.signatures import verify_base64_hmac
@@ -127,7 +138,7 @@ def parse_order(payload: Any) -> Order:
         updated_at=timestamp(payload.get("date_modified_gmt") or created_raw,
                              "date_modified_gmt"),
         cancelled=status not in COUNTED_STATUSES,
-        currency=str(payload.get("currency") or ""),
+        currency=currency_code(payload.get("currency"), "currency"),
         total_price=money(payload.get("total", "0"), "total"),
         lines=tuple(_lines(line_items)),
     )
@@ -144,7 +155,7 @@ def _lines(line_items: list[Any]) -> list[LineItem]:
         LineItem(
             product_id=product_id,
             variant_id=_catalog_id(item.get("variation_id"), f"{field}.variation_id"),
-            title=html.unescape(str(item.get("name") or "")),
+            title=_title(item.get("name"), f"{field}.name"),
             quantity=quantity(item.get("quantity"), f"{field}.quantity"),
             price=money(item.get("price", item.get("total", "0")), f"{field}.price"),
             line_id=id_string(item.get("id"), f"{field}.id", False),
@@ -154,17 +165,22 @@ def _lines(line_items: list[Any]) -> list[LineItem]:
     ]
 
 
+def _title(value: Any, field: str) -> str:
+    """WooCommerce sends names HTML-escaped ("Tea &amp; Cake")."""
+    return display_text(html.unescape(display_text(value, field)), field)
+
+
 def parse_product(payload: Any) -> dict[str, Any]:
     """Catalog fields of a WooCommerce REST product: title, url, image, price, availability."""
     if not isinstance(payload, dict):
         raise PayloadError("a product must be a JSON object")
-    images = [i for i in payload.get("images") or [] if isinstance(i, dict)]
+    images = objects(payload.get("images"))
     price = payload.get("price")
     return {
         "product_id": str(id_string(payload.get("id"), "id")),
-        "title": html.unescape(str(payload.get("name") or "")),
-        "url": payload.get("permalink") or None,
-        "image_url": images[0].get("src") if images else None,
+        "title": _title(payload.get("name"), "name"),
+        "url": http_url(payload.get("permalink")),
+        "image_url": http_url(images[0].get("src")) if images else None,
         "price": None if price in (None, "") else money(price, "price"),
         "available": payload.get("status", "publish") == "publish"
         and payload.get("stock_status", "instock") != "outofstock",
@@ -238,7 +254,7 @@ async def fetch_orders(
     auth = (shop.access.api_user, shop.access.api_token.reveal())
     response = await http.request(shop.shop_id, "GET", url, params=params, auth=auth)
     try:
-        orders = response.json()
+        orders = decode_json(response.content)
     except ValueError:
         raise FetchError(f"GET {url} did not answer JSON") from None
     if not isinstance(orders, list):

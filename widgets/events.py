@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from plugin.store.shops import Shop
 from plugin.store.tracking import KINDS, WidgetEvent, record_events
-from plugin.web.body import BodyTooLarge, InvalidJson, decode_json, read_body
+from plugin.web.body import BodyTimeout, BodyTooLarge, InvalidJson, decode_json, read_body
 from plugin.web.params import BadRequest, parse_id
 from plugin.web.problems import problem
 from widgets.placements import PLACEMENTS
@@ -105,6 +105,8 @@ async def receive_events(request: Request, shop: Shop) -> Response:
     except BodyTooLarge:
         return problem(413, f"an events batch may be at most {MAX_BODY_BYTES} bytes; "
                             "send fewer events per request")
+    except BodyTimeout as error:
+        return problem(408, f"{error}; nothing was counted")
     except ClientDisconnect:
         return Response(status_code=400)
     try:

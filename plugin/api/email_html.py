@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from html import escape
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from babel.core import Locale, UnknownLocaleError
 from babel.numbers import format_currency
+
+from plugin.store.urls import safe_http_url
 
 COLUMNS = 2
 IMAGE_WIDTH = 260  # px: two columns in a 600 px e-mail body
@@ -36,9 +38,7 @@ def absolute_url(raw: object, base: str) -> str | None:
     """`raw` made absolute against `base` (the shop's storefront); None unless http(s)."""
     if not isinstance(raw, str) or not raw.strip():
         return None
-    url = urljoin(base.rstrip("/") + "/", raw.strip())
-    parts = urlsplit(url)
-    return url if parts.scheme in {"http", "https"} and parts.netloc else None
+    return safe_http_url(urljoin(base.rstrip("/") + "/", raw.strip()))
 
 
 def format_price(raw: object, currency: str, locale: str) -> str | None:

@@ -41,7 +41,10 @@ DEFAULT_PRODUCTS = 4
 CUSTOMER_COLUMNS = ("customer_id", "stage", "recency_days", "frequency", "monetary", "currency",
                     "r", "f", "m", "churn_risk", "expected_next_order", "email_block_url")
 PRODUCT_COLUMNS = ("id", "title", "price", "url", "image_url", "reason")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Text cells that start with one of these get the guard: = + - @ tab CR (OWASP "CSV
+# Injection"), NUL (OWASP ASVS 1.2.10), LF (a line break, like CR) and | (the DDE separator of
+# =cmd|'/c calc'!A0).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0", "|")
 
 
 @dataclass(frozen=True)
@@ -182,22 +185,37 @@ def csv_header(products: int) -> list[str]:
 
 
 def csv_row(item: Mapping[str, Any], products: int) -> list[Any]:
-    """One row per customer; product_N_url is the tracked link, _price the formatted price."""
-    row = [item[column] if item[column] is not None else "" for column in CUSTOMER_COLUMNS]
+    """One row per customer; product_N_url is the tracked link, _price the formatted price.
+    Every text cell, ids included, is spreadsheet-safe (`spreadsheet_cell`)."""
+    row = [item[column] for column in CUSTOMER_COLUMNS]
+    shown = item["products"]
     for n in range(products):
-        if n >= len(item["products"]):
-            row += [""] * len(PRODUCT_COLUMNS)
-            continue
-        product = item["products"][n]
-        row += [product["product_id"], _cell_text(product.get("title") or ""),
-                product["display_price"] or "", product["click_url"],
-                product["email_image_url"] or "", product["reason"]]
-    return row
+        row += product_cells(shown[n]) if n < len(shown) else [None] * len(PRODUCT_COLUMNS)
+    return [spreadsheet_cell(value) for value in row]
 
 
-def _cell_text(value: str) -> str:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+def product_cells(product: Mapping[str, Any]) -> list[Any]:
+    """The PRODUCT_COLUMNS of one product, in order."""
+    return [product["product_id"], product.get("title"), product["display_price"],
+            product["click_url"], product["email_image_url"], product["reason"]]
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A CSV cell as spreadsheets should read it: None is empty, numbers this feed computed stay
+    numbers, text that a spreadsheet would run as a formula gets a leading apostrophe (OWASP's
+    treatment: the cell is read as text; the apostrophe may show, which beats running it).
+
+    The check also looks past leading whitespace: OWASP warns that the first character alone is
+    not enough, and importers that trim cells (LibreOffice's "Trim spaces", e-mail tools that
+    strip values) turn " =1+1" into a formula. The apostrophe goes before the whole value, so
+    the spaces are kept. Separators, quotes and line breaks inside a cell cannot start a new
+    cell: csv.writer quotes such cells (RFC 4180)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and (value.startswith(_FORMULA_START)
+                                   or value.lstrip().startswith(_FORMULA_START)):
+        return "'" + value
+    return value
 
 
 def csv_response(

@@ -11,6 +11,7 @@ from plugin.commands import Subparsers
 from plugin.config import Settings
 from plugin.server import serve
 from plugin.store.connection import open_redis
+from plugin.store.migrations import migrate
 from plugin.worker import running_workers
 
 
@@ -29,7 +30,9 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_redis(settings) as redis, running_workers(redis, settings):
-        print("shopreco worker running; Ctrl-C stops it", file=sys.stderr)
-        await asyncio.Event().wait()
+    async with open_redis(settings) as redis:
+        await migrate(redis)
+        async with running_workers(redis, settings):
+            print("shopreco worker running; Ctrl-C stops it", file=sys.stderr)
+            await asyncio.Event().wait()
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -21,6 +22,7 @@ import redis.asyncio as aioredis
 
 from plugin.store import keys
 from plugin.store.connection import text
+from plugin.store.fields import PayloadError, currency_code, id_string
 from recommender.lifecycle import (
     STAGE_RULES,
     STAGES,
@@ -100,12 +102,13 @@ def _parse(changed: list[tuple[str, int, bytes]]) -> dict[str, tuple[int, OrderF
 
 
 def order_fact(order: dict[str, Any]) -> OrderFact | None:
-    """The fact of one stored order (plugin.store.order.Order as JSON), None if it does not count.
+    """The fact of one stored order (plugin.store.order.Order as JSON), None if it does not count
+    (or, written before the field rules, breaks them: see plugin.store.migrations).
 
     Reads the JSON directly rather than through Order.from_json: the same net quantities
     (Order.net_quantity), several times faster on a shop's whole history."""
     customer_id = order.get("customer_id")
-    if order.get("cancelled") or customer_id is None:
+    if order.get("cancelled") or customer_id is None or not _keeps_the_rules(order):
         return None
     given_back: dict[str, int] = {}
     for refund in order.get("refunds") or ():
@@ -116,11 +119,21 @@ def order_fact(order: dict[str, Any]) -> OrderFact | None:
         if line.get("line_id"):
             quantity = max(0, quantity - given_back.get(line["line_id"], 0))
         value += float(line["price"]) * quantity
-    if value <= 0:
+    if not 0 < value < math.inf:  # nothing, or a value no rule lets in today
         return None
     return OrderFact(order_id=str(order["order_id"]), customer_id=str(customer_id),
                      at=float(order["created_at"]), value=value,
                      currency=str(order.get("currency") or ""))
+
+
+def _keeps_the_rules(order: dict[str, Any]) -> bool:
+    """The fields a fact takes: ids and currency as the field rules allow them."""
+    try:
+        return id_string(order["order_id"], "order_id") is not None \
+            and id_string(order["customer_id"], "customer_id") is not None \
+            and currency_code(order.get("currency"), "currency") == (order.get("currency") or "")
+    except (PayloadError, KeyError):
+        return False
 
 
 async def shop_stages(

@@ -15,13 +15,15 @@ from plugin.engine.queries import Query
 from plugin.store import keys
 from plugin.store.models import ModelCache
 from plugin.store.records import blocked_products
+from plugin.store.urls import safe_http_url
 from recommender.shop_model import Answer
 
 
 async def render_items(
     redis: aioredis.Redis, shop_id: str, currency: str, answer: Answer
 ) -> list[dict[str, Any]]:
-    """API items: id, score, reason, `because` where known, and the catalog's display fields."""
+    """API items: id, score, reason, `because` where known, and the catalog's display fields;
+    `url` and `image_url` only as absolute http(s) URLs (plugin.store.urls), else None."""
     if not answer.items:
         return []
     raw = await redis.hmget(keys.products(shop_id), [r.product_id for r in answer.items])
@@ -39,8 +41,8 @@ async def render_items(
             title=product.get("title"),
             price=product.get("price"),
             currency=currency,
-            url=product.get("url"),
-            image_url=product.get("image_url"),
+            url=safe_http_url(product.get("url")),
+            image_url=safe_http_url(product.get("image_url")),
         )
         if product.get("variant_id"):
             item["variant_id"] = product["variant_id"]

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from plugin.store import keys
 from plugin.store.connection import text
-from plugin.store.order import Order
+from plugin.store.order import Order, stored_order
 from plugin.store.tracking import clicks_of_customer
 
 ATTRIBUTION_LOOKBACK_DAYS = 90  # = how long clicks are kept (keys.WIDGET_CLICKS_TTL_SECONDS)
@@ -99,7 +99,8 @@ async def attribution_of(redis: aioredis.Redis, shop_id: str, order: Order) -> A
 async def attribute_order(redis: aioredis.Redis, shop_id: str, order_id: str) -> None:
     """Recompute the attribution of the stored version of an order (call after storing it)."""
     raw = await redis.hget(keys.orders(shop_id), order_id)
-    found = None if raw is None else await attribution_of(redis, shop_id, Order.from_json(raw))
+    order = None if raw is None else stored_order(raw)
+    found = None if order is None else await attribution_of(redis, shop_id, order)
     async with redis.pipeline(transaction=True) as pipe:
         if found is None:
             pipe.hdel(keys.widget_attribution(shop_id), order_id)

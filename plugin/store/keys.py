@@ -14,6 +14,7 @@ SHOP_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 # Global indexes (not per shop).
 SHOPS = f"{PREFIX}:shops"  # SET of shop ids
+MIGRATIONS = f"{PREFIX}:migrations"  # SET of the names of data migrations done (never expires)
 
 
 def domain_index(platform: str, domain: str) -> str:
@@ -73,6 +74,12 @@ DEDUPE_TTL_SECONDS = 7 * 24 * 3600  # platforms retry for at most 48 h
 def orders(shop_id: str) -> str:
     """HASH order id -> normalised order JSON."""
     return f"{_shop(shop_id)}:orders"
+
+
+def orders_quarantine(shop_id: str) -> str:
+    """HASH order id -> stored order JSON that fails today's field rules (written before
+    them); kept for a person to inspect, never read by recommendations or figures."""
+    return f"{_shop(shop_id)}:orders:quarantine"
 
 
 def order_versions(shop_id: str) -> str:

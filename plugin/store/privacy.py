@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from plugin.store import keys
 from plugin.store.connection import text
 from plugin.store.models import load_model
-from plugin.store.order import Order, email_customer_id
+from plugin.store.order import email_customer_id, stored_order
 from plugin.store.records import iter_orders
 
 PAGE = 500
@@ -170,7 +170,7 @@ async def _stored_orders(
     if not subject.order_ids:
         return []
     raw = await redis.hmget(keys.orders(shop_id), sorted(subject.order_ids))
-    orders = [Order.from_json(entry) for entry in raw if entry is not None]
+    orders = [o for entry in raw if entry is not None and (o := stored_order(entry)) is not None]
     return [asdict(order) for order in sorted(orders, key=lambda o: (o.created_at, o.order_id))]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -13,7 +13,8 @@ import redis.asyncio as aioredis
 from plugin.store import keys
 from plugin.store.attribution import attribute_order
 from plugin.store.connection import text
-from plugin.store.order import Order, Refund
+from plugin.store.fields import PayloadError, display_text, http_url, id_string, money
+from plugin.store.order import Order, Refund, stored_order
 
 # The version kept per order is "<updated_at> <cancelled 0|1>". A newer updated_at wins; at the
 # same updated_at only a cancellation of a not yet cancelled order changes anything.
@@ -114,7 +115,12 @@ async def merge_refunds(
         if len(merged) == len(known):
             return False
         if stored_raw:
-            value = replace(Order.from_json(stored_raw), refunds=merged).to_json()
+            stored = stored_order(stored_raw)
+            if stored is None:
+                raise PayloadError(f"order {order_id!r} of shop {shop_id!r} is stored in a form "
+                                   "that breaks the field rules; its refunds wait for a valid "
+                                   "version of the order")
+            value = replace(stored, refunds=merged).to_json()
         else:
             value = json.dumps([asdict(refund) for refund in merged], separators=(",", ":"))
         written = await redis.eval(
@@ -147,7 +153,8 @@ async def _order_and_pending(
 
 
 def _stored_refunds(raw: bytes | None) -> tuple[Refund, ...]:
-    return Order.from_json(raw).refunds if raw else ()
+    stored = stored_order(raw) if raw else None  # an unreadable version is replaced whole
+    return stored.refunds if stored else ()
 
 
 def _pending_refunds(raw: bytes | None) -> tuple[Refund, ...]:
@@ -156,7 +163,7 @@ def _pending_refunds(raw: bytes | None) -> tuple[Refund, ...]:
 
 async def get_order(redis: aioredis.Redis, shop_id: str, order_id: str) -> Order | None:
     raw = await redis.hget(keys.orders(shop_id), order_id)
-    return None if raw is None else Order.from_json(raw)
+    return None if raw is None else stored_order(raw)
 
 
 async def cancel_order(redis: aioredis.Redis, shop_id: str, order_id: str, at: float) -> bool:
@@ -173,7 +180,9 @@ async def cancel_order(redis: aioredis.Redis, shop_id: str, order_id: str, at: f
 
 async def iter_orders(redis: aioredis.Redis, shop_id: str) -> AsyncIterator[Order]:
     async for _order_id, raw in redis.hscan_iter(keys.orders(shop_id), count=1000):
-        yield Order.from_json(raw)
+        order = stored_order(raw)
+        if order is not None:
+            yield order
 
 
 async def _index_order(redis: aioredis.Redis, shop_id: str, order: Order) -> None:
@@ -203,8 +212,8 @@ async def customer_history(
     for raw in await redis.hmget(keys.orders(shop_id), order_ids):
         if raw is None:
             continue
-        order = Order.from_json(raw)
-        if order.cancelled or order.customer_id != customer_id:
+        order = stored_order(raw)
+        if order is None or order.cancelled or order.customer_id != customer_id:
             continue
         for product_id in {line.product_id for line in order.lines
                            if order.net_quantity(line) > 0}:
@@ -212,8 +221,28 @@ async def customer_history(
     return history
 
 
-async def store_product(redis: aioredis.Redis, shop_id: str, product: dict[str, Any]) -> None:
-    """Store a catalog entry; one that is not `available` joins the never-shown set."""
+def catalog_entry(product: Mapping[str, Any], storefront_url: str | None = None) -> dict[str, Any]:
+    """A catalog entry within the field rules (plugin.store.fields): product and variant ids
+    and the price checked (PayloadError names the field), the title capped, `url` and
+    `image_url` absolute http(s) (a path joined to `storefront_url`) or None."""
+    entry = dict(product)
+    entry["product_id"] = id_string(product.get("product_id"), "product_id")
+    entry["title"] = display_text(product.get("title"), "title")
+    for name in ("url", "image_url"):
+        entry[name] = http_url(product.get(name), storefront_url)
+    price = product.get("price")
+    entry["price"] = None if price is None else money(price, "price")
+    if entry.get("variant_id") is not None:
+        entry["variant_id"] = id_string(entry["variant_id"], "variant_id")
+    entry["available"] = product.get("available", True) is not False
+    return entry
+
+
+async def store_product(redis: aioredis.Redis, shop_id: str, product: Mapping[str, Any]) -> None:
+    """Store a catalog entry (checked by catalog_entry); one that is not `available` joins the
+    never-shown set."""
+    storefront = await redis.hget(keys.shop_config(shop_id), "storefront_url")
+    product = catalog_entry(product, text(storefront) if storefront else None)
     product_id = product["product_id"]
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(keys.products(shop_id), product_id, json.dumps(product))

@@ -75,8 +75,8 @@ class NewShop:
     """What `shops add` shows once: the only time the API key is visible."""
 
     shop: Shop
-    api_key: str
-    webhook_url: str
+    api_key: str = field(repr=False)  # never in a log line or an error
+    webhook_url: str = ""
 
     def as_public_json(self) -> dict[str, str]:
         return {

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from plugin.store import keys
 from plugin.store.shops import Shop, get_shop, hash_api_key
-from plugin.web.body import BodyTooLarge
+from plugin.web.body import BodyTimeout, BodyTooLarge
 from plugin.web.params import BadRequest
 from plugin.web.problems import problem
 
@@ -39,6 +39,8 @@ def authorized(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return problem(400, str(error))
         except BodyTooLarge as error:
             return problem(413, f"request bodies are limited to {error.limit} bytes")
+        except BodyTimeout as error:
+            return problem(408, str(error))
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__

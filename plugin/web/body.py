@@ -1,8 +1,11 @@
-"""The one request body reader: a size limit checked while reading, and JSON decoding."""
+"""The one request body reader: a size limit checked while reading, and the one JSON decoder
+(limits on nesting, number size and text) for every body and every fetched platform resource."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -22,27 +25,101 @@ class InvalidJson(ValueError):
     """The body is not JSON; the message says where it broke."""
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing (BodyTooLarge) as soon as it passes `limit` bytes. A client that
-    goes away mid-body raises Starlette's ClientDisconnect."""
+class BodyTimeout(Exception):
+    """The whole body did not arrive within the time allowed (a slow or stalled client)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request body did not arrive within {seconds:g} seconds; send "
+                         "the whole body at once")
+        self.seconds = seconds
+
+
+async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
+    """The raw body, refusing (BodyTooLarge) as soon as it passes `limit` bytes, and
+    (BodyTimeout) when the whole of it has not arrived within `timeout` seconds (default: the
+    app's SHOPRECO_BODY_TIMEOUT_SECONDS). A client that goes away mid-body raises Starlette's
+    ClientDisconnect."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(limit)
+    if timeout is None:
+        timeout = request.app.state.settings.body_timeout_seconds
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(timeout) from None
     return b"".join(chunks)
 
 
-def decode_json(body: bytes) -> Any:
-    """The JSON value of a body; InvalidJson names what is wrong with it."""
+# What a JSON value may hold, wherever it comes from (webhook, API or widget body, a platform
+# resource we fetched): Python's json module alone recurses until RecursionError, turns a
+# 5,000-digit integer into a ValueError, and keeps lone surrogates and NaN.
+MAX_DEPTH = 32  # nested arrays / objects; real payloads stay under 10
+MAX_NUMBER_CHARS = 40  # digits of an integer or characters of a decimal literal
+
+
+def decode_json(body: bytes | str) -> Any:
+    """The JSON value of a body within the limits above; InvalidJson names what is wrong:
+    not JSON, nested deeper than MAX_DEPTH, a number longer than MAX_NUMBER_CHARS, NaN or
+    Infinity, or a string that is not valid Unicode (a lone surrogate)."""
     try:
-        return json.loads(body)
+        value = json.loads(body, parse_int=_bounded_int, parse_float=_bounded_float,
+                           parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidJson(f"the body is not valid JSON ({error})") from None
+    except RecursionError:
+        raise InvalidJson(f"the body is nested more than {MAX_DEPTH} levels deep") from None
+    _check_tree(value)
+    return value
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_NUMBER_CHARS:
+        raise InvalidJson(f"the body holds a number of more than {MAX_NUMBER_CHARS} digits")
+    return int(literal)
+
+
+def _bounded_float(literal: str) -> float:
+    value = float(literal)
+    if len(literal) > MAX_NUMBER_CHARS or not math.isfinite(value):
+        raise InvalidJson(f"the body holds a number out of range: {literal[:MAX_NUMBER_CHARS]!r}")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidJson(f"the body is not valid JSON ({name} is not a JSON number)")
+
+
+def _check_tree(value: Any) -> None:
+    """Depth and text of every node, iteratively (no recursion on hostile input)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, str):
+            _check_text(node)
+        elif isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                raise InvalidJson(f"the body is nested more than {MAX_DEPTH} levels deep")
+            if isinstance(node, dict):
+                for key, item in node.items():
+                    _check_text(key)
+                    pending.append((item, depth + 1))
+            else:
+                pending.extend((item, depth + 1) for item in node)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidJson("the body holds a string that is not valid Unicode (a lone "
+                          "surrogate such as \\ud800)") from None
 
 
 async def json_body(request: Request, shape: str) -> Any:

@@ -14,6 +14,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     410: "Gone",
     413: "Content Too Large",
@@ -22,11 +23,14 @@ TITLES = {
     503: "Service Unavailable",
 }
 
+# 408: RFC 9110 15.5.9, the server closes the connection whose request it gave up waiting for.
+HEADERS = {408: {"Connection": "close"}, 503: {"Retry-After": "5"}}
+
 
 def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
     """An error response whose `detail` tells a person what to do about it."""
     body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status}
     body["detail"] = detail
     body.update(extra)
-    headers = {"Retry-After": "5"} if status == 503 else None
+    headers = HEADERS.get(status)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)

@@ -17,6 +17,8 @@ def test_example_file_loads_into_settings() -> None:
     assert settings.public_url == "https://reco.example.com"
     assert settings.max_body_bytes == 2097152 and settings.run_worker is True
     assert settings.redis_url is None  # commented out in the example
+    assert settings.body_timeout_seconds == 10
+    assert settings.trusted_proxies == ()  # commented out: trust no proxy
 
 
 def test_example_file_names_every_setting() -> None:
@@ -27,7 +29,8 @@ def test_example_file_names_every_setting() -> None:
                  "SHOPRECO_FSYNC_ALWAYS", "SHOPRECO_EVENT_RETENTION_DAYS",
                  "SHOPRECO_CLAIM_IDLE_SECONDS", "SHOPRECO_RECONCILE_MINUTES",
                  "SHOPRECO_LOG_LEVEL", "SHOPRECO_TUNING_SECONDS", "SHOPRECO_WIDGET_RATE_PER_MINUTE",
-                 "SHOPRECO_ATTRIBUTION_DAYS"):
+                 "SHOPRECO_ATTRIBUTION_DAYS", "SHOPRECO_BODY_TIMEOUT_SECONDS",
+                 "SHOPRECO_TRUSTED_PROXIES"):
         assert name in text
 
 
@@ -42,10 +45,33 @@ def test_redis_url_password_never_shows_in_repr() -> None:
     ("SHOPRECO_MAX_BODY_BYTES", "lots"), ("SHOPRECO_MAX_BODY_BYTES", "10"),
     ("SHOPRECO_RUN_WORKER", "maybe"),
     ("SHOPRECO_WIDGET_RATE_PER_MINUTE", "0"), ("SHOPRECO_ATTRIBUTION_DAYS", "91"),
+    ("SHOPRECO_BODY_TIMEOUT_SECONDS", "0"), ("SHOPRECO_BODY_TIMEOUT_SECONDS", "301"),
+    ("SHOPRECO_BODY_TIMEOUT_SECONDS", "soon"),
+    ("SHOPRECO_TRUSTED_PROXIES", "proxy.internal"), ("SHOPRECO_TRUSTED_PROXIES", "10.0.0.0/33"),
+    ("SHOPRECO_TRUSTED_PROXIES", "10.0.0.1/8"), ("SHOPRECO_TRUSTED_PROXIES", "*,10.0.0.1"),
 ])
 def test_bad_value_is_refused_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_defaults_read_a_body_for_10_seconds_and_trust_no_proxy() -> None:
+    settings = Settings.from_env({})
+    assert settings.body_timeout_seconds == 10 and settings.trusted_proxies == ()
+
+
+def test_body_timeout_is_read() -> None:
+    assert Settings.from_env({"SHOPRECO_BODY_TIMEOUT_SECONDS": "30"}).body_timeout_seconds == 30
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("127.0.0.1", ("127.0.0.1",)),
+    (" 10.0.0.5 , 10.8.0.0/16,::1,", ("10.0.0.5", "10.8.0.0/16", "::1")),
+    ("*", ("*",)),
+    ("", ()),
+])
+def test_trusted_proxies_are_a_list_of_addresses_or_networks(value, expected) -> None:
+    assert Settings.from_env({"SHOPRECO_TRUSTED_PROXIES": value}).trusted_proxies == expected
 
 
 def test_env_file_line_without_equals_is_refused(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.store.order import PayloadError
+from plugin.store.fields import PayloadError
 from webhooks.adapter import json_object, nonzero_id, product_lines
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from plugin.config import Secret
 from plugin.store import keys
-from plugin.store.order import PayloadError
+from plugin.store.fields import PayloadError
 from plugin.store.shops import NewShop, PlatformAccess, add_shop
 from tests.conftest import Store, shopreco
 from tests.helpers import SHARED_DATA

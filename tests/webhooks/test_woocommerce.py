@@ -24,7 +24,8 @@ from plugin.engine.training import purchases_of
 from plugin.store import keys, records
 from plugin.store.connection import text
 from plugin.store.events import Event
-from plugin.store.order import Order, PayloadError
+from plugin.store.fields import PayloadError
+from plugin.store.order import Order
 from plugin.store.shops import NewShop, PlatformAccess, Shop, add_shop, rotate_webhook_secret
 from plugin.worker import running_workers
 from recommender.shop_model import ShopModel

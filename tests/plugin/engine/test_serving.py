@@ -1,15 +1,21 @@
-"""Merchandising filters: unavailable and owner-excluded products are never shown, and answers
-are still filled to the limit."""
+"""Serving: merchandising filters (unavailable and owner-excluded products are never shown, and
+answers are still filled to the limit) and display fields (only http(s) URLs leave the API)."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import httpx
 import pytest
 
+from plugin.store import keys
 from plugin.store.shops import NewShop
 from recommender.matrix import Purchase
 from recommender.shop_model import ShopModel
+from tests.conftest import Store
 from tests.helpers import auth, body_of, order_payload, send_orders, shopify_headers, train
+from tests.plugin.store.test_urls import BAD_URLS, GOOD_URLS
 
 
 @pytest.fixture
@@ -115,3 +121,82 @@ def test_every_query_skips_blocked_products_and_still_fills(query, never) -> Non
     shown = [r.product_id for r in query(model, blocked).items]
     assert not (blocked | never) & set(shown)
     assert len(shown) == len(set(shown)) == min(5, 9 - len(blocked | never))
+
+
+# ---- only http(s) URLs leave the API ----------------------------------------------------------
+
+URL_PRODUCTS = [str(301 + n) for n in range(12)]
+URL_FORMS: list[object] = [*BAD_URLS.values(), *GOOD_URLS.values()]
+
+
+@pytest.fixture
+def url_shop(http: httpx.Client, shop: NewShop) -> NewShop:
+    return fill_url_shop(http, shop)
+
+
+def fill_url_shop(http: httpx.Client, shop: NewShop) -> NewShop:
+    """Twelve products 301..312 bought in pairs round a ring, so each query shows all twelve."""
+    count = len(URL_PRODUCTS)
+    send_orders(http, shop, [order_payload(3000 + n, n, [301 + n % count, 301 + (n + 1) % count])
+                             for n in range(2 * count)])
+    assert train(http, shop).status_code == 200
+    return shop
+
+
+def url_batches() -> list[dict[str, tuple[object, object]]]:
+    """Every URL form as a url and as an image_url: {product_id: (url, image_url)} per batch of
+    twelve products, the last batch filled up from the first forms again; image_url is the url
+    of the next product, so the two fields differ."""
+    size = len(URL_PRODUCTS)
+    slots = -(-len(URL_FORMS) // size) * size
+    forms = [URL_FORMS[n % len(URL_FORMS)] for n in range(slots + 1)]
+    return [{product_id: (forms[start + n], forms[start + n + 1])
+             for n, product_id in enumerate(URL_PRODUCTS)} for start in range(0, slots, size)]
+
+
+def store_raw_catalog(store: Store, shop: NewShop, batch: dict[str, tuple[object, object]]) -> None:
+    """Catalog entries written as they are, past the intake rules, as an older version (or a
+    platform) may have left them."""
+    entries = {product_id: json.dumps({
+        "product_id": product_id, "title": f"P{product_id}", "price": "5.00", "url": url,
+        "image_url": image_url, "available": True})
+        for product_id, (url, image_url) in batch.items()}
+    store.run(lambda r: r.hset(keys.products(shop.shop.shop_id), mapping=entries))
+
+
+def expected_urls(batch: dict[str, tuple[object, object]]) -> dict[str, tuple[object, object]]:
+    """What the API must answer: a good URL unchanged, anything else null."""
+    good = list(GOOD_URLS.values())
+    return {product_id: tuple(v if v in good else None for v in urls)
+            for product_id, urls in batch.items()}
+
+
+def served_urls(items: list[dict[str, Any]]) -> dict[str, tuple[object, object]]:
+    return {item["product_id"]: (item["url"], item["image_url"]) for item in items}
+
+
+def test_url_batches_cover_every_form() -> None:
+    batches = url_batches()
+    assert all(len(batch) == len(URL_PRODUCTS) for batch in batches)
+    for field in (0, 1):  # url, image_url
+        served = [urls[field] for batch in batches for urls in batch.values()]
+        assert all(form in served for form in URL_FORMS)
+
+
+def test_api_items_carry_only_http_urls(http, store, url_shop) -> None:
+    for batch in url_batches():
+        store_raw_catalog(store, url_shop, batch)
+        response = http.get(f"/api/v1/shops/{url_shop.shop.shop_id}/recommendations/trending",
+                            params={"limit": len(URL_PRODUCTS)}, headers=auth(url_shop))
+        assert response.status_code == 200, response.text
+        assert served_urls(response.json()["items"]) == expected_urls(batch)
+
+
+def test_widget_items_carry_only_http_urls(http, store, url_shop) -> None:
+    for batch in url_batches():
+        store_raw_catalog(store, url_shop, batch)
+        response = http.get("/widgets/v1/recommendations", params={
+            "key": url_shop.shop.widget_key, "placement": "trending",
+            "limit": len(URL_PRODUCTS)})
+        assert response.status_code == 200, response.text
+        assert served_urls(response.json()["items"]) == expected_urls(batch)

@@ -15,7 +15,8 @@ import pytest
 from plugin.store import keys
 from plugin.store.erasure import erase_customer
 from plugin.store.events import Event, append
-from plugin.store.order import LineItem, Order, PayloadError, email_customer_id
+from plugin.store.fields import PayloadError
+from plugin.store.order import LineItem, Order, email_customer_id
 from plugin.store.privacy import Subject
 from plugin.store.records import store_order
 from plugin.store.shops import NewShop

@@ -71,3 +71,31 @@ def test_decode_json_reads_json() -> None:
 
 def test_the_test_server_limit_is_what_these_tests_assume(store) -> None:
     assert store.settings.max_body_bytes == LIMIT
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (b"[" * 1000 + b"]" * 1000, "nested more than 32 levels"),
+    (b"[" * 33 + b"]" * 33, "nested more than 32 levels"),
+    (b"9" * 4301, "more than 40 digits"),
+    (b"1e400", "out of range"),
+    (b"NaN", "NaN is not a JSON number"),
+    (b'"\\ud800"', "not valid Unicode"),
+    (b'{"\\udfff": 1}', "not valid Unicode"),
+])
+def test_decode_json_limits_depth_numbers_and_text(raw, reason) -> None:
+    with pytest.raises(InvalidJson, match=reason):
+        decode_json(raw)
+
+
+def test_decode_json_keeps_what_is_within_the_limits() -> None:
+    nested = b"[" * 32 + b"]" * 32
+    assert decode_json(nested) is not None
+    assert decode_json(b'{"price": 12.5, "id": 12345678901234567890}') == {
+        "price": 12.5, "id": 12345678901234567890}
+
+
+@pytest.mark.parametrize("body", [b"[" * 1000 + b"]" * 1000, b'{"product_ids": ["\\ud800"]}',
+                                  b'{"product_ids": [' + b"9" * 4301 + b"]}"])
+def test_hostile_json_is_a_400_not_a_500(http, shop, body) -> None:
+    response = http.post(cart_url(shop), content=body, headers=auth(shop))
+    assert response.status_code == 400, response.text

@@ -1,0 +1,75 @@
+"""uvicorn around the app, over real HTTP on loopback: X-Forwarded-For moves the widget rate
+limit to another address only when the peer is one of SHOPRECO_TRUSTED_PROXIES."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from plugin.config import Settings
+from plugin.store import keys
+from plugin.store.shops import NewShop
+from tests.conftest import LiveServer, Store, settings_for
+
+PATH = "/widgets/v1/recommendations"
+SPOOFED = "203.0.113.9"
+RATE = 3
+
+
+def strict(store: Store, **changes: Any) -> Settings:
+    return settings_for(store, widget_rate_per_minute=RATE, run_worker=False, **changes)
+
+
+def widget(client: httpx.Client, shop: NewShop, forwarded_for: str | None = None) -> int:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    params = {"key": shop.shop.widget_key, "placement": "trending"}
+    return client.get(PATH, params=params, headers=headers).status_code
+
+
+def counted_addresses(store: Store, shop: NewShop) -> set[str]:
+    """The client addresses the widget rate limit has counters for."""
+    pattern = keys.widget_rate(shop.shop.shop_id, "*", 0).replace(":0:*", ":*")
+
+    async def scan(redis: Any) -> set[str]:
+        return {key.decode().rsplit(":", 1)[1] async for key in redis.scan_iter(match=pattern)}
+
+    return store.run(scan)
+
+
+def within_one_window() -> None:
+    """Start a burst at least 5 s before the next minute window opens, so it counts in one."""
+    into = time.time() % keys.WIDGET_RATE_WINDOW_SECONDS
+    if into > keys.WIDGET_RATE_WINDOW_SECONDS - 5:
+        time.sleep(keys.WIDGET_RATE_WINDOW_SECONDS - into + 0.1)
+
+
+def test_without_trusted_proxies_a_forwarded_for_header_does_not_dodge_the_limit(
+    store, shop
+) -> None:
+    with LiveServer(strict(store)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        within_one_window()
+        assert [widget(client, shop) for _ in range(RATE)] == [200] * RATE
+        assert widget(client, shop, forwarded_for=SPOOFED) == 429
+    assert counted_addresses(store, shop) == {"127.0.0.1"}
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(store, shop) -> None:
+    settings = strict(store, trusted_proxies=("127.0.0.1",))
+    with LiveServer(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        within_one_window()
+        assert [widget(client, shop, SPOOFED) for _ in range(RATE)] == [200] * RATE
+        assert widget(client, shop, forwarded_for=SPOOFED) == 429
+        assert widget(client, shop, forwarded_for="203.0.113.10") == 200
+        assert widget(client, shop) == 200  # the proxy's own address has its own count
+    assert counted_addresses(store, shop) == {SPOOFED, "203.0.113.10", "127.0.0.1"}
+
+
+@pytest.mark.parametrize("proxies", [("10.0.0.1",), ("192.168.0.0/16", "::1")])
+def test_a_proxy_list_without_the_peer_is_not_trusted(store, shop, proxies) -> None:
+    settings = strict(store, trusted_proxies=proxies)
+    with LiveServer(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert widget(client, shop, forwarded_for=SPOOFED) == 200
+    assert counted_addresses(store, shop) == {"127.0.0.1"}
