@@ -24,8 +24,12 @@ from recommender.tuning import TUNING_BUDGET_SECONDS, Choice, train_tuned
 log = logging.getLogger(__name__)
 
 # The dirty mark goes only if no order changed while the model trained.
+# If orders changed while the model trained, only those changes are untrained: the first of
+# them is no earlier than the moment training read the orders (ARGV[2]). Without this, a shop
+# with a steady stream of orders would be "overdue" again as soon as each training ended.
 _CLEAR_DIRTY = """
 if redis.call('HGET', KEYS[1], 'last') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+redis.call('HSET', KEYS[1], 'first', ARGV[2])
 return 0
 """
 
@@ -72,6 +76,7 @@ async def train_shop(redis: aioredis.Redis, shop_id: str, lock_wait: float = 600
     RETUNE_AFTER_SECONDS and RETUNE_GROWTH) unless `retune`."""
     async with model_lock(redis, shop_id, lock_wait):
         dirty_mark = await redis.hget(keys.train_dirty(shop_id), "last")
+        read_at = time.time()
         started = time.perf_counter()
         purchases, n_orders = await load_purchases(redis, shop_id)
         if not purchases:
@@ -99,7 +104,8 @@ async def train_shop(redis: aioredis.Redis, shop_id: str, lock_wait: float = 600
         }
         info = await publish_model(redis, shop_id, blob, meta)
         if dirty_mark is not None:
-            await redis.eval(_CLEAR_DIRTY, 1, keys.train_dirty(shop_id), dirty_mark)
+            await redis.eval(_CLEAR_DIRTY, 1, keys.train_dirty(shop_id), dirty_mark,
+                             repr(read_at))
         log.info("trained shop %s: model %s, %d orders in %.2f s", shop_id, info.version,
                  n_orders, meta["train_seconds"])
         return info
@@ -143,7 +149,7 @@ class AutoTrainer:
     async def train_due_shops(self) -> list[str]:
         trained = []
         for shop_id in await shop_ids(self.redis):
-            if await self._is_due(shop_id):
+            if await self.is_due(shop_id):
                 try:
                     await train_shop(self.redis, shop_id, lock_wait=0,
                                      tuning_seconds=self.tuning_seconds)
@@ -156,7 +162,8 @@ class AutoTrainer:
                     log.exception("auto-train of %s failed", shop_id)
         return trained
 
-    async def _is_due(self, shop_id: str) -> bool:
+    async def is_due(self, shop_id: str) -> bool:
+        """Whether the shop has untrained changes old enough to train now."""
         marks = await self.redis.hgetall(keys.train_dirty(shop_id))
         if b"last" not in marks:
             return False

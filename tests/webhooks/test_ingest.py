@@ -7,15 +7,17 @@ tests whose arrival order matters call `process_event` directly.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from plugin.engine.training import AutoTrainer, purchases_of
+from plugin.engine.training import AutoTrainer, purchases_of, train_shop
 from plugin.store import keys
 from plugin.store.events import Event, append
 from plugin.store.order import LineItem, Order
@@ -243,3 +245,28 @@ def test_housekeeping_trims_only_processed_events_past_retention(store, shop) ->
 
     kept, trimmed, left = store.run(work)
     assert (kept, trimmed, left) == (0, 3, 1)
+
+
+def test_orders_during_training_do_not_make_the_shop_overdue_at_once(store, shop) -> None:
+    """Orders that arrive while a model trains are the only untrained ones: the shop is due
+    again `max_delay` after them, not at once because an older change started the wait."""
+    shop_id = shop.shop.shop_id
+    orders = [order_payload(3000 + n, n % 5, [700 + n % 4, 701 + n % 4]) for n in range(12)]
+
+    async def work(redis: Any) -> tuple[bool, float]:
+        for payload in orders:
+            await store_order(redis, shop_id, shopify.parse_order(payload))
+        await redis.hset(keys.train_dirty(shop_id), "first", repr(time.time() - 1000))
+        training = asyncio.create_task(train_shop(redis, shop_id, tuning_seconds=0))
+        while not await redis.exists(keys.train_lock(shop_id)):
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.01)  # training has read the orders and its mark
+        await store_order(redis, shop_id, shopify.parse_order(order_payload(3999, 1, [700])))
+        await training
+        trainer = AutoTrainer(redis, debounce=3600, max_delay=300)
+        marks = await redis.hgetall(keys.train_dirty(shop_id))
+        return await trainer.is_due(shop_id), float(marks.get(b"first", b"0"))
+
+    due, first = store.run(work)
+    assert not due
+    assert first > time.time() - 60
