@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 from collections.abc import AsyncIterator, Sequence
 
 import uvicorn
@@ -22,6 +24,7 @@ MAX_HEAD_BYTES = 16 * 1024
 # served: slow clients then cost a bounded number of sockets, and the process keeps file
 # descriptors for Redis and platform calls under the usual open-file limit of 1024.
 MAX_CONNECTIONS = 512
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
 
 
 def make_server(
@@ -30,6 +33,7 @@ def make_server(
 ) -> uvicorn.Server:
     """uvicorn around the app; X-Forwarded-For / -Proto are believed only from
     SHOPRECO_TRUSTED_PROXIES (none by default: the peer address is the client)."""
+    limit_malloc_arenas()
     app = create_app(settings, extra_routes)
     config = uvicorn.Config(
         app, host=host, port=port, log_level=(log_level or settings.log_level).lower(),
@@ -40,6 +44,18 @@ def make_server(
         limit_concurrency=MAX_CONNECTIONS,
     )
     return uvicorn.Server(config)
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Ask glibc for at most `arenas` malloc arenas (M_ARENA_MAX). Training and model loads
+    run in worker threads, and glibc gives each new thread an arena of its own (up to 8 per
+    core) that it rarely returns: the server's memory then grew in steps with each retraining.
+    False where the C library is not glibc (nothing changes there)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:

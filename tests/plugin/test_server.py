@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from plugin.config import Settings
+from plugin.server import limit_malloc_arenas
 from plugin.store import keys
 from plugin.store.shops import NewShop
 from tests.conftest import LiveServer, Store, settings_for
@@ -73,3 +74,8 @@ def test_a_proxy_list_without_the_peer_is_not_trusted(store, shop, proxies) -> N
     with LiveServer(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
         assert widget(client, shop, forwarded_for=SPOOFED) == 200
     assert counted_addresses(store, shop) == {"127.0.0.1"}
+
+
+def test_the_server_limits_glibcs_malloc_arenas() -> None:
+    """Training threads would each get an arena of their own; glibc here takes the limit."""
+    assert limit_malloc_arenas(2) is True
