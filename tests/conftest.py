@@ -81,6 +81,9 @@ def store(data_dir: Path) -> Iterator[Store]:
     settings = Settings(
         data_dir=data_dir, public_url="http://testserver", max_body_bytes=64 * 1024,
         retrain_debounce_seconds=3600, retrain_max_delay_seconds=3600, fsync_always=False,
+        # a loaded CI machine can stall the shared server's loop for seconds; the body
+        # deadline itself is tested on servers of its own (tests/plugin/web/test_body_timeout.py)
+        body_timeout_seconds=60,
     )
     yield Store(embedded, settings)
     embedded.close()

@@ -81,6 +81,12 @@ BODY = st.one_of(
     st.sampled_from([2, 33, 999, 1000, 5000]).map(lambda n: b"[" * n + b"]" * n),
     st.just(b"9" * 5000),
 )
+EVENTS = {"visitor_id": "v-1234567890", "customer_id": "3", "events": [
+    {"id": "ev-123456789", "type": "click", "placement": "bundle", "product_id": "101",
+     "at": int(time.time() * 1000), "model_version": "1"}]}
+WIDGET_BODY = BODY | mutated(EVENTS).map(encoded)
+CART = {"product_ids": ["101", "102"], "limit": 3, "customer_id": "3"}
+API_BODY = BODY | mutated(CART).map(encoded)
 HEADER_NAME = st.sampled_from(["X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-WC-Webhook-Topic",
                                "X-WC-Webhook-Source", "webhook-id", "webhook-timestamp",
                                "X-Ecwid-Webhook-Signature", "Content-Type", "X-Forwarded-For"])
@@ -203,7 +209,7 @@ def test_webhook_receivers(http, store, fuzz_shop, platform_shops, body, headers
 
 
 @FUZZ
-@given(body=BODY, params=PARAMS,
+@given(body=API_BODY, params=PARAMS,
        endpoint=st.sampled_from(["recommendations/cart", "exclusions"]))
 def test_api_bodies(http, store, fuzz_shop, body, params, endpoint) -> None:
     shop_id = fuzz_shop.shop.shop_id
@@ -230,7 +236,7 @@ def test_api_reads(http, store, fuzz_shop, params, endpoint, with_key) -> None:
 
 
 @FUZZ
-@given(params=PARAMS, body=BODY, events=st.booleans())
+@given(params=PARAMS, body=WIDGET_BODY, events=st.booleans())
 def test_widget_endpoints(http, store, fuzz_shop, params, body, events) -> None:
     query = {**params, "key": fuzz_shop.shop.widget_key}
     if events:

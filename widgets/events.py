@@ -63,7 +63,7 @@ def parse_event(index: int, raw: Any, now: float) -> WidgetEvent:
     if kind not in KINDS:
         raise BadRequest(f"{where}.type must be one of {', '.join(KINDS)}, got {kind!r}")
     placement = raw.get("placement")
-    if placement not in EVENT_PLACEMENTS:
+    if not isinstance(placement, str) or placement not in EVENT_PLACEMENTS:
         raise BadRequest(f"{where}.placement must be a widget placement, got {placement!r}")
     version = raw.get("model_version")
     if version is not None and (not isinstance(version, str) or len(version) > 64):

@@ -42,12 +42,13 @@ def parse_request(params: Mapping[str, str]) -> WidgetRequest:
     product_ids = tuple(dict.fromkeys(p.strip() for p in raw_ids.split(",") if p.strip()))
     if len(product_ids) > MAX_PRODUCT_IDS:
         raise BadRequest(f"product_ids takes at most {MAX_PRODUCT_IDS} ids, got {len(product_ids)}")
+    customer_id = params.get("customer_id") or None
     return WidgetRequest(
         placement=placement,
         limit=min(parse_limit(params.get("limit", DEFAULT_LIMIT)), MAX_LIMIT),
         product_id=params.get("product_id") or None,
-        product_ids=product_ids,
-        customer_id=params.get("customer_id") or None,
+        product_ids=tuple(parse_id("product_ids[]", p) for p in product_ids),
+        customer_id=None if customer_id is None else parse_id("customer_id", customer_id),
     )
 
 

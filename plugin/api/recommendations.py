@@ -38,7 +38,7 @@ async def answer_response(request: Request, shop: Shop, query: Query) -> Respons
 
 @authorized
 async def product_recommendations(request: Request, shop: Shop) -> Response:
-    product_id = request.path_params["product_id"]
+    product_id = parse_id("product_id", request.path_params["product_id"])
     kind = request.query_params.get("kind", "bought_together")
     limit = parse_limit(request.query_params.get("limit"))
     if kind == "bought_together":
@@ -50,7 +50,7 @@ async def product_recommendations(request: Request, shop: Shop) -> Response:
 
 @authorized
 async def customer_recommendations(request: Request, shop: Shop) -> Response:
-    customer_id = request.path_params["customer_id"]
+    customer_id = parse_id("customer_id", request.path_params["customer_id"])
     limit = parse_limit(request.query_params.get("limit"))
     exclude = parse_bool("exclude_purchased", request.query_params.get("exclude_purchased"))
     query = await queries.personal(request.app.state.redis, shop.shop_id, customer_id, limit,

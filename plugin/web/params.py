@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from plugin.store.fields import PayloadError, id_string
+
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 
@@ -35,9 +37,14 @@ def parse_bool(name: str, raw: str | None) -> bool:
 
 
 def parse_id(name: str, raw: Any) -> str:
+    """An id as the field rules keep it (plugin.store.fields.id_string): 1 to 128 printable
+    characters, or an integer."""
     if isinstance(raw, bool) or not isinstance(raw, str | int) or str(raw) == "":
         raise BadRequest(f"{name} must be a non-empty string id, got {raw!r}")
-    return str(raw)
+    try:
+        return str(id_string(raw, name))
+    except PayloadError as error:
+        raise BadRequest(str(error)) from None
 
 
 def parse_int(name: str, raw: str | None, default: int, low: int, high: int) -> int:

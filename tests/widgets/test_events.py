@@ -156,3 +156,15 @@ def test_stats_with_bad_days_is_400(http, shop, days) -> None:
     response = http.get(f"/api/v1/shops/{shop.shop.shop_id}/widgets/stats",
                         params={"days": days}, headers=auth(shop))
     assert response.status_code == 400 and "days" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("field", ["type", "placement", "product_id", "id", "at",
+                                   "model_version"])
+@pytest.mark.parametrize("value", [[], {}, ["bundle"], {"a": 1}, None, 1e300, "\ud800"])
+def test_any_json_type_in_any_event_field_is_400_not_500(http, store, shop, field, value):
+    response = post(http, shop, json.dumps(batch(event(**{field: value}))).encode(
+        "utf-8", "surrogatepass") if isinstance(value, str) else batch(event(**{field: value})))
+    if (field == "model_version" and value is None) or (field == "at" and value == 1e300):
+        assert response.status_code == 204  # "no model"; a future time is read as now
+    else:
+        assert response.status_code == 400, (field, value, response.text)
