@@ -150,9 +150,11 @@ def settings_for(store: Store, **changes: Any) -> Settings:
     return replace(store.settings, **changes)
 
 
-def shopreco(store: Store, *args: str) -> subprocess.CompletedProcess[str]:
+def shopreco(store: Store, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """Run `shopreco ARGS` in a process of its own on the store's embedded Redis; `settings`
+    are more SHOPRECO_* variables (SHOPRECO_FSYNC_ALWAYS="false", ...)."""
     env = {**os.environ, "SHOPRECO_DATA_DIR": str(store.settings.data_dir),
-           "SHOPRECO_PUBLIC_URL": "https://reco.example.com"}
+           "SHOPRECO_PUBLIC_URL": "https://reco.example.com", **settings}
     env.pop("REDIS_URL", None)
     return subprocess.run([sys.executable, "-m", "plugin.cli", *args], env=env,
                           capture_output=True, text=True, timeout=120)

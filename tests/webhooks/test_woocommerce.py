@@ -8,9 +8,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,7 +26,7 @@ from plugin.store.order import Order
 from plugin.store.shops import NewShop, PlatformAccess, Shop, add_shop, rotate_webhook_secret
 from plugin.worker import running_workers
 from recommender.shop_model import ShopModel
-from tests.conftest import Store, settings_for
+from tests.conftest import Store, settings_for, shopreco
 from tests.helpers import SHARED_DATA
 from tests.woo_server import FakeWooCommerce, docs_orders, docs_payload, order_like
 from webhooks import woocommerce
@@ -536,14 +533,6 @@ def test_worker_reconciles_woocommerce_shops(store, make_woo_shop) -> None:
 
 
 # ---- backfill through the CLI --------------------------------------------------------------
-
-def shopreco(store: Store, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPRECO_DATA_DIR": str(store.settings.data_dir),
-           "SHOPRECO_PUBLIC_URL": "https://reco.example.com"}
-    env.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "plugin.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
-
 
 def history(count: int) -> list[dict[str, Any]]:
     return [order_like(2000 + n, f"2024-01-01T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}")
