@@ -25,6 +25,7 @@ from plugin.store.shops import NewShop
 from tests.conftest import Store
 from tests.helpers import auth, order_payload, send_orders, shopify_signature, train
 from tests.webhooks.test_adapters import base64_hmac, standard_headers
+from tests.webhooks.test_boundary import good_history
 
 EXAMPLES = int(os.environ.get("SHOPRECO_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,
@@ -113,7 +114,7 @@ def fuzz_shop(store: Store, base_url: str) -> NewShop:
                                            f"{shop_id}.myshopify.com", "http://testserver",
                                            currency="EUR"))
     with httpx.Client(base_url=base_url, timeout=60) as http:
-        send_orders(http, new, [order_payload(900 + n, n % 9, [101 + n % 5, 106 + n % 3])
+        send_orders(http, new, [order_payload(900 + n, n % 12, [101 + n % 5, 106 + n % 3])
                                 for n in range(40)])
         assert train(http, new).status_code == 200
     return new
@@ -173,6 +174,8 @@ def platform_shops(store: Store) -> dict[str, NewShop]:
             redis, s, p, f"{s}.example", "http://testserver", currency="EUR",
             access=PlatformAccess(store_ref=r, api_base="http://127.0.0.1:9")))
     settled(store, list(made.values()))
+    for shop in made.values():  # orders of customers 11..17, so every read has data
+        good_history(store, shop.shop.shop_id)
     return made
 
 
@@ -252,3 +255,18 @@ def test_widget_endpoints(http, store, fuzz_shop, params, body, events) -> None:
 def test_signed_email_links(http, store, fuzz_shop, params, path) -> None:
     check(store, fuzz_shop, lambda: http.get(path, params=params, timeout=TIMEOUT,
                                              follow_redirects=False))
+
+
+def test_after_the_fuzzing_every_read_of_every_fuzzed_shop_answers(
+    http, store, fuzz_shop, platform_shops
+) -> None:
+    """Whatever the fuzzing got accepted can be served (this runs after the tests above)."""
+    from plugin.store.shops import get_shop
+    from tests.platform_server import drain
+    from tests.webhooks.test_boundary import assert_every_read_answers
+
+    for shop in [fuzz_shop, *platform_shops.values()]:
+        drain(store, shop.shop.shop_id)
+        found = store.run(lambda redis, s=shop.shop.shop_id: get_shop(redis, s))
+        assert found is not None
+        assert_every_read_answers(http, store, found)
