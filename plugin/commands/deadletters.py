@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from plugin.commands import Subparsers
 from plugin.config import Settings
 from plugin.store.connection import open_redis
 from webhooks.deadletters import ALL, count_dead, list_dead, replay_dead
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     """Add `shopreco dead-letters list|replay` to the CLI."""
     dead = sub.add_parser("dead-letters", help="list and replay events the worker gave up on")
     actions = dead.add_subparsers(required=True, metavar="ACTION")

@@ -15,10 +15,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from plugin.commands import Subparsers
 from plugin.config import Settings
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     """Add `evaluate --orders FILE ...` to the command line."""
     parser = sub.add_parser(
         "evaluate", help="offline evaluation of shopreco against baseline recommenders",

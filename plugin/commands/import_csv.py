@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from plugin.commands import Subparsers
 from plugin.config import Settings
 from plugin.progress import Progress
 from plugin.store.connection import open_redis
@@ -22,7 +23,7 @@ async def cmd_import_csv(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     """Add `import-csv SHOP_ID FILE` to the command line."""
     parser = sub.add_parser(
         "import-csv", help="import past orders from Shopify's order export CSV",

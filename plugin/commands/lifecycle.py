@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from plugin.api.lifecycle import parse_as_of
+from plugin.commands import Subparsers
 from plugin.config import Settings
 from plugin.engine.lifecycle import load_order_facts, metrics, stage_counts
 from plugin.store.connection import open_redis
@@ -17,7 +18,7 @@ from recommender.lifecycle import (
 )
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     """Add `shopreco lifecycle SHOP_ID [--as-of DATE]` to the CLI."""
     command = sub.add_parser("lifecycle", help="a shop's lifecycle summary: retention, repeat "
                                                "rate, AOV, CLV and customers per stage")

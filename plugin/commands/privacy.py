@@ -11,13 +11,14 @@ from dataclasses import asdict
 import redis.asyncio as aioredis
 
 from plugin.api.privacy import parse_email
+from plugin.commands import Subparsers
 from plugin.config import Settings
 from plugin.store import erasure, privacy
 from plugin.store.connection import open_redis
 from plugin.store.shops import ShopError, get_shop
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     """Add `shopreco privacy export` and `shopreco erase` to the CLI."""
     actions = sub.add_parser(
         "privacy", help="what shopreco holds about a customer"

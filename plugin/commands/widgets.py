@@ -6,13 +6,14 @@ import argparse
 import json
 from typing import Any
 
+from plugin.commands import Subparsers
 from plugin.config import Settings
 from plugin.store.connection import open_redis
 from plugin.store.shops import ShopError, get_shop
 from widgets.stats import MAX_DAYS, widget_stats
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     """Add `widgets stats` to the command line."""
     widgets = sub.add_parser("widgets", help="storefront widget stats").add_subparsers(
         required=True, metavar="ACTION")
