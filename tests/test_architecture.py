@@ -130,7 +130,7 @@ def test_no_module_reaches_into_another_modules_private_names() -> None:
     assert reached == []
 
 
-def test_the_numeric_core_imports_only_numeric_libraries(graph) -> None:
+def test_the_numeric_core_imports_only_numeric_libraries() -> None:
     allowed = {"numpy", "scipy", "implicit", "threadpoolctl"}
     external = grimp.build_graph("recommender", include_external_packages=True)
     imported = {i.split(".")[0] for m in external.modules if m.startswith("recommender")

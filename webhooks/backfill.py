@@ -65,7 +65,7 @@ async def run_backfill(
         for order in page.orders:
             result.orders_changed += await records.store_order(redis, shop.shop_id, order)
         for product in page.products:
-            await records.store_product(redis, shop.shop_id, product)
+            await records.store_product(redis, shop.shop_id, product, shop.storefront_url)
         result.pages += 1
         result.orders_seen += len(page.orders)
         result.products += len(page.products)

@@ -299,7 +299,7 @@ class BigCommerceAdapter(PlatformAdapter):
                                        _event_time(payload))
         elif topic in PRODUCT_SCOPES:
             product = await fetch_product(context.http, shop, entity_id(payload))
-            await records.store_product(redis, shop.shop_id, product)
+            await records.store_product(redis, shop.shop_id, product, shop.storefront_url)
         elif topic == PRODUCT_DELETED:
             await records.delete_product(redis, shop.shop_id, entity_id(payload))
         # carts, customers, order messages and the rest stay in the event stream, stored

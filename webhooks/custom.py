@@ -155,7 +155,8 @@ class CustomAdapter(PlatformAdapter):
         if kind in ORDER_TYPES:
             await records.store_order(context.redis, shop_id, parse_order(data, kind))
         elif kind == PRODUCT_UPSERTED:
-            await records.store_product(context.redis, shop_id, parse_product(data))
+            await records.store_product(context.redis, shop_id, parse_product(data),
+                                        context.shop.storefront_url)
         elif kind == PRODUCT_DELETED:
             await records.delete_product(context.redis, shop_id, str(data["id"]))
 

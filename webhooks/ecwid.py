@@ -246,7 +246,8 @@ async def _apply_product(context: Context, payload: Mapping[str, Any], deleted: 
     elif (raw := await _fetch_or_none(context.http, shop, root, path)) is None:
         await records.delete_product(context.redis, shop.shop_id, product_id)
         return
-    await records.store_product(context.redis, shop.shop_id, parse_product(raw))
+    await records.store_product(context.redis, shop.shop_id, parse_product(raw),
+                                shop.storefront_url)
 
 
 def _store_id_of(body: bytes) -> str | None:

@@ -211,7 +211,8 @@ class ShopifyAdapter(PlatformAdapter):
             await records.store_order(context.redis, shop_id, parse_order(payload))
         elif topic in PRODUCT_TOPICS:
             product = parse_product(payload, context.shop.storefront_url)
-            await records.store_product(context.redis, shop_id, product)
+            await records.store_product(context.redis, shop_id, product,
+                                        context.shop.storefront_url)
         elif topic == PRODUCT_DELETE:
             await records.delete_product(context.redis, shop_id, str(payload["id"]))
         elif topic == REFUND_CREATE:

@@ -230,7 +230,8 @@ class WooCommerceAdapter(PlatformAdapter):
             order_id = str(id_string(payload.get("id"), "id"))
             await records.cancel_order(redis, shop_id, order_id, time.time())
         elif topic in PRODUCT_TOPICS:
-            await records.store_product(redis, shop_id, parse_product(payload))
+            await records.store_product(redis, shop_id, parse_product(payload),
+                                        context.shop.storefront_url)
         elif topic == PRODUCT_DELETED:
             await records.delete_product(redis, shop_id, str(id_string(payload.get("id"), "id")))
         # other topics (customer.*, coupon.*, action.*) stay in the event stream

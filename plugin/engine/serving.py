@@ -16,7 +16,7 @@ from plugin.store import keys
 from plugin.store.models import ModelCache
 from plugin.store.records import blocked_products
 from plugin.store.urls import safe_http_url
-from recommender.shop_model import Answer
+from recommender.shop_model import Answer, ShopModel
 
 
 async def render_items(
@@ -62,11 +62,10 @@ async def serve_query(
 ) -> Served:
     """Run `query` on the shop's serving model with its merchandising filter; display fields
     from the catalog. No model yet: an empty answer with strategy "none"."""
-    served = await models.get(shop_id)
-    if served is None:
+    serving = await _model_and_filter(redis, models, shop_id)
+    if serving is None:
         return Served(None, "none", [])
-    version, model = served
-    blocked = await blocked_products(redis, shop_id)
+    version, model, blocked = serving
     answer = await asyncio.to_thread(query.run, model, blocked)
     return Served(version, answer.strategy, await render_items(redis, shop_id, currency, answer))
 
@@ -77,14 +76,24 @@ async def serve_many(
 ) -> tuple[str | None, list[list[dict[str, Any]]]]:
     """Several queries on one serving model and one merchandising filter (a page of a feed):
     the model version and each query's items, in order."""
-    served = await models.get(shop_id)
-    if served is None:
+    serving = await _model_and_filter(redis, models, shop_id)
+    if serving is None:
         return None, [[] for _ in queries]
-    version, model = served
-    blocked = await blocked_products(redis, shop_id)
+    version, model, blocked = serving
     answers = await asyncio.to_thread(_run_all, queries, model, blocked)
     return version, [await render_items(redis, shop_id, currency, a) for a in answers]
 
 
-def _run_all(queries: Sequence[Query], model: Any, blocked: set[str]) -> list[Answer]:
+async def _model_and_filter(
+    redis: aioredis.Redis, models: ModelCache, shop_id: str
+) -> tuple[str, ShopModel, set[str]] | None:
+    """The serving model's version, the model, and the products never to show; None before
+    the shop's first model."""
+    served = await models.get(shop_id)
+    if served is None:
+        return None
+    return served[0], served[1], await blocked_products(redis, shop_id)
+
+
+def _run_all(queries: Sequence[Query], model: ShopModel, blocked: set[str]) -> list[Answer]:
     return [query.run(model, blocked) for query in queries]

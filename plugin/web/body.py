@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from plugin.store.fields import MAX_NUMBER_CHARS, is_text
 from plugin.web.params import BadRequest
 
 
@@ -61,7 +62,6 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
 # resource we fetched): Python's json module alone recurses until RecursionError, turns a
 # 5,000-digit integer into a ValueError, and keeps lone surrogates and NaN.
 MAX_DEPTH = 32  # nested arrays / objects; real payloads stay under 10
-MAX_NUMBER_CHARS = 40  # digits of an integer or characters of a decimal literal
 
 
 def decode_json(body: bytes | str) -> Any:
@@ -115,18 +115,16 @@ def _check_tree(value: Any) -> None:
 
 
 def _check_text(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+    if not is_text(text):
         raise InvalidJson("the body holds a string that is not valid Unicode (a lone "
-                          "surrogate such as \\ud800)") from None
+                          "surrogate such as \\ud800)")
 
 
 async def json_body(request: Request, shape: str) -> Any:
     """The JSON body of an API call, at most the configured SHOPRECO_MAX_BODY_BYTES; a
-    BadRequest that shows `shape` (what to send) when it is not JSON."""
+    BadRequest naming what is wrong and showing `shape` (what to send) otherwise."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     try:
         return decode_json(body)
-    except InvalidJson:
-        raise BadRequest(f"the body must be JSON: {shape}") from None
+    except InvalidJson as error:
+        raise BadRequest(f"{error}; send JSON: {shape}") from None

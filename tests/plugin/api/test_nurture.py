@@ -58,7 +58,8 @@ def fill(http: httpx.Client, store: Store, shop: NewShop, customers: int) -> New
     send_orders(http, shop, history_orders(customers))
     assert train(http, shop).status_code == 200
     for product in catalog(shop.shop.shop_id):
-        store.run(lambda r, p=product: store_product(r, shop.shop.shop_id, p))
+        store.run(lambda r, p=product: store_product(r, shop.shop.shop_id, p,
+                                                     shop.shop.storefront_url))
     return shop
 
 
