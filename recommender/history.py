@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.matrix import Interactions, Purchase
+from recommender.matrix import Interactions, Purchase, factorize, summed_orders
 
 # Each order in a customer's own history is decayed with a half-life of
 # BUY_AGAIN_HALF_LIFE_DAYS for buy-again and LATEST_HALF_LIFE_DAYS for discovery (what they buy
@@ -22,22 +22,32 @@ def recent_purchases(
     half_life_days: float = BUY_AGAIN_HALF_LIFE_DAYS,
 ) -> sp.csr_matrix:
     """CSR float32 (users, items) like data.user_items, each order holding the item weighted
-    by exp-decay of its age at the newest purchase."""
+    by exp-decay of its age at the newest purchase. `purchases`: those `data` was built from,
+    or some of them (decayed_purchases does the same from `data` alone)."""
     rows = [p for p in purchases if p.quantity > 0 and p.customer_id is not None]
-    if not rows:
-        return sp.csr_matrix(data.user_items.shape, dtype=np.float32)
-    users = np.searchsorted(data.user_ids, np.array([p.customer_id for p in rows], dtype=str))
-    items = np.searchsorted(data.item_ids, np.array([p.product_id for p in rows], dtype=str))
-    _, orders = np.unique(np.array([p.order_id for p in rows], dtype=str), return_inverse=True)
-    _, first = np.unique(np.stack([users, orders, items]), axis=1, return_index=True)
-    times = np.array([p.timestamp for p in rows], dtype=np.float64)[first]
+    user_index = {user: u for u, user in enumerate(data.user_ids.tolist())}
+    item_index = {item: i for i, item in enumerate(data.item_ids.tolist())}
+    times = np.fromiter((p.timestamp for p in rows), np.float64, len(rows))
+    return summed_orders(
+        np.array([user_index[p.customer_id] for p in rows], np.int64),
+        factorize([p.order_id for p in rows])[1],
+        np.array([item_index[p.product_id] for p in rows], np.int64),
+        _decay(times, data, (half_life_days,)), data.user_items.shape)[0]
+
+
+def decayed_purchases(data: Interactions,
+                      half_lives_days: Sequence[float]) -> list[sp.csr_matrix]:
+    """recent_purchases of the purchases `data` was built from, once per half-life."""
+    return summed_orders(data.line_users, data.line_baskets, data.line_items,
+                         _decay(data.line_times, data, half_lives_days),
+                         data.user_items.shape, data.basket_items)
+
+
+def _decay(times: np.ndarray, data: Interactions,
+           half_lives_days: Sequence[float]) -> list[np.ndarray]:
+    """Per half-life, float32 per time: exp-decay of its age at data's newest purchase."""
     age_days = np.maximum(float(data.line_times.max()) - times, 0.0) / 86400.0
-    recent = sp.csr_matrix(
-        (np.exp2(-age_days / half_life_days).astype(np.float32), (users[first], items[first])),
-        shape=data.user_items.shape,
-    )
-    recent.sum_duplicates()
-    return recent
+    return [np.exp2(-age_days / half_life).astype(np.float32) for half_life in half_lives_days]
 
 
 def rebuy_rates(user_items: sp.csr_matrix) -> np.ndarray:

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recommender import shop_model
 from recommender.matrix import Purchase, build_interactions
 from recommender.models import fit_als, trending_scores
+from recommender.neighbours import nearest_by_vectors
 from recommender.shop_model import TRENDING, Answer, ShopModel
 
 NOW = 1_750_000_000.0
@@ -170,6 +172,29 @@ def test_bytes_round_trip_gives_identical_answers(model) -> None:
         lambda m: m.trending(10),
     ):
         assert ask(loaded) == ask(model)
+
+
+def with_similar_items(model: ShopModel, top_k: int) -> ShopModel:
+    """`model` keeping each item's `top_k` nearest by taste."""
+    return ShopModel(model.config, model.item_ids, model.user_ids, model.user_items,
+                     model.taste, model.neighbours, model.trending_scores, model.user_recent,
+                     model.user_latest,
+                     nearest_by_vectors(model.taste.unit_item_vectors(), top_k))
+
+
+@pytest.mark.parametrize("product", ["p5", "p22", "p39"])
+def test_similar_from_cut_lists_answers_as_from_complete_ones(model, product,
+                                                              monkeypatch) -> None:
+    """Blocked products that eat into an item's kept nearest ones: all items are scored."""
+    complete = with_similar_items(model, len(model.item_ids))
+    monkeypatch.setattr(shop_model, "TOP_K", 3)
+    cut = with_similar_items(model, 3)
+    nearest = ids(complete.similar(product, 6))
+    for blocked in (frozenset(), set(nearest[:1]), set(nearest[:3]), set(nearest[1:5])):
+        expected, answer = complete.similar(product, 8, blocked), cut.similar(product, 8, blocked)
+        assert ids(answer) == ids(expected) and not blocked & set(ids(answer))
+        np.testing.assert_allclose([r.score for r in answer.items],
+                                   [r.score for r in expected.items], rtol=1e-5)
 
 
 def test_recent_purchases_trend_above_equally_many_old_ones() -> None:

@@ -1,0 +1,202 @@
+"""Benchmark: training without the per-shop choice, as a ratio to a bare implicit fit of the
+same model on the same matrix, measured side by side in one run (goal: at most 1.3).
+
+    .venv/bin/python bench/training.py [--repeat 5] [--orders 6000] [--profile]
+                                       [demo] [uci] [retail-ii]
+
+On the demo store (`--orders` orders), UCI Online Retail (../shared/data, 2010-12 .. 2011-12)
+and Online Retail II (both files, the overlap dropped), the median of `--repeat` interleaved
+runs of
+- bare: implicit's AlternatingLeastSquares.fit with the factors, iterations, regularization,
+  alpha, random state and number of threads shopreco uses, on the same confidence matrix
+  (built before the clock starts);
+- shopreco's fit of every part of Config() on the same matrices (ShopModel.from_interactions:
+  ALS, co-purchase neighbours, trending, each product's nearest by taste);
+- shopreco's training from the purchase lines (ShopModel.train: the matrices and the decayed
+  purchases built too), then with to_bytes: what plugin.engine.training.train_shop does once
+  it has read the orders and the shop's choice of Config is made.
+Then the co-purchase neighbours alone, the per-row loop they replaced against the vectorised
+ones (checked equal). `--profile` adds the top of a cProfile of one shopreco training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import csv
+import gzip
+import io
+import pstats
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+
+from recommender.history import BUY_AGAIN_HALF_LIFE_DAYS, LATEST_HALF_LIFE_DAYS, decayed_purchases
+from recommender.matrix import Interactions, Purchase, build_interactions
+from recommender.models import confidence, threads_for
+from recommender.neighbours import TOP_K, CoPurchase
+from recommender.shop_model import Config, ShopModel
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+UCI = DATA / "online_retail_uci_2010-12_2011-12.csv.gz"
+RETAIL_II = DATA / "online_retail_ii_2009-12_2010-12.csv.gz"
+OVERLAP_FROM = "2010-12-01"  # RETAIL_II's rows from here on repeat in UCI
+DATASETS = ("demo", "uci", "retail-ii")
+
+
+def retail_purchases(*paths: Path) -> list[Purchase]:
+    """Lines of customers' invoices (C invoices, guests, quantities or prices of 0 or less
+    left out), as bench/intake_and_training.py reads them."""
+    purchases = []
+    for path in paths:
+        with gzip.open(path, "rt", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if (not row["customer_id"] or row["order_id"].startswith("C")
+                        or float(row["quantity"]) <= 0 or float(row["unit_price"]) <= 0
+                        or (path == RETAIL_II and row["ordered_at"] >= OVERLAP_FROM)):
+                    continue
+                purchases.append(Purchase(
+                    row["order_id"], row["customer_id"].split(".")[0], row["product_id"],
+                    int(float(row["quantity"])), datetime.fromisoformat(row["ordered_at"])
+                    .timestamp()))
+    return purchases
+
+
+def demo_purchases(n_orders: int) -> list[Purchase]:
+    from plugin.demo.store import generate_store
+    from plugin.engine.training import purchases_of
+    from webhooks.shopify import parse_order
+
+    store = generate_store(n_orders=n_orders)
+    return [p for order in store.orders for p in purchases_of(parse_order(order))]
+
+
+def datasets(names: list[str], n_orders: int) -> Iterator[tuple[str, list[Purchase]]]:
+    if "demo" in names:
+        yield f"demo ({n_orders} orders)", demo_purchases(n_orders)
+    if "uci" in names and UCI.exists():
+        yield "UCI Online Retail", retail_purchases(UCI)
+    if "retail-ii" in names and UCI.exists() and RETAIL_II.exists():
+        yield "Online Retail II", retail_purchases(RETAIL_II, UCI)
+
+
+def bare_fit(data: Interactions, config: Config, factors: int) -> Callable[[], object]:
+    """implicit's ALS as shopreco configures it, on the confidence matrix shopreco fits (built
+    before the clock starts)."""
+    matrix = confidence(data.user_items)
+    return lambda: AlternatingLeastSquares(
+        factors=factors, iterations=config.iterations, regularization=config.regularization,
+        alpha=config.alpha, random_state=42, num_threads=threads_for(data.user_items),
+    ).fit(matrix, show_progress=False)
+
+
+def seconds(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def bench_training(label: str, purchases: list[Purchase], repeat: int) -> None:
+    config = Config()
+    data = build_interactions(purchases)
+    recent, latest = decayed_purchases(data, (BUY_AGAIN_HALF_LIFE_DAYS, LATEST_HALF_LIFE_DAYS))
+    factors = ShopModel.train(purchases, config).taste.item_factors.shape[1]
+    runs: dict[str, list[float]] = {name: [] for name in RUNS}
+    for _ in range(repeat):  # interleaved: a busy moment slows every side
+        runs["bare"].append(seconds(bare_fit(data, config, factors)))
+        runs["fit"].append(seconds(lambda: ShopModel.from_interactions(
+            data, config, user_recent=recent, user_latest=latest)))
+        started = time.perf_counter()
+        model = ShopModel.train(purchases, config)
+        runs["train"].append(time.perf_counter() - started)
+        model.to_bytes()
+        runs["total"].append(time.perf_counter() - started)
+    print(f"{label}: {data.n_users:,} customers, {data.n_items:,} products, "
+          f"{data.user_items.nnz:,} customer-product pairs, {factors} factors, "
+          f"{threads_for(data.user_items) or 'all'} thread(s); median (min) of {repeat}")
+    bare = statistics.median(runs["bare"])
+    for name, what in RUNS.items():
+        median = statistics.median(runs[name])
+        ratio = "" if name == "bare" else f"   ratio {median / bare:.2f}x"
+        print(f"  {what:<44} {median:7.3f} s ({min(runs[name]):.3f}){ratio}")
+    bench_copurchase(data, repeat)
+
+
+RUNS = {
+    "bare": "bare implicit ALS fit",
+    "fit": "shopreco fit on the built matrices",
+    "train": "shopreco train from the purchase lines",
+    "total": "shopreco train + to_bytes (goal <= 1.3x)",
+}
+
+
+def bench_copurchase(data: Interactions, repeat: int) -> None:
+    loop = statistics.median(seconds(lambda: copurchase_loop(data)) for _ in range(repeat))
+    vectorised = statistics.median(seconds(lambda: CoPurchase().fit(data))
+                                   for _ in range(repeat))
+    before, after = copurchase_loop(data), CoPurchase().fit(data).matrix
+    same = all(np.array_equal(getattr(before, part), getattr(after, part))
+               for part in ("indptr", "indices", "data"))
+    print(f"  co-purchase neighbours: per-row loop {loop:6.3f} s, vectorised "
+          f"{vectorised:6.3f} s ({loop / vectorised:.1f}x faster, identical: {same})")
+
+
+def copurchase_loop(data: Interactions) -> sp.csr_matrix:
+    """The co-purchase neighbours as they were computed before: shrunk cosine, then each
+    row's TOP_K best sorted in a Python loop over the products."""
+    binary = data.basket_items.tocsc().astype(np.float32)
+    counts = np.asarray(binary.sum(axis=0)).ravel()
+    together = (binary.T @ binary).tocsr()
+    together.setdiag(0)
+    together.eliminate_zeros()
+    together = together.tocoo()
+    scores = together.data / (np.sqrt(counts[together.row] * counts[together.col])
+                              + CoPurchase.SHRINK)
+    matrix = sp.csr_matrix((scores.astype(np.float32), (together.row, together.col)),
+                           shape=together.shape)
+    indptr, indices, values = [0], [], []
+    for row in range(matrix.shape[0]):
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        cols, vals = matrix.indices[start:end], matrix.data[start:end]
+        order = np.lexsort((cols, -vals))[:TOP_K]
+        indices.append(cols[order])
+        values.append(vals[order])
+        indptr.append(indptr[-1] + len(order))
+    return sp.csr_matrix(
+        (np.concatenate(values or [np.zeros(0, np.float32)]).astype(np.float32),
+         np.concatenate(indices or [np.zeros(0, np.int32)]).astype(np.int32),
+         np.array(indptr, dtype=np.int64)), shape=matrix.shape)
+
+
+def profile(purchases: list[Purchase], top: int = 15) -> None:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    ShopModel.train(purchases, Config()).to_bytes()
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    print("\n".join("  " + line for line in out.getvalue().splitlines()
+                    if line.strip() and not line.lstrip().startswith(("Ordered", "List"))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--orders", type=int, default=6000)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("datasets", nargs="*", choices=DATASETS, default=list(DATASETS))
+    args = parser.parse_args()
+    for label, purchases in datasets(args.datasets, args.orders):
+        bench_training(label, purchases, args.repeat)
+        if args.profile:
+            profile(purchases)
+
+
+if __name__ == "__main__":
+    main()
