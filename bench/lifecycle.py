@@ -3,11 +3,13 @@
 
     .venv/bin/python bench/lifecycle.py [--repeat 5]
 
-Times, as the API does them: turning stored order JSON into facts
-(plugin.engine.lifecycle.order_fact), the stages of every customer, and the metrics (totals,
-retention, monthly series, cohort matrix). Then, with the orders in an embedded Redis,
-plugin.engine.lifecycle.load_order_facts: the first read of a process, a read with nothing
-changed, and a read after one order changed (only that order is parsed again).
+Times: packing every order's fact (plugin.store.facts.fact_record, done by the order store as
+it stores each order), reading the packed records into facts (parse_records), the stages of
+every customer, and the metrics (totals, retention, monthly series, cohort matrix), as the API
+computes them. Then, with the orders in an embedded Redis as an older release stored them: the
+migration that writes their facts, and plugin.engine.lifecycle.load_order_facts: the first read
+of a process, a read with nothing changed, and a read after one order changed.
+bench/lifecycle_cold.py times the endpoints themselves on a shop of 50,000 orders.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from plugin.api.lifecycle import parse_as_of
-from plugin.engine.lifecycle import forget_facts, load_order_facts, order_fact
+from plugin.engine.lifecycle import forget_facts, load_order_facts
 from plugin.store import keys
 from plugin.store.connection import EmbeddedRedis
-from plugin.store.order import Order
-from plugin.store.records import store_order
-from recommender.lifecycle import DAY, cohorts, customer_stages, monthly, retention, summary
+from plugin.store.facts import backfill_facts, fact_record, parse_records
+from plugin.store.order import Order, Refund
+from plugin.store.records import merge_refunds
+from recommender.lifecycle import DAY, cohorts, monthly, retention, stage_table, summary
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FILES = (DATA / "online_retail_ii_2009-12_2010-12.csv.gz",
@@ -80,13 +83,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     raws = list(stored_orders())
-    facts = [f for f in (order_fact(json.loads(raw)) for raw in raws) if f is not None]
+    orders = [Order.from_json(raw) for raw in raws]
+    records = [record for record in map(fact_record, orders) if record]
+    facts = parse_records(records)
     as_of = parse_as_of("2011-12-09")
     print(f"{len(raws):,} stored orders, {len(facts):,} facts, "
-          f"{len({f.customer_id for f in facts}):,} customers")
-    timed("order JSON -> facts, whole history", args.repeat,
-          lambda: [order_fact(json.loads(raw)) for raw in raws])
-    timed("stages of every customer", args.repeat, lambda: customer_stages(facts, as_of))
+          f"{len(facts.customer_ids):,} customers")
+    timed("fact records of every order (as stored)", args.repeat,
+          lambda: [fact_record(order) for order in orders])
+    timed("packed records -> facts", args.repeat, lambda: parse_records(records))
+    timed("stages of every customer", args.repeat, lambda: stage_table(facts, as_of))
     timed("totals + retention + monthly + cohorts", args.repeat, lambda: (
         summary(facts, as_of), retention(facts, as_of - 365 * DAY, as_of),
         monthly(facts, as_of), cohorts(facts, as_of)))
@@ -110,14 +116,19 @@ async def through_redis(socket_path: str, raws: list[bytes]) -> None:
                 for raw in raws[low:low + 1000]:
                     pipe.hset(keys.orders(shop_id), json.loads(raw)["order_id"], raw)
                 await pipe.execute()
+        started = time.perf_counter()
+        written = await backfill_facts(redis, shop_id)
+        print(f"{'migration: facts of orders stored before':<44} "
+              f"{(time.perf_counter() - started) * 1000:8.1f} ms ({written:,} facts)")
         for label in ("load_order_facts, first read", "load_order_facts, nothing changed"):
             started = time.perf_counter()
             facts = await load_order_facts(redis, shop_id)
             print(f"{label:<44} {(time.perf_counter() - started) * 1000:8.1f} ms "
                   f"({len(facts):,} facts)")
-        changed = Order.from_json(raws[0])
-        await store_order(redis, shop_id, Order(**{**changed.__dict__,
-                                                   "updated_at": changed.updated_at + 1}))
+        changed = next(order for order in map(Order.from_json, raws) if fact_record(order))
+        line = changed.lines[0]
+        await merge_refunds(redis, shop_id, changed.order_id,
+                            [Refund("bench", line.line_id or "", line.quantity)])
         started = time.perf_counter()
         await load_order_facts(redis, shop_id)
         print(f"{'load_order_facts, after one order changed':<44} "

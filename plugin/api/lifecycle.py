@@ -2,10 +2,10 @@
 customer's stage (the figures come from plugin.engine.lifecycle; `shopreco lifecycle` prints
 them).
 
-An order becomes a fact (recommender.lifecycle.OrderFact) when it is not cancelled, names a
-customer, and keeps a net value above zero: sum(price * net quantity) over its lines, where the
-net quantity is what was ordered minus what refunds gave back. A fully refunded (refunds-only)
-order is worth 0 and is not a purchase; a partly refunded one counts with what was kept.
+An order becomes a fact (plugin.store.facts) when it is not cancelled, names a customer, and
+keeps a net value above zero: sum(price * net quantity) over its lines, where the net quantity
+is what was ordered minus what refunds gave back. A fully refunded (refunds-only) order is
+worth 0 and is not a purchase; a partly refunded one counts with what was kept.
 Times are the orders' own created_at; every answer is "as of" an instant (default: now).
 """
 
@@ -33,8 +33,8 @@ from recommender.lifecycle import (
     DEFAULT_LOOKBACK_DAYS,
     STAGE_RULES,
     cohorts,
-    customer_stages,
     iso,
+    stage_table,
 )
 
 # "+01:00" read from an unencoded URL as " 01:00"
@@ -124,21 +124,23 @@ async def customer_endpoint(request: Request, shop: Shop) -> Response:
     as_of = parse_as_of(request.query_params.get("as_of"))
     redis = request.app.state.redis
     facts = await load_order_facts(redis, shop.shop_id)
-    stage = customer_stages(facts, as_of).get(customer_id)
-    if stage is None and not await redis.exists(keys.customer_orders(shop.shop_id, customer_id)):
+    stages = stage_table(facts, as_of)
+    row = stages.find(customer_id)
+    if row is None and not await redis.exists(keys.customer_orders(shop.shop_id, customer_id)):
         return problem(404, f"shop {shop.shop_id!r} has no orders of customer {customer_id!r}")
     answer: dict[str, Any] = {"shop_id": shop.shop_id, "customer_id": customer_id,
                               "as_of": iso(as_of)}
-    if stage is None:
+    if row is None:
         answer.update(stage=None, note=f"customer {customer_id!r} has no order that counts as "
                                        f"of {iso(as_of)} ({NOT_A_PURCHASE})")
         return JSONResponse(answer)
-    own = sorted(fact.at for fact in facts if fact.customer_id == customer_id and fact.at <= as_of)
+    stage = stages.row(row)
     rule = STAGE_RULES[stage.stage]
     answer.update({
         **asdict(stage), "label": rule.label, "rule": rule.rule, "action": rule.action,
         "expected_next_order": iso(stage.expected_next_order),
-        "first_order": iso(own[0]), "last_order": iso(own[-1]), "note": None,
+        "first_order": iso(float(stages.first_at[row])),
+        "last_order": iso(float(stages.last_at[row])), "note": None,
     })
     return JSONResponse(answer)
 
@@ -149,7 +151,3 @@ routes = [
     Route(f"{PREFIX}/lifecycle/stages", stages_endpoint),
     Route(f"{PREFIX}/lifecycle/customers/{{customer_id}}", customer_endpoint),
 ]
-
-
-
-

@@ -3,11 +3,12 @@
 facts.py holds the order facts and the per-customer table, stages.py the stages and churn
 risk, metrics.py the numbers over time; every public name is importable from here.
 
-Pure: order facts (plain dataclasses) in, numbers out; numpy does the per-customer work in
-O(orders log orders), no Redis, no HTTP. Every function takes the instant it answers for
-(`as_of`, or a period's end): only orders at or before it exist.
+Pure: order facts in (Facts, columns sorted once by customer and time, or a list of
+OrderFact), numbers out; numpy does the per-customer work in O(orders log orders), no Redis,
+no HTTP. Every function takes the instant it answers for (`as_of`, or a period's end): only
+orders at or before it exist.
 
-What counts (see plugin/lifecycle.py for how orders become facts): an order that is not
+What counts (plugin/store/facts.py turns stored orders into facts): an order that is not
 cancelled, has a customer (guests are not facts) and keeps a net value above zero after its
 refunds. A fully refunded or refunds-only order, or a free one, is therefore not a purchase.
 
@@ -36,12 +37,14 @@ those are most of a shop's customers. The closed form above keeps the same idea 
 stops ordering becomes ever less likely to be alive), is explained in one sentence, and scores
 thousands of customers in milliseconds.
 
-Money: values are in each order's own currency. Revenue, AOV and CLV are reported per currency;
-the M score adds a customer's values as they are (no conversion), which is right for the
-one-currency shops this serves and only approximate for a shop selling in several.
+Money: values are in each order's own currency and exact (integers of 10**-scale units, see
+facts.py): sums never lose a cent, and each figure is rounded to cents once, from its exact
+value, half up. Revenue, AOV and CLV are reported per currency; the M score adds a customer's
+values as they are (no conversion), which is right for the one-currency shops this serves and
+only approximate for a shop selling in several.
 """
 
-from recommender.lifecycle.facts import DAY, OrderFact
+from recommender.lifecycle.facts import DAY, MAX_SCALE, Facts, OrderFact
 from recommender.lifecycle.metrics import (
     DEFAULT_LOOKBACK_DAYS,
     MAX_MONTHS_AFTER_LAST_ORDER,
@@ -60,21 +63,26 @@ from recommender.lifecycle.stages import (
     STAGES,
     CustomerStage,
     StageRule,
+    StageTable,
     customer_stages,
     repurchase_cycle_days,
     stage_of,
+    stage_table,
 )
 
 __all__ = [
     "DAY",
     "DEFAULT_LOOKBACK_DAYS",
     "MAX_MONTHS_AFTER_LAST_ORDER",
+    "MAX_SCALE",
     "STAGES",
     "STAGE_RULES",
     "CustomerStage",
+    "Facts",
     "OrderFact",
     "Retention",
     "StageRule",
+    "StageTable",
     "cohorts",
     "customer_stages",
     "iso",
@@ -85,5 +93,6 @@ __all__ = [
     "repurchase_cycle_days",
     "retention",
     "stage_of",
+    "stage_table",
     "summary",
 ]

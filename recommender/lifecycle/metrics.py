@@ -3,14 +3,13 @@ period, monthly series and acquisition cohorts, each per currency where money is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from recommender.lifecycle.facts import DAY, OrderFact, Table, facts_table
+from recommender.lifecycle.facts import DAY, Facts, FactsLike, facts_table
 
 DEFAULT_LOOKBACK_DAYS = 365.0
 
@@ -34,25 +33,26 @@ def iso(at: float | None) -> str | None:
     return moment.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
-def _money(table: Table, mask: np.ndarray, customers_of: bool = True) -> dict[str, Any]:
-    """Per currency: revenue, orders, AOV and (lifetime) value per customer of the masked facts."""
+def _money(table: Facts, mask: np.ndarray, customers_of: bool = True) -> dict[str, Any]:
+    """Per currency: revenue, orders, AOV and (lifetime) value per customer of the masked
+    facts, each rounded to cents from its exact value."""
     result: dict[str, Any] = {}
     for code, currency in enumerate(table.currencies):
         selected = mask & (table.currency == code)
         orders = int(selected.sum())
         if not orders:
             continue
-        revenue = float(table.value[selected].sum())
-        entry: dict[str, Any] = {"revenue": round(revenue, 2), "orders": orders,
-                                 "aov": round(revenue / orders, 2)}
+        revenue = table.units[selected].sum()
+        entry: dict[str, Any] = {"revenue": table.cents(revenue), "orders": orders,
+                                 "aov": table.cents(revenue, orders)}
         if customers_of:
             customers = len(np.unique(table.customer[selected]))
-            entry.update(customers=customers, clv=round(revenue / customers, 2))
+            entry.update(customers=customers, clv=table.cents(revenue, customers))
         result[currency or "unknown"] = entry
     return result
 
 
-def summary(facts: Sequence[OrderFact], as_of: float) -> dict[str, Any]:
+def summary(facts: FactsLike, as_of: float) -> dict[str, Any]:
     """Lifetime-to-date numbers: customers, orders, repeat-purchase rate (share of customers
     with 2+ orders), orders per customer, and per currency revenue, AOV (revenue / orders) and
     historic CLV (revenue / customers who paid in it). Rates are None without customers."""
@@ -92,7 +92,7 @@ class Retention:
     note: str | None
 
 
-def retention(facts: Sequence[OrderFact], start: float, end: float,
+def retention(facts: FactsLike, start: float, end: float,
               lookback_days: float = DEFAULT_LOOKBACK_DAYS) -> Retention:
     if end <= start:
         raise ValueError("the period's end must be after its start")
@@ -111,13 +111,13 @@ def retention(facts: Sequence[OrderFact], start: float, end: float,
                      (e - n) / s if s else None, note)
 
 
-def _active(table: Table, low: float, high: float) -> np.ndarray:
+def _active(table: Facts, low: float, high: float) -> np.ndarray:
     """Per customer: an order in (low, high]."""
     inside = (table.at > low) & (table.at <= high)
     return np.bincount(table.customer[inside], minlength=len(table.customer_ids)) > 0
 
 
-def period(facts: Sequence[OrderFact], start: float, end: float) -> dict[str, Any]:
+def period(facts: FactsLike, start: float, end: float) -> dict[str, Any]:
     """What happened in (start, end]: orders, customers ordering, new and returning ones,
     revenue and AOV per currency."""
     table = facts_table(facts, end)
@@ -139,7 +139,7 @@ def _last_month(month: np.ndarray, as_of: float) -> int:
                int(month.max()) + MAX_MONTHS_AFTER_LAST_ORDER)
 
 
-def monthly(facts: Sequence[OrderFact], as_of: float) -> list[dict[str, Any]]:
+def monthly(facts: FactsLike, as_of: float) -> list[dict[str, Any]]:
     """Per UTC calendar month from the first order's to as_of's (at most 10 years after the
     last order): orders, customers ordering, new customers (first order that month),
     returning ones, revenue and AOV per currency (AOV None in a month without orders)."""
@@ -157,25 +157,25 @@ def monthly(facts: Sequence[OrderFact], as_of: float) -> list[dict[str, Any]]:
     buyers = np.bincount(pairs // len(table.customer_ids), minlength=span)
     new_pairs = np.unique((rel * len(table.customer_ids) + table.customer)[month == first_month])
     new = np.bincount(new_pairs // len(table.customer_ids), minlength=span)
-    revenue = np.zeros((len(currencies), span))
+    revenue = np.zeros((len(currencies), span), dtype=table.units.dtype)  # exact units
     count = np.zeros((len(currencies), span), dtype=np.int64)
-    np.add.at(revenue, (table.currency, rel), table.value)
+    np.add.at(revenue, (table.currency, rel), table.units)
     np.add.at(count, (table.currency, rel), 1)
     series = []
     for i in range(span):
         series.append({
             "month": month_name(lo + i), "orders": int(orders[i]), "customers": int(buyers[i]),
             "new_customers": int(new[i]), "returning_customers": int(buyers[i] - new[i]),
-            "revenue": {currencies[c] or "unknown": round(float(revenue[c, i]), 2)
+            "revenue": {currencies[c] or "unknown": table.cents(revenue[c, i])
                         for c in range(len(currencies))},
             "aov": {currencies[c] or "unknown":
-                    round(float(revenue[c, i] / count[c, i]), 2) if count[c, i] else None
+                    table.cents(revenue[c, i], int(count[c, i])) if count[c, i] else None
                     for c in range(len(currencies))},
         })
     return series
 
 
-def cohorts(facts: Sequence[OrderFact], as_of: float) -> list[dict[str, Any]]:
+def cohorts(facts: FactsLike, as_of: float) -> list[dict[str, Any]]:
     """Acquisition-cohort retention: for each month in which customers placed their first
     order, its size and, for k = 0, 1, ... months since (up to as_of's month, at most 10 years
     after the last order), the share of the cohort that ordered in month cohort + k (k = 0 is

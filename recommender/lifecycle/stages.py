@@ -4,13 +4,12 @@ how)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import rankdata
 
-from recommender.lifecycle.facts import DAY, OrderFact, Table, facts_table
+from recommender.lifecycle.facts import DAY, Facts, FactsLike, facts_table
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ def _scores(values: np.ndarray) -> np.ndarray:
     return scores
 
 
-def _median_gaps(table: Table) -> tuple[np.ndarray, np.ndarray]:
+def _median_gaps(table: Facts) -> tuple[np.ndarray, np.ndarray]:
     """Per customer: the number of gaps between consecutive orders and their median (days)."""
     customers = len(table.customer_ids)
     same = table.customer[1:] == table.customer[:-1]
@@ -113,50 +112,100 @@ def _median_gaps(table: Table) -> tuple[np.ndarray, np.ndarray]:
     return count, median
 
 
-def repurchase_cycle_days(facts: Sequence[OrderFact], as_of: float) -> float | None:
+def repurchase_cycle_days(facts: FactsLike, as_of: float) -> float | None:
     """The shop's repurchase cycle: median over repeat customers of their median gap (days)."""
     _count, median = _median_gaps(facts_table(facts, as_of))
     known = median[~np.isnan(median)]
     return float(np.median(known)) if len(known) else None
 
 
-def customer_stages(facts: Sequence[OrderFact], as_of: float) -> dict[str, CustomerStage]:
+@dataclass(frozen=True)
+class StageTable:
+    """Every customer's stage as of an instant, as arrays of shape (customers,) in customer id
+    order (CustomerStage has the meaning of each); `row` and `get` give one customer's."""
+
+    as_of: float
+    customer_ids: np.ndarray  # object (str), sorted
+    stage: np.ndarray  # int64 index into STAGES
+    recency_days: np.ndarray
+    frequency: np.ndarray
+    monetary: np.ndarray
+    r: np.ndarray
+    f: np.ndarray
+    m: np.ndarray
+    expected_next_order: np.ndarray  # NaN where there is none
+    churn_risk: np.ndarray
+    first_at: np.ndarray  # the first and last order's time
+    last_at: np.ndarray
+    cycle_days: float | None  # the shop's repurchase cycle
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+    def find(self, customer_id: str) -> int | None:
+        """The customer's row, None if they have no order that counts at as_of."""
+        i = int(np.searchsorted(self.customer_ids, customer_id))
+        return i if i < len(self) and self.customer_ids[i] == customer_id else None
+
+    def get(self, customer_id: str) -> CustomerStage | None:
+        i = self.find(customer_id)
+        return None if i is None else self.row(i)
+
+    def row(self, i: int) -> CustomerStage:
+        next_order = float(self.expected_next_order[i])
+        return CustomerStage(
+            customer_id=str(self.customer_ids[i]), stage=STAGES[int(self.stage[i])],
+            recency_days=float(self.recency_days[i]), frequency=int(self.frequency[i]),
+            monetary=float(self.monetary[i]), r=int(self.r[i]), f=int(self.f[i]),
+            m=int(self.m[i]), expected_next_order=None if np.isnan(next_order) else next_order,
+            churn_risk=float(self.churn_risk[i]),
+        )
+
+    def of_stage(self, stage: str | None, after: str | None = None) -> np.ndarray:
+        """Rows of the customers in `stage` (None: every customer) whose id sorts after
+        `after` (None: all), in customer id order."""
+        rows = np.arange(len(self)) if stage is None else \
+            np.flatnonzero(self.stage == _STAGE_INDEX[stage])
+        if after is None:
+            return rows
+        return rows[rows >= np.searchsorted(self.customer_ids, after, side="right")]
+
+
+def stage_table(facts: FactsLike, as_of: float) -> StageTable:
     """Stage, scores, expected next order and churn risk of every customer with an order at
     or before as_of (the others are absent)."""
     table = facts_table(facts, as_of)
-    if not len(table.customer_ids):
-        return {}
-    counts, last_at = table.counts, table.last_at
-    monetary = np.bincount(table.customer, weights=table.value, minlength=len(counts))
+    counts, first_at, last_at = table.counts, table.first_at, table.last_at
+    monetary = table.as_float(table.units_per_customer())
     r, f, m = _scores(last_at), _scores(counts), _scores(np.round(monetary, 2))
-    grid = _GRID_CODES[r - 1, (f + m + 1) // 2 - 1]
-    stage = np.where(counts <= 1, _ONE_ORDER_CODES[r - 1], grid)
+    if len(counts):
+        grid = _GRID_CODES[r - 1, (f + m + 1) // 2 - 1]
+        stage = np.where(counts <= 1, _ONE_ORDER_CODES[r - 1], grid)
+    else:
+        stage = np.zeros(0, dtype=np.int64)
     recency = (as_of - last_at) / DAY
-    expected, churn = _churn(table, counts, recency)
-    next_order = last_at + expected * DAY
-    return {
-        str(customer_id): CustomerStage(
-            customer_id=str(customer_id), stage=STAGES[int(stage[i])],
-            recency_days=float(recency[i]), frequency=int(counts[i]),
-            monetary=float(monetary[i]), r=int(r[i]), f=int(f[i]), m=int(m[i]),
-            expected_next_order=None if np.isnan(next_order[i]) else float(next_order[i]),
-            churn_risk=float(churn[i]),
-        )
-        for i, customer_id in enumerate(table.customer_ids)
-    }
+    expected, churn, cycle = _churn(table, counts, recency)
+    return StageTable(as_of, table.customer_ids, stage, recency, counts, monetary, r, f, m,
+                      last_at + expected * DAY, churn, first_at, last_at, cycle)
 
 
-def _churn(table: Table, counts: np.ndarray, recency: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Expected gap (days, NaN without a cycle) and churn risk per customer."""
+def customer_stages(facts: FactsLike, as_of: float) -> dict[str, CustomerStage]:
+    """Every customer's stage as of `as_of` by customer id (see stage_table)."""
+    stages = stage_table(facts, as_of)
+    return {str(customer_id): stages.row(i) for i, customer_id in enumerate(stages.customer_ids)}
+
+
+def _churn(table: Facts, counts: np.ndarray, recency: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Expected gap (days, NaN without a cycle) and churn risk per customer; the cycle."""
     gap_count, own = _median_gaps(table)
     known = own[~np.isnan(own)]
     alive_prior = counts / (counts + 1.0)
     if not len(known):
-        return np.full(len(counts), np.nan), 1.0 - alive_prior
+        return np.full(len(counts), np.nan), 1.0 - alive_prior, None
     cycle = float(np.median(known))
     expected = np.where(gap_count > 0, (gap_count * np.nan_to_num(own) + cycle) / (gap_count + 1),
                         cycle)
     expected = np.maximum(expected, 1.0)
     still = alive_prior * np.exp(-np.maximum(recency, 0.0) / expected)
-    return expected, 1.0 - still / (still + 1.0 - alive_prior)
-
+    return expected, 1.0 - still / (still + 1.0 - alive_prior), cycle

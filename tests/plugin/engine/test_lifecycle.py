@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
 from plugin.api.lifecycle import parse_as_of, parse_instant
 from plugin.engine.lifecycle import load_order_facts, shop_stages
-from plugin.store.erasure import erase_customer
+from plugin.store.erasure import erase_customer, erase_shop
 from plugin.store.order import LineItem, Order, Refund
 from plugin.store.records import merge_refunds, store_order
 from plugin.store.shops import NewShop
@@ -24,13 +25,14 @@ from recommender.lifecycle import (
     monthly,
     repurchase_cycle_days,
     stage_of,
+    summary,
 )
-from tests.conftest import Store
+from tests.conftest import Store, shopreco
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 
 
-def fact(order_id: str, customer: str, day: float, value: float = 10.0,
+def fact(order_id: str, customer: str, day: float, value: Decimal | float = 10.0,
          currency: str = "EUR") -> OrderFact:
     return OrderFact(order_id, customer, T0 + day * DAY, value, currency)
 
@@ -42,6 +44,11 @@ def order(order_id: str, customer: str | None, day: float, prices: tuple[str, ..
                   for i, price in enumerate(prices))
     at = T0 + day * DAY
     return Order(order_id, customer, at, at, cancelled, currency, "0", lines, refunds)
+
+
+def facts_of(store: Store, shop_id: str) -> list[tuple[str, float, Decimal, str]]:
+    """(customer, at, value, currency) of the shop's facts as load_order_facts reads them."""
+    return store.run(lambda r: load_order_facts(r, shop_id)).rows()
 
 
 def store_orders(store: Store, shop_id: str, orders: list[Order]) -> None:
@@ -154,34 +161,69 @@ def test_facts_skip_cancelled_guest_and_fully_refunded_orders(store: Store, shop
         order("c1", "bob", 1, cancelled=True),
         refunded,
     ])
-    facts = {f.order_id: f for f in store.run(lambda r: load_order_facts(r, shop.shop.shop_id))}
-    assert set(facts) == {"a1", "a2"}
-    assert facts["a1"].value == pytest.approx(31.0)
-    assert facts["a2"].value == pytest.approx(21.0)  # one of the two 10.00 given back
-    assert facts["a1"].at == T0 and facts["a1"].currency == "EUR"
+    assert facts_of(store, shop.shop.shop_id) == [
+        ("alice", T0, Decimal("31.00"), "EUR"),
+        ("alice", T0 + DAY, Decimal("21.00"), "EUR"),  # one of the two 10.00 given back
+    ]
 
 
 def test_facts_follow_a_refund_stored_after_they_were_read(store: Store, shop: NewShop) -> None:
     first = order("o1", "dave", 0, prices=("4.00",))
     store_orders(store, shop.shop.shop_id, [first])
-    assert len(store.run(lambda r: load_order_facts(r, shop.shop.shop_id))) == 1
+    assert len(facts_of(store, shop.shop.shop_id)) == 1
     store_orders(store, shop.shop.shop_id, [
         Order(**{**first.__dict__, "updated_at": first.updated_at + 1,
                  "refunds": (Refund("z", "o1-0", 1),)})])
-    assert store.run(lambda r: load_order_facts(r, shop.shop.shop_id)) == []
+    assert facts_of(store, shop.shop.shop_id) == []
 
 
 def test_facts_follow_refunds_merged_later_and_erasures(store: Store, shop: NewShop) -> None:
     shop_id = shop.shop.shop_id
     store_orders(store, shop_id, [order("e1", "eve", 0, prices=("4.00", "6.00")),
                                   order("f1", "fay", 1)])
-    assert {f.customer_id for f in store.run(lambda r: load_order_facts(r, shop_id))} == {
-        "eve", "fay"}
+    assert [row[0] for row in facts_of(store, shop_id)] == ["eve", "fay"]
     store.run(lambda r: merge_refunds(r, shop_id, "e1", [Refund("q", "e1-1", 1)]))
-    facts = {f.order_id: f for f in store.run(lambda r: load_order_facts(r, shop_id))}
-    assert facts["e1"].value == pytest.approx(4.0)
+    assert facts_of(store, shop_id)[0] == ("eve", T0, Decimal("4.00"), "EUR")
     store.run(lambda r: erase_customer(r, shop_id, "fay"))
-    assert [f.customer_id for f in store.run(lambda r: load_order_facts(r, shop_id))] == ["eve"]
+    assert [row[0] for row in facts_of(store, shop_id)] == ["eve"]
+
+
+def test_facts_are_reused_while_nothing_changed(store: Store, shop: NewShop) -> None:
+    store_orders(store, shop.shop.shop_id, [order("1", "ann", 0)])
+    first = store.run(lambda r: load_order_facts(r, shop.shop.shop_id))
+    assert store.run(lambda r: load_order_facts(r, shop.shop.shop_id)) is first
+    store_orders(store, shop.shop.shop_id, [order("1", "ann", 0, cancelled=True)])
+    assert facts_of(store, shop.shop.shop_id) == []
+
+
+def test_facts_of_a_shop_deleted_and_filled_again_are_read_again(
+        store: Store, make_shop) -> None:
+    """The same number of changes after the shop was erased is another version (its epoch)."""
+    shop_id = make_shop().shop.shop_id
+    store_orders(store, shop_id, [order("1", "ann", 0)])
+    assert [row[0] for row in facts_of(store, shop_id)] == ["ann"]
+    store.run(lambda r: erase_shop(r, shop_id))
+    store_orders(store, shop_id, [order("1", "bob", 0)])
+    assert [row[0] for row in facts_of(store, shop_id)] == ["bob"]
+
+
+def test_facts_follow_a_customer_erased_by_another_process(store: Store, shop: NewShop) -> None:
+    shop_id = shop.shop.shop_id
+    store_orders(store, shop_id, [order("1", "ann", 0), order("2", "bob", 1)])
+    assert [row[0] for row in facts_of(store, shop_id)] == ["ann", "bob"]  # kept here
+    result = shopreco(store, "erase", shop_id, "--customer", "ann")
+    assert result.returncode == 0, result.stderr
+    assert [row[0] for row in facts_of(store, shop_id)] == ["bob"]
+
+
+def test_money_is_summed_exactly_and_rounded_once_half_up() -> None:
+    """1.015 is 1.01499999999999990230 as a float: float arithmetic would report 1.01."""
+    facts = [fact("1", "a", 0, Decimal("1.015")), fact("2", "b", 1, 1.015)]
+    money = summary(facts, T0 + 2 * DAY)["money"]["EUR"]
+    assert (money["revenue"], money["aov"], money["clv"]) == (2.03, 1.02, 1.02)
+    assert customer_stages(facts, T0 + 2 * DAY)["a"].monetary == 1.015
+    cents = [fact(str(i), "c", 2, Decimal("0.001")) for i in range(2345)]  # 2.345 exactly
+    assert summary(cents, T0 + 3 * DAY)["money"]["EUR"]["revenue"] == 2.35
 
 
 def test_shop_stages_reads_the_shops_orders_only(store: Store, make_shop) -> None:

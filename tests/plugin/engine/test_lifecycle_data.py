@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from plugin.api.lifecycle import parse_as_of, parse_instant
-from plugin.engine.lifecycle import order_fact
+from plugin.store.facts import fact_record, parse_records
 from plugin.store.order import Order
 from plugin.store.records import store_order
 from plugin.store.shops import NewShop, add_shop
@@ -253,7 +253,7 @@ def retail() -> pd.DataFrame:
 
 def test_every_online_retail_customer_gets_the_pandas_stage(retail: pd.DataFrame) -> None:
     as_of = parse_as_of(RETAIL_AS_OF)
-    facts = [f for f in map(order_fact, retail_order_json(retail)) if f is not None]
+    facts = parse_records([r for r in map(fact_record, retail_orders(retail)) if r])
     stages = customer_stages(facts, as_of)
     expected = pandas_stages(purchases(retail), as_of)
     assert len(stages) == len(expected) == 4338  # the data README's purchase customers
