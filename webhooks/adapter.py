@@ -11,8 +11,10 @@ from typing import Any, ClassVar
 
 import redis.asyncio as aioredis
 
+from plugin.store.cache import ShopCache
 from plugin.store.fields import PayloadError, id_string
-from plugin.store.shops import Shop, get_shop, shop_by_domain
+from plugin.store.order import Order
+from plugin.store.shops import Shop
 from plugin.web.body import InvalidJson, decode_json
 from webhooks.http import PlatformHttp
 
@@ -74,14 +76,14 @@ class PlatformAdapter(ABC):
                               "/{shop_id})")
 
     async def find_shop(
-        self, redis: aioredis.Redis, path_shop_id: str | None, headers: Mapping[str, str],
+        self, shops: ShopCache, path_shop_id: str | None, headers: Mapping[str, str],
         body: bytes,
     ) -> Shop | None:
         """The shop of the path's shop id, else the one the delivery names; None if unknown."""
         if path_shop_id is not None and self.shop_in_path is ShopInPath.SELECTS:
-            return await get_shop(redis, path_shop_id)
+            return await shops.shop(path_shop_id)
         key = self.shop_name(headers, body).key
-        shop = await shop_by_domain(redis, self.platform, key) if key else None
+        shop = await shops.shop_by_domain(self.platform, key) if key else None
         if shop is not None and self._path_disagrees(path_shop_id, shop.shop_id):
             return None
         return shop
@@ -119,6 +121,12 @@ class PlatformAdapter(ABC):
     @abstractmethod
     async def apply(self, context: Context, topic: str, payload: Any) -> None:
         """Apply a stored event to the shop's data (in the worker; may fetch)."""
+
+    def order_to_store(self, topic: str, payload: Any) -> Order | None:
+        """The order of an event whose apply does nothing but store_order it (raises
+        PayloadError like apply would); None for any other event. The worker stores a run of
+        such events with records.store_orders, in a few round trips for the run."""
+        return None
 
 
 def parse_json(body: bytes) -> Any:

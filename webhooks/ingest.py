@@ -3,6 +3,20 @@
 Every event is processed, then acknowledged; a crash between the two re-delivers it (pending
 entries are re-claimed), which is harmless because storing an order is idempotent: the newer
 `updated_at` wins and a cancellation is final for its version.
+
+Entries are read in batches (BATCH per stream) and processed in stream order. A run of
+consecutive events that only store an order (PlatformAdapter.order_to_store) is stored with
+records.store_orders in a few round trips for the whole run; any other event is applied on its
+own. Acknowledgements go in one round trip per run, and after every other event (which may
+have erased the shop: then the rest of the batch is left to the erasure).
+
+Who holds an entry: the consumer that read or claimed it, for as long as it keeps it fresh.
+While a consumer works through a batch, it resets the idle time of the entries it has not
+acknowledged yet every third of the claim-idle time (XCLAIM to itself, JUSTID, in a script that
+skips entries another consumer took meanwhile; those are then left to it). Only entries idle
+for the whole claim-idle time are taken over (XAUTOCLAIM), so a drain or a second worker waits
+for a live consumer's entries, however long one batch of fetching events takes, and takes over
+only those of a consumer that is gone (killed) or stuck (its event loop blocked for that long).
 """
 
 from __future__ import annotations
@@ -14,18 +28,21 @@ import socket
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from plugin.store import keys
+from plugin.store import keys, records
 from plugin.store.connection import text
 from plugin.store.events import Event
 from plugin.store.fields import PayloadError
+from plugin.store.order import Order
+from plugin.store.scripts import Script
 from plugin.store.shops import Shop, get_shop, shop_ids
 from plugin.web.body import InvalidJson
-from webhooks.adapter import Context, parse_json
+from webhooks.adapter import Context, PlatformAdapter, parse_json
 from webhooks.http import FetchError, PlatformHttp
 from webhooks.platforms import ADAPTERS
 
@@ -33,7 +50,8 @@ log = logging.getLogger(__name__)
 
 GROUP = "ingest"
 BATCH = 200
-CLAIM_IDLE_MS = 30_000
+CLAIM_IDLE_MS = 30_000  # an entry nobody refreshed for this long is taken over
+YIELD_EVERY = 16  # entries parsed between two turns of the event loop (the web side's)
 MAX_ATTEMPTS = 5  # a transiently failing event is retried this often, then dead-lettered
 DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
 
@@ -70,12 +88,87 @@ async def process_event(
     Raises PayloadError for a body that can never be processed, FetchError when the platform
     API (for adapters that fetch) could not be reached.
     """
+    adapter = _adapter(event)
+    context = Context(redis=redis, shop=shop, http=http or _default_http())
+    await adapter.apply(context, event.topic, parse_json(event.body))
+
+
+def _adapter(event: Event) -> PlatformAdapter:
     adapter = ADAPTERS.get(event.platform)
     if adapter is None:
         raise PayloadError(f"no adapter for platform {event.platform!r}")
-    payload = parse_json(event.body)
-    context = Context(redis=redis, shop=shop, http=http or _default_http())
-    await adapter.apply(context, event.topic, payload)
+    return adapter
+
+
+@dataclass
+class _Entry:
+    """A stream entry, parsed once: its event and JSON body, the order if the event does
+    nothing but store it, or the error that stops it from being processed."""
+
+    entry_id: bytes
+    fields: dict[bytes, bytes]
+    event: Event | None = None
+    adapter: PlatformAdapter | None = None
+    payload: Any = None
+    order: Order | None = None
+    error: Exception | None = None
+
+    @classmethod
+    def parse(cls, entry_id: bytes, fields: dict[bytes, bytes]) -> _Entry:
+        entry = cls(entry_id, fields)
+        try:
+            entry.event = Event.from_fields(fields)
+            entry.adapter = _adapter(entry.event)
+            entry.payload = parse_json(entry.event.body)
+            entry.order = entry.adapter.order_to_store(entry.event.topic, entry.payload)
+        except Exception as error:  # reported when the entry is processed
+            entry.error, entry.order = error, None
+        if entry.order is not None:  # a batch keeps its orders, not their bodies' objects
+            entry.payload = None  # (a run stored one by one after all parses them again)
+        return entry
+
+
+# Resets the idle time of the entries that ARGV[2] still holds in group ARGV[1] (XCLAIM to
+# itself, JUSTID: the delivery count stays); returns the ids it no longer holds (another
+# consumer took them over, or they were acknowledged).
+_REFRESH_CLAIMS = Script("""
+local held, lost = {}, {}
+for i = 3, #ARGV do
+  local entry = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #entry == 1 then held[#held + 1] = ARGV[i] else lost[#lost + 1] = ARGV[i] end
+end
+if #held > 0 then
+  held[#held + 1] = 'JUSTID'
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(held))
+end
+return lost
+""")
+
+
+class _Held:
+    """The entries read of one shop that a consumer holds from `position` on (those before are
+    acknowledged, or left pending for a retry), and those it found taken over (`lost`)."""
+
+    def __init__(self, shop_id: str, entries: list[Any]) -> None:
+        self.stream = keys.events(shop_id)
+        self.entry_ids: list[bytes] = [entry_id for entry_id, _fields in entries]
+        self.position = 0
+        self.lost: set[bytes] = set()
+
+    async def keep_fresh(self, redis: aioredis.Redis, consumer: str, claim_idle_ms: int) -> None:
+        """Until cancelled: every third of the claim-idle time, refresh what is still held."""
+        while True:
+            await asyncio.sleep(claim_idle_ms / 3000)
+            held = self.entry_ids[self.position:]
+            if not held:
+                return
+            try:
+                lost = await _REFRESH_CLAIMS(redis, [self.stream], [GROUP, consumer, *held])
+            except RedisError as error:  # the next turn tries again
+                log.warning("ingest: could not refresh the claims on %s (%s)", self.stream,
+                            type(error).__name__)
+                continue
+            self.lost.update(lost)
 
 
 _shared_http: PlatformHttp | None = None
@@ -151,11 +244,8 @@ class Ingestor:
                 raise
             self._groups.clear()  # a shop was erased meanwhile: check the groups again
             return 0
-        processed = 0
-        for stream, entries in response or []:
-            shop_id = _shop_of_stream(stream)
-            processed += await self._process_entries(shop_id, entries)
-        return processed
+        return await self._process([(_shop_of_stream(stream), entries)
+                                    for stream, entries in response or []])
 
     async def claim_stale(self, shop_id: str, min_idle_ms: int) -> int:
         """Take over entries another consumer read but never acknowledged (it crashed)."""
@@ -167,7 +257,7 @@ class Ingestor:
                 keys.events(shop_id), GROUP, self.consumer, min_idle_ms, cursor, count=BATCH
             )
             cursor, entries = result[0], result[1]
-            processed += await self._process_entries(shop_id, entries)
+            processed += await self._process([(shop_id, entries)])
             if cursor in (b"0-0", "0-0") or not entries:
                 return processed
 
@@ -194,9 +284,11 @@ class Ingestor:
         return trimmed
 
     async def drain(self, shop_id: str, timeout: float = 60.0) -> None:
-        """Process every event accepted for the shop so far, including other consumers' ones
-        (waiting for them while they make progress).
-        A shop erased meanwhile (shop/redact) is drained once its stream is gone."""
+        """Process every event accepted for the shop so far. Entries another consumer holds
+        are left to it and waited for while it makes progress (a live consumer keeps them
+        claimed, see the module docstring); only entries idle for the claim-idle time, whose
+        consumer is gone or stuck, are taken over. A shop erased meanwhile (shop/redact) is
+        drained once its stream is gone."""
         if await ensure_group(self.redis, shop_id):
             while await self.read_once([shop_id]):
                 pass
@@ -222,38 +314,98 @@ class Ingestor:
                 raise
             return 0  # no stream any more: the shop was erased
 
-    async def _process_entries(self, shop_id: str, entries: list[Any]) -> int:
-        if not entries:
-            return 0
+    async def _process(self, batches: list[tuple[str, list[Any]]]) -> int:
+        """Process the entries read of each shop in stream order, keeping all of them claimed
+        until they are done; the number handled (fewer when an event erased its shop)."""
+        batches = [(shop_id, entries) for shop_id, entries in batches if entries]
+        held = [_Held(shop_id, entries) for shop_id, entries in batches]
+        keepers = [asyncio.create_task(h.keep_fresh(self.redis, self.consumer,
+                                                    self.claim_idle_ms)) for h in held]
+        try:
+            processed = 0
+            for (shop_id, entries), entries_held in zip(batches, held, strict=True):
+                processed += await self._work_through(shop_id, entries, entries_held)
+            return processed
+        finally:
+            for keeper in keepers:
+                keeper.cancel()
+
+    async def _work_through(self, shop_id: str, entries: list[Any], held: _Held) -> int:
         shop = await get_shop(self.redis, shop_id)
+        run: list[_Entry] = []  # consecutive events that only store an order, not yet stored
+        done: list[bytes] = []  # processed, not yet acknowledged
         for count, (entry_id, fields) in enumerate(entries, 1):
-            done = True
-            if shop is not None and fields:
-                done = await self._process_one(shop, entry_id, fields)
-            if done:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.xack(keys.events(shop_id), GROUP, entry_id)
-                    pipe.hdel(keys.event_attempts(shop_id), entry_id)
-                    pipe.exists(keys.shop_config(shop_id))
-                    *_, still_registered = await pipe.execute()
-                if shop is not None and not still_registered:  # the event erased the shop
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # parsing is CPU work: let requests in between
+            if entry_id in held.lost:
+                continue
+            if shop is None or not fields:  # the shop or the entry is gone: nothing to do
+                done.append(entry_id)
+                continue
+            entry = _Entry.parse(entry_id, fields)
+            if entry.order is not None:
+                run.append(entry)
+                continue
+            done += await self._store_run(shop, run, held)
+            run = []
+            if await self._process_one(shop, entry):
+                done.append(entry_id)
+                if not await self._acknowledge(shop_id, done):  # the event erased the shop
                     self._groups.discard(shop_id)
                     return count
+                done = []
+            held.position = count
+        done += await self._store_run(shop, run, held) if shop is not None else []
+        await self._acknowledge(shop_id, done)
         return len(entries)
 
-    async def _process_one(self, shop: Shop, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
+    async def _store_run(self, shop: Shop, run: list[_Entry], held: _Held) -> list[bytes]:
+        """Store the orders of a run in one go; the ids of the entries processed."""
+        run = [entry for entry in run if entry.entry_id not in held.lost]
+        if not run:
+            return []
+        try:
+            await records.store_orders(self.redis, shop.shop_id,
+                                       [entry.order for entry in run if entry.order])
+        except RedisError:
+            raise  # not acknowledged: re-claimed once Redis is back
+        except Exception as error:  # e.g. ConcurrentUpdate: each event on its own, as usual
+            log.info("ingest: storing %d orders of shop %s at once failed (%s); one by one",
+                     len(run), shop.shop_id, error)
+            return [entry.entry_id for entry in run if await self._process_one(shop, entry)]
+        return [entry.entry_id for entry in run]
+
+    async def _acknowledge(self, shop_id: str, entry_ids: list[bytes]) -> bool:
+        """Acknowledge the entries; whether the shop is still registered."""
+        if not entry_ids:
+            return True
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xack(keys.events(shop_id), GROUP, *entry_ids)
+            pipe.hdel(keys.event_attempts(shop_id), *entry_ids)
+            pipe.exists(keys.shop_config(shop_id))
+            *_, still_registered = await pipe.execute()
+        return bool(still_registered)
+
+    async def _process_one(self, shop: Shop, entry: _Entry) -> bool:
         """Apply one entry; False leaves it pending for a retry (a transient failure)."""
         try:
-            await process_event(self.redis, shop, Event.from_fields(fields), self.http)
+            if entry.error is not None:
+                raise entry.error
+            assert entry.event is not None and entry.adapter is not None
+            context = Context(redis=self.redis, shop=shop, http=self.http or _default_http())
+            payload = entry.payload if entry.order is None else parse_json(entry.event.body)
+            await entry.adapter.apply(context, entry.event.topic, payload)
         except RedisError:
             raise  # not acknowledged: re-claimed once Redis is back
         except Exception as error:  # one bad event must not block the stream
-            attempts = await self.redis.hincrby(keys.event_attempts(shop.shop_id), entry_id, 1)
+            attempts = await self.redis.hincrby(keys.event_attempts(shop.shop_id),
+                                                entry.entry_id, 1)
             if not is_permanent(error) and attempts < MAX_ATTEMPTS:
                 log.warning("ingest: event %s of shop %s failed (attempt %d, will retry): %s",
-                            text(entry_id), shop.shop_id, attempts, error)
+                            text(entry.entry_id), shop.shop_id, attempts, error)
                 return False
-            await dead_letter(self.redis, shop.shop_id, entry_id, fields, error, attempts)
+            await dead_letter(self.redis, shop.shop_id, entry.entry_id, entry.fields, error,
+                              attempts)
         return True
 
 

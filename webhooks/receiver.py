@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from plugin.store import events as intake
 from plugin.store.fields import PayloadError
 from plugin.web.body import BodyTimeout, BodyTooLarge, read_body
 from plugin.web.problems import problem
+from plugin.web.responses import json_bytes
 from webhooks.adapter import parse_json
 from webhooks.platforms import ADAPTERS
 
@@ -31,21 +32,22 @@ async def receive(request: Request) -> Response:
     except ClientDisconnect:
         return Response(status_code=400)
     redis = request.app.state.redis
-    shop = await adapter.find_shop(redis, request.path_params.get("shop_id"), request.headers,
-                                   body)
+    headers = _headers(request)
+    shop = await adapter.find_shop(request.app.state.cache, request.path_params.get("shop_id"),
+                                   headers, body)
     if shop is None or shop.platform != platform:
-        hint = adapter.shop_hint(request.path_params.get("shop_id"), request.headers, body)
+        hint = adapter.shop_hint(request.path_params.get("shop_id"), headers, body)
         return problem(404, f"no {platform} shop is registered for {hint}; register it with "
                             f"`shopreco shops add SHOP_ID --platform {platform} ...` and use "
                             "the webhook_url it prints")
-    if adapter.is_ping(request.headers, body):
-        return JSONResponse({"status": "ping", "shop_id": shop.shop_id})
-    if not adapter.verify(shop, request.headers, body):
+    if adapter.is_ping(headers, body):
+        return _answer({"status": "ping", "shop_id": shop.shop_id})
+    if not adapter.verify(shop, headers, body):
         return problem(401, f"the {platform} webhook signature does not match shop "
                             f"{shop.shop_id!r}'s webhook secret")
     try:
         payload = parse_json(body)
-        delivery = adapter.describe(request.headers, body, payload)
+        delivery = adapter.describe(headers, body, payload)
         adapter.check(delivery.topic, payload)
     except PayloadError as error:
         return problem(400, f"{platform} webhook for shop {shop.shop_id!r}: {error}")
@@ -59,7 +61,17 @@ async def receive(request: Request) -> Response:
     )
     stream_id = await intake.append(redis, shop.shop_id, event)
     status = "accepted" if stream_id else "duplicate"
-    return JSONResponse({"status": status, "shop_id": shop.shop_id, "event_id": stream_id})
+    return _answer({"status": status, "shop_id": shop.shop_id, "event_id": stream_id})
+
+
+def _headers(request: Request) -> dict[str, str]:
+    """The request's headers by lower-case name, read once (the first of a repeated one, as
+    Starlette's Headers.get gives it); the adapters look up several of them."""
+    return dict(reversed(request.headers.items()))
+
+
+def _answer(content: dict[str, str | None]) -> Response:
+    return Response(json_bytes(content), media_type="application/json")
 
 
 routes = [

@@ -205,6 +205,9 @@ class ShopifyAdapter(PlatformAdapter):
     def check(self, topic: str, payload: Any) -> None:
         check_payload(topic, payload)
 
+    def order_to_store(self, topic: str, payload: Any) -> Order | None:
+        return parse_order(payload) if topic in ORDER_TOPICS else None
+
     async def apply(self, context: Context, topic: str, payload: Any) -> None:
         shop_id = context.shop.shop_id
         if topic in ORDER_TOPICS:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Iterable
 
@@ -11,7 +10,7 @@ from plugin.config import Secret
 
 
 def hmac_sha256_base64(secret: bytes, message: bytes) -> str:
-    return base64.b64encode(hmac.new(secret, message, hashlib.sha256).digest()).decode()
+    return base64.b64encode(hmac.digest(secret, message, "sha256")).decode()
 
 
 def verify_base64_hmac(secrets: Iterable[Secret], message: bytes, signature: str | None) -> bool:

@@ -10,6 +10,7 @@ on it before the order within ATTRIBUTION_LOOKBACK_DAYS; the reporting window
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,7 @@ import redis.asyncio as aioredis
 from plugin.store import keys
 from plugin.store.connection import text
 from plugin.store.order import Order, stored_order
-from plugin.store.tracking import clicks_of_customer
+from plugin.store.tracking import Click, clicks_of_customers
 
 ATTRIBUTION_LOOKBACK_DAYS = 90  # = how long clicks are kept (keys.WIDGET_CLICKS_TTL_SECONDS)
 DAY = 24 * 3600
@@ -78,13 +79,25 @@ def line_values(order: Order) -> dict[str, Decimal]:
 
 async def attribution_of(redis: aioredis.Redis, shop_id: str, order: Order) -> Attribution | None:
     """The order's attribution from its customer's clicks, None if nothing attributes it."""
-    if order.cancelled or order.customer_id is None:
+    if not _may_be_attributed(order):
         return None
+    clicks = await clicks_of_customers(redis, shop_id, [_click_window(order)])
+    return attribution_from(order, clicks[0])
+
+
+def _may_be_attributed(order: Order) -> bool:
+    return not order.cancelled and order.customer_id is not None and bool(line_values(order))
+
+
+def _click_window(order: Order) -> tuple[str, float, float]:
+    """(customer, since, until): the clicks that may attribute the order."""
+    return (str(order.customer_id), order.created_at - ATTRIBUTION_LOOKBACK_DAYS * DAY,
+            order.created_at)
+
+
+def attribution_from(order: Order, clicks: Iterable[Click]) -> Attribution | None:
+    """The order's attribution from the clicks of its window, None if none attributes it."""
     values = line_values(order)
-    if not values:
-        return None
-    since = order.created_at - ATTRIBUTION_LOOKBACK_DAYS * DAY
-    clicks = await clicks_of_customer(redis, shop_id, order.customer_id, since, order.created_at)
     touches: dict[str, Touch] = {}
     for click in sorted(clicks, key=lambda c: c.at):
         if click.product_id in values:
@@ -98,16 +111,43 @@ async def attribution_of(redis: aioredis.Redis, shop_id: str, order: Order) -> A
 
 async def attribute_order(redis: aioredis.Redis, shop_id: str, order_id: str) -> None:
     """Recompute the attribution of the stored version of an order (call after storing it)."""
-    raw = await redis.hget(keys.orders(shop_id), order_id)
-    order = None if raw is None else stored_order(raw)
-    found = None if order is None else await attribution_of(redis, shop_id, order)
+    await attribute_orders(redis, shop_id, [order_id])
+
+
+async def attribute_orders(
+    redis: aioredis.Redis, shop_id: str, order_ids: Sequence[str],
+    stored: Mapping[str, Order] | None = None,
+) -> None:
+    """attribute_order of each order, in three round trips for all (four when some stored
+    version must be read: those not in `stored`, the versions the caller just stored)."""
+    order_ids = list(dict.fromkeys(order_ids))
+    if not order_ids:
+        return
+    known = dict(stored or {})
+    unknown = [order_id for order_id in order_ids if order_id not in known]
+    if unknown:
+        for order_id, raw in zip(unknown, await redis.hmget(keys.orders(shop_id), unknown),
+                                 strict=True):
+            order = None if raw is None else stored_order(raw)
+            if order is not None:
+                known[order_id] = order
+    wanted = [known[i] for i in order_ids if i in known and _may_be_attributed(known[i])]
+    clicks = await clicks_of_customers(redis, shop_id, [_click_window(o) for o in wanted])
+    found = {}
+    for order, order_clicks in zip(wanted, clicks, strict=True):
+        attribution = attribution_from(order, order_clicks)
+        if attribution is not None:
+            found[order.order_id] = attribution
+    gone = [order_id for order_id in order_ids if order_id not in found]
     async with redis.pipeline(transaction=True) as pipe:
-        if found is None:
-            pipe.hdel(keys.widget_attribution(shop_id), order_id)
-            pipe.zrem(keys.widget_attributed_orders(shop_id), order_id)
-        else:
-            pipe.hset(keys.widget_attribution(shop_id), order_id, found.to_json())
-            pipe.zadd(keys.widget_attributed_orders(shop_id), {order_id: found.created_at})
+        if gone:
+            pipe.hdel(keys.widget_attribution(shop_id), *gone)
+            pipe.zrem(keys.widget_attributed_orders(shop_id), *gone)
+        if found:
+            pipe.hset(keys.widget_attribution(shop_id),
+                      mapping={i: a.to_json() for i, a in found.items()})
+            pipe.zadd(keys.widget_attributed_orders(shop_id),
+                      {i: a.created_at for i, a in found.items()})
         await pipe.execute()
 
 

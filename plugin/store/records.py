@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
-from plugin.store import keys
-from plugin.store.attribution import attribute_order
+from plugin.store import changes, facts, keys
+from plugin.store.attribution import attribute_order, attribute_orders
 from plugin.store.connection import text
 from plugin.store.fields import PayloadError, display_text, http_url, id_string, money
 from plugin.store.order import Order, Refund, stored_order
+from plugin.store.scripts import Arg, Script, missing
 
 # The version kept per order is "<updated_at> <cancelled 0|1>". A newer updated_at wins; at the
 # same updated_at only a cancellation of a not yet cancelled order changes anything.
 # ARGV[6] and ARGV[7] are the stored order and pending refunds the caller merged in ('' for
 # none): if either changed since it read them, nothing is written and -1 says "read again".
-_UPSERT_ORDER = """
+# The order's lifecycle fact (plugin.store.facts) is written with it: ARGV[8], ARGV[9].
+_UPSERT_ORDER = facts.WRITE_FACT_LUA + """
 if (redis.call('HGET', KEYS[1], ARGV[1]) or '') ~= ARGV[6] then return -1 end
 if (redis.call('HGET', KEYS[5], ARGV[1]) or '') ~= ARGV[7] then return -1 end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
@@ -37,8 +41,12 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])
 redis.call('HSETNX', KEYS[3], 'first', ARGV[5])
 redis.call('HSET', KEYS[3], 'last', ARGV[5])
 redis.call('HINCRBY', KEYS[4], 'order_changes', 1)
+write_fact(KEYS[6], KEYS[7], ARGV[1], ARGV[8], ARGV[9])
 return 1
 """
+
+
+_UPSERT = Script(_UPSERT_ORDER)
 
 
 async def store_order(redis: aioredis.Redis, shop_id: str, order: Order) -> bool:
@@ -49,24 +57,8 @@ async def store_order(redis: aioredis.Redis, shop_id: str, order: Order) -> bool
     """
     for _attempt in range(_CAS_ATTEMPTS):
         stored_raw, pending_raw = await _order_and_pending(redis, shop_id, order.order_id)
-        merged = replace(order, refunds=union_refunds(
-            order.refunds, _stored_refunds(stored_raw), _pending_refunds(pending_raw)))
-        stored = await redis.eval(
-            _UPSERT_ORDER,
-            5,
-            keys.orders(shop_id),
-            keys.order_versions(shop_id),
-            keys.train_dirty(shop_id),
-            keys.stats(shop_id),
-            keys.pending_refunds(shop_id),
-            order.order_id,
-            merged.to_json(),
-            repr(order.updated_at),
-            "1" if order.cancelled else "0",
-            repr(time.time()),
-            stored_raw or b"",
-            pending_raw or b"",
-        )
+        _merged, call_keys, call_args = _upsert_call(shop_id, order, stored_raw, pending_raw)
+        stored = await _UPSERT(redis, call_keys, call_args)
         if stored != -1:
             break
     else:
@@ -75,6 +67,70 @@ async def store_order(redis: aioredis.Redis, shop_id: str, order: Order) -> bool
     await _index_order(redis, shop_id, order)
     await attribute_order(redis, shop_id, order.order_id)  # widget clicks -> attributed revenue
     return bool(stored)
+
+
+async def store_orders(redis: aioredis.Redis, shop_id: str, orders: Sequence[Order]
+                       ) -> list[bool]:
+    """store_order of each order in turn, with the same outcome, in a few round trips for all
+    of them: one reads the stored versions, one upserts and indexes every order, three
+    attribute them. An order whose stored version changed in between (the same order twice
+    in `orders`, or another writer) is stored again on its own by store_order, in turn."""
+    if not orders:
+        return []
+    order_ids = [order.order_id for order in orders]
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hmget(keys.orders(shop_id), order_ids)
+        pipe.hmget(keys.pending_refunds(shop_id), order_ids)
+        stored_raws, pending_raws = await pipe.execute()
+    calls = [_upsert_call(shop_id, *read)
+             for read in zip(orders, stored_raws, pending_raws, strict=True)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for _merged, call_keys, call_args in calls:
+            _UPSERT.queue(pipe, call_keys, call_args)
+        _index_orders(pipe, shop_id, orders)
+        replies = await pipe.execute(raise_on_error=False)
+    again = [n for n, reply in enumerate(replies) if missing(reply)]
+    if again:  # a new server: load the scripts, send those calls again (they ran nothing)
+        await _UPSERT.load(redis)
+        await _INDEX_ORDERS.load(redis)
+        async with redis.pipeline(transaction=False) as pipe:
+            for n in again:
+                if n < len(calls):
+                    _UPSERT.queue(pipe, calls[n][1], calls[n][2])
+                else:
+                    _index_orders(pipe, shop_id, orders)
+            for n, reply in zip(again, await pipe.execute(raise_on_error=False), strict=False):
+                replies[n] = reply
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    stored = []
+    for order, reply in zip(orders, replies, strict=False):
+        if reply == -1:  # changed since it was read: again, on its own
+            stored.append(await store_order(redis, shop_id, order))
+        else:
+            stored.append(bool(reply))
+    once = {i for i, n in Counter(order_ids).items() if n == 1}  # stored as written:
+    written = {merged.order_id: merged for (merged, _keys, _args), done  # no need to read
+               in zip(calls, stored, strict=True) if done and merged.order_id in once}
+    await attribute_orders(redis, shop_id, order_ids, written)
+    return stored
+
+
+def _upsert_call(shop_id: str, order: Order, stored_raw: bytes | None,
+                 pending_raw: bytes | None) -> tuple[Order, list[str], list[Arg]]:
+    """The order with the refunds read merged in, and the keys and arguments of
+    _UPSERT_ORDER that store it."""
+    merged = replace(order, refunds=union_refunds(
+        order.refunds, _stored_refunds(stored_raw), _pending_refunds(pending_raw)))
+    return (
+        merged,
+        [keys.orders(shop_id), keys.order_versions(shop_id), keys.train_dirty(shop_id),
+         keys.stats(shop_id), keys.pending_refunds(shop_id), *facts.fact_keys(shop_id)],
+        [order.order_id, merged.to_json(), repr(order.updated_at),
+         "1" if order.cancelled else "0", repr(time.time()), stored_raw or b"",
+         pending_raw or b"", *facts.fact_args(merged)],
+    )
 
 
 _CAS_ATTEMPTS = 50
@@ -86,7 +142,8 @@ class ConcurrentUpdate(RuntimeError):
 
 # Refunds for an order: merged into the stored order, or kept pending until it arrives.
 # ARGV[2], ARGV[3]: what the caller read (order, pending; '' for none), as in _UPSERT_ORDER.
-_MERGE_REFUNDS = """
+# ARGV[6], ARGV[7]: the stored order's lifecycle fact with the refunds (plugin.store.facts).
+_MERGE_REFUNDS = facts.WRITE_FACT_LUA + """
 local stored = redis.call('HGET', KEYS[1], ARGV[1]) or ''
 if stored ~= ARGV[2] then return -1 end
 if (redis.call('HGET', KEYS[2], ARGV[1]) or '') ~= ARGV[3] then return -1 end
@@ -98,6 +155,7 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
 redis.call('HSETNX', KEYS[3], 'first', ARGV[5])
 redis.call('HSET', KEYS[3], 'last', ARGV[5])
 redis.call('HINCRBY', KEYS[4], 'order_changes', 1)
+write_fact(KEYS[5], KEYS[6], ARGV[1], ARGV[6], ARGV[7])
 return 1
 """
 
@@ -120,15 +178,20 @@ async def merge_refunds(
                 raise PayloadError(f"order {order_id!r} of shop {shop_id!r} is stored in a form "
                                    "that breaks the field rules; its refunds wait for a valid "
                                    "version of the order")
-            value = replace(stored, refunds=merged).to_json()
+            refunded = replace(stored, refunds=merged)
+            value, fact = refunded.to_json(), facts.fact_args(refunded)
         else:
             value = json.dumps([asdict(refund) for refund in merged], separators=(",", ":"))
+            fact = (b"", "")
         written = await redis.eval(
-            _MERGE_REFUNDS, 4, keys.orders(shop_id), keys.pending_refunds(shop_id),
-            keys.train_dirty(shop_id), keys.stats(shop_id),
-            order_id, stored_raw or b"", pending_raw or b"", value, repr(time.time()),
+            _MERGE_REFUNDS, 6, keys.orders(shop_id), keys.pending_refunds(shop_id),
+            keys.train_dirty(shop_id), keys.stats(shop_id), *facts.fact_keys(shop_id),
+            order_id, stored_raw or b"", pending_raw or b"", value, repr(time.time()), *fact,
         )
         if written != -1:
+            if stored_raw and stored is not None:
+                await changes.note(redis, shop_id, *changes.customer_notes([stored.customer_id])
+                                   or [(changes.CUSTOMER, "")])
             return True
     raise ConcurrentUpdate(f"order {order_id!r} of shop {shop_id!r} kept changing")
 
@@ -184,18 +247,65 @@ async def iter_orders(redis: aioredis.Redis, shop_id: str) -> AsyncIterator[Orde
         yield Order.from_json(raw, trusted=True)  # checked when stored (and by the migration)
 
 
+# What storing orders indexes, in one call: KEYS[1] the catalog, KEYS[2..] customers' order
+# indexes. ARGV: the number n of catalog entries, n (product id, entry) pairs for HSETNX, then
+# per customer key the number m of its orders and m (created_at, order id) pairs for ZADD.
+_INDEX_ORDERS = Script("""
+local i = 2
+for _ = 1, tonumber(ARGV[1]) do
+  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+for k = 2, #KEYS do
+  local m = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, m do
+    redis.call('ZADD', KEYS[k], ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+end
+return 1
+""")
+
+
 async def _index_order(redis: aioredis.Redis, shop_id: str, order: Order) -> None:
-    """Products first seen in an order get a catalog entry until the product webhook comes;
-    the order joins its customer's order index (fresh personal recommendations)."""
     async with redis.pipeline(transaction=False) as pipe:
+        _index_orders(pipe, shop_id, [order])
+        replies = await pipe.execute(raise_on_error=False)
+    if missing(replies[0]):
+        await _INDEX_ORDERS.load(redis)
+        await _index_order(redis, shop_id, order)
+    for reply in replies:
+        if isinstance(reply, Exception) and not missing(reply):
+            raise reply
+
+
+def _index_orders(pipe: Pipeline, shop_id: str, orders: Sequence[Order]) -> None:
+    """Queue in `pipe`: products first seen in an order get a catalog entry until the product
+    webhook comes (the first order's line; HSETNX), each order joins its customer's order index
+    (fresh personal recommendations)."""
+    entries: dict[str, str] = {}
+    by_customer: dict[str, dict[str, float]] = {}
+    for order in orders:
         for line in order.lines:
-            entry = {"product_id": line.product_id, "title": line.title, "price": line.price,
-                     "url": None, "image_url": None, "available": True, "source": "order"}
-            pipe.hsetnx(keys.products(shop_id), line.product_id, json.dumps(entry))
+            if line.product_id not in entries:
+                entries[line.product_id] = json.dumps({
+                    "product_id": line.product_id, "title": line.title, "price": line.price,
+                    "url": None, "image_url": None, "available": True, "source": "order"})
         if order.customer_id is not None:
-            pipe.zadd(keys.customer_orders(shop_id, order.customer_id),
-                      {order.order_id: order.created_at})
-        await pipe.execute()
+            by_customer.setdefault(order.customer_id, {})[order.order_id] = order.created_at
+    args: list[Arg] = [len(entries)]
+    for product_id, entry in entries.items():
+        args += [product_id, entry]
+    for created in by_customer.values():
+        args.append(len(created))
+        for order_id, created_at in created.items():
+            args += [repr(created_at), order_id]
+    _INDEX_ORDERS.queue(pipe, [keys.products(shop_id), *(
+        keys.customer_orders(shop_id, customer) for customer in by_customer)], args)
+    notes = changes.customer_notes(list(by_customer))
+    if notes:
+        changes.note(pipe, shop_id, *notes)
 
 
 async def customer_history(
@@ -251,6 +361,7 @@ async def store_product(
             pipe.srem(keys.unavailable(shop_id), product_id)
         else:
             pipe.sadd(keys.unavailable(shop_id), product_id)
+        changes.note(pipe, shop_id, (changes.PRODUCT, product_id))
         await pipe.execute()
 
 
@@ -273,6 +384,7 @@ async def mark_uninstalled(redis: aioredis.Redis, shop_id: str, at: float) -> No
     """Note in the shop's config that the platform app was uninstalled (data stays); a shop
     deleted meanwhile is not brought back as a config without fields."""
     await redis.eval(_MARK_UNINSTALLED, 1, keys.shop_config(shop_id), repr(at))
+    await changes.note(redis, shop_id, (changes.SHOP, ""))
 
 
 async def blocked_products(redis: aioredis.Redis, shop_id: str) -> set[str]:

@@ -14,6 +14,7 @@ from redis.asyncio.client import Pipeline
 
 from plugin.store import keys
 from plugin.store.connection import text
+from plugin.store.scripts import Script
 
 KINDS = ("impression", "click", "add_to_cart")
 MAX_CLICKS_KEPT = 500  # per customer and per visitor, newest first
@@ -126,19 +127,57 @@ async def clicks_of_customer(
     redis: aioredis.Redis, shop_id: str, customer_id: str, since: float, until: float
 ) -> list[Click]:
     """The customer's clicks and those of visitors linked to them, from `since` to `until`."""
-    visitors = await redis.smembers(keys.widget_customer_visitors(shop_id, customer_id))
-    sources = [keys.widget_clicks_customer(shop_id, customer_id)]
-    sources += [keys.widget_clicks_visitor(shop_id, text(v)) for v in sorted(visitors)]
+    return (await clicks_of_customers(redis, shop_id, [(customer_id, since, until)]))[0]
+
+
+async def clicks_of_customers(
+    redis: aioredis.Redis, shop_id: str, windows: Sequence[tuple[str, float, float]]
+) -> list[list[Click]]:
+    """clicks_of_customer of each (customer id, since, until), in at most three round trips
+    for all: which customers have clicks or linked visitors at all (most have neither), the
+    visitors of those that have some, and the clicks."""
+    customers = list(dict.fromkeys(customer for customer, _since, _until in windows))
+    sources: dict[str, list[str]] = {customer: [] for customer in customers}
+    found = await _existing(redis, [key for customer in customers for key in (
+        keys.widget_clicks_customer(shop_id, customer),
+        keys.widget_customer_visitors(shop_id, customer))])
+    linked = [customer for n, customer in enumerate(customers) if 2 * n + 2 in found]
+    for n, customer in enumerate(customers):
+        if 2 * n + 1 in found:
+            sources[customer].append(keys.widget_clicks_customer(shop_id, customer))
+    if linked:
+        async with redis.pipeline(transaction=False) as pipe:
+            for customer in linked:
+                pipe.smembers(keys.widget_customer_visitors(shop_id, customer))
+            for customer, visitors in zip(linked, await pipe.execute(), strict=True):
+                sources[customer] += [keys.widget_clicks_visitor(shop_id, text(v))
+                                      for v in sorted(visitors)]
     async with redis.pipeline(transaction=False) as pipe:
-        for key in sources:
-            pipe.zrangebyscore(key, since, until, withscores=True)
-        found = await pipe.execute()
-    clicks = []
-    for entries in found:
-        for member, score in entries:
-            placement, product_id, _nonce = json.loads(member)
-            clicks.append(Click(placement, product_id, float(score)))
-    return clicks
+        for customer, since, until in windows:
+            for key in sources[customer]:
+                pipe.zrangebyscore(key, since, until, withscores=True)
+        replies = iter(await pipe.execute())
+    return [[_click(member, score) for _key in sources[customer]
+             for member, score in next(replies)] for customer, _since, _until in windows]
+
+
+# The 1-based positions of the KEYS that exist, in one call.
+_EXISTING = Script("""
+local found = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then found[#found + 1] = i end
+end
+return found
+""")
+
+
+async def _existing(redis: aioredis.Redis, names: Sequence[str]) -> set[int]:
+    return set(await _EXISTING(redis, names, [])) if names else set()
+
+
+def _click(member: bytes, score: float) -> Click:
+    placement, product_id, _nonce = json.loads(member)
+    return Click(placement, product_id, float(score))
 
 
 async def erase_customer_tracking(redis: aioredis.Redis, shop_id: str, customer_id: str) -> int:
