@@ -28,12 +28,15 @@ class DemoShop:
 
 
 @contextlib.asynccontextmanager
-async def trained_demo_shop(n_orders: int) -> AsyncIterator[DemoShop]:
+async def trained_demo_shop(
+    n_orders: int, n_products: int = 120, keep: bool = False
+) -> AsyncIterator[DemoShop]:
+    """`keep`: leave the data folder for the caller to remove (a server runs on it next)."""
     data_dir = Path(tempfile.mkdtemp(prefix="shopreco-bench-"))
     try:
         settings = replace(Settings.from_env({}), data_dir=data_dir, run_worker=False,
                            fsync_always=False)
-        store = generate_store(n_orders=n_orders)
+        store = generate_store(n_orders=n_orders, n_products=n_products)
         async with open_redis(settings) as redis:
             new = await add_shop(redis, "bench", "shopify", "bench.myshopify.com", "")
             for order in store.orders:
@@ -41,5 +44,8 @@ async def trained_demo_shop(n_orders: int) -> AsyncIterator[DemoShop]:
             await train_shop(redis, "bench")
         customers = sorted({str(o["customer"]["id"]) for o in store.orders if o["customer"]})
         yield DemoShop(settings, new.api_key, store, customers)
-    finally:
+    except BaseException:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+    if not keep:
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Sequence
 
 from redis.exceptions import RedisError
@@ -14,22 +16,24 @@ from starlette.routing import BaseRoute, Route
 
 from plugin.api import email, lifecycle, nurture, privacy, recommendations, widget_stats
 from plugin.config import Settings
+from plugin.store.cache import ShopCache
 from plugin.store.connection import open_redis
 from plugin.store.migrations import migrate
-from plugin.store.models import ModelCache
 from plugin.web.problems import problem
 from plugin.worker import running_workers
 from webhooks import receiver
 from webhooks.http import PlatformHttp
 from webhooks.ingest import Ingestor
 from widgets import routes as widget_routes
+from widgets.ratelimit import WidgetRateLimit
 
 log = logging.getLogger(__name__)
 
 
 async def health(request: Request) -> Response:
+    """Redis answers; `process` tells which web process of `serve --workers N` this is."""
     await request.app.state.redis.ping()
-    return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "ok", "process": os.getpid()})
 
 
 async def storage_unavailable(request: Request, exc: Exception) -> Response:
@@ -46,11 +50,17 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             http = PlatformHttp()
             app.state.redis = redis
             app.state.http = http
-            app.state.models = ModelCache(redis)
+            app.state.cache = ShopCache(redis)
             app.state.ingestor = Ingestor(
                 redis, http=http, claim_idle_ms=settings.claim_idle_seconds * 1000
             )
             app.state.background = set()
+            app.state.widget_rate = WidgetRateLimit(redis, settings.widget_rate_per_minute)
+            stop = asyncio.Event()
+            refreshers = [
+                asyncio.create_task(app.state.cache.run(stop), name="shopreco-cache"),
+                asyncio.create_task(app.state.widget_rate.run(stop), name="shopreco-rate"),
+            ]
             try:
                 if settings.run_worker:
                     async with running_workers(redis, settings, http):
@@ -58,18 +68,20 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
                 else:
                     yield
             finally:
+                stop.set()
+                await asyncio.gather(*refreshers)
                 await http.aclose()
 
     app = Starlette(
-        routes=[
-            Route("/healthz", health),
-            *receiver.routes,
+        routes=[  # the busiest first: Starlette tries them in order
+            *widget_routes.routes,
             *recommendations.routes,
+            *receiver.routes,
+            Route("/healthz", health),
             *privacy.routes,
             *lifecycle.routes,
             *email.routes,
             *nurture.routes,
-            *widget_routes.routes,
             *widget_stats.routes,
             *extra_routes,
         ],

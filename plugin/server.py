@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import socket
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import uvicorn
 from starlette.routing import BaseRoute
@@ -37,13 +39,20 @@ def make_server(
     app = create_app(settings, extra_routes)
     config = uvicorn.Config(
         app, host=host, port=port, log_level=(log_level or settings.log_level).lower(),
-        lifespan="on", access_log=False,
+        lifespan="on",
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies),  # never $FORWARDED_ALLOW_IPS
-        timeout_keep_alive=KEEP_ALIVE_SECONDS, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
-        limit_concurrency=MAX_CONNECTIONS,
+        **uvicorn_options(),
     )
     return uvicorn.Server(config)
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """The uvicorn options every web process runs with (bench/throughput.py gives its bare
+    baseline the same). uvicorn picks httptools and uvloop, which the project installs."""
+    return {"access_log": False, "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+            "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
+            "limit_concurrency": MAX_CONNECTIONS}
 
 
 def limit_malloc_arenas(arenas: int = 2) -> bool:
@@ -58,8 +67,13 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
 
 
-async def serve(settings: Settings, host: str, port: int) -> None:
-    await make_server(settings, host, port).serve()
+async def serve(
+    settings: Settings, host: str, port: int, sock: socket.socket | None = None
+) -> None:
+    """One process: the app on host:port, or on `sock`, a listening socket it inherited from
+    `supervise` (one of its web processes)."""
+    server = make_server(settings, host, port)
+    await server.serve(sockets=None if sock is None else [sock])
 
 
 @contextlib.asynccontextmanager

@@ -7,13 +7,17 @@ import hashlib
 import hmac
 import json
 import os
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from plugin.store.shops import NewShop
+
+T = TypeVar("T")
 
 # ../shared/data beside the project checkout (the data is never copied into the project)
 SHARED_DATA = Path(
@@ -85,3 +89,16 @@ def send_orders(http: httpx.Client, shop: NewShop, orders: list[dict]) -> None:
 def train(http: httpx.Client, shop: NewShop) -> httpx.Response:
     return http.post(f"/api/v1/shops/{shop.shop.shop_id}/model/train", params={"wait": "true"},
                      headers=auth(shop))
+
+
+def eventually(check: Callable[[], T], timeout: float = 15.0) -> T:
+    """`check()`'s value once it stops failing an assertion: a change reaches a server's
+    cache within plugin.store.cache.REFRESH_SECONDS, later on a loaded machine."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -49,15 +49,13 @@ def etag_matches(request: Request, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def cached(request: Request, response: Response, private: bool) -> Response:
-    """Add ETag and Cache-Control; an If-None-Match that matches gets an empty 304."""
-    etag = strong_etag(bytes(response.body))
+def cached(
+    request: Request, body: bytes, etag: str, headers: dict[str, str], private: bool
+) -> Response:
+    """A JSON answer with its ETag and Cache-Control; an If-None-Match that matches gets an
+    empty 304 (with the CORS headers)."""
     cache_control = f"{'private' if private else 'public'}, max-age={MAX_AGE}"
+    headers = {**headers, "ETag": etag, "Cache-Control": cache_control}
     if etag_matches(request, etag):
-        headers = {k: v for k, v in response.headers.items()
-                   if k.lower() in {"vary", "access-control-allow-origin"}}
-        return Response(status_code=304, headers={
-            **headers, "ETag": etag, "Cache-Control": cache_control})
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = cache_control
-    return response
+        return Response(status_code=304, headers=headers)
+    return Response(body, headers=headers, media_type="application/json")

@@ -6,18 +6,21 @@ Each placement turns the widget's query parameters into a query on the shop's se
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
+from starlette.datastructures import QueryParams
 
 from plugin.engine import queries
 from plugin.engine.queries import Query
+from plugin.store.cache import ShopCache
 from plugin.web.params import BadRequest, parse_id, parse_limit
 
 MAX_LIMIT = 24
 DEFAULT_LIMIT = "4"
 MAX_PRODUCT_IDS = 50
+MAX_REMEMBERED_QUERY = 512  # bytes of a query string parse_query remembers
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,25 @@ class WidgetRequest:
     customer_id: str | None
 
 
-Builder = Callable[[aioredis.Redis, str, WidgetRequest], Awaitable[Query]]
+Builder = Callable[[ShopCache, str, WidgetRequest], Awaitable[Query]]
+
+
+def parse_query(query_string: bytes) -> tuple[str, WidgetRequest | str]:
+    """The widget key and the parsed request (or what is wrong with it) of a raw query
+    string; remembered for short ones (a storefront asks the same few URLs again and
+    again)."""
+    if len(query_string) <= MAX_REMEMBERED_QUERY:
+        return _parse_query(query_string)
+    return _parse_query.__wrapped__(query_string)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_query(query_string: bytes) -> tuple[str, WidgetRequest | str]:
+    params = QueryParams(query_string)
+    try:
+        return params.get("key", ""), parse_request(params)
+    except BadRequest as error:
+        return params.get("key", ""), str(error)
 
 
 def parse_request(params: Mapping[str, str]) -> WidgetRequest:
@@ -60,39 +81,39 @@ def _customer(request: WidgetRequest) -> str:
     return parse_id(f"customer_id (placement {request.placement})", request.customer_id)
 
 
-async def _bundle(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
+async def _bundle(cache: ShopCache, shop_id: str, request: WidgetRequest) -> Query:
     return queries.BoughtTogether(_product(request), request.limit)
 
 
-async def _also_bought(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
+async def _also_bought(cache: ShopCache, shop_id: str, request: WidgetRequest) -> Query:
     return queries.Similar(_product(request), request.limit)
 
 
-async def _cart(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
+async def _cart(cache: ShopCache, shop_id: str, request: WidgetRequest) -> Query:
     return queries.Cart(request.product_ids, request.customer_id, request.limit)
 
 
-async def _customer_list(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
-    return await queries.personal(redis, shop_id, _customer(request), request.limit)
+async def _customer_list(cache: ShopCache, shop_id: str, request: WidgetRequest) -> Query:
+    return await queries.personal(cache, shop_id, _customer(request), request.limit)
 
 
-async def _thank_you(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
-    return await queries.thank_you(redis, shop_id, request.product_ids, request.customer_id,
+async def _thank_you(cache: ShopCache, shop_id: str, request: WidgetRequest) -> Query:
+    return await queries.thank_you(cache, shop_id, request.product_ids, request.customer_id,
                                    request.limit)
 
 
-async def _home(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
+async def _home(cache: ShopCache, shop_id: str, request: WidgetRequest) -> Query:
     if request.customer_id is None:
         return queries.Trending(request.limit)
-    return await queries.home(redis, shop_id, request.customer_id, request.limit)
+    return await queries.home(cache, shop_id, request.customer_id, request.limit)
 
 
-async def _trending(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
+async def _trending(cache: ShopCache, shop_id: str, request: WidgetRequest) -> Query:
     return queries.Trending(request.limit)
 
 
-async def _buy_again(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
-    return await queries.buy_again(redis, shop_id, _customer(request), request.limit)
+async def _buy_again(cache: ShopCache, shop_id: str, request: WidgetRequest) -> Query:
+    return await queries.buy_again(cache, shop_id, _customer(request), request.limit)
 
 
 PLACEMENTS: dict[str, Builder] = {
@@ -110,6 +131,6 @@ PLACEMENTS: dict[str, Builder] = {
 }
 
 
-async def build_query(redis: aioredis.Redis, shop_id: str, request: WidgetRequest) -> Query:
+async def build_query(cache: ShopCache, shop_id: str, request: WidgetRequest) -> Query:
     """The model query for the request's placement; BadRequest names a missing id."""
-    return await PLACEMENTS[request.placement](redis, shop_id, request)
+    return await PLACEMENTS[request.placement](cache, shop_id, request)

@@ -7,17 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from plugin.engine.serving import serve_query
-from plugin.store.shops import Shop, shop_by_widget_key
+from plugin.engine.serving import kept, serve_query
+from plugin.store.shops import Shop
 from plugin.web.params import BadRequest
 from plugin.web.problems import problem
-from widgets.cors import cached, cors_headers, preflight
+from plugin.web.responses import json_bytes
+from widgets.cors import cached, cors_headers, preflight, strong_etag
 from widgets.events import receive_events
-from widgets.placements import build_query, parse_request
-from widgets.ratelimit import retry_after
+from widgets.placements import build_query, parse_query
 
 STATIC = Path(__file__).parent / "static"
 
@@ -30,17 +30,18 @@ async def embed_js(request: Request) -> Response:
     )
 
 
-async def public_shop(request: Request) -> Shop | Response:
-    """The shop of the `key` parameter, or the 404 / 429 answer to send instead."""
-    redis = request.app.state.redis
-    shop = await shop_by_widget_key(redis, request.query_params.get("key", ""))
+async def public_shop(request: Request, widget_key: str | None = None) -> Shop | Response:
+    """The shop of the `key` parameter (or `widget_key`), or the 404 / 429 answer to send
+    instead."""
+    if widget_key is None:
+        widget_key = request.query_params.get("key", "")
+    shop = await request.app.state.cache.shop_by_widget_key(widget_key)
     if shop is None:
         return problem(404, "unknown widget key: copy data-key from `shopreco shops list`")
     if request.method == "OPTIONS":
         return shop
     client = request.client.host if request.client else "unknown"
-    limit = request.app.state.settings.widget_rate_per_minute
-    wait = await retry_after(redis, shop.shop_id, client, limit)
+    wait = request.app.state.widget_rate.retry_after(shop.shop_id, client)
     if wait is not None:
         response = problem(429, f"too many widget requests from this address; retry in {wait} s")
         response.headers.update({"Retry-After": str(wait), **cors_headers(request, shop)})
@@ -49,25 +50,34 @@ async def public_shop(request: Request) -> Shop | Response:
 
 
 async def widget_recommendations(request: Request) -> Response:
-    shop = await public_shop(request)
+    widget_key, widget = parse_query(request.scope["query_string"])
+    shop = await public_shop(request, widget_key)
     if isinstance(shop, Response):
         return shop
     if request.method == "OPTIONS":
         return preflight(request, shop, "GET, OPTIONS")
-    state = request.app.state
+    cache = request.app.state.cache
     cors = cors_headers(request, shop)
     try:
-        widget = parse_request(request.query_params)
-        query = await build_query(state.redis, shop.shop_id, widget)
+        if isinstance(widget, str):
+            raise BadRequest(widget)
+
+        async def make() -> tuple[bytes, str]:
+            query = await build_query(cache, shop.shop_id, widget)
+            served = await serve_query(cache, shop.shop_id, shop.currency, query)
+            body = json_bytes({
+                "placement": widget.placement, "model_version": served.model_version,
+                "strategy": served.strategy, "currency": shop.currency, "locale": shop.locale,
+                "items": served.items})
+            return body, strong_etag(body)
+
+        body, etag = await kept(cache, shop.shop_id, ("widget", widget), widget.customer_id,
+                                make)
     except BadRequest as error:
         response = problem(400, str(error))
         response.headers.update(cors)
         return response
-    served = await serve_query(state.redis, state.models, shop.shop_id, shop.currency, query)
-    body = {"placement": widget.placement, "model_version": served.model_version,
-            "strategy": served.strategy, "currency": shop.currency, "locale": shop.locale,
-            "items": served.items}
-    return cached(request, JSONResponse(body, headers=cors), widget.customer_id is not None)
+    return cached(request, body, etag, cors, private=widget.customer_id is not None)
 
 
 async def widget_events(request: Request) -> Response:

@@ -113,8 +113,9 @@ async def email_block(request: Request) -> Response:
     except LinkRefused as refused:
         return problem(refused.status, refused.detail)
     limit, exclude, heading = int(signed[3]), signed[4] == "1", signed[5]
-    query = await queries.personal(redis, shop_id, customer_id, limit, exclude)
-    served = await serve_query(redis, request.app.state.models, shop_id, shop.currency, query)
+    cache = request.app.state.cache
+    query = await queries.personal(cache, shop_id, customer_id, limit, exclude)
+    served = await serve_query(cache, shop_id, shop.currency, query)
     secret = await link_secret(redis, shop_id)
     public_url = request.app.state.settings.public_url
     products = [block_product(item, email_fields(item, shop, secret, public_url, customer_id,

@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import math
-from bisect import bisect_right
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,12 +27,12 @@ from plugin.api.email import MAX_PRODUCTS, email_fields
 from plugin.api.lifecycle import parse_as_of
 from plugin.api.signed_links import BLOCK_LINK_DAYS, CLICK_LINK_DAYS, block_url, expiry, link_secret
 from plugin.engine import queries
-from plugin.engine.lifecycle import shop_stages
+from plugin.engine.lifecycle import shop_stage_table
 from plugin.engine.serving import serve_many
 from plugin.store.shops import Shop
 from plugin.web.auth import authorized
 from plugin.web.params import BadRequest, parse_bool, parse_int
-from recommender.lifecycle import STAGES, CustomerStage, iso
+from recommender.lifecycle import STAGES, CustomerStage, StageTable, iso
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
@@ -109,10 +108,9 @@ def wants_csv(request: Request) -> bool:
     return fmt == "csv"
 
 
-def customers_of(stages: Mapping[str, CustomerStage], query: FeedQuery) -> list[str]:
-    """The customer ids of the stage after the cursor, in feed order."""
-    ids = sorted(c for c, s in stages.items() if query.stage in {"all", s.stage})
-    return ids[bisect_right(ids, query.after):] if query.after is not None else ids
+def customers_of(stages: StageTable, query: FeedQuery) -> list[int]:
+    """The rows of the stage's customers after the cursor, in feed order."""
+    return stages.of_stage(None if query.stage == "all" else query.stage, query.after).tolist()
 
 
 class Recommender:
@@ -141,11 +139,10 @@ class Recommender:
         return found
 
     async def _products(self, customer_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-        redis, shop_id, feed = self.state.redis, self.shop.shop_id, self.query
-        asked = [await queries.personal(redis, shop_id, c, feed.products, feed.exclude_purchased)
+        cache, shop_id, feed = self.state.cache, self.shop.shop_id, self.query
+        asked = [await queries.personal(cache, shop_id, c, feed.products, feed.exclude_purchased)
                  for c in customer_ids]
-        self.model_version, items = await serve_many(redis, self.state.models, shop_id,
-                                                     self.shop.currency, asked)
+        self.model_version, items = await serve_many(cache, shop_id, self.shop.currency, asked)
         return dict(zip(customer_ids, items, strict=True))
 
 
@@ -164,15 +161,14 @@ async def nurture_feed(request: Request, shop: Shop) -> Response:
     """GET .../lifecycle/feed?stage&as_of&limit&cursor&products&exclude_purchased&format"""
     as_csv = wants_csv(request)
     query = parse_feed_query(request.query_params, as_csv)
-    stages = await shop_stages(request.app.state.redis, shop.shop_id, query.as_of)
-    ids = customers_of(stages, query)
-    page = ids if query.limit is None else ids[:query.limit]
-    next_cursor = encode_cursor(query, page[-1]) if len(page) < len(ids) else None
+    stages = await shop_stage_table(request.app.state.redis, shop.shop_id, query.as_of)
+    rows = customers_of(stages, query)
+    page = [stages.row(row) for row in (rows if query.limit is None else rows[:query.limit])]
+    next_cursor = encode_cursor(query, page[-1].customer_id) if len(page) < len(rows) else None
     recommender = Recommender(request, shop, query)
     if as_csv:
-        return csv_response(request, shop, query, [stages[c] for c in page], recommender,
-                            next_cursor)
-    items = await recommender.items([stages[c] for c in page])
+        return csv_response(request, shop, query, page, recommender, next_cursor)
+    items = await recommender.items(page)
     return JSONResponse({
         "shop_id": shop.shop_id, "stage": query.stage, "as_of": iso(query.as_of),
         "model_version": recommender.model_version, "items": items, "next_cursor": next_cursor,

@@ -58,7 +58,7 @@ async def erase_customer(request: Request, shop: Shop) -> Response:
         parse_email(request.query_params.get("email")),
         parse_order_ids(request.query_params.get("order_ids")),
     )
-    await request.app.state.models.get(shop.shop_id)  # this process serves the cleaned model now
+    await request.app.state.cache.reload_model(shop.shop_id)  # it serves here now
     return JSONResponse(
         {"shop_id": shop.shop_id, "customer_id": customer_id, "erased": asdict(erased)}
     )

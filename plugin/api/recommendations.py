@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from starlette.requests import Request
@@ -14,9 +14,9 @@ from starlette.routing import Route
 from plugin.api import PREFIX
 from plugin.engine import queries
 from plugin.engine.queries import Query
-from plugin.engine.serving import serve_query
+from plugin.engine.serving import kept, serve_query
 from plugin.engine.training import NothingToTrain, train_shop
-from plugin.store import keys
+from plugin.store import changes, keys
 from plugin.store.connection import text
 from plugin.store.models import ModelInfo, current_model_info
 from plugin.store.shops import Shop
@@ -24,16 +24,26 @@ from plugin.web.auth import authorized
 from plugin.web.body import json_body
 from plugin.web.params import BadRequest, parse_bool, parse_id, parse_limit
 from plugin.web.problems import problem
+from plugin.web.responses import json_bytes
 
 log = logging.getLogger(__name__)
 
-async def answer_response(request: Request, shop: Shop, query: Query) -> Response:
-    state = request.app.state
-    served = await serve_query(state.redis, state.models, shop.shop_id, shop.currency, query)
-    return JSONResponse(
-        {"shop_id": shop.shop_id, "model_version": served.model_version,
-         "strategy": served.strategy, "items": served.items}
-    )
+async def answer_response(
+    request: Request, shop: Shop, query: Query,
+    build: Callable[[], Awaitable[Query]] | None = None,
+) -> Response:
+    """The answer to `query` (built by `build` when it needs the customer's history: `query`
+    then only names it), encoded once and kept until what it was made of changes."""
+    cache = request.app.state.cache
+
+    async def make() -> bytes:
+        asked = query if build is None else await build()
+        served = await serve_query(cache, shop.shop_id, shop.currency, asked)
+        return json_bytes({"shop_id": shop.shop_id, "model_version": served.model_version,
+                           "strategy": served.strategy, "items": served.items})
+
+    body = await kept(cache, shop.shop_id, ("api", query.key), query.customer, make)
+    return Response(body, media_type="application/json")
 
 
 @authorized
@@ -53,9 +63,10 @@ async def customer_recommendations(request: Request, shop: Shop) -> Response:
     customer_id = parse_id("customer_id", request.path_params["customer_id"])
     limit = parse_limit(request.query_params.get("limit"))
     exclude = parse_bool("exclude_purchased", request.query_params.get("exclude_purchased"))
-    query = await queries.personal(request.app.state.redis, shop.shop_id, customer_id, limit,
-                                   exclude)
-    return await answer_response(request, shop, query)
+    return await answer_response(
+        request, shop, queries.Personal(customer_id, limit, exclude),
+        lambda: queries.personal(request.app.state.cache, shop.shop_id, customer_id, limit,
+                                 exclude))
 
 
 @authorized
@@ -127,7 +138,8 @@ async def _drain_and_train(state: Any, shop_id: str, retune: bool = False) -> Mo
     await state.ingestor.drain(shop_id)
     info = await train_shop(state.redis, shop_id, tuning_seconds=state.settings.tuning_seconds,
                             retune=retune)
-    await state.models.get(shop_id)  # loaded before we answer: the new model serves now
+    await state.cache.refresh()  # what was drained (catalog, orders) serves here now ...
+    await state.cache.reload_model(shop_id)  # ... and so does the new model
     return info
 
 
@@ -145,7 +157,9 @@ async def exclusions(request: Request, shop: Shop) -> Response:
             pipe.delete(key)
             if ids:
                 pipe.sadd(key, *ids)
+            changes.note(pipe, shop.shop_id, (changes.BLOCKED, ""))
             await pipe.execute()
+        request.app.state.cache.changed(shop.shop_id, (changes.BLOCKED, ""))
     members = sorted(text(m) for m in await redis.smembers(key))
     return JSONResponse({"shop_id": shop.shop_id, "product_ids": members})
 

@@ -18,9 +18,8 @@ from plugin.demo.store import DemoStore, generate_store, shopify_product_payload
 from plugin.demo.storefront import storefront_routes
 from plugin.progress import Progress
 from plugin.server import make_server, serving
-from plugin.store import keys
 from plugin.store.connection import open_redis
-from plugin.store.shops import Shop, add_shop, get_shop, issue_api_key
+from plugin.store.shops import Shop, add_shop, get_shop, issue_api_key, set_storefront_url
 from webhooks.signatures import hmac_sha256_base64
 
 DEMO_SHOP = "demo"
@@ -36,7 +35,7 @@ async def ensure_demo_shop(
         new = await add_shop(redis, DEMO_SHOP, "shopify", store.shop_domain, public_url,
                              storefront_url=f"{public_url}/demo", currency=store.currency)
         return new.shop, new.api_key
-    await redis.hset(keys.shop_config(DEMO_SHOP), "storefront_url", f"{public_url}/demo")
+    await set_storefront_url(redis, DEMO_SHOP, f"{public_url}/demo")
     shop = await get_shop(redis, DEMO_SHOP)
     assert shop is not None
     return shop, await issue_api_key(redis, DEMO_SHOP)

@@ -3,8 +3,8 @@ or an e-mail block asks of a shop's serving model.
 
 A query is a small frozen value that names its inputs and runs on the model with the shop's
 merchandising filter (`blocked`: unavailable and excluded products); `plugin.engine.serving`
-runs it in a thread and renders the answer. Queries that need the customer's purchase history
-are built by the async constructors below, which read it from the store.
+runs it and renders the answer. Queries that need the customer's purchase history are built by
+the async constructors below, which read it through the process's shop cache.
 
 BoughtTogether  products bought with a product   API kind=bought_together; bundle placement
 Similar         customers also bought             API kind=similar; also_bought placement
@@ -18,22 +18,31 @@ ThankYou        after an order                    thank_you placement
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import redis.asyncio as aioredis
-
-from plugin.store.records import customer_history
+from plugin.store.cache import ShopCache
 from recommender.shop_model import Answer, ShopModel
 
 
 class Query(Protocol):
-    """One recommendation query: its inputs, and how it runs on a serving model."""
+    """One recommendation query: its inputs, and how it runs on a serving model.
+
+    `key` names the answer among the shop's answers: equal keys, equal answers for as long as
+    the model, the catalog, the never-shown products and (for `customer`) that customer's
+    history stay the same, so a process may keep the rendered answer until a change note names
+    one of them (plugin.store.cache)."""
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def key(self) -> Hashable: ...
+
+    @property
+    def customer(self) -> str | None: ...
 
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer: ...
 
@@ -47,6 +56,14 @@ class BoughtTogether:
     limit: int
     name: str = "bought_together"
 
+    @property
+    def key(self) -> Hashable:
+        return (self.name, self.product_id, self.limit)
+
+    @property
+    def customer(self) -> str | None:
+        return None
+
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.bought_together(self.product_id, self.limit, blocked)
 
@@ -56,6 +73,14 @@ class Similar:
     product_id: str
     limit: int
     name: str = "similar"
+
+    @property
+    def key(self) -> Hashable:
+        return (self.name, self.product_id, self.limit)
+
+    @property
+    def customer(self) -> str | None:
+        return None
 
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.similar(self.product_id, self.limit, blocked)
@@ -67,6 +92,14 @@ class Cart:
     customer_id: str | None
     limit: int
     name: str = "cart"
+
+    @property
+    def key(self) -> Hashable:
+        return (self.name, self.product_ids, self.customer_id, self.limit)
+
+    @property
+    def customer(self) -> str | None:
+        return self.customer_id
 
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.for_cart(list(self.product_ids), self.customer_id, self.limit, blocked)
@@ -80,6 +113,14 @@ class Personal:
     history: History = field(default_factory=dict)
     name: str = "personal"
 
+    @property
+    def key(self) -> Hashable:
+        return (self.name, self.customer_id, self.limit, self.exclude_purchased)
+
+    @property
+    def customer(self) -> str | None:
+        return self.customer_id
+
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.for_customer(self.customer_id, self.limit, self.exclude_purchased, blocked,
                                   dict(self.history))
@@ -92,6 +133,14 @@ class BuyAgain:
     history: History = field(default_factory=dict)
     name: str = "buy_again"
 
+    @property
+    def key(self) -> Hashable:
+        return (self.name, self.customer_id, self.limit)
+
+    @property
+    def customer(self) -> str | None:
+        return self.customer_id
+
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.buy_again(self.customer_id, self.limit, blocked, dict(self.history))
 
@@ -100,6 +149,14 @@ class BuyAgain:
 class Trending:
     limit: int
     name: str = "trending"
+
+    @property
+    def key(self) -> Hashable:
+        return (self.name, self.limit)
+
+    @property
+    def customer(self) -> str | None:
+        return None
 
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.trending(self.limit, blocked)
@@ -114,6 +171,14 @@ class Home:
     limit: int
     history: History = field(default_factory=dict)
     name: str = "home"
+
+    @property
+    def key(self) -> Hashable:
+        return (self.name, self.customer_id, self.limit)
+
+    @property
+    def customer(self) -> str | None:
+        return self.customer_id
 
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         if self.customer_id is None:
@@ -133,6 +198,14 @@ class ThankYou:
     history: History = field(default_factory=dict)
     name: str = "thank_you"
 
+    @property
+    def key(self) -> Hashable:
+        return (self.name, self.product_ids, self.customer_id, self.limit)
+
+    @property
+    def customer(self) -> str | None:
+        return self.customer_id
+
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         customer_id = self.customer_id
         if customer_id is not None and (self.history or model.knows_customer(customer_id)):
@@ -142,25 +215,25 @@ class ThankYou:
 
 
 async def personal(
-    redis: aioredis.Redis, shop_id: str, customer_id: str, limit: int,
+    cache: ShopCache, shop_id: str, customer_id: str, limit: int,
     exclude_purchased: bool = False,
 ) -> Personal:
-    history = await customer_history(redis, shop_id, customer_id)
+    history = await cache.history(shop_id, customer_id)
     return Personal(customer_id, limit, exclude_purchased, history)
 
 
-async def buy_again(redis: aioredis.Redis, shop_id: str, customer_id: str, limit: int) -> BuyAgain:
-    return BuyAgain(customer_id, limit, await customer_history(redis, shop_id, customer_id))
+async def buy_again(cache: ShopCache, shop_id: str, customer_id: str, limit: int) -> BuyAgain:
+    return BuyAgain(customer_id, limit, await cache.history(shop_id, customer_id))
 
 
-async def home(redis: aioredis.Redis, shop_id: str, customer_id: str | None, limit: int) -> Home:
-    history = await customer_history(redis, shop_id, customer_id) if customer_id else {}
+async def home(cache: ShopCache, shop_id: str, customer_id: str | None, limit: int) -> Home:
+    history = await cache.history(shop_id, customer_id) if customer_id else {}
     return Home(customer_id, limit, history)
 
 
 async def thank_you(
-    redis: aioredis.Redis, shop_id: str, product_ids: Sequence[str], customer_id: str | None,
+    cache: ShopCache, shop_id: str, product_ids: Sequence[str], customer_id: str | None,
     limit: int,
 ) -> ThankYou:
-    history = await customer_history(redis, shop_id, customer_id) if customer_id else {}
+    history = await cache.history(shop_id, customer_id) if customer_id else {}
     return ThankYou(tuple(product_ids), customer_id, limit, history)

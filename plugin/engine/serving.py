@@ -4,32 +4,32 @@ the catalog's display fields."""
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any
-
-import redis.asyncio as aioredis
+from typing import Any, TypeVar
 
 from plugin.engine.queries import Query
-from plugin.store import keys
-from plugin.store.models import ModelCache
-from plugin.store.records import blocked_products
+from plugin.store.cache import ShopCache
 from plugin.store.urls import safe_http_url
 from recommender.shop_model import Answer, ShopModel
 
+T = TypeVar("T")
+# Products of a model up to which a query runs on the event loop (scoring them all takes well
+# under a millisecond); larger models are scored in a worker thread.
+INLINE_ITEMS = 50_000
+
 
 async def render_items(
-    redis: aioredis.Redis, shop_id: str, currency: str, answer: Answer
+    cache: ShopCache, shop_id: str, currency: str, answer: Answer
 ) -> list[dict[str, Any]]:
     """API items: id, score, reason, `because` where known, and the catalog's display fields;
     `url` and `image_url` only as absolute http(s) URLs (plugin.store.urls), else None."""
     if not answer.items:
         return []
-    raw = await redis.hmget(keys.products(shop_id), [r.product_id for r in answer.items])
+    products = await cache.products(shop_id, [r.product_id for r in answer.items])
     items = []
-    for rec, entry in zip(answer.items, raw, strict=True):
-        product = json.loads(entry) if entry else {}
+    for rec, product in zip(answer.items, products, strict=True):
         item: dict[str, Any] = {
             "product_id": rec.product_id,
             "score": round(rec.score, 6),
@@ -57,43 +57,67 @@ class Served:
     items: list[dict[str, Any]]
 
 
-async def serve_query(
-    redis: aioredis.Redis, models: ModelCache, shop_id: str, currency: str, query: Query
-) -> Served:
+async def serve_query(cache: ShopCache, shop_id: str, currency: str, query: Query) -> Served:
     """Run `query` on the shop's serving model with its merchandising filter; display fields
-    from the catalog. No model yet: an empty answer with strategy "none"."""
-    serving = await _model_and_filter(redis, models, shop_id)
-    if serving is None:
-        return Served(None, "none", [])
-    version, model, blocked = serving
-    answer = await asyncio.to_thread(query.run, model, blocked)
-    return Served(version, answer.strategy, await render_items(redis, shop_id, currency, answer))
+    from the catalog. No model yet: an empty answer with strategy "none". The answer is kept
+    in the process's cache until a change note names what it was made of (Query.key)."""
+    async def make() -> Served:
+        serving = await _model_and_filter(cache, shop_id)
+        if serving is None:
+            return Served(None, "none", [])
+        version, model, blocked = serving
+        answer = await _run(model, lambda: query.run(model, blocked))
+        return Served(version, answer.strategy,
+                      await render_items(cache, shop_id, currency, answer))
+
+    return await kept(cache, shop_id, query.key, query.customer, make)
+
+
+async def kept(
+    cache: ShopCache, shop_id: str, key: Hashable, customer_id: str | None,
+    make: Callable[[], Awaitable[T]],
+) -> T:
+    """`make()`'s value, kept in this process under `key` until a change note names what it was
+    made of: the model, the catalog, the never-shown products or, with `customer_id`, that
+    customer's history (plugin.store.cache). `key` must name every input of `make`."""
+    found: T | None = cache.answer(shop_id, key)
+    if found is not None:
+        return found
+    epoch = cache.epoch(shop_id)
+    value = await make()
+    cache.keep_answer(shop_id, key, customer_id, value, epoch)
+    return value
 
 
 async def serve_many(
-    redis: aioredis.Redis, models: ModelCache, shop_id: str, currency: str,
-    queries: Sequence[Query],
+    cache: ShopCache, shop_id: str, currency: str, queries: Sequence[Query]
 ) -> tuple[str | None, list[list[dict[str, Any]]]]:
     """Several queries on one serving model and one merchandising filter (a page of a feed):
     the model version and each query's items, in order."""
-    serving = await _model_and_filter(redis, models, shop_id)
+    serving = await _model_and_filter(cache, shop_id)
     if serving is None:
         return None, [[] for _ in queries]
     version, model, blocked = serving
-    answers = await asyncio.to_thread(_run_all, queries, model, blocked)
-    return version, [await render_items(redis, shop_id, currency, a) for a in answers]
+    answers = await _run(model, lambda: [query.run(model, blocked) for query in queries],
+                         len(queries))
+    return version, [await render_items(cache, shop_id, currency, a) for a in answers]
 
 
 async def _model_and_filter(
-    redis: aioredis.Redis, models: ModelCache, shop_id: str
-) -> tuple[str, ShopModel, set[str]] | None:
+    cache: ShopCache, shop_id: str
+) -> tuple[str, ShopModel, AbstractSet[str]] | None:
     """The serving model's version, the model, and the products never to show; None before
     the shop's first model."""
-    served = await models.get(shop_id)
+    served = await cache.model(shop_id)
     if served is None:
         return None
-    return served[0], served[1], await blocked_products(redis, shop_id)
+    return served[0], served[1], await cache.blocked(shop_id)
 
 
-def _run_all(queries: Sequence[Query], model: ShopModel, blocked: set[str]) -> list[Answer]:
-    return [query.run(model, blocked) for query in queries]
+async def _run(model: ShopModel, work: Callable[[], T], queries: int = 1) -> T:
+    """Run `work` here when it is quick (most shops: a few hundred microseconds at most), in a
+    thread when the model is large enough that scoring every product would hold up the other
+    requests of this process."""
+    if len(model.item_ids) * queries <= INLINE_ITEMS:
+        return work()
+    return await asyncio.to_thread(work)

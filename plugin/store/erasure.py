@@ -1,6 +1,7 @@
-"""Erasure: one customer's data erased now (orders, raw events and dead letters naming them,
-any other per-shop value naming them, their rows in every stored model version), or a whole
-shop. Aggregates hold no identity; the shop is marked for retraining so they are rebuilt."""
+"""Erasure: one customer's data erased now (orders and their lifecycle facts, raw events and
+dead letters naming them, any other per-shop value naming them, their rows in every stored
+model version), or a whole shop. Aggregates hold no identity; the shop is marked for
+retraining so they are rebuilt."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from plugin.store import keys
+from plugin.store import changes, keys
 from plugin.store.connection import text
+from plugin.store.facts import remove_facts
 from plugin.store.models import ModelInfo, load_model, model_keys, model_lock, publish_model
 from plugin.store.order import email_customer_id
 from plugin.store.privacy import PAGE, Subject, decode_value, find_subject, stream_entries
@@ -64,6 +66,9 @@ async def erase_customer(
     # draining the stream sees the erasure complete once nothing is pending.
     dead_letters = await _erase_entries(redis, shop_id, keys.dead_letters(shop_id), subject)
     events = await _erase_entries(redis, shop_id, keys.events(shop_id), subject)
+    # every process drops their history and reloads the model before answering again
+    await changes.note(redis, shop_id, *((changes.ERASED, changes.customer_digest(cid))
+                                         for cid in {customer_id, by_email} if cid))
     return Erasure(orders, events, dead_letters, other, rows, deleted, version)
 
 
@@ -74,7 +79,8 @@ async def _erase_orders(redis: aioredis.Redis, shop_id: str, subject: Subject) -
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hdel(keys.orders(shop_id), *order_ids)
         pipe.hdel(keys.order_versions(shop_id), *order_ids)
-        removed, _ = await pipe.execute()
+        remove_facts(pipe, shop_id, order_ids)
+        removed, *_ = await pipe.execute()
     return int(removed)
 
 
@@ -104,7 +110,8 @@ def _handled_elsewhere(shop_id: str, key: str) -> bool:
         keys.event_attempts(shop_id), keys.orders(shop_id), keys.order_versions(shop_id),
         keys.products(shop_id), keys.stats(shop_id), keys.backfill_cursor(shop_id),
         keys.train_dirty(shop_id), keys.train_lock(shop_id), keys.model_sequence(shop_id),
-        keys.model_current(shop_id),
+        keys.model_current(shop_id), keys.changes(shop_id), keys.changes_sequence(shop_id),
+        keys.order_facts(shop_id), keys.order_facts_version(shop_id),
     }
     return key in exact or key.startswith(
         (keys.model(shop_id, ""), keys.seen_delivery(shop_id, ""),

@@ -87,6 +87,19 @@ def order_versions(shop_id: str) -> str:
     return f"{_shop(shop_id)}:order-versions"
 
 
+def order_facts(shop_id: str) -> str:
+    """HASH order id -> packed fact (created_at, exact net value, currency, customer id) of
+    each stored order that counts for the lifecycle figures; written with the order
+    (plugin.store.facts has the layout)."""
+    return f"{_shop(shop_id)}:order-facts"
+
+
+def order_facts_version(shop_id: str) -> str:
+    """HASH `n` (+1 whenever order_facts changes) and `epoch` (a token set when the hash is
+    first written): a process's copy of the facts is current while both are unchanged."""
+    return f"{_shop(shop_id)}:order-facts:version"
+
+
 def pending_refunds(shop_id: str) -> str:
     """HASH order id -> JSON list of refunds that arrived before their order; merged into the
     order (and the field deleted) when it is stored. No expiry (a refund is never stale)."""
@@ -161,6 +174,22 @@ def model_current(shop_id: str) -> str:
 def model(shop_id: str, version: str) -> str:
     """HASH `arrays` (npz bytes) and `meta` (JSON) of one model version; old ones deleted."""
     return f"{_shop(shop_id)}:model:v:{version}"
+
+
+def changes(shop_id: str) -> str:
+    """STREAM of change notes (kind, id, n) telling every process what to drop from its
+    per-shop cache (plugin.store.changes); capped at about CHANGES_MAXLEN entries. Customer ids
+    appear only as digests."""
+    return f"{_shop(shop_id)}:changes"
+
+
+def changes_sequence(shop_id: str) -> str:
+    """STRING counter numbering the change notes: a reader that sees a number missing (the
+    stream was trimmed past it, or deleted and started again) drops the whole shop."""
+    return f"{_shop(shop_id)}:changes:seq"
+
+
+CHANGES_MAXLEN = 2000
 
 
 def privacy_request(shop_id: str, request_id: str) -> str:

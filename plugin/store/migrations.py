@@ -7,19 +7,25 @@ input-boundary-1: stored orders and catalog entries written before today's field
 currency, a title cut to length, an id written as a number) and moved to the shop's quarantine
 hash otherwise; a catalog entry is normalised (unsafe URLs dropped) or removed and marked
 unavailable.
+
+order-facts-1: the lifecycle fact (plugin.store.facts) of every order stored before the order
+store wrote one with each order. Runs after input-boundary-1, so only orders within the field
+rules become facts.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, fields
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 
-from plugin.store import keys
+from plugin.store import changes, keys
 from plugin.store.connection import text
+from plugin.store.facts import backfill_facts, remove_facts
 from plugin.store.fields import MAX_TEXT_CHARS, PayloadError
 from plugin.store.order import Order
 from plugin.store.records import catalog_entry
@@ -28,6 +34,7 @@ from plugin.store.shops import shop_ids
 log = logging.getLogger(__name__)
 
 INPUT_BOUNDARY = "input-boundary-1"
+ORDER_FACTS = "order-facts-1"
 PAGE = 500
 
 
@@ -37,18 +44,34 @@ class Outcome:
     quarantined: int = 0
     products_fixed: int = 0
     products_removed: int = 0
+    facts: int = 0  # orders whose lifecycle fact was written
+
+    def __add__(self, other: Outcome) -> Outcome:
+        return Outcome(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+
+class Migration(NamedTuple):
+    name: str
+    run: Callable[[aioredis.Redis, str], Awaitable[Outcome]]  # one shop
+    log_level: int  # of the line saying what it changed
 
 
 async def migrate(redis: aioredis.Redis) -> dict[str, Outcome]:
-    """Run every migration not done yet; what each changed per shop."""
+    """Run every migration not done yet, in order; what they changed per shop."""
     done = {text(name) for name in await redis.smembers(keys.MIGRATIONS)}
-    if INPUT_BOUNDARY in done:
-        return {}
-    outcomes = {shop_id: await migrate_shop(redis, shop_id) for shop_id in await shop_ids(redis)}
-    await redis.sadd(keys.MIGRATIONS, INPUT_BOUNDARY)
-    changed = {s: o for s, o in outcomes.items() if o != Outcome()}
-    if changed:
-        log.warning("migration %s: %s", INPUT_BOUNDARY, changed)
+    changed: dict[str, Outcome] = {}
+    for migration in MIGRATIONS:
+        if migration.name in done:
+            continue
+        outcomes = {shop_id: await migration.run(redis, shop_id)
+                    for shop_id in await shop_ids(redis)}
+        await redis.sadd(keys.MIGRATIONS, migration.name)
+        moved = {s: o for s, o in outcomes.items() if o != Outcome()}
+        for shop_id, outcome in moved.items():  # processes of an older release may cache it
+            await changes.note(redis, shop_id, (changes.ALL, ""))
+            changed[shop_id] = changed.get(shop_id, Outcome()) + outcome
+        if moved:
+            log.log(migration.log_level, "migration %s: %s", migration.name, moved)
     return changed
 
 
@@ -80,6 +103,7 @@ async def _migrate_order(
         pipe.hset(keys.orders_quarantine(shop_id), order_id, raw)
         pipe.hdel(keys.orders(shop_id), order_id)
         pipe.hdel(keys.order_versions(shop_id), order_id)
+        remove_facts(pipe, shop_id, [text(order_id)])
         await pipe.execute()
     outcome.quarantined += 1
 
@@ -119,3 +143,13 @@ async def _migrate_product(
     if entry != stored:
         await redis.hset(keys.products(shop_id), product_id, json.dumps(entry))
         outcome.products_fixed += 1
+
+
+async def backfill_shop(redis: aioredis.Redis, shop_id: str) -> Outcome:
+    return Outcome(facts=await backfill_facts(redis, shop_id))
+
+
+MIGRATIONS = (
+    Migration(INPUT_BOUNDARY, migrate_shop, logging.WARNING),
+    Migration(ORDER_FACTS, backfill_shop, logging.INFO),
+)

@@ -1,5 +1,5 @@
 """The model registry: each shop's trained model versions in Redis, the one that serves, the
-lock that keeps two writers apart, and the in-process cache of serving models."""
+lock that keeps two writers apart (each process's serving copy: plugin.store.cache)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import contextlib
 import json
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from plugin.store import keys
+from plugin.store import changes, keys
 from plugin.store.connection import text
 from recommender.shop_model import ShopModel
 
@@ -58,6 +57,7 @@ async def publish_model(
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(keys.model(shop_id, version), mapping={"arrays": blob, "meta": json.dumps(meta)})
         pipe.set(keys.model_current(shop_id), version)
+        changes.note(pipe, shop_id, (changes.MODEL, version))
         await pipe.execute()
     keep = {version, text(previous) if previous else None}
     async for key in redis.scan_iter(match=keys.model(shop_id, "*"), count=100):
@@ -83,41 +83,3 @@ async def model_keys(redis: aioredis.Redis, shop_id: str) -> list[str]:
 async def load_model(redis: aioredis.Redis, key: str) -> ShopModel | None:
     blob: Any = await redis.hget(key, "arrays")
     return None if blob is None else await asyncio.to_thread(ShopModel.from_bytes, blob)
-
-
-class ModelCache:
-    """The serving model per shop. A request checks the published version (one GET) and loads
-    a new version once; until a version is published, the previous one keeps serving."""
-
-    def __init__(self, redis: aioredis.Redis, max_shops: int = 64) -> None:
-        self.redis = redis
-        self.max_shops = max_shops
-        self._models: OrderedDict[str, tuple[str, ShopModel]] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def get(self, shop_id: str) -> tuple[str, ShopModel] | None:
-        raw_version = await self.redis.get(keys.model_current(shop_id))
-        if raw_version is None:
-            return None
-        version = text(raw_version)
-        cached = self._models.get(shop_id)
-        if cached is not None and cached[0] == version:
-            self._models.move_to_end(shop_id)
-            return cached
-        async with self._locks.setdefault(shop_id, asyncio.Lock()):
-            cached = self._models.get(shop_id)
-            if cached is not None and cached[0] == version:
-                return cached
-            blob = await self.redis.hget(keys.model(shop_id, version), "arrays")
-            if blob is None:  # deleted between GET and HGET: a newer one is published
-                return cached
-            raw = blob.encode() if isinstance(blob, str) else blob
-            model = await asyncio.to_thread(ShopModel.from_bytes, raw)
-            self._models[shop_id] = (version, model)
-            self._models.move_to_end(shop_id)
-            while len(self._models) > self.max_shops:
-                self._models.popitem(last=False)
-            return version, model
-
-    def forget(self, shop_id: str) -> None:
-        self._models.pop(shop_id, None)

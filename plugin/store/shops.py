@@ -9,14 +9,15 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from plugin.config import Secret
-from plugin.store import keys
+from plugin.store import changes, keys
 from plugin.store.connection import text
 
 PLATFORMS = ("shopify", "woocommerce", "ecwid", "bigcommerce", "custom")
@@ -172,6 +173,7 @@ async def _store_new_shop(redis: aioredis.Redis, shop: Shop) -> None:
             f"{shop.platform} store {shop.domain!r} (or its store id) is already registered "
             "to another shop"
         )
+    await changes.note(redis, shop.shop_id, (changes.ALL, ""))  # its id may have been used
 
 
 # One atomic step so two concurrent registrations cannot both take an id or a domain.
@@ -217,7 +219,11 @@ def _config_fields(shop: Shop) -> list[str]:
 async def get_shop(redis: aioredis.Redis, shop_id: str) -> Shop | None:
     if not keys.SHOP_ID_PATTERN.match(shop_id):
         return None
-    raw = await redis.hgetall(keys.shop_config(shop_id))
+    return parse_shop(shop_id, await redis.hgetall(keys.shop_config(shop_id)))
+
+
+def parse_shop(shop_id: str, raw: Mapping[Any, Any]) -> Shop | None:
+    """The shop of its stored config hash (HGETALL); None for an empty one (no such shop)."""
     if not raw:
         return None
     fields = {text(k): text(v) for k, v in raw.items()}
@@ -275,9 +281,19 @@ async def rotate_webhook_secret(redis: aioredis.Redis, shop_id: str, new_secret:
     old = await redis.hget(config_key, "webhook_secret")
     if old is None:
         raise ShopError(f"shop {shop_id!r} does not exist")
-    await redis.hset(
-        config_key, mapping={"webhook_secret": new_secret, "previous_webhook_secret": old}
-    )
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(config_key,
+                  mapping={"webhook_secret": new_secret, "previous_webhook_secret": old})
+        changes.note(pipe, shop_id, (changes.SHOP, ""))
+        await pipe.execute()
+
+
+async def set_storefront_url(redis: aioredis.Redis, shop_id: str, url: str) -> None:
+    """Change where the shop's storefront lives (relative catalog URLs are joined to it)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(keys.shop_config(shop_id), "storefront_url", url)
+        changes.note(pipe, shop_id, (changes.SHOP, ""))
+        await pipe.execute()
 
 
 async def issue_api_key(redis: aioredis.Redis, shop_id: str) -> str:
@@ -292,6 +308,7 @@ async def issue_api_key(redis: aioredis.Redis, shop_id: str) -> str:
         pipe.hset(config_key, "api_key_hash", new_hash)
         pipe.delete(keys.api_key_index(text(old_hash)))
         pipe.set(keys.api_key_index(new_hash), shop_id)
+        changes.note(pipe, shop_id, (changes.SHOP, ""))
         await pipe.execute()
     return api_key
 
@@ -344,6 +361,7 @@ async def change_origins(
                 updated = [o for o in dict.fromkeys([*current, *adding]) if o not in removing]
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
                 pipe.hset(config_key, "origins", json.dumps(updated))
+                changes.note(pipe, shop_id, (changes.SHOP, ""))
                 await pipe.execute()
                 return tuple(updated)
             except WatchError:

@@ -8,6 +8,7 @@ import json
 import math
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 
 from plugin.store.fields import MAX_NUMBER_CHARS, is_text
@@ -68,6 +69,16 @@ def decode_json(body: bytes | str) -> Any:
     """The JSON value of a body within the limits above; InvalidJson names what is wrong:
     not JSON, nested deeper than MAX_DEPTH, a number longer than MAX_NUMBER_CHARS, NaN or
     Infinity, or a string that is not valid Unicode (a lone surrogate)."""
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    if _NUMBER_RUN not in raw.translate(_NUMBER_CHARS):
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # the json module below says what is wrong (or reads a BOM, UTF-16)
+        else:
+            if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _too_deep(value):
+                raise InvalidJson(f"the body is nested more than {MAX_DEPTH} levels deep")
+            return value
     try:
         value = json.loads(body, parse_int=_bounded_int, parse_float=_bounded_float,
                            parse_constant=_no_constant)
@@ -77,6 +88,30 @@ def decode_json(body: bytes | str) -> Any:
         raise InvalidJson(f"the body is nested more than {MAX_DEPTH} levels deep") from None
     _check_tree(value)
     return value
+
+
+# orjson (about 5x faster) reads a body exactly as the json module with the limits above does
+# when it accepts it at all: it refuses NaN, Infinity, a number that overflows a double, lone
+# surrogates and invalid UTF-8; but it turns an integer beyond 64 bits into a float. Bodies
+# with a run of 20 or more number characters (anywhere, strings too: a false alarm only costs
+# time) are therefore left to the json module, and so is every body orjson refuses.
+_NUMBER_CHARS = bytes(49 if byte in b"-+.0123456789eE" else 48 for byte in range(256))
+_NUMBER_RUN = b"1" * 20
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether arrays / objects nest deeper than MAX_DEPTH (level by level, no recursion)."""
+    level = [value] if type(value) is dict or type(value) is list else []
+    for _depth in range(MAX_DEPTH):
+        deeper = []
+        for node in level:
+            for item in node.values() if type(node) is dict else node:
+                if type(item) is dict or type(item) is list:
+                    deeper.append(item)
+        if not deeper:
+            return False
+        level = deeper
+    return True
 
 
 def _bounded_int(literal: str) -> int:

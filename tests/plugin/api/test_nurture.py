@@ -22,13 +22,13 @@ from plugin.api.nurture import (
     spreadsheet_cell,
 )
 from plugin.engine.lifecycle import shop_stages
-from plugin.store import keys
+from plugin.store import changes, keys
 from plugin.store.order import LineItem, Order
 from plugin.store.records import store_order, store_product
 from plugin.store.shops import NewShop
 from recommender.lifecycle import STAGES, CustomerStage
 from tests.conftest import Store
-from tests.helpers import auth, order_payload, send_orders, train
+from tests.helpers import auth, eventually, order_payload, send_orders, train
 from tests.plugin.api.test_email import api_items, catalog, local
 from tests.plugin.engine.test_serving import (
     URL_PRODUCTS,
@@ -275,10 +275,14 @@ def test_csv_titles_cannot_run_as_formulas(http, store, feed_shop) -> None:
     for start in range(0, len(formulas), len(products)):
         titles = dict(zip(products, formulas[start:start + len(products)], strict=False))
         store_raw_titles(store, feed_shop, titles)
-        rows = feed_rows(http, feed_shop, products=len(products))
-        shown = {v for row in rows for k, v in row.items() if k.endswith("_title")}
-        assert {"'" + title for title in titles.values()} <= shown
-        assert not set(titles.values()) & shown
+
+        def shown(titles: dict[str, str] = titles) -> set[str]:
+            rows = feed_rows(http, feed_shop, products=len(products))
+            shown = {v for row in rows for k, v in row.items() if k.endswith("_title")}
+            assert {"'" + title for title in titles.values()} <= shown
+            return shown
+
+        assert not set(titles.values()) & eventually(shown)
 
 
 def store_raw_titles(store: Store, shop: NewShop, titles: dict[str, str]) -> None:
@@ -287,7 +291,13 @@ def store_raw_titles(store: Store, shop: NewShop, titles: dict[str, str]) -> Non
     entries = {product_id: json.dumps({"product_id": product_id, "title": title, "price": "1",
                                        "url": None, "image_url": None, "available": True})
                for product_id, title in titles.items()}
-    store.run(lambda r: r.hset(keys.products(shop.shop.shop_id), mapping=entries))
+    shop_id = shop.shop.shop_id
+
+    async def write(redis: Any) -> None:
+        await redis.hset(keys.products(shop_id), mapping=entries)
+        await changes.note(redis, shop_id, *((changes.PRODUCT, p) for p in titles))
+
+    store.run(write)
 
 
 def test_csv_numbers_stay_numbers_and_every_text_cell_is_guarded() -> None:
@@ -320,12 +330,17 @@ def url_shop(http: httpx.Client, shop: NewShop) -> NewShop:
 def test_feed_products_carry_only_http_urls(http, store, url_shop) -> None:
     for batch in url_batches():
         store_raw_catalog(store, url_shop, batch)
-        items = walk(http, url_shop, limit=500, products=len(URL_PRODUCTS))
-        served = [(p["product_id"], p["url"], p["image_url"])
-                  for item in items for p in item["products"]]
         expected = expected_urls(batch)
-        assert {p for p, _, _ in served} == set(batch)
-        assert all((url, image) == expected[p] for p, url, image in served)
+
+        def served(batch: dict[str, tuple[object, object]] = batch,
+                   expected: dict[str, tuple[object, object]] = expected) -> None:
+            items = walk(http, url_shop, limit=500, products=len(URL_PRODUCTS))
+            served = [(p["product_id"], p["url"], p["image_url"])
+                      for item in items for p in item["products"]]
+            assert {p for p, _, _ in served} == set(batch)
+            assert all((url, image) == expected[p] for p, url, image in served)
+
+        eventually(served)
         rows = feed_rows(http, url_shop, products=len(URL_PRODUCTS))
         images = {(row[f"product_{n}_id"], row[f"product_{n}_image_url"]) for row in rows
                   for n in range(1, len(URL_PRODUCTS) + 1) if row[f"product_{n}_id"]}

@@ -8,6 +8,8 @@ import httpx
 import pytest
 
 from plugin.store.shops import NewShop
+from recommender.shop_model import ShopModel
+from tests.conftest import LiveServer, settings_for
 from tests.helpers import auth, order_payload, send_orders, train
 
 
@@ -191,3 +193,29 @@ def test_a_new_order_changes_the_personal_list_without_retraining(http, trained_
     assert after["model_version"] == before["model_version"]
     assert after["strategy"] == "als"
     assert after["items"][0]["product_id"] == "102"  # what goes with the new purchase
+
+
+def test_refusals_are_answered_without_loading_a_model(store, trained_shop, monkeypatch) -> None:
+    """A bad key, an unknown shop and an oversized body are answered before any model is
+    read; the first good call then loads it once."""
+    loads = []
+    original = ShopModel.from_bytes
+    monkeypatch.setattr(ShopModel, "from_bytes",
+                        classmethod(lambda cls, raw: loads.append(1) or original(raw)))
+    shop_id = trained_shop.shop.shop_id
+    base = f"/api/v1/shops/{shop_id}/recommendations"
+    with LiveServer(settings_for(store, run_worker=False)) as url, \
+            httpx.Client(base_url=url, timeout=30) as client:
+        bad_key = {"Authorization": "Bearer sk_not_the_key"}
+        assert client.get(f"{base}/trending", headers=bad_key).status_code == 401
+        assert client.get("/api/v1/shops/no-such-shop/recommendations/trending",
+                          headers=auth(trained_shop)).status_code == 404
+        oversized = client.post(f"{base}/cart", content=b"[" * (64 * 1024 + 1),
+                                headers={**auth(trained_shop), "Content-Type": "application/json"})
+        assert oversized.status_code == 413
+        assert client.get("/widgets/v1/recommendations",
+                          params={"key": "wk_unknown", "placement": "trending"}).status_code == 404
+        assert loads == []
+        assert client.get(f"{base}/trending", headers=auth(trained_shop)).status_code == 200
+        assert client.get(f"{base}/products/101", headers=auth(trained_shop)).status_code == 200
+        assert loads == [1]

@@ -13,7 +13,7 @@ import pytest
 from plugin.engine import queries
 from plugin.engine.serving import serve_query
 from plugin.store import keys
-from plugin.store.models import ModelCache
+from plugin.store.cache import ShopCache
 from plugin.store.shops import NewShop
 from recommender.shop_model import Answer, ShopModel
 from tests.conftest import Store
@@ -103,6 +103,8 @@ class _Recorded:
     """A query that records what it was asked, to check serve_query's filter and threading."""
 
     name = "recorded"
+    key = ("recorded",)
+    customer = None
 
     def __init__(self) -> None:
         self.blocked: AbstractSet[str] | None = None
@@ -116,7 +118,7 @@ def test_serve_query_runs_a_named_query_with_the_merchandising_filter(store, sho
     shop_id = shop.shop.shop_id
     store.run(lambda r: r.sadd(keys.excluded(shop_id), "101"))
     recorded = _Recorded()
-    served = store.run(lambda r: serve_query(r, ModelCache(r), shop_id, "USD", recorded))
+    served = store.run(lambda r: serve_query(ShopCache(r), shop_id, "USD", recorded))
     assert recorded.blocked is not None and "101" in recorded.blocked
     assert served.strategy == "trending" and len(served.items) == 2
     assert "101" not in ids(served.items)
@@ -129,7 +131,7 @@ def test_serve_query_runs_a_named_query_with_the_merchandising_filter(store, sho
     queries.ThankYou(("101",), CUSTOMER, 3),
 ], ids=lambda q: f"{q.name}")
 def test_every_query_names_itself_and_answers_within_its_limit(store, shop, query) -> None:
-    served = store.run(lambda r: serve_query(r, ModelCache(r), shop.shop.shop_id, "USD", query))
+    served = store.run(lambda r: serve_query(ShopCache(r), shop.shop.shop_id, "USD", query))
     assert served.model_version is not None
     assert 0 < len(served.items) <= 3
     assert query.name in {"bought_together", "similar", "cart", "personal", "buy_again",

@@ -9,12 +9,20 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin.store import keys
+from plugin.store import changes, keys
 from plugin.store.shops import NewShop
 from recommender.matrix import Purchase
 from recommender.shop_model import ShopModel
 from tests.conftest import Store
-from tests.helpers import auth, body_of, order_payload, send_orders, shopify_headers, train
+from tests.helpers import (
+    auth,
+    body_of,
+    eventually,
+    order_payload,
+    send_orders,
+    shopify_headers,
+    train,
+)
 from tests.plugin.store.test_urls import BAD_URLS, GOOD_URLS
 
 
@@ -161,7 +169,13 @@ def store_raw_catalog(store: Store, shop: NewShop, batch: dict[str, tuple[object
         "product_id": product_id, "title": f"P{product_id}", "price": "5.00", "url": url,
         "image_url": image_url, "available": True})
         for product_id, (url, image_url) in batch.items()}
-    store.run(lambda r: r.hset(keys.products(shop.shop.shop_id), mapping=entries))
+    shop_id = shop.shop.shop_id
+
+    async def write(redis: Any) -> None:
+        await redis.hset(keys.products(shop_id), mapping=entries)
+        await changes.note(redis, shop_id, *((changes.PRODUCT, p) for p in batch))
+
+    store.run(write)
 
 
 def expected_urls(batch: dict[str, tuple[object, object]]) -> dict[str, tuple[object, object]]:
@@ -186,17 +200,26 @@ def test_url_batches_cover_every_form() -> None:
 def test_api_items_carry_only_http_urls(http, store, url_shop) -> None:
     for batch in url_batches():
         store_raw_catalog(store, url_shop, batch)
-        response = http.get(f"/api/v1/shops/{url_shop.shop.shop_id}/recommendations/trending",
-                            params={"limit": len(URL_PRODUCTS)}, headers=auth(url_shop))
-        assert response.status_code == 200, response.text
-        assert served_urls(response.json()["items"]) == expected_urls(batch)
+
+        def served(batch: dict[str, tuple[object, object]] = batch) -> None:
+            response = http.get(
+                f"/api/v1/shops/{url_shop.shop.shop_id}/recommendations/trending",
+                params={"limit": len(URL_PRODUCTS)}, headers=auth(url_shop))
+            assert response.status_code == 200, response.text
+            assert served_urls(response.json()["items"]) == expected_urls(batch)
+
+        eventually(served)
 
 
 def test_widget_items_carry_only_http_urls(http, store, url_shop) -> None:
     for batch in url_batches():
         store_raw_catalog(store, url_shop, batch)
-        response = http.get("/widgets/v1/recommendations", params={
-            "key": url_shop.shop.widget_key, "placement": "trending",
-            "limit": len(URL_PRODUCTS)})
-        assert response.status_code == 200, response.text
-        assert served_urls(response.json()["items"]) == expected_urls(batch)
+
+        def served(batch: dict[str, tuple[object, object]] = batch) -> None:
+            response = http.get("/widgets/v1/recommendations", params={
+                "key": url_shop.shop.widget_key, "placement": "trending",
+                "limit": len(URL_PRODUCTS)})
+            assert response.status_code == 200, response.text
+            assert served_urls(response.json()["items"]) == expected_urls(batch)
+
+        eventually(served)

@@ -1,9 +1,8 @@
 """The model registry on the real embedded Redis: publishing keeps the serving version and the
-one before it, the lock keeps two writers apart, and the cache loads a version once."""
+one before it, the lock keeps two writers apart."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
@@ -11,7 +10,6 @@ import pytest
 
 from plugin.store import keys
 from plugin.store.models import (
-    ModelCache,
     current_model_info,
     model_keys,
     model_lock,
@@ -61,25 +59,6 @@ def test_the_lock_keeps_a_second_writer_out_until_released(store, shop) -> None:
     got_in, after_release = store.run(second_while_first_holds)
     assert got_in is False and after_release < 0.5
     assert store.run(lambda r: r.exists(keys.train_lock(shop_id))) == 0
-
-
-def test_the_cache_loads_a_version_once_and_follows_a_new_one(store, shop) -> None:
-    shop_id = shop.shop.shop_id
-    blob = tiny_model()
-
-    async def serve(redis) -> list[str | None]:
-        cache = ModelCache(redis)
-        seen = [None if (got := await cache.get(shop_id)) is None else got[0]]
-        await publish_model(redis, shop_id, blob, {})
-        first = await cache.get(shop_id)
-        again = await cache.get(shop_id)
-        assert first is not None and again is not None and first[1] is again[1]
-        await publish_model(redis, shop_id, blob, {})
-        newer = await asyncio.gather(cache.get(shop_id), cache.get(shop_id))
-        assert newer[0] is not None and newer[0][1] is not first[1]
-        return [*seen, first[0], newer[0][0]]
-
-    assert store.run(serve) == [None, "1", "2"]
 
 
 @pytest.mark.parametrize("bad", ["", "UPPER", "a/b"])

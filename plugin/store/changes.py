@@ -1,0 +1,62 @@
+"""Change notes: how every process learns that something it caches of a shop changed.
+
+Each process keeps what every request reads of a shop in memory (plugin.store.cache): the shop
+record, catalog display fields, the never-shown products, customers' histories and the serving
+model. Whoever writes one of those adds a note to the shop's change stream in the same
+transaction as the write; each process reads the notes of the shops it caches every
+`plugin.store.cache.REFRESH_SECONDS` and drops what they name. Notes are numbered: a reader
+that finds a number missing (the stream was trimmed past what it read, or deleted and begun
+again) drops everything of that shop.
+
+Kinds (`id` in brackets):
+    shop        the registration: config, keys, secrets, origins (-)
+    product     one catalog entry or its availability (product id)
+    blocked     the owner's exclusions (-)
+    customer    one customer's orders (customer digest)
+    erased      a customer was erased: their history and the model are reloaded before the
+                next answer (customer digest)
+    model       a model version was published (version)
+    all         everything of the shop (-)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from plugin.store import keys
+
+SHOP, PRODUCT, BLOCKED, CUSTOMER, ERASED, MODEL, ALL = (
+    "shop", "product", "blocked", "customer", "erased", "model", "all")
+KINDS = frozenset({SHOP, PRODUCT, BLOCKED, CUSTOMER, ERASED, MODEL, ALL})
+
+_NOTE = """
+local n
+for i = 2, #ARGV, 2 do
+  n = redis.call('INCR', KEYS[2])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', n, 'k', ARGV[i], 'i', ARGV[i+1])
+end
+return n
+"""
+
+
+def customer_digest(customer_id: str) -> str:
+    """How a note names a customer: the stream is shared state, not a place for their id."""
+    return hashlib.blake2b(customer_id.encode(), digest_size=12).hexdigest()
+
+
+def note(client: Any, shop_id: str, *changes: tuple[str, str]) -> Any:
+    """Add notes `(kind, id)` to the shop's change stream: queued when `client` is a pipeline
+    (then they commit with the write), else an awaitable that sends them."""
+    argv: list[str | int] = [keys.CHANGES_MAXLEN]
+    for kind, ident in changes:
+        if kind not in KINDS:
+            raise ValueError(f"unknown change kind {kind!r}")
+        argv += [kind, ident]
+    return client.eval(_NOTE, 2, keys.changes(shop_id), keys.changes_sequence(shop_id), *argv)
+
+
+def customer_notes(customer_ids: Sequence[str | None]) -> list[tuple[str, str]]:
+    """Notes for customers whose orders changed (None, a guest, is left out)."""
+    return [(CUSTOMER, customer_digest(c)) for c in dict.fromkeys(customer_ids) if c]

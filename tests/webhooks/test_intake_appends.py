@@ -1,0 +1,125 @@
+"""The receiver's durable append (plugin.store.events.append) under concurrency: appends made at
+the same time share one round trip to Redis (a group commit), and each keeps the meaning it
+has alone: dedupe, the shop's counters, None for a duplicate, a RedisError for its caller."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from plugin.store import keys
+from plugin.store.events import Event, append
+from tests.conftest import Store
+from tests.helpers import body_of, order_payload
+from tests.webhooks.test_ingest_claims import add_read_by
+from webhooks import shopify
+from webhooks.ingest import Ingestor
+
+CONCURRENT = 40
+
+
+def delivery(n: int, delivery_id: str | None = None) -> Event:
+    return Event(shopify.PLATFORM, "orders/create", delivery_id or uuid.uuid4().hex,
+                 body_of(order_payload(3000 + n, 5, [1, 2])))
+
+
+def counting_pipelines(redis: aioredis.Redis) -> list[int]:
+    """Count the pipelines the client opens from now on (the group commit sends one per
+    batch)."""
+    opened: list[int] = []
+    pipeline = redis.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        opened.append(1)
+        return pipeline(*args, **kwargs)
+
+    redis.pipeline = counted  # type: ignore[method-assign]
+    return opened
+
+
+def test_concurrent_appends_share_one_round_trip(store: Store, make_shop: Any) -> None:
+    shop_id = make_shop().shop.shop_id
+
+    async def work(redis: aioredis.Redis) -> tuple[list[str | None], int, int]:
+        await append(redis, shop_id, delivery(-1))  # the script is loaded
+        opened = counting_pipelines(redis)
+        ids = await asyncio.gather(*(append(redis, shop_id, delivery(n))
+                                     for n in range(CONCURRENT)))
+        return ids, len(opened), await redis.xlen(keys.events(shop_id))
+
+    ids, pipelines, length = store.run(work)
+    assert pipelines == 1
+    assert len(set(ids)) == CONCURRENT and None not in ids
+    assert length == CONCURRENT + 1
+
+
+def test_a_duplicate_in_the_same_batch_is_answered_none_and_counted(
+    store: Store, make_shop: Any
+) -> None:
+    shop_id = make_shop().shop.shop_id
+    same = delivery(1, "the-same-webhook-id")
+
+    async def work(redis: aioredis.Redis) -> tuple[list[str | None], dict[bytes, bytes], int]:
+        ids = await asyncio.gather(*(append(redis, shop_id, same) for _ in range(5)),
+                                   append(redis, shop_id, delivery(2)))
+        return ids, await redis.hgetall(keys.stats(shop_id)), await redis.xlen(
+            keys.events(shop_id))
+
+    ids, stats, length = store.run(work)
+    assert ids[0] is not None and ids[1:5] == [None] * 4 and ids[5] is not None
+    assert (stats[b"accepted"], stats[b"duplicates"], length) == (b"2", b"4", 2)
+
+
+def test_every_waiting_append_gets_the_redis_error(store: Store) -> None:
+    async def work() -> list[BaseException | str | None]:
+        gone = aioredis.Redis(unix_socket_path=str(store.settings.data_dir / "no-such.sock"))
+        try:
+            return await asyncio.gather(*(append(gone, "down", delivery(n)) for n in range(5)),
+                                        return_exceptions=True)
+        finally:
+            await gone.aclose()
+
+    outcomes = asyncio.run(work())
+    assert all(isinstance(outcome, RedisConnectionError) for outcome in outcomes), outcomes
+
+
+def test_appends_and_a_batch_of_orders_survive_a_script_flush(
+    store: Store, make_shop: Any
+) -> None:
+    """A restarted Redis knows no scripts: they are loaded again, and nothing runs twice."""
+    shop_id = make_shop().shop.shop_id
+
+    async def work(redis: aioredis.Redis) -> tuple[bool, int, bytes | None]:
+        await redis.script_flush()
+        ids = await asyncio.gather(*(append(redis, shop_id, delivery(n)) for n in range(3)))
+        await add_read_by(redis, shop_id, "reader", [delivery(10 + n) for n in range(3)])
+        await redis.script_flush()
+        await Ingestor(redis, consumer="after-flush").claim_stale(shop_id, 0)
+        return (None not in ids, await redis.hlen(keys.orders(shop_id)),
+                await redis.hget(keys.stats(shop_id), "order_changes"))
+
+    assert store.run(work) == (True, 3, b"3")
+
+
+def test_a_failed_round_trip_leaves_the_next_one_working(store: Store, make_shop: Any) -> None:
+    shop_id = make_shop().shop.shop_id
+
+    async def work(redis: aioredis.Redis) -> tuple[list[Any], str | None]:
+        pipeline = redis.pipeline
+
+        def broken_once(*args: Any, **kwargs: Any) -> Any:
+            redis.pipeline = pipeline  # type: ignore[method-assign]
+            raise RedisConnectionError("the connection dropped")
+
+        redis.pipeline = broken_once  # type: ignore[method-assign]
+        failed = await asyncio.gather(*(append(redis, shop_id, delivery(n)) for n in range(3)),
+                                      return_exceptions=True)
+        return failed, await append(redis, shop_id, delivery(9))
+
+    failed, then = store.run(work)
+    assert all(isinstance(outcome, RedisConnectionError) for outcome in failed), failed
+    assert then is not None
