@@ -3,14 +3,15 @@ measured in the same run.
 
     .venv/bin/python bench/throughput.py [--seconds 6] [--rounds 3] [--workers 1] [--only SUBSTR]
 
-Load: `wrk -t1 -c32 -dSECONDS --latency` on loopback (Debian's wrk; `apt-get install wrk`),
-32 keep-alive connections, each call cycling through many product / customer ids with a Lua
-script, so no answer is the same twice in a row. Baselines, started in this run: a bare
-Starlette app under uvicorn with the same options (`plugin.server.uvicorn_options`) and the
-same number of processes, whose GET answers a JSON body of the size of a real
-recommendation answer and whose POST reads a webhook-sized body. shopreco: `shopreco serve
---workers N` on the demo store (200 products, 4,000 orders, trained) in a temporary embedded
-Redis, the widget rate limit raised so every request is served (it is still counted).
+Load: `wrk -t1 -c32 -dSECONDS --latency` on loopback (Debian's wrk; the script installs it
+with apt-get when it is missing), 32 keep-alive connections, each call cycling through many
+product / customer ids with a Lua script, so no answer is the same twice in a row.
+Baselines, started in this run: a bare Starlette app under uvicorn with the same options
+(`plugin.server.uvicorn_options`) and the same number of processes, whose GET answers a JSON
+body of the size of a real recommendation answer and whose POST reads a webhook-sized body.
+shopreco: `shopreco serve --workers N` on the demo store (145 products, 4,000 orders,
+trained) in a temporary embedded Redis, the widget rate limit raised so every request is
+served (it is still counted).
 
 Beside req/s and p99 it prints the server's CPU time per request (its processes' user + system
 time over the run, the embedded Redis included) and the ratio bare / ours: what one core
@@ -297,9 +298,22 @@ def main() -> int:
     parser.add_argument("--only", default="", help="run only calls whose name contains this")
     parser.add_argument("--no-intake", action="store_true")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is missing: apt-get install wrk")
+    ensure_wrk()
     return asyncio.run(run(args))
+
+
+def ensure_wrk() -> None:
+    """The load generator: Debian's wrk, installed with apt-get when it is missing (as
+    .ci/run installs chromium)."""
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        sys.exit("wrk is missing and this is not a root Debian shell: apt-get install wrk")
+    print("installing wrk (apt-get) ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-q"],
+                    ["apt-get", "install", "-y", "-q", "--no-install-recommends", "wrk"]):
+        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
 
 
 async def prepare() -> tuple[Path, str, str, list[str], list[str], list[dict[str, object]],

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from plugin.api.email import MAX_PRODUCTS, email_fields
@@ -32,6 +32,7 @@ from plugin.engine.serving import serve_many
 from plugin.store.shops import Shop
 from plugin.web.auth import authorized
 from plugin.web.params import BadRequest, parse_bool, parse_int
+from plugin.web.responses import json_bytes
 from recommender.lifecycle import STAGES, CustomerStage, StageTable, iso
 
 DEFAULT_LIMIT = 100
@@ -169,10 +170,10 @@ async def nurture_feed(request: Request, shop: Shop) -> Response:
     if as_csv:
         return csv_response(request, shop, query, page, recommender, next_cursor)
     items = await recommender.items(page)
-    return JSONResponse({
+    return Response(json_bytes({
         "shop_id": shop.shop_id, "stage": query.stage, "as_of": iso(query.as_of),
         "model_version": recommender.model_version, "items": items, "next_cursor": next_cursor,
-    })
+    }), media_type="application/json")
 
 
 def csv_header(products: int) -> list[str]:

@@ -15,7 +15,7 @@ import json
 import secrets
 import time
 from collections.abc import Sequence
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 import redis.asyncio as aioredis
 
@@ -54,10 +54,14 @@ async def existing_link_secret(redis: aioredis.Redis, shop_id: str) -> Secret | 
     return None if raw is None else Secret(text(raw))
 
 
+# json.dumps(..., separators=(",", ":")) builds an encoder per call; this is the same encoder.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def signature(secret: Secret, fields: Sequence[str]) -> str:
     """base64url (no padding) HMAC-SHA256 of the JSON list of `fields` (unambiguous framing)."""
-    message = json.dumps(list(fields), separators=(",", ":")).encode()
-    digest = hmac.new(secret.reveal().encode(), message, hashlib.sha256).digest()
+    message = _COMPACT.encode(list(fields)).encode()
+    digest = hmac.digest(secret.reveal().encode(), message, hashlib.sha256)
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
@@ -116,6 +120,6 @@ def click_url(
 ) -> str:
     """The signed, tracked link to a product: counts the click, then redirects to the product."""
     sig = signature(secret, [*click_fields(shop_id, customer_id, product_id), str(exp)])
-    params = {"shop": shop_id, "customer": customer_id, "product": product_id,
-              "exp": str(exp), "sig": sig}
-    return f"{public_url.rstrip('/')}/email/v1/click?{urlencode(params)}"
+    query = (f"shop={quote_plus(shop_id)}&customer={quote_plus(customer_id)}"
+             f"&product={quote_plus(product_id)}&exp={exp}&sig={sig}")  # urlencode's, faster
+    return f"{public_url.rstrip('/')}/email/v1/click?{query}"

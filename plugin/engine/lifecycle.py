@@ -41,6 +41,10 @@ async def load_order_facts(redis: aioredis.Redis, shop_id: str) -> Facts:
     Each process keeps the facts of the last few shops it read: while their version in Redis
     is unchanged (one HMGET per call) they are reused; after a change by any process they are
     read again, records and version in one transaction (one HVALS of packed records)."""
+    return (await _versioned_facts(redis, shop_id))[1]
+
+
+async def _versioned_facts(redis: aioredis.Redis, shop_id: str) -> tuple[Version, Facts]:
     version = await facts_version(redis, shop_id)
     known = _KNOWN.pop(shop_id, None)
     if known is None or known[0] != version:
@@ -49,25 +53,36 @@ async def load_order_facts(redis: aioredis.Redis, shop_id: str) -> Facts:
     _KNOWN[shop_id] = known  # most recently used last
     while len(_KNOWN) > _SHOPS_KEPT:
         _KNOWN.pop(next(iter(_KNOWN)))
-    return known[1]
+    return known
 
 
 _KNOWN: dict[str, tuple[Version, Facts]] = {}
-
-
+# Stage tables asked for at a given instant (a feed's later pages: the cursor carries the first
+# page's as_of), by shop, facts version and instant; "now" is never kept.
+_TABLES: dict[tuple[str, Version, float], StageTable] = {}
+_TABLES_KEPT = 16
 _SHOPS_KEPT = 8
 
 
 def forget_facts() -> None:
     """Drop every shop's cached facts (the next call reads them again)."""
     _KNOWN.clear()
+    _TABLES.clear()
 
 
 async def shop_stage_table(redis: aioredis.Redis, shop_id: str,
                            as_of: float | None = None) -> StageTable:
-    """Every customer's stage as of `as_of` (None = now), as arrays."""
-    facts = await load_order_facts(redis, shop_id)
-    return stage_table(facts, time.time() if as_of is None else as_of)
+    """Every customer's stage as of `as_of` (None = now), as arrays. A table for a given
+    instant is kept while the shop's facts do not change (a feed's pages share one)."""
+    version, facts = await _versioned_facts(redis, shop_id)
+    if as_of is None:
+        return stage_table(facts, time.time())
+    key = (shop_id, version, as_of)
+    table = _TABLES.pop(key, None) or stage_table(facts, as_of)
+    _TABLES[key] = table  # most recently used last
+    while len(_TABLES) > _TABLES_KEPT:
+        _TABLES.pop(next(iter(_TABLES)))
+    return table
 
 
 async def shop_stages(

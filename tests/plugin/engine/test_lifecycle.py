@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from plugin.api.lifecycle import parse_as_of, parse_instant
-from plugin.engine.lifecycle import load_order_facts, shop_stages
+from plugin.engine.lifecycle import load_order_facts, shop_stage_table, shop_stages
 from plugin.store.erasure import erase_customer, erase_shop
 from plugin.store.order import LineItem, Order, Refund
 from plugin.store.records import merge_refunds, store_order
@@ -233,6 +233,26 @@ def test_shop_stages_reads_the_shops_orders_only(store: Store, make_shop) -> Non
     stages = store.run(lambda r: shop_stages(r, one.shop.shop_id, T0 + 5 * DAY))
     assert set(stages) == {"ann"} and stages["ann"].frequency == 2
     assert store.run(lambda r: shop_stages(r, "t-no-such-shop", T0)) == {}
+
+
+def test_a_stage_table_at_an_instant_is_kept_until_the_facts_change(
+        store: Store, shop: NewShop) -> None:
+    """A feed's later pages share the first page's table; an order or an erasure in between
+    (here by another process) gives a new one."""
+    shop_id = shop.shop.shop_id
+    at = T0 + 5 * DAY
+    store_orders(store, shop_id, [order("1", "ann", 0), order("2", "bob", 1)])
+    first = store.run(lambda r: shop_stage_table(r, shop_id, at))
+    assert store.run(lambda r: shop_stage_table(r, shop_id, at)) is first
+    assert store.run(lambda r: shop_stage_table(r, shop_id, at + 1)) is not first
+    store_orders(store, shop_id, [order("3", "ann", 2)])
+    again = store.run(lambda r: shop_stage_table(r, shop_id, at))
+    now_ann, then_ann = again.get("ann"), first.get("ann")
+    assert now_ann is not None and then_ann is not None
+    assert (now_ann.frequency, then_ann.frequency) == (2, 1)
+    assert shopreco(store, "erase", shop_id, "--customer", "bob").returncode == 0
+    erased = store.run(lambda r: shop_stage_table(r, shop_id, at))
+    assert list(erased.customer_ids) == ["ann"]
 
 
 def test_shop_stages_defaults_to_now(store: Store, shop: NewShop) -> None:
