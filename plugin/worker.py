@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 
 from plugin.config import Settings
+from plugin.engine.train_requests import TrainRequests
 from plugin.engine.training import AutoTrainer
 from webhooks.http import PlatformHttp
 from webhooks.ingest import Ingestor
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 async def running_workers(
     redis: aioredis.Redis, settings: Settings, http: PlatformHttp | None = None
 ) -> AsyncIterator[None]:
-    """Run the ingest loop and the auto-trainer for the duration of the block."""
+    """Run the ingest loop, the auto-trainer and the training requests of web processes
+    (plugin.engine.train_requests) for the duration of the block."""
     stop = asyncio.Event()
     own_http = http is None
     http = http or PlatformHttp()
@@ -37,6 +39,9 @@ async def running_workers(
             ).run(stop),
             name="shopreco-autotrain",
         ),
+        asyncio.create_task(
+            TrainRequests(redis, ingestor.drain, settings.tuning_seconds).run(stop),
+            name="shopreco-train-requests"),
         asyncio.create_task(Reconciler(redis, http, settings.reconcile_minutes * 60).run(stop),
                             name="shopreco-woocommerce-reconcile"),
     ]

@@ -113,8 +113,9 @@ def test_serve_with_workers_shares_one_port_and_every_process_follows_changes(
     own_data_dir: Path,
 ) -> None:
     """Two web processes and a worker process: orders go in through any of them, training
-    in one is served by all within the cache's refresh, an erased customer's row disappears
-    from every process, and a web process killed is started again."""
+    (asked of a web process, done by the worker) is served by all within the cache's
+    refresh, an erased customer's row disappears from every process, and a web process killed
+    is started again."""
     embedded = EmbeddedRedis(own_data_dir, fsync_always=False)
     own = Store(embedded, settings_for_dir(own_data_dir))
     port = free_port()
@@ -173,6 +174,8 @@ def test_serve_with_workers_shares_one_port_and_every_process_follows_changes(
         embedded.close()
     assert server.returncode == 0, stderr[-3000:]
     assert "exited with" in stderr  # the supervisor saw the kill and started it again
+    # both trainings ran in the worker process, not in the web process that was asked
+    assert stderr.count("trained shop 'multi' for a training request") == 2, stderr[-3000:]
 
 
 def check_all(answers: dict[int, Any], expected: Any) -> dict[int, Any]:

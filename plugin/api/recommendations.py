@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plugin.api import PREFIX
-from plugin.engine import queries
+from plugin.engine import queries, train_requests
 from plugin.engine.queries import Query
 from plugin.engine.serving import kept, serve_query
 from plugin.engine.training import NothingToTrain, train_shop
@@ -27,6 +27,7 @@ from plugin.web.problems import problem
 from plugin.web.responses import json_bytes
 
 log = logging.getLogger(__name__)
+WORKER_TRAINING_SECONDS = 900.0  # a waiting train call gives the worker this long (then 503)
 
 async def answer_response(
     request: Request, shop: Shop, query: Query,
@@ -135,9 +136,16 @@ def _spawn(state: Any, work: Coroutine[Any, Any, Any]) -> None:
 
 
 async def _drain_and_train(state: Any, shop_id: str, retune: bool = False) -> ModelInfo:
-    await state.ingestor.drain(shop_id)
-    info = await train_shop(state.redis, shop_id, tuning_seconds=state.settings.tuning_seconds,
-                            retune=retune)
+    """Drain and train in the worker process when one runs beside this web process (serve
+    --workers), else here."""
+    if not state.settings.run_worker and await train_requests.worker_is_alive(state.redis):
+        request_id = await train_requests.ask_worker(state.redis, shop_id, retune)
+        info = await train_requests.worker_answer(state.redis, shop_id, request_id,
+                                                  WORKER_TRAINING_SECONDS)
+    else:
+        await state.ingestor.drain(shop_id)
+        info = await train_shop(state.redis, shop_id,
+                                tuning_seconds=state.settings.tuning_seconds, retune=retune)
     await state.cache.refresh()  # what was drained (catalog, orders) serves here now ...
     await state.cache.reload_model(shop_id)  # ... and so does the new model
     return info

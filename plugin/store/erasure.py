@@ -114,7 +114,7 @@ def _handled_elsewhere(shop_id: str, key: str) -> bool:
         keys.order_facts(shop_id), keys.order_facts_version(shop_id),
     }
     return key in exact or key.startswith(
-        (keys.model(shop_id, ""), keys.seen_delivery(shop_id, ""),
+        (keys.model(shop_id, ""), keys.seen_delivery(shop_id, ""), keys.train_reply(shop_id, ""),
          keys.customer_orders(shop_id, "")))
 
 

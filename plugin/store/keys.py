@@ -191,6 +191,14 @@ def changes_sequence(shop_id: str) -> str:
 
 CHANGES_MAXLEN = 2000
 
+TRAIN_REQUESTS = f"{PREFIX}:train:requests"  # LIST of JSON training requests for a worker
+TRAINER_ALIVE = f"{PREFIX}:train:worker"  # STRING set by a live worker (expires in seconds)
+
+
+def train_reply(shop_id: str, request_id: str) -> str:
+    """LIST holding the worker's JSON answer to one training request (expires in minutes)."""
+    return f"{_shop(shop_id)}:train:reply:{request_id}"
+
 
 def privacy_request(shop_id: str, request_id: str) -> str:
     """STRING JSON export of a customer's data for a data request (Shopify
