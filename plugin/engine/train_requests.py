@@ -28,6 +28,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from plugin.engine.training import NothingToTrain, train_shop
 from plugin.store import keys
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 ALIVE_SECONDS = 5  # how long a worker's sign of life lasts; it renews it every second
 REPLY_SECONDS = 600  # an answer nobody collected is dropped after this
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 
 
 async def worker_is_alive(redis: aioredis.Redis) -> bool:
@@ -60,8 +61,10 @@ async def worker_answer(redis: aioredis.Redis, shop_id: str, request_id: str,
     deadline = time.monotonic() + timeout
     reply_key = keys.train_reply(shop_id, request_id)
     while (left := deadline - time.monotonic()) > 0:
-        # short BLPOPs: each stays well inside the connection's socket timeout
-        popped = await redis.blpop([reply_key], timeout=max(0.1, min(POLL_SECONDS, left)))
+        try:  # short BLPOPs, each well inside the connection's socket timeout (2 s)
+            popped = await redis.blpop([reply_key], timeout=max(0.1, min(POLL_SECONDS, left)))
+        except RedisTimeoutError:  # a slow Redis: ask again until the deadline
+            continue
         if popped is None:
             continue
         answer = json.loads(text(popped[1]))
