@@ -1,5 +1,5 @@
 """The `shopreco` command line: serve, worker, shops, backfill, import-csv, train, demo,
-dead-letters, privacy, erase, evaluate, lifecycle, widgets."""
+dead-letters, privacy, erase, evaluate, lifecycle, widgets, secrets."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from plugin.commands import (
     import_csv,
     lifecycle,
     privacy,
+    secrets,
     serve,
     shops,
     train,
@@ -29,7 +30,7 @@ from webhooks.http import FetchError
 
 # In the order `shopreco --help` lists them.
 COMMANDS = (serve, shops, backfill, train, demo, deadletters, privacy, import_csv, evaluate,
-            lifecycle, widgets)
+            lifecycle, widgets, secrets)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

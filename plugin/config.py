@@ -106,6 +106,7 @@ class Settings:
     attribution_days: int = 7
     body_timeout_seconds: int = 10
     trusted_proxies: tuple[str, ...] = ()
+    secret_keys: tuple[Secret, ...] = ()  # Fernet keys sealing access tokens, first seals
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -144,6 +145,8 @@ class Settings:
                 env, "SHOPRECO_BODY_TIMEOUT_SECONDS", _int(
                     env, "SHOPRECO_BODY_TIMEOUT_SECONDS", cls.body_timeout_seconds, 1), 300),
             trusted_proxies=_networks(env, "SHOPRECO_TRUSTED_PROXIES"),
+            secret_keys=tuple(Secret(key.strip()) for key in
+                              (env.get("SHOPRECO_SECRET_KEYS") or "").split(",") if key.strip()),
         )
 
 

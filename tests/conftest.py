@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from plugin.config import Settings
 from plugin.server import make_server
+from plugin.store import sealing
 from plugin.store.connection import EmbeddedRedis
 from plugin.store.shops import NewShop, add_shop
 
@@ -78,6 +79,7 @@ def data_dir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def store(data_dir: Path) -> Iterator[Store]:
     embedded = EmbeddedRedis(data_dir, fsync_always=False)
+    sealing.use(sealing.Keyring.for_data_dir(data_dir))  # as open_redis does, for CLI children
     settings = Settings(
         data_dir=data_dir, public_url="http://testserver", max_body_bytes=64 * 1024,
         retrain_debounce_seconds=3600, retrain_max_delay_seconds=3600, fsync_always=False,

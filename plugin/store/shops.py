@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from plugin.config import Secret
-from plugin.store import changes, keys
+from plugin.store import changes, keys, sealing
 from plugin.store.connection import text
 
 PLATFORMS = ("shopify", "woocommerce", "ecwid", "bigcommerce", "custom")
@@ -209,7 +209,7 @@ def _config_fields(shop: Shop) -> list[str]:
         "store_ref": shop.access.store_ref,
         "api_base": shop.access.api_base,
         "api_user": shop.access.api_user,
-        "api_token": shop.access.api_token.reveal(),
+        "api_token": sealing.seal(shop.access.api_token.reveal()),  # never stored in clear
         "locale": shop.locale,
         "origins": json.dumps(list(shop.origins)),
     }
@@ -244,7 +244,7 @@ def parse_shop(shop_id: str, raw: Mapping[Any, Any]) -> Shop | None:
             store_ref=fields.get("store_ref", ""),
             api_base=fields.get("api_base", ""),
             api_user=fields.get("api_user", ""),
-            api_token=Secret(fields.get("api_token", "")),
+            api_token=Secret(sealing.unseal(fields.get("api_token", ""))),
         ),
         locale=fields.get("locale") or DEFAULT_LOCALE,
         origins=tuple(json.loads(fields.get("origins") or "[]")),
@@ -366,3 +366,24 @@ async def change_origins(
                 return tuple(updated)
             except WatchError:
                 continue
+
+
+# Replaces the stored token only if it is still the one read (a token set meanwhile stays).
+_REPLACE_TOKEN = """
+if redis.call('HGET', KEYS[1], 'api_token') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'api_token', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+async def reseal_token(redis: aioredis.Redis, shop_id: str, only_clear: bool = False) -> bool:
+    """Seal the shop's stored access token again under the keyring's first key (`shopreco
+    secrets rotate`), or with `only_clear` only a token stored in clear (the migration).
+    Whether it was rewritten."""
+    stored = await redis.hget(keys.shop_config(shop_id), "api_token")
+    if not stored or (only_clear and text(stored).startswith(sealing.SEALED)):
+        return False
+    resealed = sealing.keyring().reseal(text(stored))
+    return bool(await redis.eval(_REPLACE_TOKEN, 1, keys.shop_config(shop_id), stored, resealed))
