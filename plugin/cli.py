@@ -1,5 +1,5 @@
 """The `shopreco` command line: serve, worker, shops, backfill, import-csv, train, demo,
-dead-letters, privacy, erase, evaluate, lifecycle, widgets, secrets."""
+dead-letters, privacy, erase, evaluate, lifecycle, widgets, secrets, shopify."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from plugin.commands import (
     privacy,
     secrets,
     serve,
+    shopify,
     shops,
     train,
     widgets,
@@ -30,7 +31,7 @@ from webhooks.http import FetchError
 
 # In the order `shopreco --help` lists them.
 COMMANDS = (serve, shops, backfill, train, demo, deadletters, privacy, import_csv, evaluate,
-            lifecycle, widgets, secrets)
+            lifecycle, widgets, secrets, shopify)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,13 @@ class Settings:
     body_timeout_seconds: int = 10
     trusted_proxies: tuple[str, ...] = ()
     secret_keys: tuple[Secret, ...] = ()  # Fernet keys sealing access tokens, first seals
+    # The shop owner's Shopify app (plugin.shopify): its client id and secret, the scopes it
+    # asks for, and where a shop's Admin API is (a template with {shop}; tests and the demo
+    # point it at a local fake Shopify).
+    shopify_client_id: str = ""
+    shopify_client_secret: Secret = field(default_factory=lambda: Secret(""))
+    shopify_scopes: str = "read_orders,read_products,read_customers"
+    shopify_base_url: str = "https://{shop}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -147,7 +155,32 @@ class Settings:
             trusted_proxies=_networks(env, "SHOPRECO_TRUSTED_PROXIES"),
             secret_keys=tuple(Secret(key.strip()) for key in
                               (env.get("SHOPRECO_SECRET_KEYS") or "").split(",") if key.strip()),
+            shopify_client_id=(env.get("SHOPRECO_SHOPIFY_CLIENT_ID") or "").strip(),
+            shopify_client_secret=Secret(env.get("SHOPRECO_SHOPIFY_CLIENT_SECRET") or ""),
+            shopify_scopes=_scopes(env, "SHOPRECO_SHOPIFY_SCOPES", cls.shopify_scopes),
+            shopify_base_url=_shop_template(env, "SHOPRECO_SHOPIFY_BASE_URL",
+                                            cls.shopify_base_url),
         )
+
+
+def _scopes(env: Mapping[str, str], name: str, default: str) -> str:
+    """Comma-separated Admin API scopes, e.g. read_orders,read_products."""
+    raw = env.get(name) or default
+    scopes = [scope.strip() for scope in raw.split(",") if scope.strip()]
+    if not scopes or any(not re.fullmatch(r"(unauthenticated_)?(read|write)_[a-z_]+", s)
+                         for s in scopes):
+        raise ConfigError(f"{name} must be comma-separated Shopify scopes such as "
+                          f"read_orders,read_products; got {raw!r}")
+    return ",".join(scopes)
+
+
+def _shop_template(env: Mapping[str, str], name: str, default: str) -> str:
+    """An http(s) URL template holding `{shop}` (the shop's myshopify.com host name)."""
+    raw = (env.get(name) or default).rstrip("/")
+    if "{shop}" not in raw or not re.match(r"^https?://", raw.replace("{shop}", "x")):
+        raise ConfigError(f"{name} must be an http(s) URL containing {{shop}}, e.g. "
+                          f"https://{{shop}}; got {raw!r}")
+    return raw
 
 
 def read_env_file(path: Path) -> dict[str, str]:
