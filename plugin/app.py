@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from plugin.api import email, lifecycle, nurture, privacy, recommendations, widget_stats
 from plugin.config import Settings
+from plugin.shopify import routes as shopify_routes
 from plugin.store.cache import ShopCache
 from plugin.store.connection import open_redis
 from plugin.store.migrations import migrate
@@ -83,6 +84,7 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             *email.routes,
             *nurture.routes,
             *widget_stats.routes,
+            *shopify_routes.routes,
             *extra_routes,
         ],
         lifespan=lifespan,

@@ -63,6 +63,11 @@ async def widget_recommendations(request: Request) -> Response:
             raise BadRequest(widget)
 
         async def make() -> tuple[bytes, str]:
+            if shop.uninstalled_at is not None:  # the platform app was removed: show nothing
+                body = json_bytes({
+                    "placement": widget.placement, "model_version": None, "strategy": "none",
+                    "currency": shop.currency, "locale": shop.locale, "items": []})
+                return body, strong_etag(body)
             query = await build_query(cache, shop.shop_id, widget)
             served = await serve_query(cache, shop.shop_id, shop.currency, query)
             body = json_bytes({

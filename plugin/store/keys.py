@@ -195,6 +195,16 @@ TRAIN_REQUESTS = f"{PREFIX}:train:requests"  # LIST of JSON training requests fo
 TRAINER_ALIVE = f"{PREFIX}:train:worker"  # STRING set by a live worker (expires in seconds)
 
 
+def shopify_code(code_digest: str) -> str:
+    """STRING marking a Shopify authorization code (its sha256) as used (expires in a day)."""
+    return f"{PREFIX}:shopify:code:{code_digest}"
+
+
+def shopify_install(shop_id: str) -> str:
+    """HASH the Shopify install's progress for its landing page (stage, orders, total, at)."""
+    return f"{_shop(shop_id)}:shopify:install"
+
+
 def train_reply(shop_id: str, request_id: str) -> str:
     """LIST holding the worker's JSON answer to one training request (expires in minutes)."""
     return f"{_shop(shop_id)}:train:reply:{request_id}"

@@ -376,13 +376,15 @@ async def delete_product(redis: aioredis.Redis, shop_id: str, product_id: str) -
 _MARK_UNINSTALLED = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'uninstalled_at', ARGV[1])
+  redis.call('HDEL', KEYS[1], 'api_token')
 end
 """
 
 
 async def mark_uninstalled(redis: aioredis.Redis, shop_id: str, at: float) -> None:
-    """Note in the shop's config that the platform app was uninstalled (data stays); a shop
-    deleted meanwhile is not brought back as a config without fields."""
+    """Note in the shop's config that the platform app was uninstalled and delete its access
+    token (data stays until shop/redact); a shop deleted meanwhile is not brought back as a
+    config without fields."""
     await redis.eval(_MARK_UNINSTALLED, 1, keys.shop_config(shop_id), repr(at))
     await changes.note(redis, shop_id, (changes.SHOP, ""))
 

@@ -66,6 +66,7 @@ class Shop:
     access: PlatformAccess = field(default_factory=PlatformAccess)
     locale: str = DEFAULT_LOCALE
     origins: tuple[str, ...] = ()  # storefront origins allowed by the widget's CORS
+    uninstalled_at: float | None = None  # the platform app was removed: no work, no answers
 
     def accepts_api_key(self, api_key: str) -> bool:
         return hmac.compare_digest(hash_api_key(api_key), self.api_key_hash)
@@ -248,6 +249,7 @@ def parse_shop(shop_id: str, raw: Mapping[Any, Any]) -> Shop | None:
         ),
         locale=fields.get("locale") or DEFAULT_LOCALE,
         origins=tuple(json.loads(fields.get("origins") or "[]")),
+        uninstalled_at=float(fields["uninstalled_at"]) if fields.get("uninstalled_at") else None,
     )
 
 
@@ -387,3 +389,13 @@ async def reseal_token(redis: aioredis.Redis, shop_id: str, only_clear: bool = F
         return False
     resealed = sealing.keyring().reseal(text(stored))
     return bool(await redis.eval(_REPLACE_TOKEN, 1, keys.shop_config(shop_id), stored, resealed))
+
+
+async def reinstall(redis: aioredis.Redis, shop_id: str, api_token: str) -> None:
+    """The platform app was installed again on a known shop: its new access token (sealed),
+    the uninstall mark gone."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(keys.shop_config(shop_id), "api_token", sealing.seal(api_token))
+        pipe.hdel(keys.shop_config(shop_id), "uninstalled_at")
+        changes.note(pipe, shop_id, (changes.SHOP, ""))
+        await pipe.execute()

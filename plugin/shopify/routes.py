@@ -1,0 +1,201 @@
+"""The Shopify app's pages: install (authorization code grant), the OAuth callback, the
+embedded app home (token exchange), and the install's progress.
+
+    GET /shopify/install?shop&timestamp&hmac[&host]   -> 302 to the shop's authorize page
+    GET /shopify/callback?code&shop&state&timestamp&hmac[&host]  -> the landing page
+    GET /shopify/app?shop&timestamp&hmac&id_token[&host&embedded]  -> the landing page
+    GET /shopify/progress?shop&exp&sig                -> JSON progress (signed link)
+
+Every refusal is a 4xx that says why, stores nothing and logs no secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from plugin.config import Settings
+from plugin.shopify import install as installing
+from plugin.shopify.app_config import APP_HOME_PATH, CALLBACK_PATH, INSTALL_PATH
+from plugin.shopify.auth import ShopifyAuthError, check_query, session_claims
+from plugin.store.shops import shop_by_domain
+from plugin.web.problems import problem
+from webhooks.http import FetchError
+
+PROGRESS_PATH = "/shopify/progress"
+PROGRESS_LINK_SECONDS = 24 * 3600
+
+
+def _configured(settings: Settings) -> bool:
+    return bool(settings.shopify_client_id and settings.shopify_client_secret)
+
+
+def _not_configured() -> Response:
+    return problem(404, "this shopreco has no Shopify app configured "
+                        "(SHOPRECO_SHOPIFY_CLIENT_ID and SHOPRECO_SHOPIFY_CLIENT_SECRET)")
+
+
+async def install_start(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    if not _configured(settings):
+        return _not_configured()
+    try:
+        domain = check_query(request.query_params.multi_items(),
+                             settings.shopify_client_secret.reveal())
+    except ShopifyAuthError as error:
+        return problem(400, f"install refused: {error}")
+    target, cookie = installing.authorize(settings, domain)
+    response = RedirectResponse(target, status_code=302)
+    response.set_cookie(installing.STATE_COOKIE, cookie, max_age=installing.STATE_SECONDS,
+                        path="/shopify", httponly=True, samesite="lax",
+                        secure=settings.public_url.startswith("https://"))
+    return response
+
+
+async def callback(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    if not _configured(settings):
+        return _not_configured()
+    state = request.app.state
+    params = request.query_params
+    try:
+        domain = check_query(params.multi_items(), settings.shopify_client_secret.reveal())
+        installing.check_state(settings, domain, params.get("state"),
+                               request.cookies.get(installing.STATE_COOKIE))
+        code = params.get("code") or ""
+        if not code:
+            raise ShopifyAuthError("the callback has no code")
+        if not await installing.first_use_of_code(state.redis, code):
+            raise ShopifyAuthError("this authorization code was used already: start the "
+                                   "install again")
+        grant = await installing.exchange_code(state.http, settings, domain, code)
+    except ShopifyAuthError as error:
+        return problem(400, f"install refused: {error}")
+    except FetchError as error:
+        return problem(502, f"Shopify could not be reached to finish the install: {error}")
+    response = await _installed(request, domain, grant)
+    response.delete_cookie(installing.STATE_COOKIE, path="/shopify")
+    return response
+
+
+async def app_home(request: Request) -> Response:
+    """Shopify opens the embedded app here with a signed query and (Shopify-managed install)
+    the session token as `id_token`: a new or uninstalled shop is installed by token
+    exchange; a connected one sees its status."""
+    settings: Settings = request.app.state.settings
+    if not _configured(settings):
+        return _not_configured()
+    state = request.app.state
+    try:
+        domain = check_query(request.query_params.multi_items(),
+                             settings.shopify_client_secret.reveal())
+        known = await shop_by_domain(state.redis, "shopify", domain)
+        if known is not None and known.uninstalled_at is None and known.access.api_token:
+            return _page(settings, known.shop_id, domain, None, new=False)
+        session = request.query_params.get("id_token") or ""
+        claims = session_claims(session, settings.shopify_client_id,
+                                settings.shopify_client_secret.reveal())
+        if claims.shop != domain:
+            raise ShopifyAuthError("the session token is for another shop")
+        grant = await installing.exchange_session_token(state.http, settings, domain, session)
+    except ShopifyAuthError as error:
+        return problem(401 if "session token" in str(error) else 400,
+                       f"install refused: {error}")
+    except FetchError as error:
+        return problem(502, f"Shopify could not be reached to finish the install: {error}")
+    return await _installed(request, domain, grant)
+
+
+async def _installed(request: Request, domain: str, grant: installing.Grant) -> Response:
+    state = request.app.state
+    try:
+        done = await installing.install(state.redis, state.http, state.settings, domain, grant)
+    except FetchError as error:
+        return problem(502, f"the install on {domain} could not be finished: {error}")
+    installing.start_backfill(state.background, state.redis, state.http, done.shop.shop_id)
+    return _page(state.settings, done.shop.shop_id, domain, done.api_key, new=done.new)
+
+
+def progress_signature(settings: Settings, shop_id: str, expires: int) -> str:
+    message = f"shopify-progress|{shop_id}|{expires}".encode()
+    return hmac.new(settings.shopify_client_secret.reveal().encode(), message,
+                    hashlib.sha256).hexdigest()
+
+
+async def install_progress(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    if not _configured(settings):
+        return _not_configured()
+    params = request.query_params
+    shop_id, sig = params.get("shop") or "", params.get("sig") or ""
+    try:
+        expires = int(params.get("exp") or "")
+    except ValueError:
+        return problem(400, "exp must be Unix seconds")
+    good = progress_signature(settings, shop_id, expires)
+    if not hmac.compare_digest(good, sig) or expires < time.time():
+        return problem(403, "this progress link is not valid (or expired): open the app "
+                            "from the Shopify admin again")
+    found: dict[str, Any] = await installing.progress(request.app.state.redis, shop_id)
+    return JSONResponse({"shop_id": shop_id, **found})
+
+
+def _page(settings: Settings, shop_id: str, domain: str, api_key: str | None,
+          new: bool) -> HTMLResponse:
+    expires = int(time.time()) + PROGRESS_LINK_SECONDS
+    link = (f"{PROGRESS_PATH}?shop={shop_id}&exp={expires}"
+            f"&sig={progress_signature(settings, shop_id, expires)}")
+    key_part = "" if api_key is None else (
+        "<h2>Your API key</h2><p>Shown only this once; keep it somewhere safe (a new one: "
+        f"<code>shopreco shops new-api-key {html.escape(shop_id)}</code>):</p>"
+        f"<p><code id='api-key'>{html.escape(api_key)}</code></p>")
+    title = "shopreco is installed" if new else "shopreco is connected"
+    return HTMLResponse(f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}}
+progress{{width:100%}} code{{background:#f3f3f3;padding:.1rem .3rem}}</style></head>
+<body><h1>{title} on {html.escape(domain)}</h1>
+<h2>What happens next</h2>
+<ol>
+<li>Your order history and catalog are imported now:
+ <span id="stage">starting</span> <span id="count"></span><br>
+ <progress id="bar" max="1"></progress></li>
+<li>Recommendations are trained about half a minute after the import; new orders arrive by
+ themselves from now on.</li>
+<li>Show them on your store: <em>Online Store → Themes → Customize → App embeds</em>, turn on
+ <strong>shopreco</strong>, then add the blocks <em>Frequently bought together</em>,
+ <em>Customers also bought</em>, <em>Complete your order</em>, <em>Picked for you</em> and
+ <em>Buy it again</em> where you want them. No theme code is edited.</li>
+</ol>
+{key_part}
+<script>
+(function poll() {{
+  fetch({json.dumps(link)}).then(function (r) {{ return r.json(); }}).then(function (p) {{
+    document.getElementById("stage").textContent = p.stage || "starting";
+    var n = Number(p.orders || 0), total = Number(p.total || 0);
+    document.getElementById("count").textContent = total ? n + " of " + total + " orders"
+      : (n ? n + " orders" : "");
+    var bar = document.getElementById("bar");
+    if (total) {{ bar.max = total; bar.value = n; }}
+    if (p.stage === "done") {{ bar.max = 1; bar.value = 1; return; }}
+    setTimeout(poll, 1000);
+  }}).catch(function () {{ setTimeout(poll, 3000); }});
+}})();
+</script></body></html>""")
+
+
+routes = [
+    Route(INSTALL_PATH, install_start),
+    Route(CALLBACK_PATH, callback),
+    Route(APP_HOME_PATH, app_home),
+    Route(PROGRESS_PATH, install_progress),
+]
