@@ -14,6 +14,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from plugin.config import Settings
+from plugin.demo.shopify_install import INSTALL_PAGE, demo_shopify_routes, with_fake_shopify
 from plugin.demo.store import DemoStore, generate_store, shopify_product_payload
 from plugin.demo.storefront import storefront_routes
 from plugin.progress import Progress
@@ -112,8 +113,13 @@ async def check(client: httpx.AsyncClient, api_key: str, store: DemoStore) -> di
     return body
 
 
-def banner(public_url: str, api_key: str, store: DemoStore, trained: dict[str, Any]) -> str:
+def banner(public_url: str, api_key: str, store: DemoStore, trained: dict[str, Any],
+           shopify_install: bool = False) -> str:
     first = store.always_together[0]
+    install = (f"""
+  Install on Shopify (a local stand-in for Shopify: its consent page, then the install,
+    the import's progress and the new shop's API key):  {public_url}{INSTALL_PAGE}
+""" if shopify_install else "")
     meta = trained["model"]
     return f"""
   shopreco demo is running.
@@ -127,6 +133,7 @@ def banner(public_url: str, api_key: str, store: DemoStore, trained: dict[str, A
     curl -H 'Authorization: Bearer {api_key}' \\
       '{public_url}/api/v1/shops/{DEMO_SHOP}/recommendations/products/{first}?kind=bought_together&limit=4'
 
+{install}
   Ctrl-C stops it. The data stays in the data folder; run the demo again to reuse it.
 """
 
@@ -135,12 +142,13 @@ async def run_demo(
     settings: Settings, host: str, port: int, n_orders: int, seed: int, exit_after_setup: bool
 ) -> int:
     public_url = f"http://{host}:{port}"
-    settings = replace(settings, public_url=public_url)
+    settings = with_fake_shopify(replace(settings, public_url=public_url), public_url)
     sys.stderr.write(f"  generating the demo store ({n_orders} orders) ...\n")
     store = generate_store(seed=seed, n_orders=n_orders)
     async with open_redis(settings) as redis:
         shop, api_key = await ensure_demo_shop(redis, store, public_url)
-    routes = storefront_routes(store, shop.widget_key, public_url)
+    routes = [*storefront_routes(store, shop.widget_key, public_url),
+              *demo_shopify_routes(settings, store, public_url)]
     server = make_server(settings, host, port, routes)
     async with serving(server), httpx.AsyncClient(base_url=public_url, timeout=60) as client:
         counts = await replay(client, shop, deliveries(store, public_url))
@@ -149,7 +157,8 @@ async def run_demo(
         result = await check(client, api_key, store)
         verdict = "first" if result["pair_found"] else "NOT first"
         sys.stderr.write(f"  check: the always-bought-together product comes back {verdict}\n")
-        print(banner(public_url, api_key, store, trained), flush=True)
+        print(banner(public_url, api_key, store, trained, any(
+            getattr(r, "path", "") == INSTALL_PAGE for r in routes)), flush=True)
         if exit_after_setup:
             return 0 if result["pair_found"] else 1
         while not server.should_exit:
