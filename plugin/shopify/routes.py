@@ -150,6 +150,17 @@ async def install_progress(request: Request) -> Response:
 
 def _page(settings: Settings, shop_id: str, domain: str, api_key: str | None,
           new: bool) -> HTMLResponse:
+    """The landing page. Shopify shows an embedded app in its admin's iframe: the page may be
+    framed by that shop's admin only (Shopify requires this frame-ancestors policy)."""
+    response = _landing(settings, shop_id, domain, api_key, new)
+    response.headers["Content-Security-Policy"] = (
+        f"frame-ancestors https://{domain} https://admin.shopify.com;")
+    response.headers["Cache-Control"] = "no-store"  # it may hold the API key
+    return response
+
+
+def _landing(settings: Settings, shop_id: str, domain: str, api_key: str | None,
+             new: bool) -> HTMLResponse:
     expires = int(time.time()) + PROGRESS_LINK_SECONDS
     link = (f"{PROGRESS_PATH}?shop={shop_id}&exp={expires}"
             f"&sig={progress_signature(settings, shop_id, expires)}")

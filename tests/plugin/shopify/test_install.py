@@ -107,6 +107,9 @@ def test_the_code_grant_installs_the_shop_by_itself(store: Store, fake: FakeShop
         landing = browser.get(callback)
         assert landing.status_code == 200, landing.text
         assert "What happens next" in landing.text and "App embeds" in landing.text
+        assert landing.headers["content-security-policy"] == (
+            f"frame-ancestors https://{domain} https://admin.shopify.com;")
+        assert landing.headers["cache-control"] == "no-store"
         api_key = re.search(r"<code id='api-key'>(sk_[^<]+)</code>", landing.text)
         assert api_key is not None
         assert browser.cookies.get(installing.STATE_COOKIE) is None  # the state is spent
