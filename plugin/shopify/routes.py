@@ -5,6 +5,8 @@ embedded app home (token exchange), and the install's progress.
     GET /shopify/callback?code&shop&state&timestamp&hmac[&host]  -> the landing page
     GET /shopify/app?shop&timestamp&hmac&id_token[&host&embedded]  -> the landing page
     GET /shopify/progress?shop&exp&sig                -> JSON progress (signed link)
+    GET /shopify/api/status  (Authorization: Bearer <App Bridge session token>)
+        -> the shop's connection, import progress and model, for the embedded admin
 
 Every refusal is a 4xx that says why, stores nothing and logs no secret.
 """
@@ -26,6 +28,7 @@ from plugin.config import Settings
 from plugin.shopify import install as installing
 from plugin.shopify.app_config import APP_HOME_PATH, CALLBACK_PATH, INSTALL_PATH
 from plugin.shopify.auth import ShopifyAuthError, check_query, session_claims
+from plugin.store.models import current_model_info
 from plugin.store.shops import shop_by_domain
 from plugin.web.problems import problem
 from webhooks.http import FetchError
@@ -124,6 +127,32 @@ async def _installed(request: Request, domain: str, grant: installing.Grant) -> 
     return _page(state.settings, done.shop.shop_id, domain, done.api_key, new=done.new)
 
 
+async def status(request: Request) -> Response:
+    """What the embedded admin shows, for the shop its session token names."""
+    settings: Settings = request.app.state.settings
+    if not _configured(settings):
+        return _not_configured()
+    scheme, _, session = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not session.strip():
+        return problem(401, "send the App Bridge session token as `Authorization: Bearer ...`")
+    try:
+        claims = session_claims(session.strip(), settings.shopify_client_id,
+                                settings.shopify_client_secret.reveal())
+    except ShopifyAuthError as error:
+        return problem(401, str(error))
+    redis = request.app.state.redis
+    shop = await shop_by_domain(redis, "shopify", claims.shop)
+    if shop is None or shop.uninstalled_at is not None:
+        return problem(403, f"shopreco is not installed on {claims.shop}: open the app from "
+                            "the Shopify admin to install it")
+    model = await current_model_info(redis, shop.shop_id)
+    return JSONResponse({
+        "shop_id": shop.shop_id, "domain": shop.domain, "widget_key": shop.widget_key,
+        "install": await installing.progress(redis, shop.shop_id),
+        "model_version": model.version if model else None,
+    })
+
+
 def progress_signature(settings: Settings, shop_id: str, expires: int) -> str:
     message = f"shopify-progress|{shop_id}|{expires}".encode()
     return hmac.new(settings.shopify_client_secret.reveal().encode(), message,
@@ -209,4 +238,5 @@ routes = [
     Route(CALLBACK_PATH, callback),
     Route(APP_HOME_PATH, app_home),
     Route(PROGRESS_PATH, install_progress),
+    Route("/shopify/api/status", status),
 ]

@@ -5,6 +5,7 @@ metafields, the backfill with progress (through 429s), uninstall, and every bad 
 from __future__ import annotations
 
 import html
+import logging
 import re
 import threading
 import time
@@ -30,13 +31,16 @@ from webhooks.http import PlatformHttp
 CLIENT_ID, SECRET = "5f0e8c1d2b3a49685f0e8c1d2b3a4968", "shpss_" + "9a8b7c6d5e4f3a2b" * 2
 
 
+FAKE_THREAD = "fake-shopify"
+
+
 class AppServer:
     """Any ASGI app under uvicorn in a thread, on a free port."""
 
     def __init__(self, app: Any) -> None:
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0,
                                                     log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name=FAKE_THREAD)
 
     def __enter__(self) -> str:
         self.thread.start()
@@ -265,6 +269,50 @@ def _uninstalled(store: Store, domain: str) -> Shop:
 def _empty(answer: dict[str, Any]) -> dict[str, Any]:
     assert answer["items"] == [], answer
     return answer
+
+
+def test_the_embedded_admin_calls_with_session_tokens(store: Store, fake: FakeShopify,
+                                                     ours: str) -> None:
+    domain = new_domain(fake, orders=2)
+    with httpx.Client(timeout=30) as admin:
+        assert admin.get(fake.app_home_url(ours, domain)).status_code == 200
+    shop = registered(store, domain)
+    assert shop is not None
+    with httpx.Client(base_url=ours, timeout=30) as client:
+        def status(token: str) -> httpx.Response:
+            return client.get("/shopify/api/status", headers={"Authorization": f"Bearer {token}"})
+
+        mine = status(fake.session_token(domain))
+        assert mine.status_code == 200, mine.text
+        assert (mine.json()["shop_id"], mine.json()["widget_key"]) == (shop.shop_id,
+                                                                       shop.widget_key)
+        assert status(fake.session_token(domain, lifetime=-60)).status_code == 401
+        assert status(FakeShopify(CLIENT_ID, "y" * 40).session_token(domain)).status_code == 401
+        assert status(fake.session_token("never-installed.myshopify.com")).status_code == 403
+        assert client.get("/shopify/api/status").status_code == 401
+
+
+def test_no_secret_reaches_the_logs(store: Store, fake: FakeShopify, ours: str,
+                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A whole install and every refusal, logged at DEBUG: no client secret, access token,
+    session token or authorization code in any line our server logs."""
+    caplog.set_level(logging.DEBUG)
+    domain = new_domain(fake, orders=3)
+    with httpx.Client(timeout=30) as browser:
+        callback = code_grant(browser, fake, ours, domain)
+        code = dict(parse_qsl(urlsplit(callback).query))["code"]
+        assert browser.get(callback).status_code == 200
+        assert browser.get(callback).status_code == 400
+    session = fake.session_token(domain, lifetime=-60)
+    with httpx.Client(base_url=ours, timeout=30) as client:
+        client.get("/shopify/api/status", headers={"Authorization": f"Bearer {session}"})
+    shop = registered(store, domain)
+    assert shop is not None
+    eventually(lambda: _done(progress_of(store, shop.shop_id)), timeout=60)
+    secrets = [SECRET, shop.access.api_token.reveal(), session, code]
+    ours_only = [r.getMessage() for r in caplog.records  # not this test's client, not Shopify
+                 if r.threadName not in {"MainThread", FAKE_THREAD}]
+    assert ours_only and not [s for s in secrets if any(s in line for line in ours_only)]
 
 
 def test_without_a_shopify_app_the_pages_say_so(store: Store) -> None:
