@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,15 +50,59 @@ class Interactions:
         return len(self.item_ids)
 
 
-def build_interactions(purchases: Iterable[Purchase]) -> Interactions:
-    rows = [p for p in purchases if p.quantity > 0]
-    if not rows:
+@dataclass(frozen=True)
+class PurchaseLines:
+    """Purchase lines as columns, each id coded: `orders`, `customers` and `products` are
+    int64 per line, indices into `order_ids`, `customer_ids` (-1: a guest) and `product_ids`
+    (which may hold ids no line uses); `quantities` int64 and `times` float64 epoch seconds
+    per line. What a list of Purchase says, without an object per line (bulk reads build it
+    column by column)."""
+
+    order_ids: Sequence[str]
+    customer_ids: Sequence[str]
+    product_ids: Sequence[str]
+    orders: np.ndarray
+    customers: np.ndarray
+    products: np.ndarray
+    quantities: np.ndarray
+    times: np.ndarray
+
+    @classmethod
+    def of(cls, purchases: Iterable[Purchase]) -> PurchaseLines:
+        rows = purchases if isinstance(purchases, list) else list(purchases)
+        (orders, order_codes), (customers, customer_codes), (products, product_codes) = (
+            coded([p.order_id for p in rows]), coded([p.customer_id for p in rows]),
+            coded([p.product_id for p in rows]))
+        return cls(orders, customers, products, order_codes, customer_codes, product_codes,
+                   np.array([p.quantity for p in rows], np.int64),
+                   np.array([p.timestamp for p in rows], np.float64))
+
+    def __len__(self) -> int:
+        return len(self.orders)
+
+    def purchases(self) -> list[Purchase]:
+        """The lines as Purchase objects, in their order."""
+        customers = [*self.customer_ids, None]  # code -1: the last
+        return [Purchase(self.order_ids[o], customers[c], self.product_ids[p], q, t)
+                for o, c, p, q, t in zip(self.orders.tolist(), self.customers.tolist(),
+                                         self.products.tolist(), self.quantities.tolist(),
+                                         self.times.tolist(), strict=True)]
+
+
+def build_interactions(purchases: Iterable[Purchase] | PurchaseLines) -> Interactions:
+    lines = purchases if isinstance(purchases, PurchaseLines) else PurchaseLines.of(purchases)
+    kept = lines.quantities > 0
+    if not kept.any():
         raise ValueError("purchases must hold at least one line with a positive quantity")
-    item_ids, items = factorize(map(attrgetter("product_id"), rows))
-    basket_ids, baskets = factorize(map(attrgetter("order_id"), rows))
-    user_ids, users = factorize(map(attrgetter("customer_id"), rows))
+    if not kept.all():
+        lines = PurchaseLines(lines.order_ids, lines.customer_ids, lines.product_ids,
+                              lines.orders[kept], lines.customers[kept], lines.products[kept],
+                              lines.quantities[kept], lines.times[kept])
+    item_ids, items = ranked(lines.product_ids, lines.products)
+    basket_ids, baskets = ranked(lines.order_ids, lines.orders)
+    user_ids, users = ranked(lines.customer_ids, lines.customers)
     basket_items = _binary_csr(baskets, items, (len(basket_ids), len(item_ids)))
-    ones = np.ones(len(rows), np.float32)
+    ones = np.ones(len(lines), np.float32)
     return Interactions(
         user_ids=user_ids,
         item_ids=item_ids,
@@ -67,7 +110,7 @@ def build_interactions(purchases: Iterable[Purchase]) -> Interactions:
                                  basket_items)[0],
         basket_items=basket_items,
         line_items=items.astype(np.int32),
-        line_times=np.fromiter((p.timestamp for p in rows), np.float64, len(rows)),
+        line_times=lines.times,
         line_users=users.astype(np.int32),
         line_baskets=baskets.astype(np.int32),
     )
@@ -77,13 +120,31 @@ def factorize(values: Iterable[str | None]) -> tuple[np.ndarray, np.ndarray]:
     """(the distinct `values` but None, sorted, a str array; int64 index of each value in it,
     -1 for None): what np.unique(values, return_inverse=True) answers, without sorting every
     value."""
-    index: dict[str | None, int] = {}
-    codes = np.array([index.setdefault(v, len(index)) for v in values], dtype=np.int64)
+    return ranked(*coded(values if isinstance(values, list) else list(values)))
+
+
+def coded(values: Sequence[str | None]) -> tuple[list[str], np.ndarray]:
+    """(the distinct `values` but None, first seen first; int64 index of each value in them,
+    -1 for None), a dict lookup a value."""
+    index: dict[str | None, int] = dict.fromkeys(values, 0)
     index.pop(None, None)
-    distinct = np.array(list(index), dtype=str)
+    distinct: list[str] = list(index)  # type: ignore[arg-type]  # None is gone
+    index.update(zip(distinct, range(len(distinct)), strict=True))
+    index[None] = -1
+    return distinct, np.fromiter(map(index.__getitem__, values), np.int64, len(values))
+
+
+def ranked(ids: Sequence[str], codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the ids `codes` (int64 indices into `ids`, -1: none) use, sorted, a str array; int64
+    index of each code's id in it, -1 for -1)."""
+    used = np.zeros(len(ids) + 1, bool)  # the last: code -1
+    used[codes] = True
+    present = np.flatnonzero(used[:-1])
+    distinct = np.array(ids if len(present) == len(ids) else [ids[i] for i in present.tolist()],
+                        dtype=str)
     order = np.argsort(distinct, kind="stable")
-    rank = np.full(len(index) + 1, -1, np.int64)  # None's code (if any) stays -1
-    rank[np.fromiter(index.values(), np.int64, len(index))[order]] = np.arange(len(order))
+    rank = np.full(len(ids) + 1, -1, np.int64)  # code -1 stays -1
+    rank[present[order]] = np.arange(len(order))
     return distinct[order], rank[codes]
 
 

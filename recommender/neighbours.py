@@ -5,9 +5,11 @@ products of vectors (nearest_by_vectors), vectorised."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Self
 
 import numpy as np
@@ -17,6 +19,7 @@ from implicit.utils import ParameterWarning
 
 from recommender.matrix import Interactions
 from recommender.models import threads_for
+from recommender.rows import dense_block, summed_rows
 
 TOP_K = 50  # neighbours kept per item
 
@@ -27,6 +30,7 @@ class ItemNeighbours(ABC):
 
     def __init__(self) -> None:
         self.matrix = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._transposed: tuple[sp.csr_matrix, sp.csc_matrix] = (self.matrix, self.matrix.T)
 
     def load(self, matrix: sp.csr_matrix) -> Self:
         """This model holding a `matrix` it fitted before."""
@@ -50,16 +54,18 @@ class ItemNeighbours(ABC):
               others: Sequence[int] | np.ndarray) -> np.ndarray:
         """float32 (items, others): the score of each of `others` as a neighbour of each of
         `items` (0: not a neighbour)."""
-        return np.asarray(self.matrix[items][:, others].toarray())
+        return dense_block(self.matrix, items, others)
 
     def summed(self, items: Sequence[int]) -> np.ndarray:
         """float64 (items,): the neighbour scores of `items` added up (a cart's)."""
-        return np.asarray(self.matrix[items].sum(axis=0), np.float64).ravel()
+        return summed_rows(self.matrix, items)
 
     def scores(self, weights: np.ndarray) -> np.ndarray:
         """float64 (items,): the neighbour scores of all items, weighted by `weights`
         float64 (items,), added up."""
-        return np.asarray(self.matrix.T @ weights, np.float64).ravel()
+        if self._transposed[0] is not self.matrix:  # made once per matrix, not per call
+            self._transposed = (self.matrix, self.matrix.T)
+        return np.asarray(self._transposed[1] @ weights, np.float64).ravel()
 
     def scores_batch(self, weights: sp.csr_matrix) -> np.ndarray:
         """float64 (n, items): `scores` of each row of `weights`, CSR float64 (n, items)."""
@@ -123,6 +129,7 @@ def without_diagonal(matrix: sp.csr_matrix) -> sp.csr_matrix:
 # floor, so the top_k-th largest does too). nearest_by_vectors scores blocks of BLOCK_CELLS.
 GROUPS_PER_K = 2
 BLOCK_CELLS = 1 << 20  # 4 MB of float32 scores
+BLOCK_THREADS = min(4, os.cpu_count() or 1)
 POSITIVE = np.nextafter(np.float32(0), np.float32(1))  # the smallest float32 above 0
 
 
@@ -142,25 +149,34 @@ def keep_top_k(matrix: sp.csr_matrix, top_k: int) -> sp.csr_matrix:
 def nearest_by_vectors(vectors: np.ndarray, top_k: int) -> sp.csr_matrix:
     """CSR float32 (items, items): per item, the `top_k` items whose `vectors` (float32
     (items, f)) have the largest positive dot product with its own, best first, ties by index,
-    no self-links: the top of each row of vectors @ vectors.T, a block of rows at a time."""
+    no self-links: the top of each row of vectors @ vectors.T, a block of rows at a time (the
+    blocks in threads: BLAS and numpy free the GIL)."""
     n = len(vectors)
     step = max(1, BLOCK_CELLS // max(n, 1))
+    starts = range(0, n, step)
     found = [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))]
-    for start in range(0, n, step):
-        scores = vectors[start:start + step] @ vectors.T
-        scores[np.arange(len(scores)), np.arange(start, start + len(scores))] = -np.inf
-        floors = np.full(len(scores), -np.inf, scores.dtype)
-        if n >= 8 * top_k:
-            bounds = np.arange(GROUPS_PER_K * top_k) * n // (GROUPS_PER_K * top_k)
-            floors = _floor(np.maximum.reduceat(scores, bounds, axis=1), top_k)
-        flat = np.flatnonzero(scores >= np.maximum(floors, POSITIVE)[:, None])
-        values = scores.ravel()[flat]
-        local, cols = np.divmod(flat, n)
-        kth = _kth_largest(local, values, len(scores), top_k)
-        chosen = _among_top(values, cols, local, kth, top_k)
-        found.append((local[chosen] + start, cols[chosen], values[chosen]))
+    with ThreadPoolExecutor(max_workers=min(len(starts), BLOCK_THREADS) or 1) as pool:
+        found += pool.map(lambda start: _nearest_in_block(vectors, start, step, top_k), starts)
     rows, cols, values = (np.concatenate(part) for part in zip(*found, strict=True))
     return _sorted_rows((n, n), rows, cols, values)
+
+
+def _nearest_in_block(vectors: np.ndarray, start: int, step: int,
+                      top_k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, columns, values) of nearest_by_vectors in rows start .. start + step."""
+    n = len(vectors)
+    scores = vectors[start:start + step] @ vectors.T
+    scores[np.arange(len(scores)), np.arange(start, start + len(scores))] = -np.inf
+    floors = np.full(len(scores), -np.inf, scores.dtype)
+    if n >= 8 * top_k:
+        bounds = np.arange(GROUPS_PER_K * top_k) * n // (GROUPS_PER_K * top_k)
+        floors = _floor(np.maximum.reduceat(scores, bounds, axis=1), top_k)
+    flat = np.flatnonzero(scores >= np.maximum(floors, POSITIVE)[:, None])
+    values = scores.ravel()[flat]
+    local, cols = np.divmod(flat, n)
+    kth = _kth_largest(local, values, len(scores), top_k)
+    chosen = _among_top(values, cols, local, kth, top_k)
+    return local[chosen] + start, cols[chosen], values[chosen]
 
 
 def _floors(values: np.ndarray, indptr: np.ndarray, top_k: int) -> np.ndarray:

@@ -119,11 +119,17 @@ def _checked(kind: type[T], values: dict[str, Any]) -> T:
 def _unchecked(kind: type[T], values: dict[str, Any]) -> T:
     """`kind` with `values` (defaults for the fields they lack), __post_init__ not run."""
     made = object.__new__(kind)
-    for field in fields(kind):  # type: ignore[arg-type]  # kind is one of the dataclasses here
-        value = values[field.name] if field.name in values or field.default is MISSING \
-            else field.default
-        object.__setattr__(made, field.name, value)
+    known = _FIELDS.get(kind)
+    if known is None:  # looked up once: dataclasses.fields costs more than the instance
+        known = _FIELDS[kind] = tuple((f.name, f.default)
+                                      for f in fields(kind))  # type: ignore[arg-type]
+    for name, default in known:
+        object.__setattr__(made, name, values[name] if name in values or default is MISSING
+                           else default)
     return made
+
+
+_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}  # (name, default or MISSING) per field
 
 
 def stored_order(raw: str | bytes) -> Order | None:

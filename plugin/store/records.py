@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
@@ -243,8 +243,27 @@ async def cancel_order(redis: aioredis.Redis, shop_id: str, order_id: str, at: f
 
 async def iter_orders(redis: aioredis.Redis, shop_id: str) -> AsyncIterator[Order]:
     """Every stored order of the shop (training, erasure): read as stored, unchecked."""
-    async for _order_id, raw in redis.hscan_iter(keys.orders(shop_id), count=1000):
-        yield Order.from_json(raw, trusted=True)  # checked when stored (and by the migration)
+    async for page in stored_order_pages(redis, shop_id):
+        for raw in page:
+            yield Order.from_json(raw, trusted=True)  # checked when stored (and by migration)
+
+
+async def stored_order_pages(redis: aioredis.Redis, shop_id: str,
+                             count: int = 1000) -> AsyncIterator[list[bytes]]:
+    """Every stored order of the shop as stored (Order.to_json's JSON, checked when stored),
+    a page of about `count` at a time, each order once (HSCAN may repeat one while the hash
+    grows)."""
+    seen: set[bytes] = set()
+    cursor = 0
+    while True:
+        cursor, found = await redis.hscan(keys.orders(shop_id), cursor, count=count)
+        page = cast(dict[bytes, bytes], found)  # order id -> JSON (hscan's reply, typed)
+        fresh = page.keys() - seen
+        seen |= fresh
+        yield list(page.values()) if len(fresh) == len(page) else \
+            [raw for order_id, raw in page.items() if order_id in fresh]
+        if not cursor:
+            return
 
 
 # What storing orders indexes, in one call: KEYS[1] the catalog, KEYS[2..] customers' order

@@ -1,0 +1,48 @@
+"""recommender.rows gives exactly what scipy's indexing gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.rows import csr_row, dense_block, dense_row, summed_rows
+
+
+def random_csr(seed: int, canonical: bool = True) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    rows, columns = 30, 40
+    n = 200
+    matrix = sp.csr_matrix(
+        (rng.random(n, np.float32), (rng.integers(0, rows, n), rng.integers(0, columns, n))),
+        shape=(rows, columns))
+    if not canonical:  # repeated entries in a row, which scipy adds up when it reads them
+        indptr = np.array([0, 3, *([3] * (rows - 1))])
+        matrix = sp.csr_matrix((np.array([1.5, 2.0, 0.25], np.float32), np.array([4, 4, 9]),
+                                indptr), shape=(rows, columns))
+    return matrix
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rows_match_scipy(seed: int) -> None:
+    matrix = random_csr(seed)
+    for row in range(matrix.shape[0]):
+        assert (csr_row(matrix, row) != matrix[row]).nnz == 0
+        assert np.array_equal(dense_row(matrix, row),
+                              np.asarray(matrix[row].todense(), np.float64).ravel())
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(matrix.shape[0], 6, replace=False)
+    columns = rng.choice(matrix.shape[1], 9, replace=False)
+    assert np.array_equal(dense_block(matrix, rows, columns),
+                          matrix[rows][:, columns].toarray())
+    twice = [*rows.tolist(), int(rows[0])]
+    assert np.array_equal(summed_rows(matrix, twice),
+                          np.asarray(matrix[twice].sum(axis=0), np.float64).ravel())
+    assert dense_block(matrix, [], columns).shape == (0, 9)
+
+
+def test_repeated_entries_add_up_as_scipy_reads_them() -> None:
+    matrix = random_csr(0, canonical=False)
+    assert np.array_equal(dense_row(matrix, 0), np.asarray(matrix[0].todense(), np.float64).ravel())
+    assert np.array_equal(dense_block(matrix, [0, 1], [9, 4]), matrix[[0, 1]][:, [9, 4]].toarray())
+    assert dense_row(matrix, 0)[4] == 3.5
