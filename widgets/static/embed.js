@@ -39,6 +39,7 @@
   const rid = () => Array.from(crypto.getRandomValues(new Uint8Array(16)),
     (x) => (x + 256).toString(16).slice(1)).join("");
   const link = (u) => {
+    if (!u) return "";
     try {
       const x = new URL(u, location.href);
       return /^https?:$/.test(x.protocol) ? x.href : "";
