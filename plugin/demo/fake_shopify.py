@@ -8,8 +8,9 @@ http://127.0.0.1:PORT/{shop}).
 - POST /{shop}/admin/oauth/access_token: the authorization code grant (a code works once) and
   the token exchange of an App Bridge session token (checked like Shopify: HS256 with the
   client secret, aud, dest); answers {access_token, scope}.
-- POST /{shop}/admin/api/{version}/graphql.json: currentAppInstallation and metafieldsSet
-  (the app-data metafields the theme app extension reads); X-Shopify-Access-Token required.
+- POST /{shop}/admin/api/{version}/graphql.json: currentAppInstallation, shop { currencyCode
+  primaryDomain { url } } and metafieldsSet (the app-data metafields the theme app extension
+  reads); X-Shopify-Access-Token required.
 - GET  /{shop}/admin/api/{version}/orders/count.json, orders.json, products.json: REST pages
   of `limit` with Link: <...page_info=...>; rel="next"; every `throttle_every`-th Admin call
   is answered 429 with Retry-After: 1 (the leaky bucket), as Shopify does under load.
@@ -44,6 +45,8 @@ class FakeShop:
     products: list[dict[str, Any]] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
     metafields: dict[str, str] = field(default_factory=dict)
+    currency: str = "EUR"
+    storefront: str = ""  # the primary domain's URL ("": https://{shop})
     installation: str = field(default_factory=lambda: f"gid://shopify/AppInstallation/"
                                                       f"{uuid.uuid4().int % 10**12}")
 
@@ -151,7 +154,11 @@ class FakeShopify:
         body = await request.json()
         query, variables = body.get("query", ""), body.get("variables") or {}
         if "currentAppInstallation" in query:
-            return JSONResponse({"data": {"currentAppInstallation": {"id": shop.installation}}})
+            return JSONResponse({"data": {
+                "currentAppInstallation": {"id": shop.installation},
+                "shop": {"currencyCode": shop.currency,
+                         "primaryDomain": {"url": shop.storefront or
+                                           f"https://{request.path_params['shop']}"}}}})
         if "metafieldsSet" in query:
             done, errors = [], []
             for item in variables.get("metafields", []):

@@ -41,6 +41,7 @@ def demo_shopify_routes(settings: Settings, store: DemoStore,
     shop = fake.shop(DOMAIN)
     shop.orders = list(store.orders)
     shop.products = [shopify_product_payload(p, public_url) for p in store.products]
+    shop.currency, shop.storefront = store.currency, f"{public_url}/demo"
 
     async def install(request: Request) -> Response:
         return RedirectResponse(fake.install_url(public_url, DOMAIN), status_code=302)

@@ -32,7 +32,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import redis.asyncio as aioredis
 
@@ -42,6 +42,7 @@ from plugin.shopify.auth import ShopifyAuthError
 from plugin.store import keys
 from plugin.store.connection import text
 from plugin.store.shops import PlatformAccess, Shop, add_shop, get_shop, reinstall, shop_by_domain
+from plugin.store.urls import safe_http_url
 from plugin.web.body import decode_json
 from webhooks import shopify
 from webhooks.backfill import Page, run_backfill
@@ -159,21 +160,37 @@ class Installed:
 async def install(redis: aioredis.Redis, http: PlatformHttp, settings: Settings, domain: str,
                   grant: Grant) -> Installed:
     """Register the shop (or give a known one its new token), tell the theme app extension
-    our address and the shop's widget key, and note that the backfill is due."""
+    our address and the shop's widget key, and note that the backfill is due. A new shop
+    takes its currency and storefront (primary domain, allowed as the widgets' origin) from
+    Shopify."""
+    token = grant.token.reveal()
+    admin = AdminGraphql(http, f"install:{domain}", domain,
+                         f"{shop_base(settings, domain)}/admin/api/{shopify.API_VERSION}", token)
+    about = await admin.query(_ABOUT, {})
     known = await shop_by_domain(redis, shopify.PLATFORM, domain)
     if known is not None:
-        await reinstall(redis, known.shop_id, grant.token.reveal())
+        await reinstall(redis, known.shop_id, token)
         shop, api_key, new = await get_shop(redis, known.shop_id) or known, None, False
     else:
-        access = PlatformAccess(api_base=f"{shop_base(settings, domain)}/admin/api/"
-                                         f"{shopify.API_VERSION}", api_token=grant.token)
+        storefront = (safe_http_url(str(about["shop"]["primaryDomain"]["url"]))
+                      or f"https://{domain}").rstrip("/")
+        where = urlsplit(storefront)
         created = await add_shop(
             redis, await _free_shop_id(redis, domain), shopify.PLATFORM, domain,
             settings.public_url, webhook_secret=settings.shopify_client_secret.reveal(),
-            access=access)
+            storefront_url=storefront, currency=str(about["shop"]["currencyCode"]),
+            access=PlatformAccess(api_base=admin.api_base, api_token=grant.token),
+            origins=[f"{where.scheme}://{where.netloc}".lower()])
         shop, api_key, new = created.shop, created.api_key, True
     await set_progress(redis, shop.shop_id, stage="connecting", scope=grant.scope)
-    await set_app_metafields(http, settings, shop, grant.token.reveal())
+    fields = {"widget_key": shop.widget_key, "base_url": settings.public_url.rstrip("/")}
+    done = await admin.query(_SET_METAFIELDS, {"metafields": [
+        {"ownerId": about["currentAppInstallation"]["id"], "namespace": METAFIELD_NAMESPACE,
+         "key": key, "type": "single_line_text_field", "value": value}
+        for key, value in fields.items()]})
+    if done["metafieldsSet"]["userErrors"]:
+        raise FetchError(f"Shopify refused the app's metafields for {domain}: "
+                         f"{done['metafieldsSet']['userErrors'][0].get('message')}")
     await set_progress(redis, shop.shop_id, stage="backfill due")
     return Installed(shop, api_key, new)
 
@@ -188,39 +205,33 @@ async def _free_shop_id(redis: aioredis.Redis, domain: str) -> str:
     return candidate
 
 
-_APP_INSTALLATION = "query { currentAppInstallation { id } }"
+# The installation (owner of the app-data metafields) and what a new shop takes from Shopify.
+_ABOUT = """query { currentAppInstallation { id }
+  shop { currencyCode primaryDomain { url } } }"""
 _SET_METAFIELDS = """mutation SetShopreco($metafields: [MetafieldsSetInput!]!) {
   metafieldsSet(metafields: $metafields) { metafields { key } userErrors { field message } }
 }"""
 
 
-async def set_app_metafields(http: PlatformHttp, settings: Settings, shop: Shop,
-                             token: str) -> None:
-    """App-data metafields on the app installation: the theme app extension reads them as
-    app.metafields.shopreco.widget_key and .base_url."""
-    url = f"{shopify.admin_base(shop)}/graphql.json"
-    headers = {"X-Shopify-Access-Token": token, "Content-Type": "application/json"}
-    found = await _graphql(http, shop, url, headers, _APP_INSTALLATION, {})
-    owner = found["currentAppInstallation"]["id"]
-    fields = {"widget_key": shop.widget_key, "base_url": settings.public_url.rstrip("/")}
-    metafields = [{"ownerId": owner, "namespace": METAFIELD_NAMESPACE, "key": key,
-                   "type": "single_line_text_field", "value": value}
-                  for key, value in fields.items()]
-    done = await _graphql(http, shop, url, headers, _SET_METAFIELDS, {"metafields": metafields})
-    errors = done["metafieldsSet"]["userErrors"]
-    if errors:
-        raise FetchError(f"Shopify refused the app's metafields for {shop.domain}: "
-                         f"{errors[0].get('message')}")
+@dataclass(frozen=True)
+class AdminGraphql:
+    """The shop's GraphQL Admin API with an access token."""
 
+    http: PlatformHttp
+    limit_key: str  # the per-shop rate limit's name
+    domain: str
+    api_base: str
+    token: str
 
-async def _graphql(http: PlatformHttp, shop: Shop, url: str, headers: dict[str, str],
-                   query: str, variables: dict[str, Any]) -> Any:
-    response = await http.request(shop.shop_id, "POST", url, headers=headers,
-                                  json={"query": query, "variables": variables})
-    answer: Any = decode_json(response.content)
-    if not isinstance(answer, dict) or answer.get("errors") or "data" not in answer:
-        raise FetchError(f"Shopify's GraphQL API for {shop.domain} answered with errors")
-    return answer["data"]
+    async def query(self, query: str, variables: dict[str, Any]) -> Any:
+        response = await self.http.request(
+            self.limit_key, "POST", f"{self.api_base}/graphql.json",
+            headers={"X-Shopify-Access-Token": self.token, "Content-Type": "application/json"},
+            json={"query": query, "variables": variables})
+        answer: Any = decode_json(response.content)
+        if not isinstance(answer, dict) or answer.get("errors") or "data" not in answer:
+            raise FetchError(f"Shopify's GraphQL API for {self.domain} answered with errors")
+        return answer["data"]
 
 
 async def set_progress(redis: aioredis.Redis, shop_id: str, **fields: Any) -> None:

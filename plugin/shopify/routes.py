@@ -198,6 +198,13 @@ def _landing(settings: Settings, shop_id: str, domain: str, api_key: str | None,
         f"<code>shopreco shops new-api-key {html.escape(shop_id)}</code>):</p>"
         f"<p><code id='api-key'>{html.escape(api_key)}</code></p>")
     title = "shopreco is installed" if new else "shopreco is connected"
+    embed_step = ("in <em>Online Store → Themes → Customize → App embeds</em> turn on "
+                  "<strong>shopreco widgets</strong>;")
+    if settings.shopify_base_url == Settings.shopify_base_url:  # the real Shopify: a deep link
+        activate = (f"https://{domain}/admin/themes/current/editor?context=apps&activateAppId="
+                    f"{settings.shopify_client_id}/embed")
+        embed_step = (f'<a id="activate" href="{html.escape(activate)}">turn on the '
+                      "<strong>shopreco widgets</strong> app embed</a> in your theme;")
     return HTMLResponse(f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -211,10 +218,10 @@ progress{{width:100%}} code{{background:#f3f3f3;padding:.1rem .3rem}}</style></h
  <progress id="bar" max="1"></progress></li>
 <li>Recommendations are trained about half a minute after the import; new orders arrive by
  themselves from now on.</li>
-<li>Show them on your store: <em>Online Store → Themes → Customize → App embeds</em>, turn on
- <strong>shopreco</strong>, then add the blocks <em>Frequently bought together</em>,
+<li>Show them on your store: {embed_step} then add the blocks <em>Bought together</em>,
  <em>Customers also bought</em>, <em>Complete your order</em>, <em>Picked for you</em> and
- <em>Buy it again</em> where you want them. No theme code is edited.</li>
+ <em>Buy it again</em> where you want them (<em>Add block</em> in the theme editor). No theme
+ code is edited.</li>
 </ol>
 {key_part}
 <script>

@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -122,6 +123,8 @@ def test_the_code_grant_installs_the_shop_by_itself(store: Store, fake: FakeShop
         assert again.status_code == 400 and "used already" in again.text
     shop = registered(store, domain)
     assert shop is not None and shop.platform == "shopify" and shop.uninstalled_at is None
+    assert (shop.currency, shop.storefront_url, shop.origins) == (  # from Shopify's shop query
+        "EUR", f"https://{domain}", (f"https://{domain}",))
     token = shop.access.api_token.reveal()
     assert token in fake.shop(domain).tokens
     stored = text(store.run(lambda r: r.hget(keys.shop_config(shop.shop_id), "api_token")))
@@ -160,11 +163,14 @@ def test_the_progress_link_is_signed(store: Store, fake: FakeShopify, ours: str)
 def test_the_token_exchange_installs_from_the_embedded_admin(
         store: Store, fake: FakeShopify, ours: str) -> None:
     domain = new_domain(fake, orders=4)
+    fake.shop(domain).currency = "JPY"
+    fake.shop(domain).storefront = "https://Shop.Example.com/"
     with httpx.Client(timeout=30) as admin:
         landing = admin.get(fake.app_home_url(ours, domain))
         assert landing.status_code == 200, landing.text
         shop = registered(store, domain)
         assert shop is not None and shop.access.api_token.reveal() in fake.shop(domain).tokens
+        assert (shop.currency, shop.origins) == ("JPY", ("https://shop.example.com",))
         reopened = admin.get(fake.app_home_url(ours, domain))  # connected: no new token
         assert reopened.status_code == 200 and "is connected" in reopened.text
     assert len(fake.shop(domain).tokens) == 1
@@ -320,3 +326,16 @@ def test_without_a_shopify_app_the_pages_say_so(store: Store) -> None:
             httpx.Client(base_url=url, timeout=30) as client:
         answer = client.get("/shopify/install?shop=a.myshopify.com")
     assert answer.status_code == 404 and "SHOPRECO_SHOPIFY_CLIENT_ID" in answer.text
+
+
+def test_on_the_real_shopify_the_page_links_to_turning_the_embed_on() -> None:
+    from plugin.config import Settings
+    from plugin.shopify.routes import _page
+
+    real = Settings(shopify_client_id="cid", shopify_client_secret=Secret(SECRET))
+    page = _page(real, "my-shop", "my-shop.myshopify.com", None, new=True).body.decode()
+    assert ('href="https://my-shop.myshopify.com/admin/themes/current/editor?context=apps'
+            '&amp;activateAppId=cid/embed"') in page
+    fake_base = _page(replace(real, shopify_base_url="http://127.0.0.1:1/{shop}"), "my-shop",
+                      "my-shop.myshopify.com", None, new=True).body.decode()
+    assert "activateAppId" not in fake_base and "App embeds" in fake_base
