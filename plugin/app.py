@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from plugin.admin import routes as admin_routes
 from plugin.api import email, lifecycle, nurture, privacy, recommendations, widget_stats
 from plugin.config import Settings
 from plugin.shopify import routes as shopify_routes
@@ -76,8 +77,8 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
     app = Starlette(
         routes=[  # the busiest first: Starlette tries them in order
             *widget_routes.routes,
-            *recommendations.routes,
             *receiver.routes,
+            *recommendations.routes,
             Route("/healthz", health),
             *privacy.routes,
             *lifecycle.routes,
@@ -85,6 +86,7 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             *nurture.routes,
             *widget_stats.routes,
             *shopify_routes.routes,
+            *admin_routes.routes,
             *extra_routes,
         ],
         lifespan=lifespan,

@@ -1,5 +1,5 @@
 """The `shopreco` command line: serve, worker, shops, backfill, import-csv, train, demo,
-dead-letters, privacy, erase, evaluate, lifecycle, widgets, secrets, shopify."""
+dead-letters, privacy, erase, evaluate, lifecycle, widgets, secrets, shopify, admin."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from plugin.commands import (
     Command,
+    admin,
     backfill,
     deadletters,
     demo,
@@ -31,7 +32,7 @@ from webhooks.http import FetchError
 
 # In the order `shopreco --help` lists them.
 COMMANDS = (serve, shops, backfill, train, demo, deadletters, privacy, import_csv, evaluate,
-            lifecycle, widgets, secrets, shopify)
+            lifecycle, widgets, secrets, shopify, admin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -52,6 +52,8 @@ def test_demo_replays_trains_and_finds_the_pair(own_data_dir: Path) -> None:
     assert "replaying webhooks" in result.stderr
     assert "comes back first" in result.stderr
     assert "/demo/" in result.stdout and "Authorization: Bearer sk_" in result.stdout
+    assert f"http://127.0.0.1:{port}/admin/login?token=" in result.stdout  # the dashboard
+    assert f"http://127.0.0.1:{port}/demo/shopify-install" in result.stdout  # Shopify install
     rerun = run_demo(own_data_dir, port)  # same data folder: every delivery is a duplicate
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "'duplicate'" in rerun.stderr and "'accepted'" not in rerun.stderr

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
+from plugin.admin.sessions import login_link
 from plugin.config import Settings
 from plugin.demo.shopify_install import INSTALL_PAGE, demo_shopify_routes, with_fake_shopify
 from plugin.demo.store import DemoStore, generate_store, shopify_product_payload
@@ -114,7 +115,7 @@ async def check(client: httpx.AsyncClient, api_key: str, store: DemoStore) -> di
 
 
 def banner(public_url: str, api_key: str, store: DemoStore, trained: dict[str, Any],
-           shopify_install: bool = False) -> str:
+           shopify_install: bool = False, admin_link: str = "") -> str:
     first = store.always_together[0]
     install = (f"""
   Install on Shopify (a local stand-in for Shopify: its consent page, then the install,
@@ -125,6 +126,8 @@ def banner(public_url: str, api_key: str, store: DemoStore, trained: dict[str, A
   shopreco demo is running.
 
   Storefront (product and cart pages with the widget):  {public_url}/demo/
+  The shop owner's dashboard (a one-time sign-in link, valid for a day):
+    {admin_link}
   A product page:  {public_url}/demo/products/{store.products[0].handle}
   Model {trained['model_version']}: {meta['orders']} orders, {meta['customers']} customers,
     {meta['products']} products, trained in {meta['train_seconds']} s
@@ -147,6 +150,7 @@ async def run_demo(
     store = generate_store(seed=seed, n_orders=n_orders)
     async with open_redis(settings) as redis:
         shop, api_key = await ensure_demo_shop(redis, store, public_url)
+        admin_link = await login_link(redis, public_url, DEMO_SHOP, minutes=24 * 60)
     routes = [*storefront_routes(store, shop.widget_key, public_url),
               *demo_shopify_routes(settings, store, public_url)]
     server = make_server(settings, host, port, routes)
@@ -158,7 +162,7 @@ async def run_demo(
         verdict = "first" if result["pair_found"] else "NOT first"
         sys.stderr.write(f"  check: the always-bought-together product comes back {verdict}\n")
         print(banner(public_url, api_key, store, trained, any(
-            getattr(r, "path", "") == INSTALL_PAGE for r in routes)), flush=True)
+            getattr(r, "path", "") == INSTALL_PAGE for r in routes), admin_link), flush=True)
         if exit_after_setup:
             return 0 if result["pair_found"] else 1
         while not server.should_exit:

@@ -195,6 +195,17 @@ TRAIN_REQUESTS = f"{PREFIX}:train:requests"  # LIST of JSON training requests fo
 TRAINER_ALIVE = f"{PREFIX}:train:worker"  # STRING set by a live worker (expires in seconds)
 
 
+def admin_login(token_digest: str) -> str:
+    """STRING shop id of a one-time admin login link (its token's sha256; expires in minutes,
+    deleted when used)."""
+    return f"{PREFIX}:admin:login:{token_digest}"
+
+
+def admin_session(session_digest: str) -> str:
+    """HASH `shop_id`, `csrf` of a signed-in owner's session (its cookie's sha256; expires)."""
+    return f"{PREFIX}:admin:session:{session_digest}"
+
+
 def shopify_code(code_digest: str) -> str:
     """STRING marking a Shopify authorization code (its sha256) as used (expires in a day)."""
     return f"{PREFIX}:shopify:code:{code_digest}"
