@@ -9,8 +9,8 @@ import time
 class Progress:
     """One self-rewriting line on stderr: what, how far, how fast."""
 
-    def __init__(self, label: str, total: int | None) -> None:
-        self.label, self.total, self.done = label, total, 0
+    def __init__(self, label: str, total: int | None, quiet: bool = False) -> None:
+        self.label, self.total, self.done, self.quiet = label, total, 0, quiet
         self.started = time.perf_counter()
 
     def step(self, n: int = 1) -> None:
@@ -20,6 +20,8 @@ class Progress:
             self.show()
 
     def show(self, end: str = "") -> None:
+        if self.quiet:
+            return
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         rate = f"{self.done / elapsed:,.0f}/s"
         if self.total:  # a bar when the total is known, a counter otherwise

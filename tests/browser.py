@@ -27,13 +27,29 @@ def require_chromium() -> None:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
+    """One Chromium for the whole session. Test modules import this fixture, so pytest may
+    hold several session-scoped copies of it; they share one Playwright and one browser (a
+    second sync Playwright in the same thread refuses to start), closed with the last one."""
     require_chromium()
-    from playwright.sync_api import sync_playwright
+    if not _SHARED:
+        from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield launched
-        launched.close()
+        playwright = sync_playwright().start()
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                              args=ARGS)
+        _SHARED.update(playwright=playwright, browser=launched, users=0)
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["browser"]
+    finally:
+        _SHARED["users"] -= 1
+        if not _SHARED["users"]:
+            _SHARED["browser"].close()
+            _SHARED["playwright"].stop()
+            _SHARED.clear()
+
+
+_SHARED: dict[str, Any] = {}
 
 # A normal desktop Chrome: the events endpoint ignores "HeadlessChrome" as bot traffic.
 DESKTOP_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

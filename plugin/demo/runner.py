@@ -7,6 +7,8 @@ import asyncio
 import hashlib
 import json
 import sys
+import time
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -43,6 +45,24 @@ async def ensure_demo_shop(
     return shop, await issue_api_key(redis, DEMO_SHOP)
 
 
+def checkout_order(store: DemoStore, customer_id: str, product_ids: list[str],
+                   now: float | None = None) -> dict[str, Any]:
+    """The order the storefront's "Place order" sends: one of each product in the cart, paid,
+    in the shop's currency, as Shopify's orders/create body."""
+    at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now))
+    order_id = int((time.time() if now is None else now) * 1000)
+    by_id = {p.product_id: p for p in store.products}
+    lines = [{"id": order_id * 100 + n, "product_id": int(pid), "variant_id": int(pid) * 10 + 1,
+              "quantity": 1, "price": by_id[pid].price, "title": by_id[pid].title,
+              "sku": None} for n, pid in enumerate(product_ids) if pid in by_id]
+    total = sum(float(by_id[pid].price) for pid in product_ids if pid in by_id)
+    return {"id": order_id, "created_at": at, "updated_at": at, "cancelled_at": None,
+            "financial_status": "paid", "currency": store.currency,
+            "total_price": f"{total:.2f}", "customer": {"id": int(customer_id)}
+            if customer_id.isdigit() else {"id": customer_id}, "line_items": lines,
+            "refunds": []}
+
+
 def deliveries(store: DemoStore, public_url: str) -> list[tuple[str, str, dict[str, Any]]]:
     """(topic, webhook id, body) in the order a live shop would have sent them."""
     site = hashlib.sha256(public_url.encode()).hexdigest()[:8]
@@ -60,11 +80,12 @@ def deliveries(store: DemoStore, public_url: str) -> list[tuple[str, str, dict[s
 
 
 async def replay(
-    client: httpx.AsyncClient, shop: Shop, items: list[tuple[str, str, dict[str, Any]]]
+    client: httpx.AsyncClient, shop: Shop, items: list[tuple[str, str, dict[str, Any]]],
+    quiet: bool = False,
 ) -> dict[str, int]:
     """POST every delivery, signed like Shopify signs it; count the answers."""
     secret = shop.webhook_secrets[0].reveal().encode()
-    progress = Progress("replaying webhooks", len(items))
+    progress = Progress("replaying webhooks", len(items), quiet=quiet)
     counts: dict[str, int] = {}
     queue: asyncio.Queue[tuple[str, str, dict[str, Any]]] = asyncio.Queue()
     for item in items:
@@ -151,7 +172,13 @@ async def run_demo(
     async with open_redis(settings) as redis:
         shop, api_key = await ensure_demo_shop(redis, store, public_url)
         admin_link = await login_link(redis, public_url, DEMO_SHOP, minutes=24 * 60)
-    routes = [*storefront_routes(store, shop.widget_key, public_url),
+    async def place_order(customer_id: str, product_ids: list[str]) -> None:
+        async with httpx.AsyncClient(base_url=public_url, timeout=30) as client:
+            await replay(client, shop, [("orders/create", f"demo-checkout-{uuid.uuid4()}",
+                                         checkout_order(store, customer_id, product_ids))],
+                         quiet=True)
+
+    routes = [*storefront_routes(store, shop.widget_key, public_url, place_order),
               *demo_shopify_routes(settings, store, public_url)]
     server = make_server(settings, host, port, routes)
     async with serving(server), httpx.AsyncClient(base_url=public_url, timeout=60) as client:

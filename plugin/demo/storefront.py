@@ -11,7 +11,9 @@ cart (`POST /demo/cart/items`), as a custom shop would."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from html import escape
 from typing import Any
 
@@ -24,6 +26,8 @@ from plugin.web.problems import problem
 
 CART_COOKIE = "demo_cart"
 CUSTOMER_COOKIE = "demo_customer"
+SHOPPER_COOKIE = "demo_shopper"
+PlaceOrder = Callable[[str, list[str]], Awaitable[None]]
 MAX_CART_ITEMS = 50
 RETURNING_SHOWN = 3
 
@@ -82,6 +86,15 @@ def cart_ids(request: Request, known: dict[str, DemoProduct]) -> list[str]:
     return [i for i in request.cookies.get(CART_COOKIE, "").split(",") if i in known]
 
 
+def shopper_of(request: Request) -> str:
+    """A new visitor's own customer id (kept in a cookie from the first page on): widget
+    events carry it, and the order placed at checkout is theirs, so clicks are attributed."""
+    found = request.cookies.get(SHOPPER_COOKIE) or getattr(request.state, "shopper", None)
+    if not found:  # the first page: one id for the whole request
+        found = request.state.shopper = str(8_000_000_000 + secrets.randbelow(1_000_000_000))
+    return str(found)
+
+
 def customer_of(request: Request) -> str:
     """The shopper playing a customer: `?customer=ID` (empty to sign out), else the cookie."""
     if "customer" in request.query_params:
@@ -131,7 +144,9 @@ def card(product: DemoProduct) -> str:
 class Storefront:
     """The demo pages of one store, served by the plugin next to its API."""
 
-    def __init__(self, store: DemoStore, widget_key: str, base: str) -> None:
+    def __init__(self, store: DemoStore, widget_key: str, base: str,
+                 place_order: PlaceOrder | None = None) -> None:
+        self.place_order = place_order
         self.store = store
         self.widget_key = widget_key
         self.base = base
@@ -142,7 +157,7 @@ class Storefront:
     def page(self, request: Request, title: str, body: str, head: str = "") -> HTMLResponse:
         customer = customer_of(request)
         script = attributes(src=f"{self.base}/widgets/v1/embed.js", data_key=self.widget_key,
-                            data_customer_id=customer)
+                            data_customer_id=customer or shopper_of(request))
         who = (f'Signed in as customer {escape(customer)} · <a href="?customer=">sign out</a>'
                if customer else "Browsing as a new visitor")
         html = f"""<!doctype html>
@@ -160,6 +175,9 @@ class Storefront:
         response = HTMLResponse(html)
         if "customer" in request.query_params:
             response.set_cookie(CUSTOMER_COOKIE, customer, path="/demo", samesite="lax")
+        if SHOPPER_COOKIE not in request.cookies:  # a new visitor: the id their order gets
+            response.set_cookie(SHOPPER_COOKIE, shopper_of(request), path="/demo",
+                                samesite="lax")
         return response
 
     async def home(self, request: Request) -> Response:
@@ -210,7 +228,7 @@ class Storefront:
         ids = [i for i in request.query_params.get("products", "").split(",") if i in self.by_id]
         lines = "".join(f"<li>{escape(self.by_id[i].title)}</li>" for i in ids)
         options = {"placement": "thank_you", "productIds": ",".join(ids),
-                   "customerId": customer_of(request), "limit": "4"}
+                   "customerId": customer_of(request) or shopper_of(request), "limit": "4"}
         options = {k: v for k, v in options.items() if v}
         # the command queue: pushed before the async script has loaded
         data = json.dumps(options).replace("<", "\\u003c")
@@ -247,7 +265,11 @@ class Storefront:
         return ids[:MAX_CART_ITEMS]
 
     async def checkout(self, request: Request) -> Response:
+        """Place the order: a signed orders/create webhook for the cart, as the chosen
+        customer or the new visitor, so widget clicks before it are attributed to it."""
         ids = cart_ids(request, self.by_id)
+        if ids and self.place_order is not None:
+            await self.place_order(customer_of(request) or shopper_of(request), ids)
         target = f"/demo/thank-you?products={','.join(ids)}"
         response = RedirectResponse(target, status_code=303)
         response.delete_cookie(CART_COOKIE, path="/demo")
@@ -261,8 +283,9 @@ class Storefront:
                         headers={"Cache-Control": "public, max-age=86400"})
 
 
-def storefront_routes(store: DemoStore, widget_key: str, base: str) -> list[BaseRoute]:
-    shop = Storefront(store, widget_key, base)
+def storefront_routes(store: DemoStore, widget_key: str, base: str,
+                      place_order: PlaceOrder | None = None) -> list[BaseRoute]:
+    shop = Storefront(store, widget_key, base, place_order)
     return [
         Route("/demo/", shop.home),
         Route("/demo/products/{handle}", shop.product),
