@@ -5,6 +5,8 @@
     POST /admin/login           spends the link, sets the session cookie, goes to /admin/
     GET  /admin/                the overview
     POST /admin/logout          ends the session (CSRF token required)
+    GET  /admin/recommendations a placement's live preview, the model, the excluded products
+    POST /admin/recommendations/retrain, /admin/recommendations/excluded
 
 Every page is the signed-in shop's: no page takes a shop id, so no owner can ask for
 another shop's data. Every form carries the session's CSRF token; a POST without it is 403.
@@ -12,49 +14,15 @@ another shop's data. Every form carries the session's CSRF token; a POST without
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 
 from plugin.admin import sessions
 from plugin.admin.overview import overview
+from plugin.admin.pages import owner_page, render
+from plugin.admin.recommendations import recommendations_page, retrain, save_excluded
 from plugin.store.shops import get_shop
-
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-Page = Callable[[Request, sessions.Session], Awaitable[Response]]
-
-
-def owner_page(handler: Page) -> Callable[[Request], Awaitable[Response]]:
-    """The signed-in owner's session, or a redirect to sign-in; POSTs need its CSRF token."""
-
-    async def endpoint(request: Request) -> Response:
-        redis = request.app.state.redis
-        session = await sessions.find(redis, request.cookies.get(sessions.COOKIE))
-        if session is None or await get_shop(redis, session.shop_id) is None:
-            return RedirectResponse("/admin/signin?expired=1", status_code=303)
-        if request.method == "POST":
-            form = await request.form()
-            if not session.accepts(str(form.get("csrf") or "")):
-                return render(request, "error.html", {"message": "This form has expired or "
-                              "did not come from your dashboard. Go back and try again."},
-                              status=403)
-        return await handler(request, session)
-
-    endpoint.__name__ = handler.__name__
-    return endpoint
-
-
-def render(request: Request, template: str, context: dict[str, Any],
-           status: int = 200) -> Response:
-    response = templates.TemplateResponse(request, template, context, status_code=status)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    return response
 
 
 async def signin(request: Request) -> Response:
@@ -105,4 +73,7 @@ routes = [
     Route("/admin/login", login, methods=["POST"]),
     Route("/admin/", home),
     Route("/admin/logout", logout, methods=["POST"]),
+    Route("/admin/recommendations", recommendations_page),
+    Route("/admin/recommendations/retrain", retrain, methods=["POST"]),
+    Route("/admin/recommendations/excluded", save_excluded, methods=["POST"]),
 ]

@@ -18,6 +18,7 @@ from plugin.engine.serving import kept, serve_query
 from plugin.engine.training import NothingToTrain, train_shop
 from plugin.store import changes, keys
 from plugin.store.connection import text
+from plugin.store.exclusions import excluded, replace_excluded
 from plugin.store.models import ModelInfo, current_model_info
 from plugin.store.shops import Shop
 from plugin.web.auth import authorized
@@ -154,22 +155,16 @@ async def _drain_and_train(state: Any, shop_id: str, retune: bool = False) -> Mo
 @authorized
 async def exclusions(request: Request, shop: Shop) -> Response:
     """GET: the products the owner excluded. PUT {"product_ids": [...]}: replace that list."""
-    key = keys.excluded(shop.shop_id)
     redis = request.app.state.redis
     if request.method == "PUT":
         body = await json_body(request, '{"product_ids": [...]}')
         if not isinstance(body, dict) or not isinstance(body.get("product_ids"), list):
             raise BadRequest("the body must be an object with a list `product_ids`")
         ids = [parse_id("product_ids[]", p) for p in body["product_ids"]]
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            if ids:
-                pipe.sadd(key, *ids)
-            changes.note(pipe, shop.shop_id, (changes.BLOCKED, ""))
-            await pipe.execute()
+        await replace_excluded(redis, shop.shop_id, ids)
         request.app.state.cache.changed(shop.shop_id, (changes.BLOCKED, ""))
-    members = sorted(text(m) for m in await redis.smembers(key))
-    return JSONResponse({"shop_id": shop.shop_id, "product_ids": members})
+    return JSONResponse({"shop_id": shop.shop_id,
+                         "product_ids": await excluded(redis, shop.shop_id)})
 
 
 

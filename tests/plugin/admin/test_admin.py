@@ -144,6 +144,14 @@ def test_the_overview_in_chromium(store: Store, make_shop, base_url: str, browse
         assert page.evaluate("document.documentElement.scrollWidth") <= width  # no overflow
         SCREENSHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"admin-overview-{width}.png"), full_page=True)
+        page.click("nav >> text=Recommendations")
+        page.wait_for_selector("h1:text('Recommendations')")
+        page.select_option("#placement", "trending")
+        page.click("#preview button")
+        page.wait_for_selector("#preview-items")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(SCREENSHOTS / f"admin-recommendations-{width}.png"),
+                        full_page=True)
         page.keyboard.press("Tab")  # reachable by keyboard: the sign-out button
         page.focus("#logout")
         page.keyboard.press("Enter")

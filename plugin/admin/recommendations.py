@@ -1,0 +1,117 @@
+"""The admin's Recommendations page: a live preview of any placement (what shoppers would see,
+through the widget endpoint's own code), the model and "Retrain now", and the excluded
+products."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from plugin.admin import sessions
+from plugin.admin.pages import owner_page, render
+from plugin.engine import train_requests
+from plugin.engine.serving import serve_query
+from plugin.engine.training import NothingToTrain, train_shop
+from plugin.store import changes
+from plugin.store.exclusions import excluded, replace_excluded
+from plugin.store.fields import PayloadError, id_string
+from plugin.store.models import current_model_info
+from plugin.store.shops import get_shop
+from plugin.web.params import BadRequest
+from widgets.placements import PLACEMENTS, build_query, parse_request
+
+log = logging.getLogger(__name__)
+SHOWN_PLACEMENTS = ("bundle", "also_bought", "cart", "thank_you", "home", "buy_again",
+                    "trending")
+MAX_EXCLUDED = 1000
+
+
+async def preview(request: Request, shop_id: str, currency: str,
+                  params: QueryParams) -> dict[str, Any]:
+    """The preview form's values and, when a placement was asked for, its answer or what is
+    wrong with the question."""
+    asked = {k: params.get(k, "") for k in ("placement", "product_id", "product_ids",
+                                            "customer_id")}
+    if not asked["placement"]:
+        return {"asked": asked, "items": None, "problem": None}
+    try:
+        widget = parse_request({**{k: v for k, v in asked.items() if v}, "limit": "8"})
+        query = await build_query(request.app.state.cache, shop_id, widget)
+        served = await serve_query(request.app.state.cache, shop_id, currency, query)
+    except BadRequest as error:
+        return {"asked": asked, "items": None, "problem": str(error)}
+    return {"asked": asked, "items": served.items, "strategy": served.strategy,
+            "problem": None}
+
+
+@owner_page
+async def recommendations_page(request: Request, session: sessions.Session) -> Response:
+    state = request.app.state
+    shop = await get_shop(state.redis, session.shop_id)
+    assert shop is not None  # owner_page checked it
+    model = await current_model_info(state.redis, shop.shop_id)
+    meta = model.meta if model else {}
+    choice = meta.get("choice") or {}
+    return render(request, "recommendations.html", {
+        "shop": shop, "session": session, "placements": SHOWN_PLACEMENTS,
+        "known_placements": PLACEMENTS,
+        **await preview(request, shop.shop_id, shop.currency, request.query_params),
+        "model": model, "meta": meta, "choice": choice,
+        "trained_ago": _ago(meta.get("trained_at")),
+        "training": request.query_params.get("training") == "1",
+        "excluded": await excluded(state.redis, shop.shop_id),
+        "saved": request.query_params.get("saved") == "1",
+    })
+
+
+def _ago(at: Any) -> str:
+    if not isinstance(at, (int, float)):
+        return "never"
+    minutes = max(0, int((time.time() - at) // 60))
+    return f"{minutes} min ago" if minutes < 120 else f"{minutes // 60} h ago"
+
+
+@owner_page
+async def retrain(request: Request, session: sessions.Session) -> Response:
+    """Train now: in the worker process when one runs beside this one, else here, after the
+    answer; the page shows the new model when it serves."""
+    state = request.app.state
+    shop_id = session.shop_id
+    if not state.settings.run_worker and await train_requests.worker_is_alive(state.redis):
+        await train_requests.ask_worker(state.redis, shop_id, retune=False)
+    else:
+        task = asyncio.create_task(_train_here(state, shop_id))
+        state.background.add(task)
+        task.add_done_callback(state.background.discard)
+    return RedirectResponse("/admin/recommendations?training=1", status_code=303)
+
+
+async def _train_here(state: Any, shop_id: str) -> None:
+    try:
+        await state.ingestor.drain(shop_id)
+        await train_shop(state.redis, shop_id, tuning_seconds=state.settings.tuning_seconds)
+    except (NothingToTrain, TimeoutError) as error:
+        log.info("retrain from the admin for %r skipped: %s", shop_id, error)
+
+
+@owner_page
+async def save_excluded(request: Request, session: sessions.Session) -> Response:
+    form = await request.form()
+    raw = [line.strip() for line in str(form.get("product_ids") or "").replace(",", "\n")
+           .splitlines() if line.strip()]
+    try:
+        ids = list(dict.fromkeys(str(id_string(value, "product id")) for value in raw))
+    except PayloadError as error:
+        return render(request, "error.html", {"message": f"Not saved: {error}"}, status=400)
+    if len(ids) > MAX_EXCLUDED:
+        return render(request, "error.html", {"message": f"Not saved: at most {MAX_EXCLUDED} "
+                                                         "excluded products"}, status=400)
+    await replace_excluded(request.app.state.redis, session.shop_id, ids)
+    request.app.state.cache.changed(session.shop_id, (changes.BLOCKED, ""))
+    return RedirectResponse("/admin/recommendations?saved=1", status_code=303)
