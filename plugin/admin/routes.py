@@ -7,6 +7,8 @@
     POST /admin/logout          ends the session (CSRF token required)
     GET  /admin/recommendations a placement's live preview, the model, the excluded products
     POST /admin/recommendations/retrain, /admin/recommendations/excluded
+    GET  /admin/health          webhooks per topic and day, dead letters, import, model age
+    POST /admin/health/replay   sends a dead letter (or all) back to the worker
 
 Every page is the signed-in shop's: no page takes a shop id, so no owner can ask for
 another shop's data. Every form carries the session's CSRF token; a POST without it is 403.
@@ -19,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from plugin.admin import sessions
+from plugin.admin.health import health_page, replay
 from plugin.admin.overview import overview
 from plugin.admin.pages import owner_page, render
 from plugin.admin.recommendations import recommendations_page, retrain, save_excluded
@@ -76,4 +79,6 @@ routes = [
     Route("/admin/recommendations", recommendations_page),
     Route("/admin/recommendations/retrain", retrain, methods=["POST"]),
     Route("/admin/recommendations/excluded", save_excluded, methods=["POST"]),
+    Route("/admin/health", health_page),
+    Route("/admin/health/replay", replay, methods=["POST"]),
 ]
