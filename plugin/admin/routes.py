@@ -9,6 +9,7 @@
     POST /admin/recommendations/retrain, /admin/recommendations/excluded
     GET  /admin/health          webhooks per topic and day, dead letters, import, model age
     POST /admin/health/replay   sends a dead letter (or all) back to the worker
+    GET  /admin/widgets         snippets per placement, theming with a live preview
 
 Every page is the signed-in shop's: no page takes a shop id, so no owner can ask for
 another shop's data. Every form carries the session's CSRF token; a POST without it is 403.
@@ -25,6 +26,7 @@ from plugin.admin.health import health_page, replay
 from plugin.admin.overview import overview
 from plugin.admin.pages import owner_page, render
 from plugin.admin.recommendations import recommendations_page, retrain, save_excluded
+from plugin.admin.widgets import widgets_page
 from plugin.store.shops import get_shop
 
 
@@ -81,4 +83,5 @@ routes = [
     Route("/admin/recommendations/excluded", save_excluded, methods=["POST"]),
     Route("/admin/health", health_page),
     Route("/admin/health/replay", replay, methods=["POST"]),
+    Route("/admin/widgets", widgets_page),
 ]

@@ -79,6 +79,7 @@
     }
   });
   const track = (type, ctx, pid, now) => {
+    if (sa("track") === "off") return; // a preview (the owner's admin): nothing counted
     queue.push({ id: rid(), type, placement: ctx.placement, product_id: String(pid),
       model_version: ctx.version || null, at: Date.now() });
     if (now) flush();

@@ -4,12 +4,14 @@ products are saved (CSRF required) and never shown, Retrain now trains."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 import pytest
 
 from plugin.admin import sessions
 from plugin.store.shops import NewShop
+from tests.browser import DESKTOP_UA, SCREENSHOTS, PageWatch, browser  # noqa: F401
 from tests.conftest import Store
 from tests.helpers import eventually, order_payload, send_orders, train
 
@@ -102,3 +104,35 @@ def test_retrain_now_trains_a_new_version(store: Store, http: httpx.Client,
             return found[1]
 
         eventually(new_version, timeout=60)
+
+
+def test_the_widgets_page_previews_in_the_owners_colours(store: Store, http: httpx.Client,
+                                                         paired: NewShop,
+                                                         browser: Any) -> None:  # noqa: F811
+    base = str(http.base_url).rstrip("/")
+    context = browser.new_context(user_agent=DESKTOP_UA, viewport={"width": 390, "height": 900})
+    try:
+        page = context.new_page()
+        watch = PageWatch(page)
+        sent: list[str] = []
+        page.on("request", lambda r: sent.append(r.url))
+        page.goto(store.run(lambda r: sessions.login_link(r, base, paired.shop.shop_id)))
+        page.click("#continue")
+        page.goto(f"{base}/admin/widgets")
+        assert paired.shop.widget_key in page.inner_text("#script-snippet")
+        host = "shopreco-recommendations[placement=trending]"
+        page.locator(host).scroll_into_view_if_needed()
+        page.wait_for_selector(f"{host}[data-shopreco-state=ready]")
+        page.fill("#v1", "#aa3300")
+        assert "--shopreco-accent: #aa3300;" in page.inner_text("#theme-css")
+        accent = page.evaluate("getComputedStyle(document.getElementById('preview-box'))"
+                               ".getPropertyValue('--shopreco-accent').trim()")
+        assert accent == "#aa3300"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "admin-widgets-390.png"), full_page=True)
+        page.wait_for_timeout(1500)  # longer than the script's event batching delay
+        assert not [url for url in sent if "/widgets/v1/events" in url]  # a preview counts nothing
+        assert watch.errors == []
+    finally:
+        context.close()
