@@ -10,6 +10,7 @@
     GET  /admin/health          webhooks per topic and day, dead letters, import, model age
     POST /admin/health/replay   sends a dead letter (or all) back to the worker
     GET  /admin/widgets         snippets per placement, theming with a live preview
+    GET  /admin/customers[.csv] customers per stage, cohort retention, a stage's customers
 
 Every page is the signed-in shop's: no page takes a shop id, so no owner can ask for
 another shop's data. Every form carries the session's CSRF token; a POST without it is 403.
@@ -22,6 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from plugin.admin import sessions
+from plugin.admin.customers import customers_csv, customers_page
 from plugin.admin.health import health_page, replay
 from plugin.admin.overview import overview
 from plugin.admin.pages import owner_page, render
@@ -84,4 +86,6 @@ routes = [
     Route("/admin/health", health_page),
     Route("/admin/health/replay", replay, methods=["POST"]),
     Route("/admin/widgets", widgets_page),
+    Route("/admin/customers", customers_page),
+    Route("/admin/customers.csv", customers_csv),
 ]

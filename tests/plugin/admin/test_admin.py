@@ -152,6 +152,10 @@ def test_the_overview_in_chromium(store: Store, make_shop, base_url: str, browse
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         page.screenshot(path=str(SCREENSHOTS / f"admin-recommendations-{width}.png"),
                         full_page=True)
+        page.click("nav >> text=Customers")
+        page.wait_for_selector("h1:text('Customers')")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(SCREENSHOTS / f"admin-customers-{width}.png"), full_page=True)
         page.click("nav >> text=Health")
         page.wait_for_selector("h1:text('Health')")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
