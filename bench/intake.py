@@ -54,6 +54,9 @@ from plugin.store import keys
 from plugin.store.connection import open_redis, text
 from plugin.store.events import Event, append
 from plugin.store.shops import add_shop
+from plugin.web.body import decode_json
+from plugin.web.responses import json_bytes
+from webhooks import shopify
 from webhooks.ingest import Ingestor
 from webhooks.signatures import hmac_sha256_base64
 
@@ -351,14 +354,17 @@ def report_intake(results: dict[str, list[WrkResult]]) -> None:
 
 async def fill_stream(redis: Any, bodies: list[bytes], n: int) -> None:
     """n distinct orders/create events of the shop "bench" in its stream, as intake stores
-    them (orders numbered past the distinct bodies reuse their lines under a new id)."""
+    them, with the order the receiver made of the body (orders numbered past the distinct
+    bodies reuse their lines under a new id)."""
     batch = []
     for index in range(n):
         body = bodies[index % len(bodies)]
         if index >= len(bodies):
             body = body.replace(b'{"id":5', b'{"id":6%05d' % (index // len(bodies)), 1)
+        order = shopify.ADAPTER.check("orders/create", decode_json(body))
         batch.append(append(redis, "bench", Event("shopify", "orders/create", f"d-{index}",
-                                                  body, api_version="2025-01")))
+                                                  body, api_version="2025-01",
+                                                  order=json_bytes(order))))
         if len(batch) == 64:
             await asyncio.gather(*batch)
             batch = []

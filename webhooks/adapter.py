@@ -115,8 +115,10 @@ class PlatformAdapter(ABC):
         """Topic and dedupe id of a verified delivery (raises PayloadError)."""
 
     @abstractmethod
-    def check(self, topic: str, payload: Any) -> None:
-        """Refuse a body the worker could never process (raises PayloadError)."""
+    def check(self, topic: str, payload: Any) -> Order | None:
+        """Refuse a body the worker could never process (raises PayloadError). An adapter
+        whose check makes order_to_store's order anyway returns it (the receiver stores it
+        beside the body, and the worker need not parse the body again); None otherwise."""
 
     @abstractmethod
     async def apply(self, context: Context, topic: str, payload: Any) -> None:

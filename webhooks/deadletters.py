@@ -24,7 +24,9 @@ PAGE = 500
 _FAILURE_FIELDS = ("event_id", "error", "attempts")
 
 # KEYS: dead-letter stream, event stream, stats. ARGV: the dead-letter ids of one event, the
-# first one's fields re-appended. Returns the new event id, or false if that entry is gone.
+# first one's fields re-appended, without the order the receiver made of the body: a replay is
+# parsed again from its body, by the code of today. Returns the new event id, or false if that
+# entry is gone.
 _REPLAY_SCRIPT = """
 local entries = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #entries == 0 then return false end
@@ -33,7 +35,7 @@ for i = 1, #fields, 2 do
   local name = fields[i]
   if name == 'replays' then
     replays = tonumber(fields[i + 1]) or 0
-  elseif name ~= 'event_id' and name ~= 'error' and name ~= 'attempts' then
+  elseif name ~= 'event_id' and name ~= 'error' and name ~= 'attempts' and name ~= 'order' then
     event[#event + 1] = name
     event[#event + 1] = fields[i + 1]
   end

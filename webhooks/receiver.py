@@ -48,7 +48,7 @@ async def receive(request: Request) -> Response:
     try:
         payload = parse_json(body)
         delivery = adapter.describe(headers, body, payload)
-        adapter.check(delivery.topic, payload)
+        order = adapter.check(delivery.topic, payload)
     except PayloadError as error:
         return problem(400, f"{platform} webhook for shop {shop.shop_id!r}: {error}")
     event = intake.Event(
@@ -58,6 +58,7 @@ async def receive(request: Request) -> Response:
         body=body,
         triggered_at=delivery.triggered_at,
         api_version=delivery.api_version,
+        order=json_bytes(order) if order is not None else b"",  # orjson writes dataclasses
     )
     stream_id = await intake.append(redis, shop.shop_id, event)
     status = "accepted" if stream_id else "duplicate"

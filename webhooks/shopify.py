@@ -23,7 +23,7 @@ from plugin.store.fields import (
     quantity,
     timestamp,
 )
-from plugin.store.order import LineItem, Order, Refund
+from plugin.store.order import LineItem, Order, Refund, from_checked
 from plugin.store.shops import Shop
 from plugin.web.body import decode_json
 from webhooks import shopify_privacy
@@ -58,18 +58,20 @@ def verify(secrets: tuple[Secret, ...], body: bytes, headers: Mapping[str, str])
     return verify_base64_hmac(secrets, body, header(headers, "hmac-sha256"))
 
 
-def check_payload(topic: str, payload: Any) -> None:
-    """Refuse, at the door, a body the worker could never process (raises PayloadError)."""
+def check_payload(topic: str, payload: Any) -> Order | None:
+    """Refuse, at the door, a body the worker could never process (raises PayloadError); the
+    order of an orders/* body."""
     if not isinstance(payload, dict):
         raise PayloadError(f"the body of a {topic} webhook must be a JSON object")
     if topic in ORDER_TOPICS:
-        parse_order(payload)
-    elif topic in PRODUCT_TOPICS or topic == PRODUCT_DELETE:
+        return parse_order(payload)
+    if topic in PRODUCT_TOPICS or topic == PRODUCT_DELETE:
         id_string(payload.get("id"), "id")
     elif topic == REFUND_CREATE:
         parse_refund(payload)
     elif topic in shopify_privacy.SHOPIFY_TOPICS:
         shopify_privacy.check_shopify(topic, payload)
+    return None
 
 
 def parse_order(payload: dict[str, Any]) -> Order:
@@ -84,7 +86,8 @@ def parse_order(payload: dict[str, Any]) -> Order:
     line_items = payload.get("line_items")
     if not isinstance(line_items, list):
         raise PayloadError("line_items must be a list")
-    return Order(
+    return from_checked(  # every value below comes out of a field rule
+        Order,
         order_id=str(id_string(payload.get("id"), "id")),
         customer_id=id_string(customer.get("id"), "customer.id", False) if customer else None,
         created_at=created_at,
@@ -100,7 +103,8 @@ def parse_order(payload: dict[str, Any]) -> Order:
 def _lines(line_items: list[Any]) -> list[LineItem]:
     # a line without product_id is a custom line (gift card, tip): nothing to recommend
     return [
-        LineItem(
+        from_checked(
+            LineItem,
             product_id=product_id,
             variant_id=id_string(item.get("variant_id"), f"{field}.variant_id", False),
             title=display_text(item.get("title"), f"{field}.title"),
@@ -141,7 +145,8 @@ def _refund_lines(refund: Any, field: str) -> list[Refund]:
         where = f"{field}.refund_line_items[{index}]"
         if not isinstance(line, dict):
             raise PayloadError(f"{where} must be an object")
-        entries.append(Refund(
+        entries.append(from_checked(
+            Refund,
             refund_id=refund_id,
             line_id=str(id_string(line.get("line_item_id"), f"{where}.line_item_id")),
             quantity=quantity(line.get("quantity"), f"{where}.quantity"),
@@ -202,8 +207,8 @@ class ShopifyAdapter(PlatformAdapter):
             api_version=header(headers, "api-version") or "",
         )
 
-    def check(self, topic: str, payload: Any) -> None:
-        check_payload(topic, payload)
+    def check(self, topic: str, payload: Any) -> Order | None:
+        return check_payload(topic, payload)
 
     def order_to_store(self, topic: str, payload: Any) -> Order | None:
         return parse_order(payload) if topic in ORDER_TOPICS else None

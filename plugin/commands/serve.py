@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from plugin.commands import Subparsers
 from plugin.config import Settings
-from plugin.server import limit_malloc_arenas, serve
+from plugin.server import limit_malloc_arenas, serve, settle_gc
 from plugin.store.connection import open_redis
 from plugin.store.migrations import migrate
 from plugin.supervisor import supervise
@@ -48,6 +48,7 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     async with open_redis(settings) as redis:
         await migrate(redis)
         async with running_workers(redis, settings):
+            settle_gc()
             print("shopreco worker running; Ctrl-C stops it", file=sys.stderr)
             await asyncio.Event().wait()
     return 0

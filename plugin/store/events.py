@@ -18,19 +18,20 @@ from plugin.store.scripts import Arg, Script, missing
 # The appends of one shop's waiting deliveries, in order. Each is checked, appended and marked in
 # one atomic step: a delivery is either in the stream and marked seen, or neither (the
 # platform's retry then gets a second chance). KEYS: the stream, the stats, then each
-# delivery's seen marker. ARGV: the marker's expiry, the number of stream fields per delivery
-# (name and value each count), then those fields of each delivery. Returns per delivery its
-# stream id, or nil for a delivery already accepted.
+# delivery's seen marker. ARGV: the marker's expiry, then per delivery the number of its stream
+# fields (name and value each count; deliveries differ: only an order carries `order`) and
+# those fields. Returns per delivery its stream id, or nil for a delivery already accepted.
 _APPEND = Script("""
-local ttl, width = ARGV[1], tonumber(ARGV[2])
+local ttl, at = ARGV[1], 2
 local ids = {}
 for n = 3, #KEYS do
-  local first = 3 + (n - 3) * width
+  local first, last = at + 1, at + tonumber(ARGV[at])
+  at = last + 1
   if redis.call('EXISTS', KEYS[n]) == 1 then
     redis.call('HINCRBY', KEYS[2], 'duplicates', 1)
     ids[n - 2] = false
   else
-    local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, first, first + width - 1))
+    local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, first, last))
     redis.call('SET', KEYS[n], id, 'EX', ttl)
     redis.call('HINCRBY', KEYS[2], 'accepted', 1)
     ids[n - 2] = id
@@ -48,9 +49,13 @@ class Event:
     body: bytes
     triggered_at: str = ""
     api_version: str = ""
+    # The order the body stands for, as JSON that Order.from_json reads, when the receiver made
+    # it while checking the body: the worker then stores it without parsing the body again.
+    # b"" for none.
+    order: bytes | str = b""
 
     def fields(self) -> dict[str, bytes | str]:
-        return {
+        fields: dict[str, bytes | str] = {
             "platform": self.platform,
             "topic": self.topic,
             "delivery_id": self.delivery_id,
@@ -59,6 +64,9 @@ class Event:
             "api_version": self.api_version,
             "body": self.body,
         }
+        if self.order:
+            fields["order"] = self.order
+        return fields
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> Event:
@@ -70,6 +78,7 @@ class Event:
             body=named["body"],
             triggered_at=text(named.get("triggered_at", b"")),
             api_version=text(named.get("api_version", b"")),
+            order=named.get("order", b""),
         )
 
 
@@ -168,6 +177,8 @@ class GroupCommit:
 
     async def _send(self, groups: list[list[_Waiting]]) -> list[Any]:
         calls = [_append_call(group) for group in groups]
+        if len(calls) == 1:  # one shop's deliveries (the usual case): no pipeline needed
+            return [await _APPEND(self.redis, *calls[0])]
         replies = await self._pipeline(calls)
         unknown = [n for n, reply in enumerate(replies) if missing(reply)]
         if unknown:  # a new or restarted server: load the script, send those again
@@ -188,12 +199,13 @@ def _append_call(group: list[_Waiting]) -> tuple[list[str], list[Arg]]:
     """Keys and arguments of the append script for one shop's waiting deliveries."""
     shop_id = group[0].shop_id
     script_keys = [keys.events(shop_id), keys.stats(shop_id)]
-    argv: list[Arg] = [keys.DEDUPE_TTL_SECONDS, 0]
+    argv: list[Arg] = [keys.DEDUPE_TTL_SECONDS]
     for waiting in group:
         script_keys.append(keys.seen_delivery(shop_id, waiting.event.delivery_id))
-        for name, value in waiting.event.fields().items():
+        fields = waiting.event.fields()
+        argv.append(2 * len(fields))
+        for name, value in fields.items():
             argv += [name, value]
-    argv[1] = (len(argv) - 2) // len(group)
     return script_keys, argv
 
 

@@ -23,6 +23,7 @@ from plugin.store.events import Event, append
 from plugin.store.order import LineItem, Order
 from plugin.store.records import store_order
 from plugin.store.shops import NewShop
+from plugin.web.responses import json_bytes
 from tests.conftest import Store
 from tests.helpers import SHARED_DATA, body_of, order_payload, shopify_headers
 from webhooks import shopify
@@ -170,6 +171,16 @@ def test_captured_notification_keeps_ids_beyond_2_53_exact() -> None:
     assert (order.order_id, order.customer_id) == (raw_order_id[1], raw_customer_id[1])
     assert [line.product_id for line in order.lines] == re.findall(r'"product_id":(\d+)', text)
     assert order.cancelled
+
+
+def test_the_order_the_receiver_handed_over_is_stored_without_parsing_the_body(
+        store, shop) -> None:
+    order = shopify.parse_order(order_payload(1020, 90, [520, 521]))
+    handed_over = Event(shopify.PLATFORM, "orders/create", uuid.uuid4().hex, b"never parsed",
+                        order=json_bytes(order))
+    stored = ingest(store, shop.shop.shop_id, handed_over)
+    assert Order.from_json(stored[b"1020"]) == order
+    assert pending(store, shop.shop.shop_id) == 0
 
 
 def test_entry_of_a_crashed_consumer_is_reclaimed_and_acknowledged(store, shop) -> None:

@@ -27,18 +27,24 @@ def delivery(n: int, delivery_id: str | None = None) -> Event:
                  body_of(order_payload(3000 + n, 5, [1, 2])))
 
 
-def counting_pipelines(redis: aioredis.Redis) -> list[int]:
-    """Count the pipelines the client opens from now on (the group commit sends one per
-    batch)."""
-    opened: list[int] = []
-    pipeline = redis.pipeline
+def counting_round_trips(redis: aioredis.Redis) -> list[int]:
+    """Count the round trips the client makes from now on: pipelines it opens and commands
+    sent on their own (the group commit sends one per batch: a pipeline when several shops
+    wait, else one EVALSHA)."""
+    sent: list[int] = []
+    pipeline, execute_command = redis.pipeline, redis.execute_command
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        opened.append(1)
+    def counted_pipeline(*args: Any, **kwargs: Any) -> Any:
+        sent.append(1)
         return pipeline(*args, **kwargs)
 
-    redis.pipeline = counted  # type: ignore[method-assign]
-    return opened
+    async def counted_command(*args: Any, **kwargs: Any) -> Any:
+        sent.append(1)
+        return await execute_command(*args, **kwargs)
+
+    redis.pipeline = counted_pipeline  # type: ignore[method-assign]
+    redis.execute_command = counted_command  # type: ignore[method-assign]
+    return sent
 
 
 def test_concurrent_appends_share_one_round_trip(store: Store, make_shop: Any) -> None:
@@ -46,15 +52,34 @@ def test_concurrent_appends_share_one_round_trip(store: Store, make_shop: Any) -
 
     async def work(redis: aioredis.Redis) -> tuple[list[str | None], int, int]:
         await append(redis, shop_id, delivery(-1))  # the script is loaded
-        opened = counting_pipelines(redis)
+        sent = counting_round_trips(redis)
         ids = await asyncio.gather(*(append(redis, shop_id, delivery(n))
                                      for n in range(CONCURRENT)))
-        return ids, len(opened), await redis.xlen(keys.events(shop_id))
+        return ids, len(sent), await redis.xlen(keys.events(shop_id))
 
-    ids, pipelines, length = store.run(work)
-    assert pipelines == 1
+    ids, round_trips, length = store.run(work)
+    assert round_trips == 1
     assert len(set(ids)) == CONCURRENT and None not in ids
     assert length == CONCURRENT + 1
+
+
+def test_a_batch_of_events_with_and_without_an_order_keeps_each_ones_fields(
+    store: Store, make_shop: Any
+) -> None:
+    shop_id = make_shop().shop.shop_id
+    product = Event(shopify.PLATFORM, "products/update", "p-1", b'{"id": 1}')
+    ordered = Event(shopify.PLATFORM, "orders/create", "o-1", b"{}", order=b'{"order_id":"9"}')
+    sent = [product, ordered, product.__class__(**{**vars(product), "delivery_id": "p-2"})]
+
+    async def work(redis: aioredis.Redis) -> list[Any]:
+        await asyncio.gather(*(append(redis, shop_id, event) for event in sent))
+        return list(await redis.xrange(keys.events(shop_id)))
+
+    stored = [Event.from_fields(fields) for _id, fields in store.run(work)]
+    assert [(e.delivery_id, e.topic, e.body, e.order) for e in stored] == [
+        ("p-1", "products/update", b'{"id": 1}', b""),
+        ("o-1", "orders/create", b"{}", b'{"order_id":"9"}'),
+        ("p-2", "products/update", b'{"id": 1}', b"")]
 
 
 def test_a_duplicate_in_the_same_batch_is_answered_none_and_counted(
@@ -109,13 +134,13 @@ def test_a_failed_round_trip_leaves_the_next_one_working(store: Store, make_shop
     shop_id = make_shop().shop.shop_id
 
     async def work(redis: aioredis.Redis) -> tuple[list[Any], str | None]:
-        pipeline = redis.pipeline
+        execute_command = redis.execute_command  # one shop's batch: one EVALSHA
 
-        def broken_once(*args: Any, **kwargs: Any) -> Any:
-            redis.pipeline = pipeline  # type: ignore[method-assign]
+        async def broken_once(*args: Any, **kwargs: Any) -> Any:
+            redis.execute_command = execute_command  # type: ignore[method-assign]
             raise RedisConnectionError("the connection dropped")
 
-        redis.pipeline = broken_once  # type: ignore[method-assign]
+        redis.execute_command = broken_once  # type: ignore[method-assign]
         failed = await asyncio.gather(*(append(redis, shop_id, delivery(n)) for n in range(3)),
                                       return_exceptions=True)
         return failed, await append(redis, shop_id, delivery(9))

@@ -16,10 +16,12 @@ from redis.exceptions import RedisError
 
 from plugin.store import keys
 from plugin.store.connection import EmbeddedRedis
+from plugin.store.order import Order
 from plugin.store.shops import add_shop
 from tests.conftest import LiveServer, Store, settings_for
 from tests.helpers import SHARED_DATA, body_of, order_payload, shopify_headers, shopify_signature
 from tests.webhooks.test_signatures import SHOPIFY, vector_body
+from webhooks.shopify import parse_order
 
 PROBLEM = "application/problem+json"
 
@@ -40,6 +42,25 @@ def test_signed_order_is_accepted_and_stored(http, shop, store) -> None:
     assert response.json()["status"] == "accepted"
     stored = store.run(lambda r: r.xrange(keys.events(shop.shop.shop_id)))
     assert len(stored) == 1 and stored[0][1][b"body"] == body
+
+
+def test_the_order_checked_at_the_door_is_stored_beside_the_body(http, shop, store) -> None:
+    """The worker stores it from there, without parsing the body a second time."""
+    payload = order_payload(2, 12, [101, 103])
+    body = body_of(payload)
+    headers = shopify_headers(shop.shop.domain, shop.shop.webhook_secrets[0].reveal(), body)
+    assert post(http, body, headers).status_code == 200
+    stored = store.run(lambda r: r.xrange(keys.events(shop.shop.shop_id)))
+    assert Order.from_json(stored[0][1][b"order"]) == parse_order(payload)  # checked on read
+
+
+def test_an_event_that_is_not_an_order_carries_no_order(http, shop, store) -> None:
+    body = body_of({"id": 632910392, "title": "IPod Nano"})
+    headers = shopify_headers(shop.shop.domain, shop.shop.webhook_secrets[0].reveal(), body,
+                              topic="products/update")
+    assert post(http, body, headers).status_code == 200
+    stored = store.run(lambda r: r.xrange(keys.events(shop.shop.shop_id)))
+    assert b"order" not in stored[0][1]
 
 
 @pytest.mark.parametrize("vector", SHOPIFY, ids=[v["id"] for v in SHOPIFY])

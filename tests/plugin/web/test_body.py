@@ -76,6 +76,8 @@ def test_the_test_server_limit_is_what_these_tests_assume(store) -> None:
 @pytest.mark.parametrize(("raw", "reason"), [
     (b"[" * 1000 + b"]" * 1000, "nested more than 32 levels"),
     (b"[" * 33 + b"]" * 33, "nested more than 32 levels"),
+    (b"[" * 33 + b"1.5" + b"]" * 33, "nested more than 32 levels"),
+    (b'{"a": 0.' + b"0" * 40 + b"1}", "out of range"),
     (b"9" * 4301, "more than 40 digits"),
     (b"1e400", "out of range"),
     (b"NaN", "NaN is not a JSON number"),
@@ -92,6 +94,8 @@ def test_decode_json_keeps_what_is_within_the_limits() -> None:
     assert decode_json(nested) is not None
     assert decode_json(b'{"price": 12.5, "id": 12345678901234567890}') == {
         "price": 12.5, "id": 12345678901234567890}
+    assert decode_json(b'[18446744073709551616, -9223372036854775809, 1e20]') == [
+        18446744073709551616, -9223372036854775809, 1e20]  # beyond 64 bits: still exact
 
 
 @pytest.mark.parametrize("body", [b"[" * 1000 + b"]" * 1000, b'{"product_ids": ["\\ud800"]}',
