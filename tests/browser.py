@@ -25,31 +25,18 @@ def require_chromium() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """One Chromium for the whole session. Test modules import this fixture, so pytest may
-    hold several session-scoped copies of it; they share one Playwright and one browser (a
-    second sync Playwright in the same thread refuses to start), closed with the last one."""
+    """Chromium for one test module. Sync Playwright runs an event loop in the test thread
+    while it is open, so it is closed at the end of the module: later tests may call
+    asyncio.run, and the next module starts its own."""
     require_chromium()
-    if not _SHARED:
-        from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright
 
-        playwright = sync_playwright().start()
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=ARGS)
-        _SHARED.update(playwright=playwright, browser=launched, users=0)
-    _SHARED["users"] += 1
-    try:
-        yield _SHARED["browser"]
-    finally:
-        _SHARED["users"] -= 1
-        if not _SHARED["users"]:
-            _SHARED["browser"].close()
-            _SHARED["playwright"].stop()
-            _SHARED.clear()
-
-
-_SHARED: dict[str, Any] = {}
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield launched
+        launched.close()
 
 # A normal desktop Chrome: the events endpoint ignores "HeadlessChrome" as bot traffic.
 DESKTOP_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

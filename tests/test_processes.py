@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from plugin.config import Settings
+from plugin.engine.train_requests import worker_is_alive
 from plugin.store import keys
 from plugin.store.connection import EmbeddedRedis
 from plugin.store.shops import add_shop
@@ -130,6 +131,7 @@ def test_serve_with_workers_shares_one_port_and_every_process_follows_changes(
         env=command_env(own_data_dir), stderr=subprocess.PIPE, text=True)
     try:
         wait_healthy(url, server)
+        eventually(lambda: _alive(own), timeout=60)  # the worker process has started too
         with httpx.Client(base_url=url, timeout=60) as client:
             for n in range(40):  # 40 customers buying pairs: something to learn
                 body = body_of(order_payload(500 + n, 900 + n % 20, [1 + n % 4, 5 + n % 3]))
@@ -178,6 +180,10 @@ def test_serve_with_workers_shares_one_port_and_every_process_follows_changes(
     assert "exited with" in stderr  # the supervisor saw the kill and started it again
     # both trainings ran in the worker process, not in the web process that was asked
     assert stderr.count("trained shop 'multi' for a training request") == 2, stderr[-3000:]
+
+
+def _alive(own: Store) -> None:
+    assert own.run(worker_is_alive)
 
 
 def check_all(answers: dict[int, Any], expected: Any) -> dict[int, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -22,7 +23,7 @@ from plugin.store.exclusions import excluded, replace_excluded
 from plugin.store.models import ModelInfo, current_model_info
 from plugin.store.shops import Shop
 from plugin.web.auth import authorized
-from plugin.web.body import json_body
+from plugin.web.body import InvalidJson, decode_json, json_body, read_body
 from plugin.web.params import BadRequest, parse_bool, parse_id, parse_limit
 from plugin.web.problems import problem
 from plugin.web.responses import json_bytes
@@ -73,15 +74,33 @@ async def customer_recommendations(request: Request, shop: Shop) -> Response:
 
 @authorized
 async def cart_recommendations(request: Request, shop: Shop) -> Response:
-    body = await json_body(request, '{"product_ids": [...], "limit": N}')
-    if not isinstance(body, dict) or not isinstance(body.get("product_ids"), list):
-        raise BadRequest("the body must be an object with a list `product_ids`")
-    product_ids = [parse_id("product_ids[]", p) for p in body["product_ids"]]
-    raw_customer = body.get("customer_id")
-    customer_id = None if raw_customer is None else parse_id("customer_id", raw_customer)
-    limit = parse_limit(body.get("limit"))
-    return await answer_response(request, shop,
-                                 queries.Cart(tuple(product_ids), customer_id, limit))
+    raw = await read_body(request, request.app.state.settings.max_body_bytes)
+    query = _cart_query(raw) if len(raw) <= REMEMBERED_BODY else _cart_query.__wrapped__(raw)
+    if isinstance(query, str):
+        raise BadRequest(query)
+    return await answer_response(request, shop, query)
+
+
+REMEMBERED_BODY = 1024  # a storefront sends the same few carts again and again
+
+
+@functools.lru_cache(maxsize=4096)
+def _cart_query(raw: bytes) -> queries.Cart | str:
+    """The cart query of a body, or what is wrong with it (remembered for short bodies: the
+    JSON checks and id rules cost more than answering from the kept answer)."""
+    try:
+        body = decode_json(raw)
+    except InvalidJson as error:
+        return f'{error}; send JSON: {{"product_ids": [...], "limit": N}}'
+    try:
+        if not isinstance(body, dict) or not isinstance(body.get("product_ids"), list):
+            raise BadRequest("the body must be an object with a list `product_ids`")
+        product_ids = [parse_id("product_ids[]", p) for p in body["product_ids"]]
+        raw_customer = body.get("customer_id")
+        customer_id = None if raw_customer is None else parse_id("customer_id", raw_customer)
+        return queries.Cart(tuple(product_ids), customer_id, parse_limit(body.get("limit")))
+    except BadRequest as error:
+        return str(error)
 
 
 @authorized

@@ -147,7 +147,7 @@ def _file_lock(path: Path) -> Any:
 async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
     """Yield an asyncio Redis client (bytes in, bytes out) for the configured store, with the
     settings' keyring installed for access tokens (plugin.store.sealing)."""
-    sealing.use(sealing.Keyring.for_settings(settings))
+    sealing.add(sealing.Keyring.for_settings(settings))
     embedded: EmbeddedRedis | None = None
     if settings.redis_url is not None:
         client = aioredis.Redis.from_url(

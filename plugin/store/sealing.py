@@ -17,7 +17,7 @@ instead. A token stored before sealing existed is sealed by the migration `seal-
 until then it is read as it was.
 
 Every process opens the store through plugin.store.connection.open_redis, which installs the
-keyring its settings name (`use`); `seal` and `unseal` use that keyring.
+keyring its settings name (`add`: the first one seals); `seal` and `unseal` use that keyring.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ class Keyring:
     def __init__(self, keys: Sequence[str]) -> None:
         if not keys:
             raise SealError("a keyring needs at least one key")
+        self.keys = tuple(dict.fromkeys(key.strip() for key in keys))
         try:
-            self._fernet = MultiFernet([Fernet(key.strip()) for key in keys])
+            self._fernet = MultiFernet([Fernet(key) for key in self.keys])
         except ValueError:
             raise SealError("SHOPRECO_SECRET_KEYS holds a value that is not a Fernet key (32 "
                             "url-safe base64 bytes; `shopreco secrets new-key` makes one)"
@@ -115,9 +116,16 @@ _keyring: Keyring | None = None
 
 
 def use(keyring: Keyring) -> None:
-    """Make `keyring` the one this process seals and opens with."""
+    """Make `keyring` the one this process seals with; keys it knew before still open."""
     global _keyring
-    _keyring = keyring
+    _keyring = keyring if _keyring is None else Keyring([*keyring.keys, *_keyring.keys])
+
+
+def add(keyring: Keyring) -> None:
+    """What open_redis does: the first keyring of the process seals; a later one (another
+    store opened by the same process, as tests do) only adds keys that open."""
+    global _keyring
+    _keyring = keyring if _keyring is None else Keyring([*_keyring.keys, *keyring.keys])
 
 
 def keyring() -> Keyring:

@@ -57,6 +57,10 @@ def test_a_widget_click_then_an_order_is_attributed_in_the_dashboard(
             page.wait_for_selector(f"{host}[data-shopreco-state=ready]")
             with page.expect_navigation():
                 carousel.locator("li a").first.click()  # a widget click, as a new visitor
+            deadline = time.monotonic() + 30
+            while _clicks(url, new) < 1:  # the click's beacon is stored before the order
+                assert time.monotonic() < deadline, "the click never reached the server"
+                page.wait_for_timeout(200)
             page.get_by_role("link", name="Add to cart").click()
             page.goto(f"{url}/demo/cart")
             with page.expect_navigation():
@@ -83,3 +87,11 @@ def test_a_widget_click_then_an_order_is_attributed_in_the_dashboard(
         finally:
             context.close()
 
+
+
+def _clicks(url: str, shop: Any) -> int:
+    answer = httpx.get(f"{url}/api/v1/shops/{shop.shop.shop_id}/widgets/stats",
+                       params={"days": "2"}, headers={"Authorization": f"Bearer {shop.api_key}"},
+                       timeout=30)
+    answer.raise_for_status()
+    return int(answer.json()["placements"].get("also_bought", {}).get("clicks", 0))

@@ -105,3 +105,18 @@ def test_the_migration_seals_tokens_stored_in_clear(store: Store) -> None:
     assert stored_token(store, shop_id).startswith(sealing.SEALED)
     shop = store.run(lambda r: get_shop(r, shop_id))
     assert shop is not None and shop.access.api_token.reveal() == TOKEN
+
+
+def test_the_first_store_a_process_opens_seals_and_later_ones_only_open() -> None:
+    """A process that opens a second store (tests do) keeps sealing with the first store's
+    key, and can open what the second's key sealed; `use` makes a keyring the sealing one."""
+    before = sealing.keyring()
+    first, second = sealing.new_key(), sealing.new_key()
+    try:
+        sealing.use(sealing.Keyring([first]))
+        sealing.add(sealing.Keyring([second]))
+        assert sealing.Keyring([first]).unseal(sealing.seal(TOKEN)) == TOKEN
+        assert sealing.unseal(sealing.Keyring([second]).seal(TOKEN)) == TOKEN
+    finally:
+        sealing.use(before)  # the session's key seals again, first
+    assert sealing.keyring().keys[0] == before.keys[0]
