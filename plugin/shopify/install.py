@@ -98,11 +98,11 @@ def check_state(settings: Settings, domain: str, state: str | None, cookie: str 
     except ValueError:
         raise ShopifyAuthError("the install cookie is not one of ours") from None
     good = _state_signature(settings, nonce, cookie_domain, expires)
-    if not hmac.compare_digest(good, signature):
+    if not hmac.compare_digest(good.encode(), signature.encode()):
         raise ShopifyAuthError("the install cookie is not one of ours")
     if expires < time.time():
         raise ShopifyAuthError("the install took longer than 10 minutes: start again")
-    if not hmac.compare_digest(nonce, state) or cookie_domain != domain:
+    if not hmac.compare_digest(nonce.encode(), state.encode()) or cookie_domain != domain:
         raise ShopifyAuthError("state does not match the install this browser started")
 
 

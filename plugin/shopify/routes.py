@@ -170,7 +170,7 @@ async def install_progress(request: Request) -> Response:
     except ValueError:
         return problem(400, "exp must be Unix seconds")
     good = progress_signature(settings, shop_id, expires)
-    if not hmac.compare_digest(good, sig) or expires < time.time():
+    if not hmac.compare_digest(good.encode(), sig.encode()) or expires < time.time():
         return problem(403, "this progress link is not valid (or expired): open the app "
                             "from the Shopify admin again")
     found: dict[str, Any] = await installing.progress(request.app.state.redis, shop_id)

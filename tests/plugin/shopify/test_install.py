@@ -339,3 +339,18 @@ def test_on_the_real_shopify_the_page_links_to_turning_the_embed_on() -> None:
     fake_base = _page(replace(real, shopify_base_url="http://127.0.0.1:1/{shop}"), "my-shop",
                       "my-shop.myshopify.com", None, new=True).body.decode()
     assert "activateAppId" not in fake_base and "App embeds" in fake_base
+
+
+def test_non_ascii_state_and_signatures_are_refused_not_errors(
+        store: Store, fake: FakeShopify, ours: str) -> None:
+    domain = new_domain(fake)
+    with httpx.Client(timeout=30) as browser:
+        callback = code_grant(browser, fake, ours, domain)
+        query = dict(parse_qsl(urlsplit(callback).query))
+        query.pop("hmac")
+        query["state"] = "état-ü"
+        answer = browser.get(f"{ours}/shopify/callback?{signed_query(query)}")
+        assert answer.status_code == 400 and "state" in answer.json()["detail"]
+        progress = browser.get(f"{ours}/shopify/progress",
+                               params={"shop": "x", "exp": "9999999999", "sig": "ü" * 64})
+        assert progress.status_code == 403
