@@ -46,6 +46,7 @@ main { max-width: 1080px; margin: 0 auto; padding: 24px; }
 .card a { color: inherit; text-decoration: none; }
 .card img, .hero img { width: 100%; border-radius: 6px; }
 .hero { display: grid; grid-template-columns: 360px 1fr; gap: 32px; margin-bottom: 32px; }
+@media (max-width: 640px) { .hero { grid-template-columns: 1fr; gap: 16px; } }
 .price { font-weight: 700; color: #52796f; }
 .button, button.button { display: inline-block; background: #52796f; color: #fff; border: 0;
   padding: 10px 18px; border-radius: 6px; text-decoration: none; font: inherit; cursor: pointer; }
