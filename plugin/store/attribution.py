@@ -90,9 +90,14 @@ def _may_be_attributed(order: Order) -> bool:
 
 
 def _click_window(order: Order) -> tuple[str, float, float]:
-    """(customer, since, until): the clicks that may attribute the order."""
+    """(customer, since, until): the clicks that may attribute the order. Platforms give an
+    order's time in whole seconds, so a click in the order's own second (a quick checkout)
+    may have come before it: the window ends a second later."""
     return (str(order.customer_id), order.created_at - ATTRIBUTION_LOOKBACK_DAYS * DAY,
-            order.created_at)
+            order.created_at + ORDER_TIME_RESOLUTION)
+
+
+ORDER_TIME_RESOLUTION = 1.0  # seconds
 
 
 def attribution_from(order: Order, clicks: Iterable[Click]) -> Attribution | None:

@@ -217,3 +217,10 @@ def test_erasing_a_customer_removes_their_clicks_and_attributions(http, store,
 
     assert store.run(names) == []
     assert attributed(http, custom_shop)["attributed_orders"] == 1
+
+
+def test_a_click_in_the_orders_own_second_attributes_it(http, store, custom_shop) -> None:
+    """Order times come in whole seconds: a checkout within a second of the click counts."""
+    click(http, custom_shop)
+    deliver(http, store, custom_shop, order_event("o9", "c1", float(int(time.time()))))
+    assert attributed(http, custom_shop)["attributed_orders"] == 1
