@@ -1,5 +1,6 @@
 """A longer property-based fuzzing run than CI's: every webhook receiver (signed and unsigned),
-every API and widget endpoint, generated bodies, headers and parameters (tests/test_fuzz.py).
+every API and widget endpoint, generated bodies, headers and parameters (tests/test_fuzz.py);
+the dashboard's pages and forms and the Shopify app's pages (tests/test_fuzz_owner.py).
 
     .venv/bin/python bench/fuzz.py [--examples 2000]
 
@@ -24,8 +25,9 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=2000, help="examples per test")
     args = parser.parse_args()
     env = {**os.environ, "SHOPRECO_FUZZ_EXAMPLES": str(args.examples)}
+    files = ["tests/test_fuzz.py", "tests/test_fuzz_owner.py"]
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "tests/test_fuzz.py"], cwd=ROOT, env=env).returncode
+                           *files], cwd=ROOT, env=env).returncode
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from plugin.admin.charts import bar_chart
 from plugin.admin.pages import owner_page, render
 from plugin.engine.lifecycle import load_order_facts, stage_counts
 from plugin.store.shops import get_shop
+from plugin.web.spreadsheet import attachment_name, spreadsheet_cell
 from recommender.lifecycle import STAGES, stage_table
 from recommender.lifecycle.metrics import cohorts
 
@@ -73,9 +74,8 @@ async def customers_csv(request: Request, session: sessions.Session) -> Response
     writer = csv.DictWriter(out, fieldnames=["customer_id", "recency_days", "orders",
                                              "monetary", "next_order", "churn_risk"])
     writer.writeheader()
-    for row in rows:  # ids from platforms: keep a spreadsheet from reading one as a formula
-        writer.writerow({**row, "customer_id": ("'" + row["customer_id"])
-                         if row["customer_id"][:1] in "=+-@\t\r" else row["customer_id"]})
+    for row in rows:  # ids come from platforms: no cell may read as a formula
+        writer.writerow({column: spreadsheet_cell(value) for column, value in row.items()})
     return Response(out.getvalue(), media_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{session.shop_id}-{stage}.csv"',
+        "Content-Disposition": f'attachment; filename="{attachment_name(session.shop_id, stage)}"',
         "Cache-Control": "no-store"})

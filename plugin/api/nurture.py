@@ -33,6 +33,7 @@ from plugin.store.shops import Shop
 from plugin.web.auth import authorized
 from plugin.web.params import BadRequest, parse_bool, parse_int
 from plugin.web.responses import json_bytes
+from plugin.web.spreadsheet import attachment_name, spreadsheet_cell
 from recommender.lifecycle import STAGES, CustomerStage, StageTable, iso
 
 DEFAULT_LIMIT = 100
@@ -41,10 +42,6 @@ DEFAULT_PRODUCTS = 4
 CUSTOMER_COLUMNS = ("customer_id", "stage", "recency_days", "frequency", "monetary", "currency",
                     "r", "f", "m", "churn_risk", "expected_next_order", "email_block_url")
 PRODUCT_COLUMNS = ("id", "title", "price", "url", "image_url", "reason")
-# Text cells that start with one of these get the guard: = + - @ tab CR (OWASP "CSV
-# Injection"), NUL (OWASP ASVS 1.2.10), LF (a line break, like CR) and | (the DDE separator of
-# =cmd|'/c calc'!A0).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0", "|")
 
 
 @dataclass(frozen=True)
@@ -197,24 +194,6 @@ def product_cells(product: Mapping[str, Any]) -> list[Any]:
             product["click_url"], product["email_image_url"], product["reason"]]
 
 
-def spreadsheet_cell(value: Any) -> Any:
-    """A CSV cell as spreadsheets should read it: None is empty, numbers this feed computed stay
-    numbers, text that a spreadsheet would run as a formula gets a leading apostrophe (OWASP's
-    treatment: the cell is read as text; the apostrophe may show, which beats running it).
-
-    The check also looks past leading whitespace: OWASP warns that the first character alone is
-    not enough, and importers that trim cells (LibreOffice's "Trim spaces", e-mail tools that
-    strip values) turn " =1+1" into a formula. The apostrophe goes before the whole value, so
-    the spaces are kept. Separators, quotes and line breaks inside a cell cannot start a new
-    cell: csv.writer quotes such cells (RFC 4180)."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and (value.startswith(_FORMULA_START)
-                                   or value.lstrip().startswith(_FORMULA_START)):
-        return "'" + value
-    return value
-
-
 def csv_response(
     request: Request, shop: Shop, query: FeedQuery, page: list[CustomerStage],
     recommender: Recommender, next_cursor: str | None,
@@ -230,7 +209,7 @@ def csv_response(
             buffer.seek(0)
             buffer.truncate()
 
-    filename = f"shopreco-{shop.shop_id}-{query.stage}.csv"
+    filename = attachment_name("shopreco", shop.shop_id, query.stage)
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if next_cursor is not None:
         headers["X-Next-Cursor"] = next_cursor
