@@ -20,8 +20,10 @@ from plugin.config import Settings
 # An idle keep-alive connection is closed after this many seconds (a storefront page makes its
 # widget calls within a second or two; a client that stops talking should not hold a socket).
 KEEP_ALIVE_SECONDS = 5
-# The request line and headers may take at most this many bytes before uvicorn answers 400
-# (h11's own default, stated here so it is a decision: webhook and widget headers are small).
+# The request line and headers may take at most this many bytes (h11's own default, stated here
+# so it is a decision: webhook and widget headers are small). uvicorn's h11 protocol enforces it
+# while reading; under httptools (which we run) HeadLimit answers a larger head 431 before the
+# app sees it.
 MAX_HEAD_BYTES = 16 * 1024
 # Connections (and requests in flight) beyond this are answered 503 at once instead of being
 # served: slow clients then cost a bounded number of sockets, and the process keeps file
@@ -44,7 +46,7 @@ def make_server(
     """uvicorn around the app; X-Forwarded-For / -Proto are believed only from
     SHOPRECO_TRUSTED_PROXIES (none by default: the peer address is the client)."""
     limit_malloc_arenas()
-    app = create_app(settings, extra_routes)
+    app = HeadLimit(create_app(settings, extra_routes))
     config = uvicorn.Config(
         app, host=host, port=port, log_level=(log_level or settings.log_level).lower(),
         lifespan="on",
@@ -53,6 +55,31 @@ def make_server(
         **uvicorn_options(),
     )
     return uvicorn.Server(config)
+
+
+class HeadLimit:
+    """ASGI wrapper: an HTTP request whose request line and headers exceed MAX_HEAD_BYTES is
+    answered 431 (RFC 6585) without reaching the app; anything else passes through."""
+
+    def __init__(self, app: Any, limit: int = MAX_HEAD_BYTES) -> None:
+        self.app, self.limit = app, limit
+        self.state = app.state  # the app's state, for whoever holds the server
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            size = len(scope["method"]) + len(scope.get("raw_path") or b"") + \
+                len(scope.get("query_string") or b"") + \
+                sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+            if size > self.limit:
+                body = (b'{"type":"about:blank","title":"Request Header Fields Too Large",'
+                        b'"status":431,"detail":"the request line and headers may take at most '
+                        + str(self.limit).encode() + b' bytes"}')
+                await send({"type": "http.response.start", "status": 431, "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 def uvicorn_options() -> dict[str, Any]:

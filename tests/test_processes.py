@@ -9,20 +9,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from plugin.config import Settings
-from plugin.engine.train_requests import worker_is_alive
 from plugin.store import keys
 from plugin.store.connection import EmbeddedRedis
 from plugin.store.shops import add_shop
 from tests.conftest import LiveServer, Store, free_port, settings_for
-from tests.helpers import body_of, eventually, order_payload, shopify_headers
+from tests.helpers import body_of, order_payload, shopify_headers
 
 
 @pytest.fixture
@@ -87,127 +84,3 @@ def test_separate_worker_process_ingests_what_the_server_accepted(store: Store,
             worker.send_signal(signal.SIGINT)
             worker.communicate(timeout=30)
         embedded.close()
-
-
-def process_of(client: httpx.Client) -> int:
-    """The pid of the web process behind the client's (single, kept-alive) connection."""
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    return int(response.json()["process"])
-
-
-def per_process(url: str, processes: int, ask: Callable[[httpx.Client], Any]) -> dict[int, Any]:
-    """`ask` answered by each of `processes` web processes: a new connection lands on any of
-    them, so connect until every one has answered on a connection of its own."""
-    answers: dict[int, Any] = {}
-    deadline = time.monotonic() + 60
-    while len(answers) < processes:
-        assert time.monotonic() < deadline, f"only processes {sorted(answers)} answered"
-        with httpx.Client(base_url=url, timeout=30,
-                          limits=httpx.Limits(max_connections=1)) as client:
-            pid = process_of(client)
-            if pid not in answers:
-                answers[pid] = ask(client)
-                assert process_of(client) == pid  # the same connection, the same process
-    return answers
-
-
-def test_serve_with_workers_shares_one_port_and_every_process_follows_changes(
-    own_data_dir: Path,
-) -> None:
-    """Two web processes and a worker process: orders go in through any of them, training
-    (asked of a web process, done by the worker) is served by all within the cache's
-    refresh, an erased customer's row disappears from every process, and a web process killed
-    is started again."""
-    embedded = EmbeddedRedis(own_data_dir, fsync_always=False)
-    own = Store(embedded, settings_for_dir(own_data_dir))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    new = own.run(lambda r: add_shop(r, "multi", "shopify", "multi.myshopify.com", url))
-    auth_headers = {"Authorization": f"Bearer {new.api_key}"}
-    api = "/api/v1/shops/multi"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "plugin.cli", "serve", "--workers", "2", "--port", str(port)],
-        env=command_env(own_data_dir), stderr=subprocess.PIPE, text=True)
-    try:
-        wait_healthy(url, server)
-        eventually(lambda: _alive(own), timeout=60)  # the worker process has started too
-        with httpx.Client(base_url=url, timeout=60) as client:
-            for n in range(40):  # 40 customers buying pairs: something to learn
-                body = body_of(order_payload(500 + n, 900 + n % 20, [1 + n % 4, 5 + n % 3]))
-                headers = shopify_headers("multi.myshopify.com",
-                                          new.shop.webhook_secrets[0].reveal(), body)
-                assert client.post("/webhooks/shopify", content=body,
-                                   headers=headers).status_code == 200
-            trained = client.post(f"{api}/model/train", params={"wait": "true"},
-                                  headers=auth_headers)
-            assert trained.status_code == 200, trained.text
-            first = trained.json()["model_version"]
-
-        def versions() -> dict[int, Any]:
-            return per_process(url, 2, lambda c: c.get(
-                f"{api}/recommendations/products/1", headers=auth_headers).json()[
-                    "model_version"])
-
-        assert set(eventually(lambda: check_all(versions(), first)).values()) == {first}
-        with httpx.Client(base_url=url, timeout=60) as client:
-            again = client.post(f"{api}/model/train", params={"wait": "true", "retune": "true"},
-                                headers=auth_headers).json()["model_version"]
-        assert again != first
-        eventually(lambda: check_all(versions(), again))
-
-        def customer_strategies() -> dict[int, Any]:
-            return per_process(url, 2, lambda c: c.get(
-                f"{api}/recommendations/customers/901", headers=auth_headers).json()[
-                    "strategy"])
-
-        assert "trending" not in customer_strategies().values()  # known to the model
-        erased = subprocess.run(
-            [sys.executable, "-m", "plugin.cli", "erase", "multi", "--customer", "901"],
-            env=command_env(own_data_dir), capture_output=True, text=True, timeout=120)
-        assert erased.returncode == 0, erased.stderr[-2000:]
-        eventually(lambda: check_all(customer_strategies(), "trending"))
-
-        victim = next(iter(versions()))
-        os.kill(victim, signal.SIGKILL)
-        replaced = eventually(lambda: check_all_new(versions(), victim))
-        assert len(replaced) == 2
-    finally:
-        server.send_signal(signal.SIGTERM)
-        _, stderr = server.communicate(timeout=60)
-        embedded.close()
-    assert server.returncode == 0, stderr[-3000:]
-    assert "exited with" in stderr  # the supervisor saw the kill and started it again
-    # both trainings ran in the worker process, not in the web process that was asked
-    assert stderr.count("trained shop 'multi' for a training request") == 2, stderr[-3000:]
-
-
-def _alive(own: Store) -> None:
-    assert own.run(worker_is_alive)
-
-
-def check_all(answers: dict[int, Any], expected: Any) -> dict[int, Any]:
-    assert set(answers.values()) == {expected}, answers
-    return answers
-
-
-def check_all_new(answers: dict[int, Any], gone: int) -> dict[int, Any]:
-    assert gone not in answers, answers
-    return answers
-
-
-def wait_healthy(url: str, server: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert server.poll() is None, server.stderr.read() if server.stderr else ""
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("serve --workers did not answer /healthz within 120 s")
-
-
-def settings_for_dir(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, fsync_always=False)

@@ -6,8 +6,9 @@ import argparse
 
 from plugin.commands import Subparsers, print_json
 from plugin.config import Settings
-from plugin.engine.training import train_shop
+from plugin.engine.training import NothingToTrain, train_shop
 from plugin.store.connection import open_redis
+from plugin.store.shops import get_shop
 from webhooks.ingest import Ingestor
 
 
@@ -21,8 +22,13 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
 
 async def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     async with open_redis(settings) as redis:
+        if await get_shop(redis, args.shop_id) is None:
+            raise ValueError(f"no shop {args.shop_id!r} (see `shopreco shops list`)")
         await Ingestor(redis).drain(args.shop_id)
-        info = await train_shop(redis, args.shop_id, tuning_seconds=settings.tuning_seconds,
-                                retune=args.retune)
+        try:
+            info = await train_shop(redis, args.shop_id, tuning_seconds=settings.tuning_seconds,
+                                    retune=args.retune)
+        except NothingToTrain as error:  # a refusal in one line, like every other command's
+            raise ValueError(str(error)) from None
     print_json({"shop_id": args.shop_id, "model_version": info.version, "model": info.meta})
     return 0

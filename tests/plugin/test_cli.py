@@ -1,23 +1,27 @@
-"""The CLI shares the embedded Redis with the running server."""
+"""The `shopreco` entry (plugin/cli.py): every command module registered once, in the order
+`--help` lists them; settings read before a command runs; refusals exit 1 with one line; and
+the CLI, a process of its own, shares the embedded Redis with the running server."""
 
 from __future__ import annotations
 
+import inspect
 import json
+import pkgutil
+from typing import Any
 
-import httpx
+import pytest
+import uvloop
 
+import plugin.commands
+from plugin.cli import COMMANDS, build_parser, event_loop_factory, main
+from plugin.store.shops import get_shop
 from tests.conftest import Store, shopreco
 from tests.helpers import body_of, order_payload, shopify_headers
 
-
-def test_shops_add_prints_the_contract_json(store: Store) -> None:
-    result = shopreco(store, "shops", "add", "cli-one", "--platform", "shopify",
-                      "--domain", "cli-one.myshopify.com", "--webhook-secret", "s3cret")
-    assert result.returncode == 0, result.stderr
-    shown = json.loads(result.stdout)
-    assert shown["webhook_secret"] == "s3cret"
-    assert shown["webhook_url"] == "https://reco.example.com/webhooks/shopify"
-    assert shown["api_key"].startswith("sk_") and shown["widget_key"].startswith("wk_")
+# `shopreco --help`'s commands, as plugin.cli.COMMANDS orders their modules
+LISTED = ["serve", "worker", "shops", "backfill", "train", "demo", "dead-letters", "privacy",
+          "erase", "import-csv", "evaluate", "lifecycle", "widgets", "secrets", "shopify",
+          "admin"]
 
 
 def test_shop_added_by_cli_receives_webhooks_on_the_running_server(store, http) -> None:
@@ -30,42 +34,107 @@ def test_shop_added_by_cli_receives_webhooks_on_the_running_server(store, http) 
     assert response.status_code == 200
 
 
-def test_shops_list_shows_no_secrets(store: Store) -> None:
-    added = json.loads(shopreco(store, "shops", "add", "cli-three", "--platform", "shopify",
-                                "--domain", "cli-three.myshopify.com").stdout)
-    listed = shopreco(store, "shops", "list")
-    assert listed.returncode == 0
-    assert "cli-three" in [s["shop_id"] for s in json.loads(listed.stdout)]
-    assert added["api_key"] not in listed.stdout and added["webhook_secret"] not in listed.stdout
+def sub_parsers(parser: Any) -> dict[str, Any]:
+    """The sub-command parsers of `parser` by name (none for a leaf)."""
+    found: dict[str, Any] = {}
+    for action in parser._actions:
+        if action.choices and isinstance(action.choices, dict):
+            found.update(action.choices)
+    return found
 
 
-def test_api_key_is_stored_hashed(store: Store) -> None:
-    added = json.loads(shopreco(store, "shops", "add", "cli-four", "--platform", "shopify",
-                                "--domain", "cli-four.myshopify.com").stdout)
-
-    async def dump(redis):  # every value of every key of the shop
-        values = []
-        async for key in redis.scan_iter(match="shopreco:*"):
-            if await redis.type(key) == b"hash":
-                values += (await redis.hgetall(key)).values()
-            elif await redis.type(key) == b"string":
-                values.append(await redis.get(key))
-        return b" ".join(values) + b" ".join([k async for k in redis.scan_iter()])
-
-    assert added["api_key"].encode() not in store.run(dump)
+def leaves(parser: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    children = sub_parsers(parser)
+    if not children:
+        return {path: parser}
+    found: dict[tuple[str, ...], Any] = {}
+    for name, child in children.items():
+        found.update(leaves(child, (*path, name)))
+    return found
 
 
-def test_duplicate_shop_is_refused_with_a_clear_message(store: Store) -> None:
-    args = ("shops", "add", "cli-five", "--platform", "shopify", "--domain", "cli-5.myshopify.com")
-    assert shopreco(store, *args).returncode == 0
-    again = shopreco(store, *args)
-    assert again.returncode == 1 and "already exists" in again.stderr
+def test_every_command_module_is_listed_once() -> None:
+    modules = {name for _, name, _ in pkgutil.iter_modules(plugin.commands.__path__)}
+    listed = [module.__name__.rsplit(".", 1)[1] for module in COMMANDS]
+    assert sorted(listed) == sorted(modules) and len(set(listed)) == len(listed)
 
 
-def test_new_api_key_replaces_the_old_one(store: Store, base_url: str) -> None:
-    old = json.loads(shopreco(store, "shops", "add", "cli-six", "--platform", "shopify",
-                              "--domain", "cli-6.myshopify.com").stdout)["api_key"]
-    new = json.loads(shopreco(store, "shops", "new-api-key", "cli-six").stdout)["api_key"]
-    url = f"{base_url}/api/v1/shops/cli-six/recommendations/trending"
-    assert httpx.get(url, headers={"Authorization": f"Bearer {old}"}).status_code == 401
-    assert httpx.get(url, headers={"Authorization": f"Bearer {new}"}).status_code == 200
+def test_help_lists_the_commands_in_order(capsys: pytest.CaptureFixture[str]) -> None:
+    assert list(sub_parsers(build_parser())) == LISTED
+    with pytest.raises(SystemExit) as shown:
+        main(["--help"])
+    assert shown.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: shopreco ")
+    shown_names = [line.split()[0] for line in out.splitlines()
+                   if line.startswith("    ") and not line.startswith("     ")]
+    assert shown_names == LISTED
+
+
+def test_every_command_runs_an_async_function_of_args_and_settings() -> None:
+    found = leaves(build_parser())
+    assert ("shops", "add") in found and ("admin", "login-link") in found
+    for path, parser in found.items():
+        command = parser.get_default("command")
+        assert inspect.iscoroutinefunction(command), path
+        assert list(inspect.signature(command).parameters) == ["args", "settings"], path
+
+
+@pytest.mark.parametrize("argv", [[], ["shops"], ["no-such-command"], ["train"]])
+def test_a_missing_or_unknown_command_is_a_usage_error(argv: list[str],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as usage:
+        main(argv)
+    assert usage.value.code == 2 and "usage: shopreco" in capsys.readouterr().err
+
+
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], store: Store,
+        *argv: str, **env: str) -> tuple[int, str, str]:
+    """`shopreco ARGV` in this process on the store's data folder; `env`: more variables."""
+    with monkeypatch.context() as patch:
+        patch.delenv("REDIS_URL", raising=False)
+        patch.setenv("SHOPRECO_DATA_DIR", str(store.settings.data_dir))
+        patch.setenv("SHOPRECO_FSYNC_ALWAYS", "false")
+        for name, value in env.items():
+            patch.setenv(name, value)
+        capsys.readouterr()
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_bad_setting_exits_2_before_the_command_runs(store, monkeypatch, capsys) -> None:
+    code, out, err = run(monkeypatch, capsys, store, "shops", "add", "cli-never",
+                         "--platform", "shopify", "--domain", "cli-never.myshopify.com",
+                         SHOPRECO_MAX_BODY_BYTES="lots")
+    assert (code, out) == (2, "")
+    assert err == "shopreco: SHOPRECO_MAX_BODY_BYTES must be an integer, got 'lots'\n"
+    assert store.run(lambda r: get_shop(r, "cli-never")) is None
+    assert run(monkeypatch, capsys, store, "shops", "list")[0] == 0  # the same store, fine
+
+
+def test_the_settings_come_from_the_environment(store, monkeypatch, capsys) -> None:
+    code, out, _ = run(monkeypatch, capsys, store, "shops", "add", "cli-env",
+                       "--platform", "shopify", "--domain", "cli-env.myshopify.com",
+                       SHOPRECO_PUBLIC_URL="https://elsewhere.example/")
+    assert code == 0
+    assert json.loads(out)["webhook_url"] == "https://elsewhere.example/webhooks/shopify"
+
+
+def test_a_refusal_exits_1_with_one_line_and_no_traceback(store, monkeypatch, capsys) -> None:
+    code, out, err = run(monkeypatch, capsys, store, "widgets", "stats", "no-such-shop")
+    assert (code, out) == (1, "")
+    assert err == "shopreco: no shop 'no-such-shop'; see `shopreco shops list`\n"  # ShopError
+    code, _, err = run(monkeypatch, capsys, store, "widgets", "stats", "x", "--days", "0")
+    assert code == 1 and err == "shopreco: --days must be from 1 to 400, got 0\n"  # ValueError
+
+
+def test_commands_run_on_uvloop_where_it_is_installed() -> None:
+    """The project installs uvloop: about twice the requests per core of asyncio's loop."""
+    factory = event_loop_factory()
+    assert factory is uvloop.new_event_loop
+    loop = factory()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()

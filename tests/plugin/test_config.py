@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin.config import ConfigError, Settings, read_env_file
+from plugin.config import ConfigError, Secret, Settings, read_env_file
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shopreco.env.example"
 
@@ -78,4 +78,73 @@ def test_env_file_line_without_equals_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bad.env"
     path.write_text("# fine\nJUSTAWORD\n")
     with pytest.raises(ConfigError, match=r"bad\.env:2"):
+        read_env_file(path)
+
+
+def test_a_secret_never_shows_itself() -> None:
+    secret = Secret("hunter2")
+    assert secret.reveal() == "hunter2"
+    assert "hunter2" not in repr(secret) + str(secret) + f"{secret}" + f"{[secret]}"
+    assert bool(secret) and not Secret("")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("1", True), ("true", True), (" Yes ", True), ("ON", True),
+    ("0", False), ("false", False), ("no", False), ("Off", False), ("", True),
+])
+def test_booleans_are_read_in_the_usual_spellings(raw: str, expected: bool) -> None:
+    assert Settings.from_env({"SHOPRECO_RUN_WORKER": raw}).run_worker is expected
+
+
+def test_values_are_normalised(tmp_path: Path) -> None:
+    settings = Settings.from_env({
+        "SHOPRECO_PUBLIC_URL": "https://reco.example.com/", "SHOPRECO_LOG_LEVEL": "debug",
+        "SHOPRECO_DATA_DIR": "~/shopreco-data", "SHOPRECO_TUNING_SECONDS": "0",
+        "SHOPRECO_SECRET_KEYS": " key-one , ,key-two ",
+    })
+    assert settings.public_url == "https://reco.example.com"
+    assert settings.log_level == "DEBUG"
+    assert settings.data_dir == Path.home() / "shopreco-data"
+    assert settings.tuning_seconds == 0
+    assert [key.reveal() for key in settings.secret_keys] == ["key-one", "key-two"]
+    assert "key-one" not in repr(settings)
+
+
+def test_empty_values_mean_the_defaults() -> None:
+    empty = {name: "" for name in ("SHOPRECO_DATA_DIR", "REDIS_URL", "SHOPRECO_PUBLIC_URL",
+                                   "SHOPRECO_MAX_BODY_BYTES", "SHOPRECO_LOG_LEVEL",
+                                   "SHOPRECO_SECRET_KEYS", "SHOPRECO_ATTRIBUTION_DAYS")}
+    assert plain(Settings.from_env(empty)) == plain(Settings.from_env({})) == plain(Settings())
+
+
+def plain(settings: Settings) -> dict[str, object]:
+    """The settings with secrets revealed (a Secret equals only itself)."""
+    return {name: value.reveal() if isinstance(value, Secret) else value
+            for name, value in vars(settings).items()}
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("SHOPRECO_EVENT_RETENTION_DAYS", "0", "must be at least 1, got 0"),
+    ("SHOPRECO_CLAIM_IDLE_SECONDS", "-1", "must be at least 1, got -1"),
+    ("SHOPRECO_TUNING_SECONDS", "-1", "must be at least 0, got -1"),
+    ("SHOPRECO_RECONCILE_MINUTES", "1.5", "must be an integer, got '1.5'"),
+])
+def test_a_number_out_of_range_is_refused(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{name} {message}$"):
+        Settings.from_env({name: value})
+
+
+def test_env_file_comments_blanks_and_spaces(tmp_path: Path) -> None:
+    path = tmp_path / "shopreco.env"
+    path.write_text("# a comment\n\n  SHOPRECO_PUBLIC_URL = https://r.example  \n"
+                    "REDIS_URL=redis://db:6379/0?a=b\nSHOPRECO_LOG_LEVEL=\n")
+    assert read_env_file(path) == {"SHOPRECO_PUBLIC_URL": "https://r.example",
+                                   "REDIS_URL": "redis://db:6379/0?a=b",
+                                   "SHOPRECO_LOG_LEVEL": ""}
+
+
+def test_env_file_line_without_a_name_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.env"
+    path.write_text("=value\n")
+    with pytest.raises(ConfigError, match=r"bad\.env:1: expected KEY=value"):
         read_env_file(path)

@@ -1,8 +1,11 @@
-"""uvicorn around the app, over real HTTP on loopback: X-Forwarded-For moves the widget rate
-limit to another address only when the peer is one of SHOPRECO_TRUSTED_PROXIES."""
+"""uvicorn around the app (plugin/server.py), over real HTTP on loopback: X-Forwarded-For moves
+the widget rate limit to another address only when the peer is one of SHOPRECO_TRUSTED_PROXIES;
+the server's limits, `serving` for a block, the settled garbage collector."""
 
 from __future__ import annotations
 
+import gc
+import socket
 import time
 from typing import Any
 
@@ -10,10 +13,19 @@ import httpx
 import pytest
 
 from plugin.config import Settings
-from plugin.server import limit_malloc_arenas
+from plugin.server import (
+    GC_THRESHOLDS,
+    KEEP_ALIVE_SECONDS,
+    MAX_CONNECTIONS,
+    MAX_HEAD_BYTES,
+    limit_malloc_arenas,
+    make_server,
+    serving,
+    settle_gc,
+)
 from plugin.store import keys
 from plugin.store.shops import NewShop
-from tests.conftest import LiveServer, Store, settings_for
+from tests.conftest import LiveServer, Store, free_port, run_async, settings_for
 
 PATH = "/widgets/v1/recommendations"
 SPOOFED = "203.0.113.9"
@@ -79,3 +91,65 @@ def test_a_proxy_list_without_the_peer_is_not_trusted(store, shop, proxies) -> N
 def test_the_server_limits_glibcs_malloc_arenas() -> None:
     """Training threads would each get an arena of their own; glibc here takes the limit."""
     assert limit_malloc_arenas(2) is True
+
+
+# ---- make_server, serving, settle_gc -----------------------------------------------------------
+
+
+def test_make_server_runs_the_app_with_the_decided_limits(store) -> None:
+    server = make_server(strict(store), "127.0.0.1", 0, log_level="warning")
+    config = server.config
+    assert (config.timeout_keep_alive, config.limit_concurrency,
+            config.h11_max_incomplete_event_size) == (KEEP_ALIVE_SECONDS, MAX_CONNECTIONS,
+                                                      MAX_HEAD_BYTES)
+    assert config.access_log is False and config.lifespan == "on"
+    assert config.proxy_headers is False  # no trusted proxy: the peer is the client
+    trusting = make_server(strict(store, trusted_proxies=("10.0.0.0/8",)), "127.0.0.1", 0)
+    assert trusting.config.proxy_headers is True
+    assert trusting.config.forwarded_allow_ips == "10.0.0.0/8"
+    assert trusting.config.log_level == "info"  # the settings' SHOPRECO_LOG_LEVEL
+
+
+def test_a_request_head_over_max_head_bytes_is_refused(store) -> None:
+    with LiveServer(strict(store)) as url:
+        big = httpx.get(f"{url}/healthz", headers={"X-Big": "a" * 4 * MAX_HEAD_BYTES}, timeout=30)
+    assert big.status_code in (400, 431)
+
+
+def test_serving_runs_the_server_for_the_block_only(store) -> None:
+    port = free_port()
+
+    async def work() -> int:
+        server = make_server(strict(store), "127.0.0.1", port, log_level="warning")
+        async with serving(server), httpx.AsyncClient() as client:
+            status = (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code
+        assert server.should_exit
+        return status
+
+    assert run_async(work) == 200
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_serving_raises_when_the_server_cannot_start(store) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+
+        async def work() -> None:
+            async with serving(make_server(strict(store), "127.0.0.1", port,
+                                           log_level="critical")):
+                raise AssertionError("the block ran without a server")
+
+        with pytest.raises(SystemExit):  # uvicorn's own exit when it cannot bind
+            run_async(work)
+
+
+def test_settle_gc_freezes_what_start_up_made_and_collects_less_often() -> None:
+    thresholds = gc.get_threshold()
+    try:
+        settle_gc()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)

@@ -1,39 +1,18 @@
-"""The admin's Recommendations page: the preview is what the widget answers, excluded
-products are saved (CSRF required) and never shown, Retrain now trains."""
+"""The admin's Recommendations page (plugin/admin/recommendations.py): the preview is what the
+widget answers, excluded products are saved (CSRF required) and never shown, Retrain now
+trains."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import httpx
-import pytest
 
-from plugin.admin import sessions
+from plugin.admin.recommendations import MAX_EXCLUDED
 from plugin.store.shops import NewShop
-from tests.browser import DESKTOP_UA, SCREENSHOTS, PageWatch, browser  # noqa: F401
 from tests.conftest import Store
-from tests.helpers import eventually, order_payload, send_orders, train
-
-
-def sign_in(store: Store, shop: NewShop, client: httpx.Client) -> str:
-    """Sign `client` in to `shop`'s dashboard; the session's CSRF token."""
-    link = store.run(lambda r: sessions.login_link(r, str(client.base_url), shop.shop.shop_id))
-    client.post("/admin/login", data={"token": link.rpartition("=")[2]})
-    page = client.get("/admin/recommendations")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert page.status_code == 200 and csrf is not None
-    return csrf[1]
-
-
-@pytest.fixture
-def paired(store: Store, http: httpx.Client, shop: NewShop) -> NewShop:
-    """101 is always bought with 102; 103..108 in pairs."""
-    orders = [order_payload(1000 + n, n, [101, 102]) for n in range(20)]
-    orders += [order_payload(2000 + n, n, [103 + n % 6, 103 + (n + 1) % 6]) for n in range(20)]
-    send_orders(http, shop, orders)
-    assert train(http, shop).status_code == 200
-    return shop
+from tests.helpers import eventually
+from tests.plugin.admin.conftest import sign_in
 
 
 def preview_ids(client: httpx.Client, **params: str) -> list[str]:
@@ -106,33 +85,34 @@ def test_retrain_now_trains_a_new_version(store: Store, http: httpx.Client,
         eventually(new_version, timeout=60)
 
 
-def test_the_widgets_page_previews_in_the_owners_colours(store: Store, http: httpx.Client,
-                                                         paired: NewShop,
-                                                         browser: Any) -> None:  # noqa: F811
-    base = str(http.base_url).rstrip("/")
-    context = browser.new_context(user_agent=DESKTOP_UA, viewport={"width": 390, "height": 900})
-    try:
-        page = context.new_page()
-        watch = PageWatch(page)
-        sent: list[str] = []
-        page.on("request", lambda r: sent.append(r.url))
-        page.goto(store.run(lambda r: sessions.login_link(r, base, paired.shop.shop_id)))
-        page.click("#continue")
-        page.goto(f"{base}/admin/widgets")
-        assert paired.shop.widget_key in page.inner_text("#script-snippet")
-        host = "shopreco-recommendations[placement=trending]"
-        page.locator(host).scroll_into_view_if_needed()
-        page.wait_for_selector(f"{host}[data-shopreco-state=ready]")
-        page.fill("#v1", "#aa3300")
-        assert "--shopreco-accent: #aa3300;" in page.inner_text("#theme-css")
-        accent = page.evaluate("getComputedStyle(document.getElementById('preview-box'))"
-                               ".getPropertyValue('--shopreco-accent').trim()")
-        assert accent == "#aa3300"
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        SCREENSHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "admin-widgets-390.png"), full_page=True)
-        page.wait_for_timeout(1500)  # longer than the script's event batching delay
-        assert not [url for url in sent if "/widgets/v1/events" in url]  # a preview counts nothing
-        assert watch.errors == []
-    finally:
-        context.close()
+def test_without_a_model_the_preview_says_so(store: Store, http: httpx.Client,
+                                              shop: NewShop) -> None:
+    with httpx.Client(base_url=http.base_url, timeout=30) as client:
+        sign_in(store, shop, client)
+        page = client.get("/admin/recommendations").text
+        assert 'id="preview-items"' not in page and "No model yet" in page  # nothing asked
+        assert preview_ids(client, placement="trending") == []
+        asked = client.get("/admin/recommendations", params={"placement": "trending"}).text
+        assert "Nothing to show yet" in asked and 'option value="trending" selected' in asked
+        unknown = client.get("/admin/recommendations", params={"placement": "sidebar"})
+        assert unknown.status_code == 200 and 'role="alert"' in unknown.text
+        assert 'id="preview-items"' not in unknown.text
+
+
+def test_excluded_ids_may_be_comma_separated_and_are_bounded(store: Store, http: httpx.Client,
+                                                            shop: NewShop) -> None:
+    with httpx.Client(base_url=http.base_url, timeout=30) as client:
+        csrf = sign_in(store, shop, client)
+        saved = client.post("/admin/recommendations/excluded",
+                            data={"csrf": csrf, "product_ids": "a, b,c\nd,,a"})
+        assert saved.status_code == 303
+        assert ">a\nb\nc\nd</textarea>" in client.get(saved.headers["location"]).text
+        too_many = "\n".join(str(n) for n in range(MAX_EXCLUDED + 1))
+        refused = client.post("/admin/recommendations/excluded",
+                              data={"csrf": csrf, "product_ids": too_many})
+        assert refused.status_code == 400 and f"at most {MAX_EXCLUDED}" in refused.text
+        assert ">a\nb\nc\nd</textarea>" in client.get("/admin/recommendations").text
+        cleared = client.post("/admin/recommendations/excluded",
+                              data={"csrf": csrf, "product_ids": " \n "})
+        assert cleared.status_code == 303
+        assert "></textarea>" in client.get("/admin/recommendations").text

@@ -1,15 +1,20 @@
-"""The lifecycle endpoints and `shopreco lifecycle` on small shops with known answers: edge
-cases answer clearly (zeros, nulls and a note), bad input is a 400, shops stay apart."""
+"""The lifecycle endpoints (plugin/api/lifecycle.py) and `shopreco lifecycle` on small shops with
+known answers: edge cases answer clearly (zeros, nulls and a note), bad input is a 400, shops
+stay apart; the dates and times the endpoints take."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from plugin.api.lifecycle import parse_as_of, parse_instant
 from plugin.store.order import Refund
 from plugin.store.shops import NewShop
+from plugin.web.params import BadRequest
 from recommender.lifecycle import STAGES
 from tests.conftest import Store, shopreco
 from tests.plugin.engine.test_lifecycle import order, store_orders
@@ -179,6 +184,41 @@ def test_shops_see_only_their_own_customers(http, store, small_shop, make_shop) 
     assert foreign.status_code == 403
     anonymous = http.get(f"/api/v1/shops/{small_shop.shop.shop_id}/lifecycle/metrics")
     assert anonymous.status_code == 401
+
+
+# ---- the instants the endpoints take ----------------------------------------------------------
+
+
+def utc(*parts: int) -> float:
+    return datetime(*parts, tzinfo=UTC).timestamp()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("raw", "end_of_day", "instant"), [
+    ("2023-12-31", True, utc(2024, 1, 1) - 0.001),  # the end of the day: its orders count
+    ("2023-12-31", False, utc(2023, 12, 31) - 0.001),  # where the day starts
+    (" 2023-12-31 ", True, utc(2024, 1, 1) - 0.001),
+    ("2024-05-01T12:00:00Z", True, utc(2024, 5, 1, 12)),
+    ("2024-05-01T12:00:00+01:00", True, utc(2024, 5, 1, 11)),
+    ("2024-05-01T12:00:00 01:00", True, utc(2024, 5, 1, 11)),  # "+" unencoded in a URL
+    ("2024-05-01T12:00:00 0100", True, utc(2024, 5, 1, 11)),
+    ("2024-05-01T12:00:00", True, utc(2024, 5, 1, 12)),  # naive: UTC
+    ("2024-05-01T12:00:00.5-02:00", False, utc(2024, 5, 1, 14) + 0.5),
+])
+def test_instants_are_dates_or_iso_times(raw: str, end_of_day: bool, instant: float) -> None:
+    assert parse_instant("start", raw, end_of_day) == pytest.approx(instant, abs=1e-6)
+
+
+@pytest.mark.parametrize("raw", ["2024-02-30", "12/31/2023", "tomorrow", "", "2024-1-1",
+                                 "9999-12-31T23:59:59-99:00"])
+def test_a_bad_instant_names_the_parameter(raw: str) -> None:
+    with pytest.raises(BadRequest, match=r"^end must be a date \(YYYY-MM-DD\) or an ISO 8601"):
+        parse_instant("end", raw, True)
+
+
+def test_as_of_is_now_unless_given() -> None:
+    before = time.time()
+    assert before <= parse_as_of(None) <= time.time()
+    assert parse_as_of("2023-12-31") == pytest.approx(utc(2024, 1, 1) - 0.001)
 
 
 # ---- the command -------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""Nurture feeds over real HTTP: pagination that covers each customer of a stage once, CSV that
-matches JSON, the products of the personal API call, stage filters, refusals, isolation."""
+"""Nurture feeds (plugin/api/nurture.py) over real HTTP: pagination that covers each customer
+of a stage once, CSV that matches JSON, the products of the personal API call, stage filters,
+refusals, isolation; the cursor."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -17,8 +19,11 @@ from plugin.api.lifecycle import parse_as_of
 from plugin.api.nurture import (
     CUSTOMER_COLUMNS,
     PRODUCT_COLUMNS,
+    FeedQuery,
     csv_header,
     csv_row,
+    decode_cursor,
+    encode_cursor,
     spreadsheet_cell,
 )
 from plugin.engine.lifecycle import shop_stages
@@ -26,6 +31,7 @@ from plugin.store import changes, keys
 from plugin.store.order import LineItem, Order
 from plugin.store.records import store_order, store_product
 from plugin.store.shops import NewShop
+from plugin.web.params import BadRequest
 from recommender.lifecycle import STAGES, CustomerStage
 from tests.conftest import Store
 from tests.helpers import auth, eventually, order_payload, send_orders, train
@@ -237,6 +243,28 @@ def test_before_the_first_model_customers_come_without_products(http, store, sho
     assert body["model_version"] is None
     assert [(i["customer_id"], i["products"]) for i in body["items"]] == [
         ("c0", []), ("c1", []), ("c2", [])]
+
+
+# ---- cursors ------------------------------------------------------------------------------------
+
+
+def test_a_cursor_carries_stage_as_of_and_the_last_customer() -> None:
+    query = FeedQuery(stage="at_risk", as_of=1.7e9 + 0.5, limit=10, after=None, products=4,
+                      exclude_purchased=False)
+    cursor = encode_cursor(query, "cust/ä 7")
+    assert "=" not in cursor and decode_cursor(cursor) == (1.7e9 + 0.5, "at_risk", "cust/ä 7")
+
+
+@pytest.mark.parametrize("data", [
+    '{"as_of": NaN, "stage": "all", "after": "1"}',
+    '{"as_of": 1e999, "stage": "all", "after": "1"}',
+    '{"as_of": "1", "stage": "all", "after": "1"}', '{"as_of": 1, "stage": 3, "after": "1"}',
+    '{"as_of": 1, "stage": "all", "after": 1}', '{"as_of": 1, "stage": "all"}', "[]", "1",
+])
+def test_a_cursor_this_feed_did_not_give_is_refused(data: str) -> None:
+    raw = base64.urlsafe_b64encode(data.encode()).rstrip(b"=").decode()
+    with pytest.raises(BadRequest, match="pass next_cursor unchanged"):
+        decode_cursor(raw)
 
 
 # ---- CSV cells a spreadsheet cannot run --------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The JSON API over real HTTP: auth, shapes, refusals and fallbacks."""
+"""The JSON API's recommendations, model and exclusions (plugin/api/recommendations.py) over real
+HTTP: shapes, refusals and fallbacks. (The API-key check: tests/plugin/web/test_auth.py.)"""
 
 from __future__ import annotations
 
@@ -25,30 +26,6 @@ def trained_shop(http: httpx.Client, shop: NewShop) -> NewShop:
     send_orders(http, shop, orders)
     assert train(http, shop).status_code == 200
     return shop
-
-
-def test_missing_api_key_is_401(http, shop) -> None:
-    response = http.get(f"/api/v1/shops/{shop.shop.shop_id}/recommendations/trending")
-    assert response.status_code == 401
-    assert response.headers["content-type"] == "application/problem+json"
-
-
-def test_wrong_api_key_is_401(http, shop) -> None:
-    response = http.get(f"/api/v1/shops/{shop.shop.shop_id}/recommendations/trending",
-                        headers={"Authorization": "Bearer sk_nope"})
-    assert response.status_code == 401
-
-
-def test_another_shops_key_is_403(http, make_shop) -> None:
-    mine, theirs = make_shop(), make_shop()
-    response = http.get(f"/api/v1/shops/{theirs.shop.shop_id}/recommendations/trending",
-                        headers=auth(mine))
-    assert response.status_code == 403
-
-
-def test_unknown_shop_is_404(http, shop) -> None:
-    response = http.get("/api/v1/shops/no-such-shop/recommendations/trending", headers=auth(shop))
-    assert response.status_code == 404
 
 
 def test_shop_without_model_answers_empty_list(http, shop) -> None:
@@ -219,3 +196,20 @@ def test_refusals_are_answered_without_loading_a_model(store, trained_shop, monk
         assert client.get(f"{base}/trending", headers=auth(trained_shop)).status_code == 200
         assert client.get(f"{base}/products/101", headers=auth(trained_shop)).status_code == 200
         assert loads == [1]
+
+
+def test_exclusions_are_replaced_and_read_back(http, shop) -> None:
+    url = f"/api/v1/shops/{shop.shop.shop_id}/exclusions"
+    assert http.get(url, headers=auth(shop)).json() == {"shop_id": shop.shop.shop_id,
+                                                        "product_ids": []}
+    put = http.put(url, json={"product_ids": ["b", 7, "a", "b"]}, headers=auth(shop))
+    assert put.status_code == 200 and put.json()["product_ids"] == ["7", "a", "b"]
+    assert http.get(url, headers=auth(shop)).json()["product_ids"] == ["7", "a", "b"]
+    replaced = http.put(url, json={"product_ids": ["c"]}, headers=auth(shop))
+    assert replaced.json()["product_ids"] == ["c"]  # the whole list, not added to
+    refused = http.put(url, json={"product_ids": ["d", ""]}, headers=auth(shop))
+    assert refused.status_code == 400 and "product_ids[]" in refused.json()["detail"]
+    assert http.get(url, headers=auth(shop)).json()["product_ids"] == ["c"]  # kept as it was
+    shape = http.put(url, content=b"{nope", headers=auth(shop)).json()["detail"]
+    assert shape.endswith('send JSON: {"product_ids": [...]}')
+    assert http.put(url, json={"product_ids": []}, headers=auth(shop)).json()["product_ids"] == []

@@ -1,4 +1,5 @@
-"""`shopreco shopify app-config` writes a shopify.app.toml Shopify's CLI can deploy."""
+"""The Shopify app's configuration (plugin/shopify/app_config.py): `shopreco shopify app-config`
+writes a shopify.app.toml Shopify's CLI can deploy, from the settings it needs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from plugin.config import ConfigError, Settings
-from plugin.shopify.app_config import COMPLIANCE_TOPICS, app_toml
+from plugin.shopify.app_config import COMPLIANCE_TOPICS, TOPICS, app_toml
 from tests.conftest import Store, shopreco
 from webhooks import shopify, shopify_privacy
 
@@ -44,6 +45,28 @@ def test_without_a_client_id_it_says_which_setting(store: Store, tmp_path: Path)
                       SHOPRECO_PUBLIC_URL="https://reco.example.com")
     assert result.returncode == 1 and "SHOPRECO_SHOPIFY_CLIENT_ID" in result.stderr
     assert not target.exists()
+
+
+def test_the_configuration_from_settings() -> None:
+    settings = Settings(public_url="https://reco.example.com/", shopify_client_id="cid",
+                        shopify_scopes="read_orders,read_all_orders")
+    config = tomllib.loads(app_toml(settings, name="My reco", handle="my-reco"))
+    assert (config["client_id"], config["name"], config["handle"]) == ("cid", "My reco",
+                                                                       "my-reco")
+    assert config["application_url"] == "https://reco.example.com/shopify/app"  # no "//"
+    assert config["access_scopes"] == {"scopes": "read_orders,read_all_orders",
+                                       "use_legacy_install_flow": False}
+    assert config["auth"]["redirect_urls"] == ["https://reco.example.com/shopify/callback"]
+    regular, compliance = config["webhooks"]["subscriptions"]
+    assert regular["topics"] == list(TOPICS) and len(set(TOPICS)) == len(TOPICS)
+    assert compliance["compliance_topics"] == list(COMPLIANCE_TOPICS)
+    assert {regular["uri"], compliance["uri"]} == {"https://reco.example.com/webhooks/shopify"}
+    assert config["pos"] == {"embedded": False} and config["embedded"] is True
+
+
+def test_without_a_client_id_no_configuration_is_written() -> None:
+    with pytest.raises(ConfigError, match="SHOPRECO_SHOPIFY_CLIENT_ID"):
+        app_toml(Settings(public_url="https://reco.example.com"))
 
 
 def test_shopify_needs_an_https_public_url() -> None:

@@ -1,0 +1,121 @@
+"""The Starlette app (plugin/app.py) over real HTTP: every surface routed, /healthz, a Redis
+failure answered 503 as problem+json, and the lifespan: the store migrated on start and the
+worker run only when SHOPRECO_RUN_WORKER says so (and stopped with the app)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from plugin.app import create_app
+from plugin.config import Settings
+from plugin.engine.train_requests import worker_is_alive
+from plugin.store import keys
+from plugin.store.connection import EmbeddedRedis
+from plugin.store.events import Event, append
+from plugin.store.migrations import MIGRATIONS
+from plugin.store.shops import add_shop
+from tests.conftest import LiveServer, Store, settings_for
+from tests.helpers import body_of, eventually, order_payload
+from widgets import routes as widget_routes
+
+
+@pytest.fixture
+def fresh() -> Iterator[Store]:
+    """A data folder nothing has opened yet."""
+    path = Path(tempfile.mkdtemp(prefix="shopreco-app-"))
+    embedded = EmbeddedRedis(path, fsync_always=False)
+    try:
+        yield Store(embedded, Settings(data_dir=path, fsync_always=False,
+                                       public_url="http://testserver"))
+    finally:
+        embedded.close()
+        shutil.rmtree(path, ignore_errors=True)
+
+
+async def broken(request: Request) -> Response:
+    raise RedisConnectionError("Connection refused")
+
+
+def test_every_surface_is_routed_and_the_widgets_first(store: Store) -> None:
+    app = create_app(settings_for(store, run_worker=False))
+    assert app.state.settings.run_worker is False
+    assert app.routes[:len(widget_routes.routes)] == widget_routes.routes  # the busiest first
+    with LiveServer(app.state.settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        answers = {
+            "widget script": client.get("/widgets/v1/embed.js"),
+            "webhooks": client.post("/webhooks/shopify", content=b"{}"),
+            "API": client.get("/api/v1/shops/x/recommendations/trending"),
+            "lifecycle API": client.get("/api/v1/shops/x/lifecycle/metrics"),
+            "nurture feed": client.get("/api/v1/shops/x/lifecycle/feed"),
+            "privacy API": client.get("/api/v1/shops/x/customers/1/data"),
+            "e-mail blocks": client.get("/email/v1/blocks/x/1"),
+            "widget stats": client.get("/api/v1/shops/x/widgets/stats"),
+            "Shopify app": client.get("/shopify/api/status"),
+            "dashboard": client.get("/admin/signin"),
+        }
+        assert all(routed(response) for response in answers.values()), answers
+        assert not routed(client.get("/no/such/path"))
+
+
+def routed(response: httpx.Response) -> bool:
+    """Answered by one of the app's routes: Starlette's own 404 is plain text, every error
+    of ours a problem+json (a 404 too: an unknown shop)."""
+    return response.status_code != 404 or \
+        response.headers["content-type"] == "application/problem+json"
+
+
+def test_health_names_the_process(store: Store) -> None:
+    with LiveServer(settings_for(store, run_worker=False)) as url:
+        response = httpx.get(f"{url}/healthz", timeout=30)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "process": os.getpid()}
+
+
+def test_a_redis_failure_is_a_503_problem_to_retry(store: Store,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    settings = settings_for(store, run_worker=False)
+    with LiveServer(settings, [Route("/broken", broken)]) as url:
+        response = httpx.get(f"{url}/broken", timeout=30)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["detail"] == ("storage (Redis) is unavailable; the request was not "
+                                         "stored, retry later")
+    assert "storage unavailable for GET /broken: ConnectionError" in caplog.text
+    assert "Connection refused" not in caplog.text  # the type, not what it says
+
+
+def test_the_lifespan_migrates_and_runs_the_worker_only_when_asked(fresh: Store) -> None:
+    assert fresh.run(lambda r: r.smembers(keys.MIGRATIONS)) == set()
+    shop_id = "app-" + uuid.uuid4().hex[:8]
+    fresh.run(lambda r: add_shop(r, shop_id, "shopify", f"{shop_id}.myshopify.com",
+                                 "http://testserver"))
+    web_only = replace(fresh.settings, run_worker=False)
+    with LiveServer(web_only) as url:
+        assert httpx.get(f"{url}/healthz", timeout=30).status_code == 200
+        assert fresh.run(lambda r: r.smembers(keys.MIGRATIONS)) == {
+            m.name.encode() for m in MIGRATIONS}
+        assert not fresh.run(worker_is_alive)  # a worker's sign of life is set as it starts
+    body = body_of(order_payload(5, 1, [1]))
+    fresh.run(lambda r: append(r, shop_id, Event("shopify", "orders/create", "a-1", body)))
+    with LiveServer(fresh.settings):  # SHOPRECO_RUN_WORKER's default: true
+        eventually(lambda: _stored(fresh, shop_id))  # ingested by the app's worker
+        assert fresh.run(worker_is_alive)
+    assert not fresh.run(worker_is_alive)  # stopped with the app
+
+
+def _stored(store: Store, shop_id: str) -> None:
+    assert store.run(lambda r: r.hlen(keys.orders(shop_id))) == 1
