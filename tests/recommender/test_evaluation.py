@@ -1,4 +1,5 @@
-"""Offline evaluation: metrics, loading and filters, the split, the tasks, the baselines, CLI."""
+"""Offline evaluation: metrics, loading and filters, the split, the tasks, the table, CLI (the
+baselines themselves: tests/recommender/test_baselines.py)."""
 
 from __future__ import annotations
 
@@ -11,28 +12,22 @@ import sys
 from pathlib import Path
 
 import pytest
-from implicit.cpu.als import AlternatingLeastSquares
 
-from recommender.baselines import (
-    BM25ItemKNN,
-    CoOccurrence,
-    ImplicitALS,
-    OwnHistory,
-    Popularity,
-    ShopReco,
-)
 from recommender.evaluation import (
-    Recommender,
+    Result,
     build_cases,
     default_window,
     evaluate,
+    format_table,
     hit_at_k,
     load_orders,
     ndcg_at_k,
+    ratio_to_best,
     split,
     upsell_cases,
 )
 from recommender.matrix import Purchase
+from tests.recommender.test_baselines import blocks
 
 HEADER = ["order_id", "customer_id", "product_id", "product_name", "quantity", "unit_price",
           "ordered_at", "country"]
@@ -205,100 +200,52 @@ def test_evaluate_scores_each_task() -> None:
         ((1 / math.log2(3)) / ideal, 1 / math.log2(3), 1.0))
 
 
-# ---- baselines ------------------------------------------------------------------------------
+def test_evaluate_refuses_k_below_one() -> None:
+    with pytest.raises(ValueError, match="k must be at least 1, got 0"):
+        evaluate([Fixed()], [purchase("1", "c", "a", 0)], [], k=0)
 
 
-def blocks() -> list[Purchase]:
-    """Two groups of customers; each buys products of its own group only. Customer g0 of each
-    group bought products 0, 1 and 2 of the group; the others every pair of their group."""
-    purchases = []
-    for group in ("a", "b"):
-        items = [f"{group}{i}" for i in range(4)]
-        pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
-        for n, (i, j) in enumerate(pairs * 3):
-            order = f"{group}-{n}"
-            purchases += [purchase(order, f"{group}{n + 1}", items[i], n),
-                          purchase(order, f"{group}{n + 1}", items[j], n)]
-        purchases += [purchase(f"{group}-g0-{i}", f"{group}0", items[i], 40 + i) for i in range(3)]
-    return purchases
+def test_a_task_without_cases_scores_nan() -> None:
+    [result] = evaluate([Fixed()], [purchase("1", "c", "a", 0)], [purchase("2", "d", "a", 9)])
+    assert math.isnan(result.nurture) and math.isnan(result.discovery)
+    assert math.isnan(result.upsell)
 
 
-MODELS = [CoOccurrence, ImplicitALS, BM25ItemKNN, ShopReco]
+def test_split_refuses_an_end_before_the_cutoff() -> None:
+    with pytest.raises(ValueError, match="end 2011-08-30 must not be before cutoff"):
+        split([], "2011-09-01", "2011-08-30")
 
 
-class SmallALS(ImplicitALS):
-    """ALS with 4 factors: the default 100 factors on 8 products fit noise (a cart of a0, a1
-    then gets b3 before a3), which says nothing about how the cart is scored."""
-
-    name = "implicit ALS, 4 factors"
-
-    def _new_model(self) -> AlternatingLeastSquares:
-        return AlternatingLeastSquares(factors=4, random_state=0)
+def test_ndcg_needs_a_relevant_product() -> None:
+    with pytest.raises(ValueError, match="at least one relevant"):
+        ndcg_at_k(["a"], set(), 10)
 
 
-@pytest.mark.parametrize("model_class", [CoOccurrence, SmallALS, BM25ItemKNN, ShopReco],
-                         ids=lambda c: c.name)
-def test_cart_recommends_the_rest_of_its_group(model_class: type[Recommender]) -> None:
-    model = model_class()
-    model.fit(blocks())
-    assert set(model.for_cart(["a0", "a1"], 2)) == {"a2", "a3"}
+def test_ndcg_counts_a_product_listed_twice_once() -> None:
+    assert ndcg_at_k(["a", "a"], {"a", "b"}, 10) == pytest.approx(1 / (1 + 1 / math.log2(3)))
 
 
-@pytest.mark.parametrize("model_class", MODELS, ids=lambda c: c.name)
-def test_discovery_names_the_one_group_product_not_bought(model_class: type[Recommender]) -> None:
-    model = model_class()
-    model.fit(blocks())
-    assert model.for_customer("a0", 4, True)[0] == "a3"
+# ---- the table ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model_class", [*MODELS, Popularity, OwnHistory],
-                         ids=lambda c: c.name)
-def test_every_answer_names_k_distinct_products(model_class: type[Recommender]) -> None:
-    model = model_class()
-    model.fit(blocks())
-    answers = [model.for_customer("a0", 5, False), model.for_customer("a0", 5, True),
-               model.for_customer("nobody", 5, False), model.for_cart(["a0", "zz"], 5),
-               model.for_cart(["unknown"], 5)]
-    assert [len(set(a)) for a in answers] == [5] * 5
+def test_table_has_a_column_per_task_and_a_row_per_recommender() -> None:
+    results = [Result("shopreco", 0.5, 0.25, 0.125, 1.3),
+               Result("a much longer name", 0.0, math.nan, 1.0, 0.04)]
+    assert format_table(results, 5).splitlines() == [
+        "recommender         nurture NDCG@5  discovery NDCG@5  upsell HR@5  train s",
+        "shopreco                     0.500             0.250        0.125      1.3",
+        "a much longer name           0.000               nan        1.000      0.0"]
 
 
-def test_popularity_ranks_by_orders_holding_the_product() -> None:
-    model = Popularity()
-    model.fit([purchase("1", "c", "x", 0), purchase("1", "c", "x", 0), purchase("2", "d", "y", 1),
-               purchase("3", "d", "y", 2), purchase("3", "d", "z", 2)])
-    assert model.for_cart(["z"], 3) == ["y", "x"]
-
-
-def test_popularity_discovery_skips_the_customers_purchases() -> None:
-    model = Popularity()
-    model.fit([purchase("1", "c", "x", 0), purchase("2", "d", "x", 1), purchase("2", "d", "y", 1)])
-    assert model.for_customer("c", 3, True) == ["y"]
-
-
-def test_own_history_ranks_by_purchase_count_then_recency() -> None:
-    model = OwnHistory()
-    model.fit([purchase("1", "c", "old", 0), purchase("2", "c", "new", 5),
-               purchase("3", "c", "often", 1), purchase("4", "c", "often", 2),
-               purchase("5", "d", "top", 3), purchase("6", "e", "top", 3),
-               purchase("7", "f", "top", 3)])
-    assert model.for_customer("c", 4, False) == ["often", "new", "old", "top"]
-
-
-def test_own_history_discovery_falls_back_to_popularity() -> None:
-    model = OwnHistory()
-    model.fit([purchase("1", "c", "mine", 0), purchase("2", "d", "hit", 1),
-               purchase("3", "e", "hit", 1), purchase("4", "e", "mine", 1)])
-    assert model.for_customer("c", 2, True) == ["hit"]
-
-
-def test_co_occurrence_sums_counts_over_the_cart() -> None:
-    model = CoOccurrence()
-    model.fit([purchase("1", "c", "a", 0), purchase("1", "c", "x", 0),
-               purchase("2", "c", "b", 0), purchase("2", "c", "y", 0),
-               purchase("3", "d", "b", 0), purchase("3", "d", "y", 0),
-               purchase("4", "d", "a", 0), purchase("4", "d", "y", 0)])
-    # y: 2 with b + 1 with a = 3; x: 1 with a
-    assert model.for_cart(["a", "b"], 2) == ["y", "x"]
+def test_ratio_to_the_best_baseline_of_each_task() -> None:
+    mine = Result("shopreco", 0.5, 0.3, 0.2, 1.0)
+    baselines = [Result("popularity", 0.25, 0.6, 0.0, 0.1),
+                 Result("own-history", 0.4, math.nan, 0.0, 0.1)]
+    assert ratio_to_best(mine, baselines) == (
+        "shopreco / best baseline: nurture 1.25 (best: own-history 0.400), "
+        "discovery 0.50 (best: popularity 0.600), upsell n/a (best: popularity 0.000)")
+    assert ratio_to_best(mine, []) == (
+        "shopreco / best baseline: nurture n/a, discovery n/a, upsell n/a")
 
 
 # ---- the command line -----------------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""The vectorised top-k of recommender.neighbours against the plain per-row definition, on
-data full of ties (the strategies themselves: tests/recommender/test_strategies.py)."""
+"""Item neighbours: co-purchase's shrunk cosine on baskets of known counts, BM25's fallback,
+and the vectorised top-k against the plain per-row definition, on data full of ties (what
+every neighbours strategy must do on a shop of known answers:
+tests/recommender/test_strategies.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,69 @@ import pytest
 import scipy.sparse as sp
 
 from recommender import neighbours
-from recommender.neighbours import keep_top_k, nearest_by_vectors
+from recommender.matrix import Purchase, build_interactions
+from recommender.neighbours import (
+    TOP_K,
+    Bm25ItemKnn,
+    CoPurchase,
+    keep_top_k,
+    nearest_by_vectors,
+    without_diagonal,
+)
+
+
+def baskets(*orders: str, guests: bool = False) -> list[Purchase]:
+    """One order per string, holding its letters as products."""
+    return [Purchase(f"o{n}", None if guests else f"c{n}", product, 1, 0.0)
+            for n, order in enumerate(orders) for product in order]
+
+
+def test_co_purchase_is_the_cosine_of_baskets_shrunk() -> None:
+    # a in 4 baskets, b in 2 (both with a), c in 1 (with a): a~b = 2 / (sqrt(4 * 2) + 3)
+    data = build_interactions(baskets("ab", "ab", "ac", "a"))
+    found = CoPurchase().fit(data)
+    assert found.matrix.dtype == np.float32
+    items, scores = found.of(0)  # a
+    assert items.tolist() == [1, 2]
+    np.testing.assert_allclose(scores, [2 / (np.sqrt(8) + 3), 1 / (np.sqrt(4) + 3)], rtol=1e-6)
+    assert found.of(1)[0].tolist() == [0] and found.of(2)[0].tolist() == [0]
+
+
+def test_a_pair_seen_often_outranks_a_pair_seen_once() -> None:
+    data = build_interactions(baskets(*["ab"] * 50, *["b"] * 50, "ac"))
+    items, scores = CoPurchase().fit(data).of(0)
+    assert items.tolist() == [1, 2] and scores[0] > scores[1]  # cosine alone would rank c first
+
+
+def test_neighbours_keep_the_top_k_of_each_item() -> None:
+    data = build_interactions(baskets("".join(chr(0x100 + i) for i in range(TOP_K + 10))))
+    found = CoPurchase().fit(data)
+    assert (np.diff(found.matrix.indptr) == TOP_K).all()
+
+
+def test_bm25_of_a_shop_without_two_customers_is_co_purchase() -> None:
+    data = build_interactions(baskets("ab", "ab", "ac", "bc", guests=True))
+    assert data.n_users == 0
+    bm25, copurchase = Bm25ItemKnn().fit(data).matrix, CoPurchase().fit(data).matrix
+    assert (bm25 != copurchase).nnz == 0
+
+
+def test_bm25_links_products_bought_by_the_same_customers() -> None:
+    rows = [Purchase(f"{c}-{p}", c, p, 1, 0.0) for c in ("x", "y", "z") for p in ("a", "b")]
+    rows += [Purchase("w-c", "w", "c", 1, 0.0)] + [Purchase(f"{c}-d", c, "d", 1, 0.0)
+                                                   for c in ("u", "v")]
+    found = Bm25ItemKnn().fit(build_interactions(rows))
+    assert found.of(0)[0].tolist() == [1] and found.of(1)[0].tolist() == [0]
+    assert found.of(2)[0].tolist() == found.of(3)[0].tolist() == []
+    assert found.matrix.diagonal().tolist() == [0.0] * 4
+
+
+def test_without_diagonal_drops_self_links_and_stored_zeros() -> None:
+    matrix = sp.csr_matrix((np.array([5, 1, 0, 2, 7], np.float32), [0, 2, 1, 0, 2],
+                            [0, 3, 3, 5]), shape=(3, 3))
+    kept = without_diagonal(matrix)
+    assert kept.dtype == np.float32 and kept.nnz == 2
+    assert kept.toarray().tolist() == [[0, 0, 1], [0, 0, 0], [2, 0, 0]]
 
 
 def top_k_row_by_row(matrix: sp.csr_matrix, top_k: int) -> list[tuple[list[int], list[float]]]:

@@ -1,20 +1,23 @@
-"""The pure recommender core on a synthetic shop whose right answers are known (no Redis)."""
+"""ShopModel, every recommendation query of a shop, on synthetic shops whose right answers are
+known (no Redis); its bytes, and models saved by earlier versions."""
 
 from __future__ import annotations
 
 import io
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from recommender import shop_model
-from recommender.matrix import Purchase, build_interactions
-from recommender.models import fit_als, trending_scores
+from recommender.matrix import Purchase
 from recommender.neighbours import nearest_by_vectors
-from recommender.shop_model import TRENDING, Answer, ShopModel
+from recommender.shop_model import TRENDING, Answer, Config, ShopModel
+from tests.recommender.test_tuning import START, bundle_shop
+from tests.recommender.two_groups import two_groups
 
+DATA = Path(__file__).parent / "data"
 NOW = 1_750_000_000.0
 DAY = 86_400.0
 PARTNERS = ("p5", "p6")  # always bought together
@@ -60,35 +63,6 @@ def bought_by(purchases: list[Purchase], customer: str) -> set[str]:
 
 def ids(answer: Answer) -> list[str]:
     return [r.product_id for r in answer.items]
-
-
-def test_interactions_are_csr_float32_with_users_and_baskets(purchases) -> None:
-    data = build_interactions(purchases)
-    assert sp.isspmatrix_csr(data.user_items) and data.user_items.dtype == np.float32
-    assert sp.isspmatrix_csr(data.basket_items) and data.basket_items.dtype == np.float32
-    assert data.user_items.shape == (300, 40)
-    assert data.basket_items.shape == (300 * 3 + 60, 40)
-    assert "" not in data.user_ids.tolist()
-    assert len(data.line_items) == len(data.line_times) == len(purchases)
-
-
-def test_guests_are_baskets_but_not_users() -> None:
-    data = build_interactions([
-        Purchase("o1", "c1", "a", 1, NOW), Purchase("o1", "c1", "b", 1, NOW),
-        Purchase("o2", None, "a", 1, NOW), Purchase("o2", None, "c", 1, NOW),
-    ])
-    assert data.user_ids.tolist() == ["c1"]
-    assert data.basket_items.shape == (2, 3)
-    assert data.user_items.toarray().tolist() == [[1.0, 1.0, 0.0]]
-
-
-def test_item_listed_twice_in_one_order_counts_once() -> None:
-    data = build_interactions([
-        Purchase("o1", "c1", "a", 2, NOW), Purchase("o1", "c1", "a", 1, NOW),
-        Purchase("o2", "c1", "a", 1, NOW),
-    ])
-    assert data.user_items.toarray().tolist() == [[2.0]]  # two orders, not three lines
-    assert data.basket_items.toarray().tolist() == [[1.0], [1.0]]
 
 
 def test_bought_together_puts_the_partner_first_and_never_the_input(model) -> None:
@@ -197,25 +171,6 @@ def test_similar_from_cut_lists_answers_as_from_complete_ones(model, product,
                                    [r.score for r in expected.items], rtol=1e-5)
 
 
-def test_recent_purchases_trend_above_equally_many_old_ones() -> None:
-    purchases = [Purchase(f"old{n}", None, "old", 1, NOW - 60 * DAY) for n in range(3)]
-    purchases += [Purchase(f"new{n}", None, "new", 1, NOW) for n in range(3)]
-    data = build_interactions(purchases)
-    scores = dict(zip(data.item_ids.tolist(), trending_scores(data).tolist(), strict=True))
-    assert scores["new"] > scores["old"] > 0
-
-
-def test_no_purchases_is_a_value_error_saying_what_was_expected() -> None:
-    with pytest.raises(ValueError, match="at least one line"):
-        build_interactions([])
-
-
-def test_als_refuses_a_float64_matrix() -> None:
-    matrix = sp.csr_matrix(np.ones((3, 3), dtype=np.float64))
-    with pytest.raises(ValueError, match="float32"):
-        fit_als(matrix)
-
-
 def test_guest_only_shop_still_answers_bought_together() -> None:
     guests = [p for p in synthetic_purchases() if p.customer_id is None]
     model = ShopModel.train(guests)
@@ -308,16 +263,6 @@ def test_erasure_drops_the_customer_from_the_decayed_purchases(rebuy_model) -> N
                                                                                   False)
 
 
-def test_recent_purchases_weigh_each_order_by_its_age() -> None:
-    from recommender.history import BUY_AGAIN_HALF_LIFE_DAYS, recent_purchases
-
-    rows = [Purchase("o1", "c1", "a", 1, NOW), Purchase("o1", "c1", "a", 2, NOW),
-            Purchase("o2", "c1", "a", 1, NOW - BUY_AGAIN_HALF_LIFE_DAYS * DAY),
-            Purchase("o3", None, "b", 1, NOW)]
-    recent = recent_purchases(rows, build_interactions(rows))
-    assert recent.toarray().tolist() == [[1.5, 0.0]]  # one order now, one half a weight
-
-
 def test_discovery_follows_the_latest_purchase_more_than_old_ones(rebuy_model) -> None:
     answer = rebuy_model.for_customer("switcher", 10, exclude_purchased=True)
     assert (answer.items[0].product_id, answer.items[0].reason) == ("p6", "personal")
@@ -333,3 +278,111 @@ def test_personal_items_name_the_purchases_that_led_to_them() -> None:
     model = ShopModel.train(purchases)
     first = model.for_customer("me", 3, exclude_purchased=True).items[0]
     assert (first.product_id, first.reason, first.because) == ("a2", "personal", ("a1",))
+
+
+# ---- every strategy on the bundle shop; buy again; blocked products ---------------------------
+
+
+@pytest.mark.parametrize("config", [
+    Config(cf="bpr", iterations=60, learning_rate=0.05),
+    Config(neighbours="bm25"),
+    Config(trending_half_life_days=0.0, factors=6, regularization=1.0),
+])
+def test_every_strategy_answers_every_call(config) -> None:
+    model = ShopModel.from_bytes(ShopModel.train(bundle_shop(customers=120), config).to_bytes())
+    assert model.config == config
+    together = model.bought_together("p0", 2)
+    assert {r.product_id for r in together.items} == {"p1", "p2"}
+    similar = model.similar("p3", 5)
+    assert "p3" not in [r.product_id for r in similar.items] and len(similar.items) == 5
+    cart = model.for_cart(["p6", "p7"], None, 3)
+    assert cart.items[0].product_id == "p8" and cart.items[0].reason == "cart"
+    bought = model.purchased_by("c0")
+    new = model.for_customer("c0", 5, exclude_purchased=True)
+    assert len(new.items) == 5 and not bought & {r.product_id for r in new.items}
+
+
+def test_buy_again_lists_own_purchases_first_then_fills() -> None:
+    model = ShopModel.train(bundle_shop(customers=120))
+    bought = model.purchased_by("c5")
+    answer = model.buy_again("c5", 8)
+    ids = [r.product_id for r in answer.items]
+    assert answer.strategy == "buy_again" and len(ids) == 8 == len(set(ids))
+    assert set(ids[: len(bought)]) == bought
+    assert all(r.reason == "buy_again" for r in answer.items[: len(bought)])
+    assert [r.score for r in answer.items] == sorted((r.score for r in answer.items),
+                                                     reverse=True)
+    blocked = {ids[0]}
+    assert ids[0] not in [r.product_id for r in model.buy_again("c5", 8, blocked).items]
+    assert model.buy_again("stranger", 4).strategy == "trending"
+
+
+def test_rebuy_weighting_brings_back_staples_not_one_offs() -> None:
+    rows = []
+    for c in range(30):  # everybody rebuys coffee; a kettle is bought once
+        for n in range(3):
+            rows.append(Purchase(f"o{c}-{n}", f"c{c}", "coffee", 1, START + (10 * n + c) * DAY))
+        rows.append(Purchase(f"k{c}", f"c{c}", "kettle", 1, START + (40 + c) * DAY))
+    # c0 bought coffee once long ago and the kettle just now
+    rows = [r for r in rows if r.customer_id != "c0"] + [
+        Purchase("x1", "c0", "coffee", 1, START),
+        Purchase("x2", "c0", "kettle", 1, START + 80 * DAY)]
+    plain = ShopModel.train(rows)
+    weighted = ShopModel.train(rows, Config(rebuy_weighting=True))
+    assert weighted.rebuy_rates[list(weighted.item_ids).index("coffee")] > 0.9
+    assert [r.product_id for r in plain.buy_again("c0", 2).items] == ["kettle", "coffee"]
+    assert [r.product_id for r in weighted.buy_again("c0", 2).items] == ["coffee", "kettle"]
+
+
+@pytest.mark.parametrize("ask", [
+    lambda m, blocked: m.bought_together("p5", 10, blocked),
+    lambda m, blocked: m.similar("p5", 10, blocked),
+    lambda m, blocked: m.for_customer("c3", 10, True, blocked),
+    lambda m, blocked: m.for_cart(["p5"], None, 10, blocked),
+    lambda m, blocked: m.trending(10, blocked),
+], ids=["together", "similar", "customer", "cart", "trending"])
+def test_blocked_products_are_never_shown_and_the_list_is_filled(model, ask) -> None:
+    shown = ids(ask(model, frozenset()))
+    blocked = frozenset(shown[:4])
+    answer = ask(model, blocked)
+    assert len(answer.items) == 10 and not blocked & set(ids(answer))
+    assert ids(answer)[:6] == [p for p in ids(ask(model, frozenset())) if p not in blocked][:6]
+
+
+def test_saved_bytes_share_the_structure_of_the_decayed_purchases(model) -> None:
+    with np.load(io.BytesIO(model.to_bytes()), allow_pickle=False) as arrays:
+        names = set(arrays.files)
+        assert {"user_items_indices", "user_recent_data", "user_latest_data"} <= names
+        assert not {"user_recent_indices", "user_latest_indices"} & names
+        assert Config.from_json(str(arrays["config"])) == model.config
+
+
+def test_erasing_customers_keeps_every_other_answer(model) -> None:
+    cleaned = model.without_customers(["c0", "c1", "nobody"])
+    assert not cleaned.knows_customer("c0") and cleaned.knows_customer("c2")
+    assert len(cleaned.user_ids) == len(model.user_ids) - 2
+    assert cleaned.for_customer("c0", 5, True).strategy == TRENDING
+    for ask in (lambda m: m.for_customer("c2", 10, True), lambda m: m.bought_together("p5", 10),
+                lambda m: m.similar("p7", 10), lambda m: m.trending(5)):
+        assert ask(cleaned) == ask(model)
+
+
+# ---- models saved by earlier versions ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("blob", "config"), [
+    ("als_copurchase", Config()),
+    ("bpr_bm25", Config(cf="bpr", iterations=100, learning_rate=0.05, regularization=0.01,
+                        neighbours="bm25")),
+])
+def test_a_model_saved_before_the_strategy_registries_answers_as_a_fresh_one(blob,
+                                                                             config) -> None:
+    old = ShopModel.from_bytes((DATA / f"saved_before_registries_{blob}.npz").read_bytes())
+    fresh = ShopModel.train(two_groups(), config)
+    assert old.config == config
+    for ask in (lambda m: m.for_customer("a-c1", 8, True),
+                lambda m: m.for_customer("b-c2", 8, False),
+                lambda m: m.for_customer("x", 8, True, history={"a1": 1}),
+                lambda m: m.for_cart(["b0"], None, 6),
+                lambda m: m.similar("b5", 6)):
+        assert ask(old) == ask(fresh)

@@ -7,9 +7,7 @@ a registry or a new tuning candidate is covered without touching this file.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,8 +20,6 @@ from recommender.shop_model import Answer, ShopModel
 from recommender.taste import TASTES, PersonalTaste
 from recommender.tuning import personal_candidates, shared_candidates
 from tests.recommender.two_groups import GROUPS, group_of, two_groups
-
-DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -229,34 +225,3 @@ def test_saved_and_loaded_shop_gives_identical_answers(shop) -> None:
                 lambda m: m.bought_together("a2", 6),
                 lambda m: m.similar("b5", 6)):
         assert ask(loaded) == ask(shop)
-
-
-# ---- names and stored models ----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("field", "registry"), [("cf", TASTES), ("neighbours", NEIGHBOURS)])
-def test_an_unknown_strategy_name_is_refused_naming_the_known_ones(field, registry) -> None:
-    expected = ", ".join(repr(name) for name in registry)
-    with pytest.raises(ValueError, match=re.escape(f"{field} must be one of {expected}, got "
-                                                   "'nonesuch'")):
-        Config(**{field: "nonesuch"})
-    with pytest.raises(ValueError, match="nonesuch"):
-        Config.from_json(Config().to_json().replace(f'"{field}": "', f'"{field}": "nonesuch'))
-
-
-@pytest.mark.parametrize(("blob", "config"), [
-    ("als_copurchase", Config()),
-    ("bpr_bm25", Config(cf="bpr", iterations=100, learning_rate=0.05, regularization=0.01,
-                        neighbours="bm25")),
-])
-def test_a_model_saved_before_the_strategy_registries_answers_as_a_fresh_one(blob,
-                                                                             config) -> None:
-    old = ShopModel.from_bytes((DATA / f"saved_before_registries_{blob}.npz").read_bytes())
-    fresh = ShopModel.train(two_groups(), config)
-    assert old.config == config
-    for ask in (lambda m: m.for_customer("a-c1", 8, True),
-                lambda m: m.for_customer("b-c2", 8, False),
-                lambda m: m.for_customer("x", 8, True, history={"a1": 1}),
-                lambda m: m.for_cart(["b0"], None, 6),
-                lambda m: m.similar("b5", 6)):
-        assert ask(old) == ask(fresh)

@@ -1,4 +1,6 @@
-"""The ingestion worker against the embedded Redis: events in the stream -> stored orders.
+"""The ingestion worker (webhooks/ingest.py) against the embedded Redis: events in the stream ->
+stored orders; who processes an entry while batches run long; a run of order events stored in a
+few round trips exactly as one by one.
 
 The session's live server (started by any test using `http`) runs its own Ingestor on the same
 group, so stream tests assert the end state after `drain`, which waits until nothing is pending;
@@ -8,25 +10,38 @@ tests whose arrival order matters call `process_event` directly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import json
 import re
+import shutil
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from plugin.engine.training import AutoTrainer, purchases_of, train_shop
-from plugin.store import keys
+from plugin.store import keys, records
+from plugin.store.connection import EmbeddedRedis, text
 from plugin.store.events import Event, append
+from plugin.store.fields import PayloadError
 from plugin.store.order import LineItem, Order
 from plugin.store.records import store_order
-from plugin.store.shops import NewShop
+from plugin.store.shops import NewShop, Shop
+from plugin.store.tracking import record_click
 from plugin.web.responses import json_bytes
-from tests.conftest import Store
+from tests.conftest import Store, settings_for
 from tests.helpers import SHARED_DATA, body_of, order_payload, shopify_headers
-from webhooks import shopify
+from tests.platform_server import FakePlatformApi, Reply, fast_http, register_shop
+from tests.webhooks.test_bigcommerce import event as bigcommerce_event
+from tests.webhooks.test_bigcommerce import serve_order
+from webhooks import bigcommerce, shopify
 from webhooks.ingest import GROUP, Ingestor, ensure_group, process_event
 
 SHOPIFY_DATA = SHARED_DATA / "webhooks" / "shopify"
@@ -60,6 +75,9 @@ def apply(store: Store, shop: NewShop, *events: Event) -> dict[bytes, bytes]:
 
 def pending(store: Store, shop_id: str) -> int:
     return store.run(lambda r: r.xpending(keys.events(shop_id), GROUP))["pending"]
+
+
+# --- events in the stream -> stored orders ---------------------------------------------
 
 
 def test_order_event_becomes_a_normalised_stored_order(store, shop) -> None:
@@ -281,3 +299,291 @@ def test_orders_during_training_do_not_make_the_shop_overdue_at_once(store, shop
     due, first = store.run(work)
     assert not due
     assert first > time.time() - 60
+
+
+# --- who processes an entry -------------------------------------------------------------
+# A live consumer keeps the entries of its batch claimed however long the batch takes, so a
+# drain waits for them instead of processing them a second time; only the entries of a
+# consumer that is gone are taken over. The long batches run on an embedded Redis of their
+# own (`private`): no live server's worker reads its streams.
+
+
+CLAIM_IDLE_MS = 1000  # a test's live batch lasts longer than this
+ORDERS = 8
+DELAY = 0.1  # seconds per platform API answer: each order is two GETs
+
+
+class SlowPlatformApi(FakePlatformApi):
+    """The fake platform API, answering every request after `delay` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def _answer(self, method: str, target: str, headers: Mapping[str, str]) -> Reply:
+        time.sleep(self.delay)
+        return super()._answer(method, target, headers)
+
+
+@pytest.fixture
+def slow_api() -> Iterator[SlowPlatformApi]:
+    fake = SlowPlatformApi(DELAY)
+    with fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def private(store: Store) -> Iterator[Store]:
+    """An embedded Redis of these tests' own (no worker reads it)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="shopreco-claims-"))
+    embedded = EmbeddedRedis(data_dir, fsync_always=False)
+    yield Store(embedded, settings_for(store, data_dir=data_dir))
+    embedded.close()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def add_read_by(redis: aioredis.Redis, shop_id: str, consumer: str,
+                      events: list[Event]) -> None:
+    """Append the events and read them as `consumer`, in one step (on the session's Redis,
+    whose live server cannot take them then)."""
+    await ensure_group(redis, shop_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        for item in events:
+            fields: dict[Any, Any] = item.fields()
+            pipe.xadd(keys.events(shop_id), fields)
+        pipe.xreadgroup(GROUP, consumer, {keys.events(shop_id): ">"}, count=len(events))
+        await pipe.execute()
+
+
+async def pending_of(redis: aioredis.Redis, shop_id: str, consumer: str) -> int:
+    for entry in await redis.xinfo_consumers(keys.events(shop_id), GROUP):
+        if text(entry["name"]) == consumer:
+            return int(entry["pending"])
+    return 0
+
+
+def order_created(shop: Shop, order_id: int) -> Event:
+    body = json.dumps(bigcommerce_event(shop, "store/order/created", order_id)).encode()
+    return Event(bigcommerce.PLATFORM, "store/order/created", uuid.uuid4().hex, body)
+
+
+def bigcommerce_shop(store: Store, api: FakePlatformApi, order_ids: list[int]) -> Shop:
+    shop = register_shop(store, "bigcommerce", "h" + uuid.uuid4().hex[:9], api.url)
+    for order_id in order_ids:
+        serve_order(api, order_id)
+    return shop
+
+
+async def live_batch_and_drain(
+    redis: aioredis.Redis, shops: list[Shop], order_ids: list[int]
+) -> float:
+    """A live consumer reads the orders of every shop in one batch and works through it
+    while a drain of the last shop runs; the seconds the drain took."""
+    for shop in shops:
+        await ensure_group(redis, shop.shop_id)
+        for order_id in order_ids:
+            await append(redis, shop.shop_id, order_created(shop, order_id))
+    live_http, drain_http = fast_http(), fast_http()
+    live = Ingestor(redis, consumer="live", http=live_http, claim_idle_ms=CLAIM_IDLE_MS)
+    drainer = Ingestor(redis, consumer="drain", http=drain_http, claim_idle_ms=CLAIM_IDLE_MS)
+    try:
+        batch = asyncio.create_task(live.read_once([shop.shop_id for shop in shops]))
+        while await pending_of(redis, shops[-1].shop_id, "live") < len(order_ids):
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        await drainer.drain(shops[-1].shop_id)
+        drained_after = time.monotonic() - started
+        await batch
+    finally:
+        await live_http.aclose()
+        await drain_http.aclose()
+    return drained_after
+
+
+def test_drain_during_a_long_batch_fetches_each_event_once(
+    private: Store, slow_api: SlowPlatformApi
+) -> None:
+    order_ids = [9100 + n for n in range(ORDERS)]
+    shop = bigcommerce_shop(private, slow_api, order_ids)
+    drained_after = private.run(lambda redis: live_batch_and_drain(redis, [shop], order_ids))
+    assert drained_after > CLAIM_IDLE_MS / 1000  # the batch outlasted the claim-idle time
+    assert [len(slow_api.requests_to(f"/v2/orders/{o}")) for o in order_ids] == [1] * ORDERS
+    assert private.run(lambda r: r.hlen(keys.orders(shop.shop_id))) == ORDERS
+
+
+def test_entries_of_a_shop_read_with_another_stay_claimed_while_it_waits(
+    private: Store, slow_api: SlowPlatformApi
+) -> None:
+    """One read brings the entries of two shops; the second's wait while the first's batch
+    takes longer than the claim-idle time, and a drain of the second takes none of them."""
+    order_ids = [9300 + n for n in range(ORDERS)]
+    first = bigcommerce_shop(private, slow_api, order_ids)
+    second = bigcommerce_shop(private, slow_api, order_ids)
+    private.run(lambda redis: live_batch_and_drain(redis, [first, second], order_ids))
+    assert [len(slow_api.requests_to(f"/v2/orders/{o}")) for o in order_ids] == \
+        [2] * len(order_ids)  # once per shop
+
+
+def test_drain_takes_over_what_a_gone_consumer_left(store: Store, make_shop: Any) -> None:
+    shop = make_shop().shop
+    events = [Event(shopify.PLATFORM, "orders/create", uuid.uuid4().hex,
+                    body_of(order_payload(9200 + n, 7, [1, 2]))) for n in range(3)]
+
+    async def work(redis: aioredis.Redis) -> tuple[int, int, int]:
+        await add_read_by(redis, shop.shop_id, "gone", events)  # and never heard of again
+        await Ingestor(redis, consumer="drain", claim_idle_ms=200).drain(shop.shop_id)
+        return await redis.hlen(keys.orders(shop.shop_id)), \
+            (await redis.xpending(keys.events(shop.shop_id), GROUP))["pending"], \
+            await pending_of(redis, shop.shop_id, "gone")
+
+    assert store.run(work) == (3, 0, 0)
+
+
+# --- a run of order events stored in a few round trips ---------------------------------
+# The worker stores a run of order events with records.store_orders: what it stores must be
+# what processing the same events one by one stores. One list of Shopify events (new orders,
+# newer and older versions of one order in the same run, a same-time cancellation, refunds
+# before and after their order, a product update and a poison event between runs, a guest
+# order, an order attributed to a widget click) goes to two shops: the first's stream is
+# processed in one batch by the Ingestor, the second's events are applied one by one with
+# process_event. Every record the worker writes must then be equal.
+
+
+PRODUCT = json.loads((SHARED_DATA / "webhooks" / "shopify" /
+                      "rest_fixture_shopify_python_api_product.json").read_text())["product"]
+DAY1, DAY2, DAY3 = "2025-03-01T10:00:00Z", "2025-03-02T10:00:00Z", "2025-03-03T10:00:00Z"
+
+
+def refund(order_id: int, refund_id: int, line: int, quantity: int = 1) -> dict[str, Any]:
+    return {"id": refund_id, "order_id": order_id, "created_at": DAY2,
+            "refund_line_items": [{"line_item_id": order_id * 100 + line,
+                                   "quantity": quantity}]}
+
+
+def product(product_id: int, title: str) -> dict[str, Any]:
+    return {**copy.deepcopy(PRODUCT), "id": product_id, "title": title}
+
+
+def events() -> list[Event]:
+    """The deliveries, in stream order."""
+    bad = order_payload(8, 1, [1])
+    bad["line_items"] = "not a list"
+    deliveries = [
+        ("orders/create", order_payload(1, 11, [101, 102], created_at=DAY1)),
+        ("orders/create", order_payload(2, 12, [102, 103], created_at=DAY1)),
+        ("orders/updated", order_payload(1, 11, [101, 102, 104], created_at=DAY1,
+                                         updated_at=DAY2)),
+        ("orders/create", order_payload(1, 11, [101], created_at=DAY1)),  # older: loses
+        ("orders/create", order_payload(3, None, [105, 101], created_at=DAY1)),  # a guest
+        ("refunds/create", refund(2, 900, 0)),  # splits the run
+        ("orders/create", order_payload(4, 13, [106], created_at=DAY2)),
+        ("orders/cancelled", order_payload(4, 13, [106], created_at=DAY2,
+                                           cancelled_at=DAY2)),  # same time: cancels
+        ("refunds/create", refund(5, 901, 1)),  # before its order: kept pending
+        ("products/update", product(106, "Renamed 106")),
+        ("orders/create", order_payload(5, 14, [107, 108], created_at=DAY3)),
+        ("orders/create", bad),  # dead-lettered
+        ("orders/create", order_payload(6, 11, [101, 109], created_at=DAY3)),
+        ("orders/cancelled", order_payload(2, 12, [102, 103], created_at=DAY1,
+                                           updated_at=DAY3, cancelled_at=DAY3)),
+        ("orders/updated", order_payload(6, 11, [101, 109], created_at=DAY3, quantity=3,
+                                         updated_at=DAY3)),  # same time, not cancelled: loses
+    ]
+    return [Event(shopify.PLATFORM, topic, uuid.uuid4().hex, body_of(payload))
+            for topic, payload in deliveries]
+
+
+async def click(redis: aioredis.Redis, shop_id: str) -> None:
+    """Customer 11 clicked product 101 a day before ordering it."""
+    at = datetime(2025, 2, 28, tzinfo=UTC).timestamp()
+    await record_click(redis, shop_id, placement="bundle", product_id="101", customer_id="11",
+                       visitor_id=None, at=at)
+
+
+async def written(redis: aioredis.Redis, shop_id: str) -> dict[str, Any]:
+    """What the worker writes for the shop (change notes, counters of deliveries and times of
+    writing aside)."""
+    result: dict[str, Any] = {}
+    for name, key in [("orders", keys.orders), ("versions", keys.order_versions),
+                      ("facts", keys.order_facts), ("pending refunds", keys.pending_refunds),
+                      ("products", keys.products), ("attribution", keys.widget_attribution)]:
+        result[name] = await redis.hgetall(key(shop_id))
+    result["attributed"] = await redis.zrange(keys.widget_attributed_orders(shop_id), 0, -1,
+                                              withscores=True)
+    result["unavailable"] = await redis.smembers(keys.unavailable(shop_id))
+    for customer in ("11", "12", "13", "14"):
+        result[f"orders of {customer}"] = await redis.zrange(
+            keys.customer_orders(shop_id, customer), 0, -1, withscores=True)
+    result["order changes"] = await redis.hget(keys.stats(shop_id), "order_changes")
+    result["fact changes"] = await redis.hget(keys.order_facts_version(shop_id), "n")
+    result["marked for training"] = await redis.exists(keys.train_dirty(shop_id))
+    return result
+
+
+def test_a_batch_stores_what_one_by_one_stores(store: Store, make_shop: Any) -> None:
+    batched, one_by_one = (make_shop(storefront_url="https://shop.example/").shop
+                           for _ in range(2))
+    deliveries = events()
+
+    async def work(redis: aioredis.Redis) -> tuple[dict[str, Any], dict[str, Any], int, int]:
+        for shop in (batched, one_by_one):
+            await click(redis, shop.shop_id)
+        await add_read_by(redis, batched.shop_id, "reader", deliveries)
+        processed = await Ingestor(redis, consumer="batch").claim_stale(batched.shop_id, 0)
+        for delivery in deliveries:
+            with contextlib.suppress(PayloadError):  # the poison event, dead-lettered there
+                await process_event(redis, one_by_one, delivery)
+        pending = (await redis.xpending(keys.events(batched.shop_id), GROUP))["pending"]
+        return (await written(redis, batched.shop_id), await written(redis, one_by_one.shop_id),
+                processed, pending)
+
+    in_batch, alone, processed, pending = store.run(work)
+    assert (processed, pending) == (len(deliveries), 0)
+    for name in in_batch:
+        assert in_batch[name] == alone[name], name
+    assert in_batch["attribution"]  # the cases happened: a click attributed, a refund that
+    assert json.loads(in_batch["orders"][b"5"])["refunds"]  # came first merged in
+    assert len(in_batch["orders"]) == 6
+
+
+def test_a_run_with_one_order_many_times_keeps_the_newest(store: Store, make_shop: Any) -> None:
+    """Versions of one order in one run conflict with what the run read: each is stored again
+    on its own, in turn."""
+    shop: NewShop = make_shop()
+    stamps = [f"2025-03-0{day}T10:00:00Z" for day in (2, 4, 1, 3)]
+    deliveries = [Event(shopify.PLATFORM, "orders/updated", uuid.uuid4().hex,
+                        body_of(order_payload(7, 15, [110 + n], created_at=DAY1,
+                                              updated_at=stamp)))
+                  for n, stamp in enumerate(stamps)]
+
+    async def work(redis: aioredis.Redis) -> tuple[bytes, bytes]:
+        await add_read_by(redis, shop.shop.shop_id, "reader", deliveries)
+        await Ingestor(redis, consumer="batch").claim_stale(shop.shop.shop_id, 0)
+        return (await redis.hget(keys.orders(shop.shop.shop_id), "7"),
+                await redis.hget(keys.stats(shop.shop.shop_id), "order_changes"))
+
+    stored, changes = store.run(work)
+    assert [line["product_id"] for line in json.loads(stored)["lines"]] == ["111"]
+    assert changes == b"2"  # the 2nd and 4th of March versions: the others were older
+
+
+def test_a_run_that_cannot_be_stored_at_once_is_stored_one_by_one(
+    store: Store, make_shop: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = make_shop().shop
+    deliveries = [Event(shopify.PLATFORM, "orders/create", uuid.uuid4().hex,
+                        body_of(order_payload(20 + n, 16, [120 + n], created_at=DAY1)))
+                  for n in range(3)]
+
+    async def refuse(*args: Any) -> None:
+        raise records.ConcurrentUpdate("an order kept changing")
+
+    monkeypatch.setattr(records, "store_orders", refuse)
+
+    async def work(redis: aioredis.Redis) -> tuple[list[bytes], int]:
+        await add_read_by(redis, shop.shop_id, "reader", deliveries)
+        await Ingestor(redis, consumer="batch").claim_stale(shop.shop_id, 0)
+        return (sorted(await redis.hkeys(keys.orders(shop.shop_id))),
+                (await redis.xpending(keys.events(shop.shop_id), GROUP))["pending"])
+
+    assert store.run(work) == ([b"20", b"21", b"22"], 0)

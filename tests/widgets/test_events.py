@@ -1,4 +1,5 @@
-"""POST /widgets/v1/events over real HTTP: counting, dedupe, bots, bad bodies, isolation."""
+"""Widget events (widgets/events.py): POST /widgets/v1/events over real HTTP (counting, dedupe,
+bots, bad bodies, isolation), and the batch as parsed."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import pytest
 
 from plugin.store import keys
 from plugin.store.shops import NewShop
+from plugin.store.tracking import WidgetEvent
+from plugin.web.params import BadRequest
 from tests.conftest import Store
 from tests.helpers import auth
+from widgets.events import MAX_EVENT_AGE_SECONDS, MAX_EVENTS, is_bot, parse_batch
 
 EVENTS = "/widgets/v1/events"
 CHROME = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -144,20 +148,6 @@ def test_a_shops_widget_key_only_counts_for_that_shop(http, make_shop) -> None:
     assert stats(http, mine)["placements"]["bundle"]["clicks"] == 1
 
 
-def test_stats_need_the_shops_api_key(http, make_shop) -> None:
-    mine, other = make_shop(), make_shop()
-    path = f"/api/v1/shops/{mine.shop.shop_id}/widgets/stats"
-    assert http.get(path).status_code == 401
-    assert http.get(path, headers=auth(other)).status_code == 403
-
-
-@pytest.mark.parametrize("days", ["0", "x", "401"])
-def test_stats_with_bad_days_is_400(http, shop, days) -> None:
-    response = http.get(f"/api/v1/shops/{shop.shop.shop_id}/widgets/stats",
-                        params={"days": days}, headers=auth(shop))
-    assert response.status_code == 400 and "days" in response.json()["detail"]
-
-
 @pytest.mark.parametrize("field", ["type", "placement", "product_id", "id", "at",
                                    "model_version"])
 @pytest.mark.parametrize("value", [[], {}, ["bundle"], {"a": 1}, None, 1e300, "\ud800"])
@@ -168,3 +158,35 @@ def test_any_json_type_in_any_event_field_is_400_not_500(http, store, shop, fiel
         assert response.status_code == 204  # "no model"; a future time is read as now
     else:
         assert response.status_code == 400, (field, value, response.text)
+
+
+# ---- the batch as parsed ----------------------------------------------------------------------
+
+
+def test_a_batch_gives_the_visitor_the_customer_and_each_event() -> None:
+    now = time.time()
+    sent = event("click", placement="email", at=(now - 5) * 1000)
+    visitor, customer, parsed = parse_batch(json.dumps(batch(sent, customer="77")).encode(), now)
+    assert (visitor, customer) == ("v-1", "77")
+    assert parsed == [WidgetEvent(sent["id"], "click", "email", "p1", pytest.approx(now - 5))]
+
+
+def test_stale_events_are_dropped_and_future_ones_count_as_now() -> None:
+    now = time.time()
+    old = event(at=(now - MAX_EVENT_AGE_SECONDS - 60) * 1000)
+    ahead = event(at=(now + 3600) * 1000)
+    _, _, parsed = parse_batch(json.dumps(batch(old, ahead)).encode(), now)
+    assert [(e.event_id, e.at) for e in parsed] == [(ahead["id"], now)]
+
+
+@pytest.mark.parametrize("count", [0, MAX_EVENTS + 1])
+def test_a_batch_holds_1_to_the_maximum_of_events(count) -> None:
+    with pytest.raises(BadRequest, match=f"events must be a list of 1 to {MAX_EVENTS}"):
+        parse_batch(json.dumps(batch(*[event() for _ in range(count)])).encode(), time.time())
+
+
+@pytest.mark.parametrize(("agent", "bot"), [
+    (CHROME, False), (None, True), ("", True), ("Mozilla/5.0 (compatible; bingbot/2.0)", True),
+    ("curl/8.5.0", True), ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148", False)])
+def test_bots_are_told_by_their_user_agent(agent, bot) -> None:
+    assert is_bot(agent) is bot
