@@ -1,6 +1,6 @@
 """The shape of the code: layers point one way (the import-linter contract in pyproject.toml),
 no package's modules import each other in a cycle, nothing hides an import, the numeric core
-stays pure, and no module grows past 450 lines."""
+stays pure, no module grows past 450 lines, and tests mirror the source."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("plugin", "webhooks", "widgets", "recommender")
 MAX_LINES = 450
 DATA_TABLES: frozenset[str] = frozenset()  # modules allowed past MAX_LINES: data, not logic
+# Modules without behaviour of their own, so without a mirror test file (package __init__
+# files hold docstrings, re-exports and constants and are left out too).
+NO_BEHAVIOUR: dict[str, str] = {
+    "webhooks/platforms.py": "the adapter and backfill tables; tests/webhooks/test_adapters.py "
+                             "runs its suite over every registered adapter",
+}
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +151,25 @@ def test_no_module_is_longer_than_450_lines() -> None:
             if (n := len(p.read_text().splitlines())) > MAX_LINES
             and str(p.relative_to(ROOT)) not in DATA_TABLES}
     assert long == {}
+
+
+def test_every_module_with_behaviour_has_its_mirror_test_file() -> None:
+    """`a/b/c.py` is tested in `tests/a/b/test_c.py` (docs/architecture.md, "Tests")."""
+    missing = []
+    for path in sources():
+        relative = path.relative_to(ROOT)
+        if path.name == "__init__.py" or str(relative) in NO_BEHAVIOUR:
+            continue
+        mirror = ROOT / "tests" / relative.parent / f"test_{path.name}"
+        if not mirror.is_file():
+            missing.append(str(mirror.relative_to(ROOT)))
+    assert missing == []
+
+
+def test_every_test_directory_is_a_package() -> None:
+    """Test file names repeat across directories (tests/plugin/api/test_lifecycle.py and
+    tests/plugin/engine/test_lifecycle.py): each directory needs its __init__.py."""
+    bare = [str(d.relative_to(ROOT)) for d in (ROOT / "tests").rglob("*")
+            if d.is_dir() and "__pycache__" not in d.parts and any(d.glob("test_*.py"))
+            and not (d / "__init__.py").is_file()]
+    assert bare == []

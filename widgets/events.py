@@ -28,8 +28,8 @@ MAX_EVENTS = 200
 MAX_EVENT_AGE_SECONDS = 24 * 3600  # older beacons are stale: dropped
 MAX_ID_LENGTH = 128
 EVENT_PLACEMENTS = frozenset(PLACEMENTS) | {"email"}
-_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-_EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}\Z")
+_EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,128}\Z")
 # Crawlers, previews, headless browsers and scripts (case-insensitive substrings).
 BOT_MARKERS = ("bot", "spider", "crawl", "slurp", "headlesschrome", "lighthouse", "phantomjs",
                "pingdom", "gtmetrix", "facebookexternalhit", "preview", "python-", "curl/",

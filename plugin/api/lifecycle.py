@@ -38,7 +38,7 @@ from recommender.lifecycle import (
 )
 
 # "+01:00" read from an unencoded URL as " 01:00"
-_OFFSET_AFTER_SPACE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\S+) (\d{2}:?\d{2})$")
+_OFFSET_AFTER_SPACE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\S+) (\d{2}:?\d{2})\Z")
 
 
 def parse_as_of(raw: str | None) -> float:

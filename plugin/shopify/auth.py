@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import jwt
 
-MYSHOPIFY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-]*\.myshopify\.com$")
+MYSHOPIFY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-]*\.myshopify\.com\Z")
 LEEWAY_SECONDS = 10
 QUERY_MAX_AGE_SECONDS = 300  # an install link older than this is refused (replayed links)
 

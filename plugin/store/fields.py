@@ -25,7 +25,7 @@ MAX_AMOUNT = Decimal("1e12")  # no price, total or line of a shop comes near a t
 MAX_QUANTITY = 1_000_000
 # Order and event times: from the Unix epoch to the end of 2099.
 EARLIEST, LATEST = 0.0, 4_102_444_800.0
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 

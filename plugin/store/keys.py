@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 PREFIX = "shopreco"
-SHOP_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+SHOP_ID_RULE = "[a-z0-9][a-z0-9_-]{0,62}"
+SHOP_ID_PATTERN = re.compile(rf"^{SHOP_ID_RULE}\Z")  # \Z: "$" also matches before a final \n
 
 # Global indexes (not per shop).
 SHOPS = f"{PREFIX}:shops"  # SET of shop ids
@@ -36,7 +37,7 @@ def widget_key_index(widget_key: str) -> str:
 def _shop(shop_id: str) -> str:
     if not SHOP_ID_PATTERN.match(shop_id):
         raise ValueError(
-            f"shop id must match {SHOP_ID_PATTERN.pattern} (lower-case letters, digits, - and _),"
+            f"shop id must match {SHOP_ID_RULE} (lower-case letters, digits, - and _),"
             f" got {shop_id!r}"
         )
     return f"{PREFIX}:{{{shop_id}}}"
@@ -124,6 +125,12 @@ def unavailable(shop_id: str) -> str:
 def excluded(shop_id: str) -> str:
     """SET product ids the store owner excluded from recommendations."""
     return f"{_shop(shop_id)}:excluded"
+
+
+def pins(shop_id: str) -> str:
+    """STRING JSON list of the owner's pinned products, in the owner's order (plugin.store.pins:
+    product id, for product id or null, end or null, created at)."""
+    return f"{_shop(shop_id)}:pins"
 
 
 def stats(shop_id: str) -> str:

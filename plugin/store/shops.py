@@ -29,8 +29,8 @@ STANDARD_WEBHOOKS = frozenset({"bigcommerce", "custom"})
 
 
 DEFAULT_LOCALE = "en-US"
-_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
-_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?\Z")
+_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
 
 
 class ShopError(ValueError):

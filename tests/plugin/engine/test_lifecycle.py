@@ -1,4 +1,5 @@
-"""Lifecycle stages and metrics: the pure core on known answers, facts from the real Redis."""
+"""Lifecycle stages and metrics: the pure core on known answers, facts from the real Redis, and
+plugin.engine.lifecycle's answers (metrics, notes, stage counts) and its per-process facts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from decimal import Decimal
 import pytest
 
 from plugin.api.lifecycle import parse_as_of, parse_instant
-from plugin.engine.lifecycle import load_order_facts, shop_stage_table, shop_stages
+from plugin.engine import lifecycle
+from plugin.engine.lifecycle import (
+    DEFINITIONS,
+    forget_facts,
+    load_order_facts,
+    metrics,
+    shop_stage_table,
+    shop_stages,
+    stage_counts,
+)
 from plugin.store.erasure import erase_customer, erase_shop
 from plugin.store.order import LineItem, Order, Refund
 from plugin.store.records import merge_refunds, store_order
@@ -300,3 +310,73 @@ def test_a_far_future_as_of_ends_the_series_ten_years_after_the_last_order() -> 
     rows = cohorts(facts, as_of)
     assert [len(row["retention"]) for row in rows] == [122, 121]
     assert rows[1]["retention"][:2] == [1.0, 0.0]
+
+
+# ---- plugin.engine.lifecycle's answers --------------------------------------------------------
+
+
+def test_metrics_answer_the_summary_retention_period_and_months_with_their_definitions() -> None:
+    facts = [fact("1", "a", 0), fact("2", "a", 20), fact("3", "b", 25, 30.0)]
+    answer = metrics("s1", facts, T0 + 30 * DAY, T0 + 10 * DAY, T0 + 30 * DAY, 30)
+    assert (answer["shop_id"], answer["as_of"]) == ("s1", "2023-12-14T22:13:20Z")
+    assert (answer["customers"], answer["orders"], answer["repeat_customers"]) == (2, 3, 1)
+    assert answer["money"]["EUR"]["revenue"] == 50.0
+    assert answer["retention"]["start"] == "2023-11-24T22:13:20Z"
+    assert answer["period"]["start"] == "2023-11-24T22:13:20Z"
+    assert [row["month"] for row in answer["monthly"]] == ["2023-11", "2023-12"]
+    assert answer["notes"] == [] and answer["definitions"] == DEFINITIONS
+
+
+def test_metrics_say_when_nothing_counts_and_when_money_is_in_several_currencies() -> None:
+    empty = metrics("s1", [], T0, T0 - DAY, T0, 30)
+    assert empty["customers"] == 0 and empty["repeat_purchase_rate"] is None
+    assert len(empty["notes"]) == 1
+    assert "shop 's1' has no order that counts as of 2023-11-14T22:13:20Z" in empty["notes"][0]
+    mixed = metrics("s1", [fact("1", "a", 0), fact("2", "b", 0, currency="USD")], T0 + DAY,
+                    T0, T0 + DAY, 30)
+    assert mixed["notes"] == ["orders are in several currencies (EUR, USD): money is reported "
+                              "per currency, never converted or added up"]
+
+
+def test_stage_counts_list_every_stage_with_its_rule_share_and_churn_risk() -> None:
+    facts = [fact(f"{c}{i}", c, day=i * 7 + n) for n, c in enumerate("abcdefgh")
+             for i in range(n % 3 + 1)]
+    answer = stage_counts("s1", facts, T0 + 40 * DAY)
+    assert answer["customers"] == 8 and answer["note"] is None
+    assert [row["stage"] for row in answer["stages"]] == list(STAGES)
+    assert sum(row["customers"] for row in answer["stages"]) == 8
+    assert sum(row["share"] for row in answer["stages"]) == pytest.approx(1, abs=0.001)
+    expected = customer_stages(facts, T0 + 40 * DAY)
+    for row in answer["stages"]:
+        members = [s for s in expected.values() if s.stage == row["stage"]]
+        assert row["customers"] == len(members), row["stage"]
+        assert (row["rule"], row["action"]) == (STAGE_RULES[row["stage"]].rule,
+                                                STAGE_RULES[row["stage"]].action)
+        if members:
+            assert row["mean_churn_risk"] == pytest.approx(
+                sum(s.churn_risk for s in members) / len(members), abs=1e-4)
+        else:
+            assert row["mean_churn_risk"] is None
+    assert answer["repurchase_cycle_days"] == pytest.approx(7.0)
+
+
+def test_stage_counts_of_a_shop_without_customers_say_so() -> None:
+    answer = stage_counts("s1", [], T0)
+    assert answer["customers"] == 0 and answer["repurchase_cycle_days"] is None
+    assert {row["share"] for row in answer["stages"]} == {None}
+    assert "shop 's1' has no order that counts" in answer["note"]
+
+
+def test_facts_are_read_again_once_forgotten_and_only_a_few_shops_are_kept(
+        store: Store, make_shop) -> None:
+    shops = [make_shop().shop.shop_id for _ in range(lifecycle._SHOPS_KEPT + 1)]
+    for shop_id in shops:
+        store_orders(store, shop_id, [order("1", "ann", 0)])
+    first = store.run(lambda r: load_order_facts(r, shops[0]))
+    forget_facts()
+    again = store.run(lambda r: load_order_facts(r, shops[0]))
+    assert again is not first and again.rows() == first.rows()
+    for shop_id in shops[1:]:  # the first is now the least recently used
+        store.run(lambda r, shop_id=shop_id: load_order_facts(r, shop_id))
+    assert shops[0] not in lifecycle._KNOWN and len(lifecycle._KNOWN) == lifecycle._SHOPS_KEPT
+    assert store.run(lambda r: load_order_facts(r, shops[0])) is not again

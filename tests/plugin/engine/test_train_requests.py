@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from plugin.engine.train_requests import (
+    REPLY_SECONDS,
     TrainRequests,
     ask_worker,
     worker_answer,
@@ -98,3 +99,26 @@ async def _eventually_alive(redis: aioredis.Redis) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+def test_a_training_that_fails_is_answered_and_the_answer_expires_uncollected(
+        store: Store, shop: NewShop, caplog: pytest.LogCaptureFixture) -> None:
+    shop_id = shop.shop.shop_id
+
+    async def broken(asked: str) -> None:
+        raise RuntimeError("the drain broke")
+
+    async def work(redis: aioredis.Redis) -> int:
+        worker = TrainRequests(redis, broken, 0)
+        await worker.handle({"id": "r3", "shop_id": shop_id})
+        await worker.handle({"id": "r4", "shop_id": shop_id})
+        ttl = await redis.ttl(keys.train_reply(shop_id, "r4"))  # nobody waits for this one
+        with pytest.raises(TimeoutError, match=f"training shop '{shop_id}' failed"):
+            await worker_answer(redis, shop_id, "r3", timeout=5)
+        return int(ttl)
+
+    with caplog.at_level("ERROR", logger="plugin.engine.train_requests"):
+        ttl = store.run(work)
+    assert REPLY_SECONDS - 60 < ttl <= REPLY_SECONDS
+    failures = [r for r in caplog.records if r.exc_info]
+    assert len(failures) == 2 and str(failures[0].exc_info[1]) == "the drain broke"

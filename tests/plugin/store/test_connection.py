@@ -1,5 +1,6 @@
-"""The embedded Redis outlives a killed owner only until the next start adopts it, and a
-registry left by a dead server does not stop a new one from starting."""
+"""The one store (plugin.store.connection): the embedded Redis outlives a killed owner only until
+the next start adopts it, a registry left by a dead server does not stop a new one from starting,
+an external Redis is used as it is; replies read as text."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -19,8 +22,15 @@ import psutil
 import pytest
 import redis
 
-from plugin.store.connection import DB_FILENAME, REGISTRY_FILENAME, EmbeddedRedis
-from tests.conftest import free_port
+from plugin.config import Secret
+from plugin.store.connection import (
+    DB_FILENAME,
+    REGISTRY_FILENAME,
+    EmbeddedRedis,
+    open_redis,
+    text,
+)
+from tests.conftest import Store, free_port, run_async
 
 
 @pytest.fixture
@@ -155,3 +165,24 @@ def test_a_registry_naming_a_live_process_that_is_no_redis_server_is_replaced(
     finally:
         second.close()
     assert redis_servers_of(folder) == []
+
+
+def test_replies_read_as_text_and_bytes_that_are_not_utf8_show_as_replacements() -> None:
+    assert text(b"caf\xc3\xa9") == "café"
+    assert text(b"raw \xff body") == "raw \ufffd body"
+    assert text("already text") == "already text"
+
+
+def test_an_external_redis_is_used_as_it_is_and_left_running(store: Store) -> None:
+    settings = replace(store.settings,
+                       redis_url=Secret(f"unix://{store.embedded.socket_path}"))
+    key = f"test:connection:{uuid.uuid4().hex}"
+
+    async def work() -> bytes | None:
+        async with open_redis(settings) as client:
+            await client.set(key, b"\xff kept as bytes")
+            return await client.get(key)
+
+    assert run_async(work) == b"\xff kept as bytes"
+    assert store.run(lambda r: r.get(key)) == b"\xff kept as bytes"  # the server still answers
+

@@ -12,14 +12,26 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from plugin.store import keys
-from plugin.store.events import Event, append
+from plugin.store.events import Event, append, fallback_delivery_id
 from tests.conftest import Store
 from tests.helpers import body_of, order_payload
-from tests.webhooks.test_ingest_claims import add_read_by
 from webhooks import shopify
-from webhooks.ingest import Ingestor
+from webhooks.ingest import GROUP, Ingestor, ensure_group
 
 CONCURRENT = 40
+
+
+async def add_read_by(redis: aioredis.Redis, shop_id: str, consumer: str,
+                      events: list[Event]) -> None:
+    """Append the events and read them as `consumer`, in one step (as
+    tests/webhooks/test_ingest_claims.py does)."""
+    await ensure_group(redis, shop_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        for item in events:
+            fields: dict[Any, Any] = item.fields()
+            pipe.xadd(keys.events(shop_id), fields)
+        pipe.xreadgroup(GROUP, consumer, {keys.events(shop_id): ">"}, count=len(events))
+        await pipe.execute()
 
 
 def delivery(n: int, delivery_id: str | None = None) -> Event:
@@ -148,3 +160,69 @@ def test_a_failed_round_trip_leaves_the_next_one_working(store: Store, make_shop
     failed, then = store.run(work)
     assert all(isinstance(outcome, RedisConnectionError) for outcome in failed), failed
     assert then is not None
+
+
+# ---- one delivery: its fields, its id, its marker ----------------------------------------------
+
+
+def test_an_event_read_back_from_its_stream_fields_is_the_event() -> None:
+    with_order = Event(shopify.PLATFORM, "orders/create", "d-1", b'{"id": 1}',
+                       triggered_at="2025-03-01T10:00:00Z", api_version="2025-01",
+                       order=b'{"order_id":"1"}')
+    without = Event(shopify.PLATFORM, "products/update", "d-2", b"\xff not utf-8")
+    for event in (with_order, without):
+        fields = {name.encode(): value if isinstance(value, bytes) else value.encode()
+                  for name, value in event.fields().items()}
+        assert Event.from_fields(fields) == event
+    assert "order" not in without.fields()
+    assert float(without.fields()["received_at"]) > 1.7e9
+
+
+def test_a_delivery_without_an_id_is_named_by_its_topic_and_body() -> None:
+    first = fallback_delivery_id("orders/create", b'{"id": 1}')
+    assert first == fallback_delivery_id("orders/create", b'{"id": 1}')
+    assert first.startswith("sha256:") and len(first) == len("sha256:") + 64
+    assert first != fallback_delivery_id("orders/updated", b'{"id": 1}')
+    assert first != fallback_delivery_id("orders/create", b'{"id": 2}')
+
+
+def test_a_delivery_is_accepted_once_and_its_marker_lasts_the_dedupe_window(
+    store: Store, make_shop: Any
+) -> None:
+    shop_id = make_shop().shop.shop_id
+    event = delivery(1, "once-only")
+
+    async def work(redis: aioredis.Redis) -> tuple[Any, ...]:
+        first = await append(redis, shop_id, event)
+        again = await append(redis, shop_id, event)
+        marker = keys.seen_delivery(shop_id, "once-only")
+        return (first, again, await redis.get(marker), await redis.ttl(marker),
+                await redis.xlen(keys.events(shop_id)))
+
+    first, again, marker, ttl, length = store.run(work)
+    assert first is not None and again is None
+    assert marker.decode() == first  # the marker names the stream entry it let in
+    assert keys.DEDUPE_TTL_SECONDS - 60 < ttl <= keys.DEDUPE_TTL_SECONDS
+    assert length == 1
+
+
+def test_appends_of_several_shops_at_once_reach_each_shops_own_stream(
+    store: Store, make_shop: Any
+) -> None:
+    """Several shops in one batch: one pipeline, one script call per shop, also after a script
+    flush (the calls the server did not know are sent again, once)."""
+    shops = [make_shop().shop.shop_id for _ in range(3)]
+
+    async def work(redis: aioredis.Redis) -> tuple[list[Any], list[int], list[int]]:
+        await redis.script_flush()
+        ids = await asyncio.gather(*(append(redis, shop_id, delivery(n))
+                                     for n in range(4) for shop_id in shops))
+        lengths = [await redis.xlen(keys.events(shop_id)) for shop_id in shops]
+        accepted = [int(await redis.hget(keys.stats(shop_id), "accepted") or 0)
+                    for shop_id in shops]
+        return ids, lengths, accepted
+
+    ids, lengths, accepted = store.run(work)
+    assert None not in ids
+    assert all(len(set(ids[n::3])) == 4 for n in range(3))  # each shop's entries distinct
+    assert lengths == [4, 4, 4] and accepted == [4, 4, 4]
