@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from plugin.admin import routes as admin_routes
-from plugin.api import email, lifecycle, nurture, privacy, recommendations, widget_stats
+from plugin.api import email, lifecycle, nurture, pins, privacy, recommendations, widget_stats
 from plugin.config import Settings
 from plugin.shopify import routes as shopify_routes
 from plugin.store.cache import ShopCache
@@ -80,6 +80,7 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             *receiver.routes,
             *recommendations.routes,
             Route("/healthz", health),
+            *pins.routes,
             *privacy.routes,
             *lifecycle.routes,
             *email.routes,

@@ -35,14 +35,17 @@ from tests.test_fuzz import FUZZ, JSON_VALUE, NASTY, TIMEOUT, check, mutated
 CLIENT_ID, SECRET = "0f1e2d3c4b5a69780f1e2d3c4b5a6978", "shpss_" + "1b2c3d4e5f6a7b8c" * 2
 TEXT = st.text(max_size=40) | NASTY.filter(lambda v: "\ud800" not in v and "\udfff" not in v)
 PAGES = ["/admin/", "/admin/recommendations", "/admin/health", "/admin/widgets",
-         "/admin/customers", "/admin/customers.csv", "/admin/signin", "/admin/login"]
+         "/admin/customers", "/admin/customers.csv", "/admin/signin", "/admin/login",
+         "/admin/shopify"]
 FORMS = ["/admin/recommendations/excluded", "/admin/health/replay", "/admin/login",
-         "/admin/recommendations/retrain", "/admin/logout"]
+         "/admin/recommendations/retrain", "/admin/logout", "/admin/password",
+         "/admin/recommendations/pins", "/admin/recommendations/pins/remove"]
 PAGE_PARAMS = st.dictionaries(st.sampled_from(
     ["stage", "placement", "product_id", "customer_id", "token", "expired", "saved", "training",
      "replayed", "days", "limit"]), TEXT, max_size=4)
 FORM_FIELDS = st.dictionaries(st.sampled_from(
-    ["csrf", "product_ids", "event_id", "token", "placement"]), TEXT, max_size=3)
+    ["csrf", "product_ids", "event_id", "token", "placement", "shop_id", "password",
+     "product_id", "for_product_id", "until", "index"]), TEXT, max_size=4)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +94,8 @@ def test_admin_forms(store, base_url, owner_shop, path, fields, real_csrf, raw,
     """A real CSRF token is sent only to forms whose work finishes within the request (no
     training or replay left running to change the shop under the next example)."""
     client, csrf = signed_in(store, base_url, owner_shop)
-    synchronous = path in {"/admin/recommendations/excluded", "/admin/logout", "/admin/login"}
+    synchronous = path in {"/admin/recommendations/excluded", "/admin/logout", "/admin/login",
+                           "/admin/recommendations/pins", "/admin/recommendations/pins/remove"}
     if real_csrf and synchronous:
         fields = {**fields, "csrf": csrf}
     try:

@@ -32,6 +32,7 @@ def owner_page(handler: Page) -> Callable[[Request], Awaitable[Response]]:
                 return render(request, "error.html", {"message": "This form has expired or "
                               "did not come from your dashboard. Go back and try again."},
                               status=403)
+        request.state.frame_domain = session.frame_domain
         return await handler(request, session)
 
     endpoint.__name__ = handler.__name__
@@ -42,5 +43,11 @@ def render(request: Request, template: str, context: dict[str, Any],
            status: int = 200) -> Response:
     response = templates.TemplateResponse(request, template, context, status_code=status)
     response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
+    frame_domain = getattr(request.state, "frame_domain", "")
+    if frame_domain:  # signed in from the Shopify admin: framed by that shop's admin only
+        response.headers["Content-Security-Policy"] = (
+            f"frame-ancestors https://{frame_domain} https://admin.shopify.com;")
+    else:
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'none';"
     return response

@@ -1,12 +1,13 @@
 """The admin's Recommendations page: a live preview of any placement (what shoppers would see,
-through the widget endpoint's own code), the model and "Retrain now", and the excluded
-products."""
+through the widget endpoint's own code), the model and "Retrain now", the excluded products
+and the pinned products."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -22,6 +23,7 @@ from plugin.store import changes
 from plugin.store.exclusions import excluded, replace_excluded
 from plugin.store.fields import PayloadError, id_string
 from plugin.store.models import current_model_info
+from plugin.store.pins import Pin, check_pins, new_pin, pins, replace_pins
 from plugin.store.shops import get_shop
 from plugin.web.params import BadRequest
 from widgets.placements import PLACEMENTS, build_query, parse_request
@@ -67,7 +69,31 @@ async def recommendations_page(request: Request, session: sessions.Session) -> R
         "training": request.query_params.get("training") == "1",
         "excluded": await excluded(state.redis, shop.shop_id),
         "saved": request.query_params.get("saved") == "1",
+        "pins": await _shown_pins(request, shop.shop_id),
+        "pins_saved": request.query_params.get("pins") == "saved",
+        "today": datetime.now(UTC).date().isoformat(),
     })
+
+
+async def _shown_pins(request: Request, shop_id: str) -> list[dict[str, Any]]:
+    """The stored pins as the page lists them: titles where the catalog knows them, the end,
+    and whether they are in force."""
+    stored, now = await pins(request.app.state.redis, shop_id), time.time()
+    ids = [p.product_id for p in stored] + [p.for_product_id or "" for p in stored]
+    found = await request.app.state.cache.products(shop_id, ids)
+    titles = {i: str(f["title"]) for i, f in zip(ids, found, strict=True) if f.get("title")}
+    return [{"product_id": p.product_id, "title": titles.get(p.product_id),
+             "for_product_id": p.for_product_id, "for_title": titles.get(p.for_product_id or ""),
+             "until": _until(p.until), "active": p.active(now)} for p in stored]
+
+
+def _until(until: float | None) -> str:
+    if until is None:
+        return "no end date"
+    at = datetime.fromtimestamp(until, UTC)
+    if (at.hour, at.minute, at.second, at.microsecond) == (0, 0, 0, 0):  # the end of a day
+        return f"until the end of {(at - timedelta(days=1)).date().isoformat()} (UTC)"
+    return f"until {at:%Y-%m-%d %H:%M} (UTC)"
 
 
 def _ago(at: Any) -> str:
@@ -115,3 +141,37 @@ async def save_excluded(request: Request, session: sessions.Session) -> Response
     await replace_excluded(request.app.state.redis, session.shop_id, ids)
     request.app.state.cache.changed(session.shop_id, (changes.BLOCKED, ""))
     return RedirectResponse("/admin/recommendations?saved=1", status_code=303)
+
+
+@owner_page
+async def add_pin(request: Request, session: sessions.Session) -> Response:
+    """Pin a product (for one product, or everywhere), until the end of an optional day; the
+    same product and place again changes its end."""
+    form = await request.form()
+    redis = request.app.state.redis
+    stored = await pins(redis, session.shop_id)
+    try:
+        product, where, until = (str(form.get(name) or "").strip()
+                                 for name in ("product_id", "for_product_id", "until"))
+        pin = new_pin(product, where, until, time.time(), stored)
+        places = [p.place for p in stored]
+        updated = [pin if p.place == pin.place else p for p in stored] \
+            if pin.place in places else [*stored, pin]
+        check_pins(updated)
+    except ValueError as error:
+        return render(request, "error.html", {"message": f"Not pinned: {error}"}, status=400)
+    return await _save_pins(request, session.shop_id, updated)
+
+
+@owner_page
+async def remove_pin(request: Request, session: sessions.Session) -> Response:
+    form = await request.form()
+    place = (str(form.get("product_id") or ""), str(form.get("for_product_id") or "") or None)
+    stored = await pins(request.app.state.redis, session.shop_id)
+    return await _save_pins(request, session.shop_id, [p for p in stored if p.place != place])
+
+
+async def _save_pins(request: Request, shop_id: str, updated: list[Pin]) -> Response:
+    await replace_pins(request.app.state.redis, shop_id, updated)
+    request.app.state.cache.changed(shop_id, (changes.PINS, ""))
+    return RedirectResponse("/admin/recommendations?pins=saved#pins-title", status_code=303)

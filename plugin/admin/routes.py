@@ -3,14 +3,22 @@
     GET  /admin/signin          how to sign in (where a missing or expired session lands)
     GET  /admin/login?token     the one-time link: a button that starts the session
     POST /admin/login           spends the link, sets the session cookie, goes to /admin/
+    POST /admin/password        the shop id and the owner's password, if one is set
+                                (plugin.admin.passwords), instead of a link
     GET  /admin/                the overview
     POST /admin/logout          ends the session (CSRF token required)
-    GET  /admin/recommendations a placement's live preview, the model, the excluded products
-    POST /admin/recommendations/retrain, /admin/recommendations/excluded
+    GET  /admin/recommendations a placement's live preview, the model, the excluded products,
+                                the pinned products
+    POST /admin/recommendations/retrain, /admin/recommendations/excluded,
+         /admin/recommendations/pins, /admin/recommendations/pins/remove
     GET  /admin/health          webhooks per topic and day, dead letters, import, model age
     POST /admin/health/replay   sends a dead letter (or all) back to the worker
     GET  /admin/widgets         snippets per placement, theming with a live preview
     GET  /admin/customers[.csv] customers per stage, cohort retention, a stage's customers
+    GET  /admin/customers/feed.csv, /admin/customers/email  the nurture feed as CSV per stage
+                                and a customer's e-mail block preview (plugin.admin.nurture)
+    GET  /admin/shopify         signed in from the Shopify admin (its signed query and App
+                                Bridge session token; plugin.admin.shopify)
 
 Every page is the signed-in shop's: no page takes a shop id, so no owner can ask for
 another shop's data. Every form carries the session's CSRF token; a POST without it is 403.
@@ -22,18 +30,26 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from plugin.admin import sessions
+from plugin.admin import nurture, passwords, sessions, shopify
 from plugin.admin.customers import customers_csv, customers_page
 from plugin.admin.health import health_page, replay
 from plugin.admin.overview import overview
 from plugin.admin.pages import owner_page, render
-from plugin.admin.recommendations import recommendations_page, retrain, save_excluded
+from plugin.admin.recommendations import (
+    add_pin,
+    recommendations_page,
+    remove_pin,
+    retrain,
+    save_excluded,
+)
 from plugin.admin.widgets import widgets_page
 from plugin.store.shops import get_shop
 
 
 async def signin(request: Request) -> Response:
-    return render(request, "signin.html", {"expired": bool(request.query_params.get("expired"))})
+    token = passwords.form_token(request)
+    return passwords.with_form_cookie(request, render(request, "signin.html", {
+        "expired": bool(request.query_params.get("expired")), "form_token": token}), token)
 
 
 async def login_page(request: Request) -> Response:
@@ -83,9 +99,14 @@ routes = [
     Route("/admin/recommendations", recommendations_page),
     Route("/admin/recommendations/retrain", retrain, methods=["POST"]),
     Route("/admin/recommendations/excluded", save_excluded, methods=["POST"]),
+    Route("/admin/recommendations/pins", add_pin, methods=["POST"]),
+    Route("/admin/recommendations/pins/remove", remove_pin, methods=["POST"]),
     Route("/admin/health", health_page),
     Route("/admin/health/replay", replay, methods=["POST"]),
     Route("/admin/widgets", widgets_page),
     Route("/admin/customers", customers_page),
     Route("/admin/customers.csv", customers_csv),
+    *shopify.routes,
+    *passwords.routes,
+    *nurture.routes,
 ]

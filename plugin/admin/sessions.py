@@ -55,19 +55,22 @@ async def redeem(redis: aioredis.Redis, token: str) -> str | None:
 class Session:
     shop_id: str
     csrf: str
+    frame_domain: str = ""  # signed in from the Shopify admin: the shop it may be framed by
 
     def accepts(self, csrf: str | None) -> bool:
         return bool(csrf) and hmac.compare_digest(self.csrf.encode(), str(csrf).encode())
 
 
-async def start(redis: aioredis.Redis, shop_id: str,
-                hours: int = SESSION_HOURS) -> tuple[str, Session]:
-    """A new session's id (for the cookie) and the session."""
+async def start(redis: aioredis.Redis, shop_id: str, hours: int = SESSION_HOURS,
+                frame_domain: str = "") -> tuple[str, Session]:
+    """A new session's id (for the cookie) and the session; `frame_domain` for a session
+    begun inside the Shopify admin (its pages may then be framed by that shop's admin)."""
     session_id = secrets.token_urlsafe(32)
-    session = Session(shop_id, secrets.token_urlsafe(24))
+    session = Session(shop_id, secrets.token_urlsafe(24), frame_domain)
     key = keys.admin_session(_digest(session_id))
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(key, mapping={"shop_id": shop_id, "csrf": session.csrf})
+        pipe.hset(key, mapping={"shop_id": shop_id, "csrf": session.csrf,
+                                "frame_domain": frame_domain})
         pipe.expire(key, hours * 3600)
         await pipe.execute()
     return session_id, session
@@ -80,7 +83,7 @@ async def find(redis: aioredis.Redis, session_id: str | None) -> Session | None:
     if not found:
         return None
     fields = {text(k): text(v) for k, v in found.items()}
-    return Session(fields["shop_id"], fields["csrf"])
+    return Session(fields["shop_id"], fields["csrf"], fields.get("frame_domain", ""))
 
 
 async def end(redis: aioredis.Redis, session_id: str | None) -> None:

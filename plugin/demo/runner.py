@@ -17,7 +17,12 @@ import redis.asyncio as aioredis
 
 from plugin.admin.sessions import login_link
 from plugin.config import Settings
-from plugin.demo.shopify_install import INSTALL_PAGE, demo_shopify_routes, with_fake_shopify
+from plugin.demo.shopify_install import (
+    ADMIN_PAGE,
+    INSTALL_PAGE,
+    demo_shopify_routes,
+    with_fake_shopify,
+)
 from plugin.demo.store import DemoStore, generate_store, shopify_product_payload
 from plugin.demo.storefront import storefront_routes
 from plugin.progress import Progress
@@ -141,6 +146,8 @@ def banner(public_url: str, api_key: str, store: DemoStore, trained: dict[str, A
     install = (f"""
   Install on Shopify (a local stand-in for Shopify: its consent page, then the install,
     the import's progress and the new shop's API key):  {public_url}{INSTALL_PAGE}
+  Then open it from the Shopify admin (signs in to that shop's dashboard with Shopify's
+    session token, no link needed):  {public_url}{ADMIN_PAGE}
 """ if shopify_install else "")
     meta = trained["model"]
     return f"""
@@ -150,8 +157,10 @@ def banner(public_url: str, api_key: str, store: DemoStore, trained: dict[str, A
   The shop owner's dashboard (a one-time sign-in link, valid for a day):
     {admin_link}
   A product page:  {public_url}/demo/products/{store.products[0].handle}
-  Model {trained['model_version']}: {meta['orders']} orders, {meta['customers']} customers,
-    {meta['products']} products, trained in {meta['train_seconds']} s
+  Model {trained['model_version']} ({meta['strategy']}): learned from {meta['orders']} orders
+    (of the {len(store.orders)} generated: cancelled and fully refunded orders do not count),
+    {meta['customers']} customers, {meta['products']} products; trained in
+    {meta['train_seconds']} s
 
   Try the API:
     curl -H 'Authorization: Bearer {api_key}' \\

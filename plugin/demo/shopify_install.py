@@ -1,7 +1,9 @@
 """The demo's "Install on Shopify": a local fake Shopify (plugin.demo.fake_shopify) mounted at
 /fake-shopify on the demo server, holding a second store with the demo's products and orders,
 so a newcomer can click through a real install: Shopify's consent page, our callback, the
-landing page with the import's progress. Used when no Shopify app is configured."""
+landing page with the import's progress; and then open the app as the Shopify admin does,
+which signs in to that shop's dashboard with a session token. Used when no Shopify app is
+configured."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from plugin.demo.store import DemoStore, shopify_product_payload
 
 MOUNT = "/fake-shopify"
 INSTALL_PAGE = "/demo/shopify-install"
+ADMIN_PAGE = "/demo/shopify-admin"  # the app opened from the (fake) Shopify admin
 DOMAIN = "demo-install.myshopify.com"
 CLIENT_ID = "demo-shopify-app"
 CLIENT_SECRET = "shpss_demo_0123456789abcdef0123456789abcdef"  # only ever the fake's
@@ -46,4 +49,10 @@ def demo_shopify_routes(settings: Settings, store: DemoStore,
     async def install(request: Request) -> Response:
         return RedirectResponse(fake.install_url(public_url, DOMAIN), status_code=302)
 
-    return [Route(INSTALL_PAGE, install), Mount(MOUNT, app=fake.app)]
+    async def open_app(request: Request) -> Response:
+        """As the Shopify admin opens an embedded app: its signed query with a session token
+        (installs the shop by token exchange if needed, else signs in to its dashboard)."""
+        return RedirectResponse(fake.app_home_url(public_url, DOMAIN), status_code=302)
+
+    return [Route(INSTALL_PAGE, install), Route(ADMIN_PAGE, open_app),
+            Mount(MOUNT, app=fake.app)]

@@ -3,8 +3,10 @@ or an e-mail block asks of a shop's serving model.
 
 A query is a small frozen value that names its inputs and runs on the model with the shop's
 merchandising filter (`blocked`: unavailable and excluded products); `plugin.engine.serving`
-runs it and renders the answer. Queries that need the customer's purchase history are built by
-the async constructors below, which read it through the process's shop cache.
+runs it, puts the owner's pinned products first (those for its `anchors`, then those for
+everywhere; none on the buy-again shelf) and renders the answer. Queries that need the
+customer's purchase history are built by the async constructors below, which read it through
+the process's shop cache.
 
 BoughtTogether  products bought with a product   API kind=bought_together; bundle placement
 Similar         customers also bought             API kind=similar; also_bought placement
@@ -44,7 +46,21 @@ class Query(Protocol):
     @property
     def customer(self) -> str | None: ...
 
+    @property
+    def anchors(self) -> tuple[str, ...]:
+        """The products the query is about: never in its answer; pins for them show first."""
+        ...
+
+    @property
+    def limit(self) -> int: ...
+
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer: ...
+
+    def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
+        """Products its answer never shows besides `blocked` and the anchors (the customer's
+        own, for a list of products they never bought), so no pin brings one in; None: the
+        query shows no pins."""
+        ...
 
 
 History = Mapping[str, int]  # product id -> the customer's orders that still count holding it
@@ -64,8 +80,15 @@ class BoughtTogether:
     def customer(self) -> str | None:
         return None
 
+    @property
+    def anchors(self) -> tuple[str, ...]:
+        return (self.product_id,)
+
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.bought_together(self.product_id, self.limit, blocked)
+
+    def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
+        return frozenset()
 
 
 @dataclass(frozen=True)
@@ -82,8 +105,15 @@ class Similar:
     def customer(self) -> str | None:
         return None
 
+    @property
+    def anchors(self) -> tuple[str, ...]:
+        return (self.product_id,)
+
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.similar(self.product_id, self.limit, blocked)
+
+    def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
+        return frozenset()
 
 
 @dataclass(frozen=True)
@@ -101,8 +131,15 @@ class Cart:
     def customer(self) -> str | None:
         return self.customer_id
 
+    @property
+    def anchors(self) -> tuple[str, ...]:
+        return self.product_ids
+
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.for_cart(list(self.product_ids), self.customer_id, self.limit, blocked)
+
+    def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
+        return frozenset()
 
 
 @dataclass(frozen=True)
@@ -121,9 +158,17 @@ class Personal:
     def customer(self) -> str | None:
         return self.customer_id
 
+    @property
+    def anchors(self) -> tuple[str, ...]:
+        return ()
+
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.for_customer(self.customer_id, self.limit, self.exclude_purchased, blocked,
                                   dict(self.history))
+
+    def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
+        return bought(model, self.customer_id, self.history) if self.exclude_purchased \
+            else frozenset()
 
 
 @dataclass(frozen=True)
@@ -141,8 +186,15 @@ class BuyAgain:
     def customer(self) -> str | None:
         return self.customer_id
 
+    @property
+    def anchors(self) -> tuple[str, ...]:
+        return ()
+
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.buy_again(self.customer_id, self.limit, blocked, dict(self.history))
+
+    def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
+        return None  # the customer's own products to rebuy, no owner's choice
 
 
 @dataclass(frozen=True)
@@ -158,8 +210,15 @@ class Trending:
     def customer(self) -> str | None:
         return None
 
+    @property
+    def anchors(self) -> tuple[str, ...]:
+        return ()
+
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.trending(self.limit, blocked)
+
+    def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
+        return frozenset()
 
 
 @dataclass(frozen=True)
@@ -180,11 +239,19 @@ class Home:
     def customer(self) -> str | None:
         return self.customer_id
 
+    @property
+    def anchors(self) -> tuple[str, ...]:
+        return ()
+
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         if self.customer_id is None:
             return model.trending(self.limit, blocked)
         return model.for_customer(self.customer_id, self.limit, True, blocked,
                                   dict(self.history))
+
+    def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
+        return frozenset() if self.customer_id is None else \
+            bought(model, self.customer_id, self.history)
 
 
 @dataclass(frozen=True)
@@ -206,12 +273,32 @@ class ThankYou:
     def customer(self) -> str | None:
         return self.customer_id
 
-    def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
+    @property
+    def anchors(self) -> tuple[str, ...]:
+        return self.product_ids
+
+    def _known(self, model: ShopModel) -> str | None:
+        """The customer when their own list answers (they bought before), else None."""
         customer_id = self.customer_id
-        if customer_id is not None and (self.history or model.knows_customer(customer_id)):
+        known = customer_id is not None and (self.history or model.knows_customer(customer_id))
+        return customer_id if known else None
+
+    def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
+        customer_id = self._known(model)
+        if customer_id is not None:
             return model.for_customer(customer_id, self.limit, True,
                                       set(blocked) | set(self.product_ids), dict(self.history))
         return model.for_cart(list(self.product_ids), None, self.limit, blocked)
+
+    def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
+        customer_id = self._known(model)
+        return frozenset() if customer_id is None else bought(model, customer_id, self.history)
+
+
+def bought(model: ShopModel, customer_id: str, history: History) -> AbstractSet[str]:
+    """What a list of products the customer never bought leaves out: their purchases as of
+    now (`history`), else as the model holds them."""
+    return {p for p, n in history.items() if n > 0} or model.purchased_by(customer_id)
 
 
 async def personal(

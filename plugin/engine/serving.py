@@ -1,5 +1,5 @@
-"""Serving: a query run on the shop's serving model with its merchandising filter, answered with
-the catalog's display fields."""
+"""Serving: a query run on the shop's serving model with its merchandising filter, the owner's
+pinned products put first, answered with the catalog's display fields."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from typing import Any, TypeVar
 
 from plugin.engine.queries import Query
 from plugin.store.cache import ShopCache
+from plugin.store.pins import Pin, shown_for
 from plugin.store.urls import safe_http_url
-from recommender.shop_model import Answer, ShopModel
+from recommender.shop_model import Answer, Recommendation, ShopModel
 
 T = TypeVar("T")
+PINNED = "pinned"  # the reason of an owner's pinned product
 # Products of a model up to which a query runs on the event loop (scoring them all takes well
 # under a millisecond); larger models are scored in a worker thread.
 INLINE_ITEMS = 50_000
@@ -59,14 +61,16 @@ class Served:
 
 async def serve_query(cache: ShopCache, shop_id: str, currency: str, query: Query) -> Served:
     """Run `query` on the shop's serving model with its merchandising filter; display fields
-    from the catalog. No model yet: an empty answer with strategy "none". The answer is kept
-    in the process's cache until a change note names what it was made of (Query.key)."""
+    from the catalog, the owner's pins first (`pinned`). No model yet: an empty answer with
+    strategy "none". The answer is kept in the process's cache until a change note names what
+    it was made of (Query.key) or a pin it holds ends."""
     async def make() -> Served:
         serving = await _model_and_filter(cache, shop_id)
         if serving is None:
             return Served(None, "none", [])
-        version, model, blocked = serving
-        answer = await _run(model, lambda: query.run(model, blocked))
+        version, model, blocked, pins = serving
+        answer = await _run(model, lambda: pinned(query, query.run(model, blocked), model,
+                                                  blocked, pins))
         return Served(version, answer.strategy,
                       await render_items(cache, shop_id, currency, answer))
 
@@ -93,25 +97,52 @@ async def serve_many(
     cache: ShopCache, shop_id: str, currency: str, queries: Sequence[Query]
 ) -> tuple[str | None, list[list[dict[str, Any]]]]:
     """Several queries on one serving model and one merchandising filter (a page of a feed):
-    the model version and each query's items, in order."""
+    the model version and each query's items (the owner's pins first), in order."""
     serving = await _model_and_filter(cache, shop_id)
     if serving is None:
         return None, [[] for _ in queries]
-    version, model, blocked = serving
-    answers = await _run(model, lambda: [query.run(model, blocked) for query in queries],
-                         len(queries))
+    version, model, blocked, pins = serving
+    answers = await _run(model, lambda: [pinned(q, q.run(model, blocked), model, blocked, pins)
+                                         for q in queries], len(queries))
     return version, [await render_items(cache, shop_id, currency, a) for a in answers]
 
 
 async def _model_and_filter(
     cache: ShopCache, shop_id: str
-) -> tuple[str, ShopModel, AbstractSet[str]] | None:
-    """The serving model's version, the model, and the products never to show; None before
-    the shop's first model."""
+) -> tuple[str, ShopModel, AbstractSet[str], Sequence[Pin]] | None:
+    """The serving model's version, the model, the products never to show and the pins in
+    force; None before the shop's first model."""
     served = await cache.model(shop_id)
     if served is None:
         return None
-    return served[0], served[1], await cache.blocked(shop_id)
+    return served[0], served[1], await cache.blocked(shop_id), await cache.pins(shop_id)
+
+
+def pinned(query: Query, answer: Answer, model: ShopModel, blocked: AbstractSet[str],
+           pins: Sequence[Pin]) -> Answer:
+    """`answer` with the pins the query shows first (plugin.store.pins `shown_for` its
+    anchors; none where `kept_out` is None), each left out if blocked, an anchor, kept out of
+    this answer or already placed; reason "pinned", the answer's best score (1.0 for an empty
+    one), `because` the product it is pinned for. The model's items follow, without the
+    pinned ones, cut to the query's limit."""
+    if not pins:
+        return answer
+    kept_out = query.kept_out(model)
+    if kept_out is None:
+        return answer
+    anchors = query.anchors
+    score = max((rec.score for rec in answer.items), default=1.0)
+    placed: dict[str, Recommendation] = {}
+    for pin in shown_for(pins, anchors):
+        product = pin.product_id
+        if product in placed or product in blocked or product in anchors or product in kept_out:
+            continue
+        because = () if pin.for_product_id is None else (pin.for_product_id,)
+        placed[product] = Recommendation(product, score, PINNED, because)
+    if not placed:
+        return answer
+    rest = [rec for rec in answer.items if rec.product_id not in placed]
+    return Answer(answer.strategy, [*placed.values(), *rest][:query.limit])
 
 
 async def _run(model: ShopModel, work: Callable[[], T], queries: int = 1) -> T:

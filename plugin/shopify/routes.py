@@ -3,7 +3,8 @@ embedded app home (token exchange), and the install's progress.
 
     GET /shopify/install?shop&timestamp&hmac[&host]   -> 302 to the shop's authorize page
     GET /shopify/callback?code&shop&state&timestamp&hmac[&host]  -> the landing page
-    GET /shopify/app?shop&timestamp&hmac&id_token[&host&embedded]  -> the landing page
+    GET /shopify/app?shop&timestamp&hmac&id_token[&host&embedded]  -> the landing page after
+        an install; for a connected shop, 303 to the owner's dashboard (/admin/shopify)
     GET /shopify/progress?shop&exp&sig                -> JSON progress (signed link)
     GET /shopify/api/status  (Authorization: Bearer <App Bridge session token>)
         -> the shop's connection, import progress and model, for the embedded admin
@@ -34,6 +35,7 @@ from plugin.web.problems import problem
 from webhooks.http import FetchError
 
 PROGRESS_PATH = "/shopify/progress"
+ADMIN_SIGN_IN = "/admin/shopify"  # plugin.admin.shopify: the dashboard from the Shopify admin
 PROGRESS_LINK_SECONDS = 24 * 3600
 
 
@@ -92,7 +94,7 @@ async def callback(request: Request) -> Response:
 async def app_home(request: Request) -> Response:
     """Shopify opens the embedded app here with a signed query and (Shopify-managed install)
     the session token as `id_token`: a new or uninstalled shop is installed by token
-    exchange; a connected one sees its status."""
+    exchange; a connected one is sent to its dashboard, signed in by the same query."""
     settings: Settings = request.app.state.settings
     if not _configured(settings):
         return _not_configured()
@@ -101,13 +103,17 @@ async def app_home(request: Request) -> Response:
         domain = check_query(request.query_params.multi_items(),
                              settings.shopify_client_secret.reveal())
         known = await shop_by_domain(state.redis, "shopify", domain)
-        if known is not None and known.uninstalled_at is None and known.access.api_token:
-            return _page(settings, known.shop_id, domain, None, new=False)
+        connected = known if known is not None and known.uninstalled_at is None \
+            and known.access.api_token else None
         session = request.query_params.get("id_token") or ""
+        if connected is not None and not session:  # no session token: the landing page
+            return _page(settings, connected.shop_id, domain, None, new=False)
         claims = session_claims(session, settings.shopify_client_id,
                                 settings.shopify_client_secret.reveal())
         if claims.shop != domain:
             raise ShopifyAuthError("the session token is for another shop")
+        if connected is not None:  # the owner's dashboard, signed in by the same query and token
+            return RedirectResponse(f"{ADMIN_SIGN_IN}?{request.url.query}", status_code=303)
         grant = await installing.exchange_session_token(state.http, settings, domain, session)
     except ShopifyAuthError as error:
         return problem(401 if "session token" in str(error) else 400,
@@ -218,6 +224,8 @@ progress{{width:100%}} code{{background:#f3f3f3;padding:.1rem .3rem}}</style></h
  <progress id="bar" max="1"></progress></li>
 <li>Recommendations are trained about half a minute after the import; new orders arrive by
  themselves from now on.</li>
+<li>See what they earn: open shopreco from <em>Apps</em> in your Shopify admin; it opens your
+ dashboard, signed in by Shopify.</li>
 <li>Show them on your store: {embed_step} then add the blocks <em>Bought together</em>,
  <em>Customers also bought</em>, <em>Complete your order</em>, <em>Picked for you</em> and
  <em>Buy it again</em> where you want them (<em>Add block</em> in the theme editor). No theme

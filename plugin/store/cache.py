@@ -1,9 +1,9 @@
 """What every request reads of a shop, kept in this process and refreshed from change notes.
 
 A recommendation or widget call needs the shop (its keys, currency, origins), the serving
-model, the never-shown products, the catalog's display fields of a few products and perhaps
-one customer's history. Read from Redis each time, that was five round trips per call; here
-they are read once per process and then served from memory.
+model, the never-shown products, the owner's pins, the catalog's display fields of a few
+products and perhaps one customer's history. Read from Redis each time, that was six round
+trips per call; here they are read once per process and then served from memory.
 
 Staleness: every REFRESH_SECONDS the process reads the change notes (plugin.store.changes) of
 the shops it holds, in one pipelined round trip, and drops what they name; a new model version
@@ -12,7 +12,8 @@ except after a customer's erasure, when the model is dropped at once and the nex
 for the cleaned version. So a change made by any process is served everywhere within
 REFRESH_SECONDS plus one round trip (plus the model's load time for a new version). A value
 read from Redis while a note about it is on its way is not kept (`_Entry.epoch`, from one
-counter of the process, so an entry dropped and read again never repeats an epoch).
+counter of the process, so an entry dropped and read again never repeats an epoch). The end
+of a held pin needs no note: from that instant the pin is left out and kept answers dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import contextlib
 import itertools
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from redis.exceptions import RedisError
 
 from plugin.store import changes, keys
 from plugin.store.connection import text
+from plugin.store.pins import Held, Pin, hold, pins
 from plugin.store.records import blocked_products, customer_history
 from plugin.store.shops import Shop, parse_shop
 from recommender.shop_model import ShopModel
@@ -55,6 +58,7 @@ class _Entry:
     epoch: int = 0  # new whenever a note dropped something: a read begun before is not kept
     catalog: dict[str, dict[str, Any]] = field(default_factory=dict)
     blocked: frozenset[str] | None = None
+    pins: Held | None = None  # answers kept end with its first pin (`_end_pins`)
     histories: OrderedDict[str, dict[str, int]] = field(default_factory=OrderedDict)
     answers: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
     customer_answers: dict[str, set[Hashable]] = field(default_factory=dict)
@@ -178,6 +182,27 @@ class ShopCache:
             entry.blocked = blocked
         return entry.blocked
 
+    async def pins(self, shop_id: str) -> tuple[Pin, ...]:
+        """The owner's pins in force now, in the owner's order (plugin.store.pins)."""
+        entry = await self._entry(shop_id)
+        if entry is None:
+            return ()
+        self._end_pins(entry)
+        if entry.pins is None:
+            epoch = entry.epoch
+            held = hold(await pins(self.redis, shop_id))
+            if not self._current(shop_id, entry, epoch):
+                return held.active
+            entry.pins = held
+        return entry.pins.active
+
+    def _end_pins(self, entry: _Entry) -> None:
+        """Past the end of a pin in force: it is left out and every kept answer dropped (an
+        end comes with no note)."""
+        if entry.pins is not None and entry.pins.ended(time.time()):
+            entry.pins = hold(entry.pins.stored)
+            self._clear_answers(entry)
+
     async def history(self, shop_id: str, customer_id: str) -> Mapping[str, int]:
         """Product id -> the customer's orders that still count holding it (read-only)."""
         entry = await self._entry(shop_id)
@@ -206,6 +231,7 @@ class ShopCache:
         entry = self._entries.get(shop_id)
         if entry is None:
             return None
+        self._end_pins(entry)
         found = entry.answers.get(key)
         if found is not None:
             entry.answers.move_to_end(key)
@@ -217,6 +243,8 @@ class ShopCache:
         """Keep a rendered answer until the model, catalog, never-shown products or (with
         `customer_id`) that customer's history changes; not if any changed since `epoch`."""
         entry = self._entries.get(shop_id)
+        if entry is not None:
+            self._end_pins(entry)  # an answer made with a pin that ended meanwhile: not kept
         if entry is None or entry.epoch != epoch:
             return
         entry.answers[key] = value
@@ -321,6 +349,9 @@ class ShopCache:
                 self._drop(shop_id)
                 continue
             entry.shop = shop
+            # an answer made while this read was on its way used the old record: not kept
+            entry.epoch = next(_EPOCHS)
+            self._clear_answers(entry)
             self._lookups = {k: v for k, v in self._lookups.items() if v != shop_id}
 
     def _apply(
@@ -361,6 +392,9 @@ class ShopCache:
             self._clear_answers(entry)
         elif kind == changes.BLOCKED:
             entry.blocked = None
+            self._clear_answers(entry)
+        elif kind == changes.PINS:
+            entry.pins = None
             self._clear_answers(entry)
         elif kind == changes.CUSTOMER:
             entry.histories.pop(ident, None)

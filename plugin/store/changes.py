@@ -12,6 +12,8 @@ Kinds (`id` in brackets):
     shop        the registration: config, keys, secrets, origins (-)
     product     one catalog entry or its availability (product id)
     blocked     the owner's exclusions (-)
+    pins        the owner's pinned products (-); a pin's end needs no note: every process
+                holding the pins drops them and its kept answers at that instant by itself
     customer    one customer's orders (customer digest)
     erased      a customer was erased: their history and the model are reloaded before the
                 next answer (customer digest)
@@ -27,9 +29,9 @@ from typing import Any
 
 from plugin.store import keys
 
-SHOP, PRODUCT, BLOCKED, CUSTOMER, ERASED, MODEL, ALL = (
-    "shop", "product", "blocked", "customer", "erased", "model", "all")
-KINDS = frozenset({SHOP, PRODUCT, BLOCKED, CUSTOMER, ERASED, MODEL, ALL})
+SHOP, PRODUCT, BLOCKED, PINS, CUSTOMER, ERASED, MODEL, ALL = (
+    "shop", "product", "blocked", "pins", "customer", "erased", "model", "all")
+KINDS = frozenset({SHOP, PRODUCT, BLOCKED, PINS, CUSTOMER, ERASED, MODEL, ALL})
 
 _NOTE = """
 local n

@@ -101,6 +101,20 @@ def order_facts_version(shop_id: str) -> str:
     return f"{_shop(shop_id)}:order-facts:version"
 
 
+def order_lines(shop_id: str) -> str:
+    """HASH order id -> what training reads of each stored order with a line that counts
+    (order id, created_at, customer id, product ids, net quantities); written with the order
+    (plugin.store.lines has the layout)."""
+    return f"{_shop(shop_id)}:order-lines"
+
+
+def order_lines_ready(shop_id: str) -> str:
+    """STRING "1" once every stored order of the shop has its order_lines record (set by the
+    migration order-lines-1, or by writing the shop's only order); until then training reads the
+    orders."""
+    return f"{_shop(shop_id)}:order-lines:ready"
+
+
 def pending_refunds(shop_id: str) -> str:
     """HASH order id -> JSON list of refunds that arrived before their order; merged into the
     order (and the field deleted) when it is stored. No expiry (a refund is never stale)."""
@@ -209,8 +223,19 @@ def admin_login(token_digest: str) -> str:
 
 
 def admin_session(session_digest: str) -> str:
-    """HASH `shop_id`, `csrf` of a signed-in owner's session (its cookie's sha256; expires)."""
+    """HASH `shop_id`, `csrf`, `frame_domain` of a signed-in owner's session (its cookie's
+    sha256; expires)."""
     return f"{PREFIX}:admin:session:{session_digest}"
+
+
+def admin_password(shop_id: str) -> str:
+    """STRING the Argon2id hash of the owner's password (absent: no password sign-in)."""
+    return f"{_shop(shop_id)}:admin:password"
+
+
+def admin_password_failures(shop_id: str) -> str:
+    """STRING wrong passwords within the lock window (expires with it)."""
+    return f"{_shop(shop_id)}:admin:password:failures"
 
 
 def shopify_code(code_digest: str) -> str:

@@ -1,5 +1,6 @@
 """The admin as a whole: every page in Chromium at phone and desktop widths (sign-in by the
-one-time link, overview, recommendations preview, customers, health, sign-out), and
+one-time link, overview, recommendations preview, customers, a customer's e-mail block,
+health, sign-out to the sign-in page with its password form), and
 `shopreco admin login-link` (plugin/commands/admin.py) printing that link.
 
 Each page's own behaviour is tested beside its module: test_sessions.py, test_pages.py,
@@ -16,6 +17,7 @@ import pytest
 from plugin.store.shops import NewShop
 from tests.browser import DESKTOP_UA, SCREENSHOTS, PageWatch, browser  # noqa: F401
 from tests.conftest import Store, shopreco
+from tests.helpers import train
 from tests.plugin.admin.conftest import fill, link_for
 
 
@@ -29,10 +31,11 @@ def test_the_cli_prints_a_link(store: Store, shop: NewShop) -> None:
 
 
 @pytest.mark.parametrize("width", [390, 1280])
-def test_the_overview_in_chromium(store: Store, make_shop, base_url: str, browser: Any,  # noqa: F811
-                                  width: int) -> None:
+def test_the_overview_in_chromium(store: Store, make_shop, base_url: str, http: Any,
+                                  browser: Any, width: int) -> None:  # noqa: F811
     shop = make_shop()
     fill(store, shop, 60)
+    assert train(http, shop).status_code == 200  # the previews show real picks
     context = browser.new_context(user_agent=DESKTOP_UA,
                                   viewport={"width": width, "height": 900})
     try:
@@ -61,6 +64,12 @@ def test_the_overview_in_chromium(store: Store, make_shop, base_url: str, browse
         page.wait_for_selector("h1:text('Customers')")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         page.screenshot(path=str(SCREENSHOTS / f"admin-customers-{width}.png"), full_page=True)
+        page.goto(f"{base_url}/admin/customers/email?customer_id=c1")
+        page.wait_for_selector("iframe#preview")
+        frame = page.frame_locator("iframe#preview")
+        assert frame.locator("a").count() >= 1  # the customer's picks, rendered
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(SCREENSHOTS / f"admin-email-{width}.png"), full_page=True)
         page.click("nav >> text=Health")
         page.wait_for_selector("h1:text('Health')")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
@@ -69,6 +78,9 @@ def test_the_overview_in_chromium(store: Store, make_shop, base_url: str, browse
         page.focus("#logout")
         page.keyboard.press("Enter")
         page.wait_for_selector("h1:text('Sign in')")
+        assert page.locator("label[for='password']").count() == 1  # the password form
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(SCREENSHOTS / f"admin-signin-{width}.png"), full_page=True)
         assert watch.errors == [] and outside == []
     finally:
         context.close()

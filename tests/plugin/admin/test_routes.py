@@ -13,7 +13,9 @@ from plugin.store.shops import NewShop
 from tests.conftest import LiveServer, Store, settings_for
 from tests.plugin.admin.conftest import fill, link_for
 
-OPEN = {"/admin/signin", "/admin/login"}  # everything else is the signed-in owner's
+# everything else is the signed-in owner's; these start a session (each tested beside its
+# module: test_passwords.py, test_shopify.py)
+OPEN = {"/admin/signin", "/admin/login", "/admin/password", "/admin/shopify"}
 
 
 def test_a_login_link_works_once_and_not_when_made_up(store: Store, shop: NewShop,

@@ -70,7 +70,8 @@ def test_a_session_is_found_by_its_id_and_kept_by_digest(store: Store, shop: New
     assert store.run(lambda r: sessions.find(r, session_id)) == session
     key = keys.admin_session(digest(session_id))
     assert store.run(lambda r: r.hgetall(key)) == {b"shop_id": shop_id.encode(),
-                                                   b"csrf": session.csrf.encode()}
+                                                   b"csrf": session.csrf.encode(),
+                                                   b"frame_domain": b""}
     assert store.run(lambda r: r.ttl(key)) in range(
         sessions.SESSION_HOURS * 3600 - 5, sessions.SESSION_HOURS * 3600 + 1)
     assert store.run(lambda r: r.keys(f"*{session_id}*")) == []

@@ -4,6 +4,7 @@ sign-in link to the shop's dashboard, valid for --minutes."""
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 
 import pytest
@@ -54,3 +55,29 @@ def test_an_unknown_shop_gets_no_link(cli: Cli, store: Store) -> None:
     assert (result.returncode, result.stdout) == (1, "")
     assert "no shop 't-no-such-shop' is registered here" in result.stderr
     assert sorted(store.run(lambda r: r.keys(keys.admin_login("*")))) == sorted(before)
+
+
+def test_set_password_reads_standard_input_and_clear_password_turns_it_off(
+        cli: Cli, store: Store, shop: NewShop, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plugin.admin.passwords import has_password, verify
+
+    shop_id = shop.shop.shop_id
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    done = cli("admin", "set-password", shop_id)
+    assert (done.returncode, done.stdout) == (0, f"password sign-in is on for {shop_id} "
+                                                 "(/admin/signin)\n"), done.stderr
+    assert store.run(lambda r: verify(r, shop_id, "correct horse battery")) is True
+    assert store.run(lambda r: verify(r, shop_id, "correct horse battery\n")) is False
+    off = cli("admin", "clear-password", shop_id)
+    assert off.returncode == 0 and store.run(lambda r: has_password(r, shop_id)) is False
+    assert cli("admin", "clear-password", shop_id).stdout.endswith("(it had none)\n")
+
+
+def test_a_short_password_or_an_unknown_shop_is_refused_in_one_line(
+        cli: Cli, shop: NewShop, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    short = cli("admin", "set-password", shop.shop.shop_id)
+    assert short.returncode == 1 and "12 to 256 characters" in short.stderr
+    monkeypatch.setattr("sys.stdin", io.StringIO("long enough password\n"))
+    unknown = cli("admin", "set-password", "no-such-shop")
+    assert unknown.returncode == 1 and "no shop 'no-such-shop'" in unknown.stderr

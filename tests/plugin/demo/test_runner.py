@@ -19,7 +19,7 @@ from plugin.demo.runner import (
     ensure_demo_shop,
     replay,
 )
-from plugin.demo.shopify_install import INSTALL_PAGE
+from plugin.demo.shopify_install import ADMIN_PAGE, INSTALL_PAGE
 from plugin.demo.store import DemoStore, generate_store, shopify_product_payload
 from plugin.store import keys
 from plugin.store.shops import get_shop
@@ -134,7 +134,8 @@ def test_the_demo_shop_is_made_once_then_gets_a_new_key_and_todays_address(
 def test_the_banner_points_at_the_storefront_the_dashboard_and_the_api(
         demo: DemoStore) -> None:
     trained = {"model_version": "3", "model": {"orders": 400, "customers": 150,
-                                               "products": 12, "train_seconds": 0.4}}
+                                               "products": 12, "train_seconds": 0.4,
+                                               "strategy": "als+copurchase"}}
     text = banner("http://127.0.0.1:8000", "sk_abc", demo, trained,
                   admin_link="http://127.0.0.1:8000/admin/login?token=t")
     first = demo.always_together[0]
@@ -142,12 +143,15 @@ def test_the_banner_points_at_the_storefront_the_dashboard_and_the_api(
         in text
     assert "http://127.0.0.1:8000/admin/login?token=t" in text
     assert f"http://127.0.0.1:8000/demo/products/{demo.products[0].handle}" in text
-    assert "Model 3: 400 orders, 150 customers" in text and "12 products" in text
+    assert "Model 3 (als+copurchase): learned from 400 orders" in text
+    assert f"(of the {len(demo.orders)} generated: cancelled and fully refunded orders do not " \
+        "count)" in text and "150 customers, 12 products" in text
     assert "Authorization: Bearer sk_abc" in text
     assert f"/recommendations/products/{first}?kind=bought_together" in text
     assert INSTALL_PAGE not in text
     with_install = banner("http://127.0.0.1:8000", "sk_abc", demo, trained, True)
     assert f"http://127.0.0.1:8000{INSTALL_PAGE}" in with_install
+    assert f"http://127.0.0.1:8000{ADMIN_PAGE}" in with_install
 
 
 def test_replays_run_concurrently_and_all_finish(make_shop: Any, base_url: str,

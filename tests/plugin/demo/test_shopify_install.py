@@ -16,6 +16,7 @@ import pytest
 
 from plugin.config import Secret, Settings
 from plugin.demo.shopify_install import (
+    ADMIN_PAGE,
     CLIENT_ID,
     CLIENT_SECRET,
     DOMAIN,
@@ -104,3 +105,19 @@ def test_the_mounted_shop_holds_the_demos_orders_and_products(
                                            for p in demo.products]
     assert shop.json()["data"]["shop"] == {"currencyCode": demo.currency,
                                            "primaryDomain": {"url": f"{url}/demo"}}
+
+
+def test_opening_the_app_from_the_fake_admin_installs_then_opens_the_dashboard(
+        demo_server: tuple[str, Settings], store: Store) -> None:
+    """The first opening installs the demo shop by token exchange (the landing page); the next
+    one signs in to its dashboard with the session token, framed by that shop's admin."""
+    url, _settings = demo_server
+    with httpx.Client(timeout=60, follow_redirects=True) as browser:
+        first = browser.get(f"{url}{ADMIN_PAGE}")
+        assert first.status_code == 200, first.text
+        assert f"on {DOMAIN}" in first.text and "open shopreco from <em>Apps</em>" in first.text
+        again = browser.get(f"{url}{ADMIN_PAGE}")
+        assert again.status_code == 200 and str(again.url) == f"{url}/admin/"
+        assert again.headers["content-security-policy"] == (
+            f"frame-ancestors https://{DOMAIN} https://admin.shopify.com;")
+        assert "Sign out" in again.text

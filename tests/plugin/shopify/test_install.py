@@ -82,8 +82,12 @@ def test_the_token_exchange_installs_from_the_embedded_admin(
         shop = registered(store, domain)
         assert shop is not None and shop.access.api_token.reveal() in fake.shop(domain).tokens
         assert (shop.currency, shop.origins) == ("JPY", ("https://shop.example.com",))
-        reopened = admin.get(fake.app_home_url(ours, domain))  # connected: no new token
-        assert reopened.status_code == 200 and "is connected" in reopened.text
+        reopened = admin.get(fake.app_home_url(ours, domain))  # connected: no new token ...
+        assert reopened.status_code == 303  # ... but the dashboard, signed in by the token
+        assert reopened.headers["location"].startswith("/admin/shopify?")
+        dashboard = admin.get(ours + reopened.headers["location"], follow_redirects=True)
+        assert dashboard.status_code == 200 and shop.shop_id in dashboard.text
+        assert "frame-ancestors https://" + domain in dashboard.headers["content-security-policy"]
     assert len(fake.shop(domain).tokens) == 1
     eventually(lambda: _done(progress_of(store, shop.shop_id)), timeout=60)
 
