@@ -4,6 +4,7 @@ trains."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import httpx
@@ -37,6 +38,18 @@ def test_the_preview_is_what_the_widget_answers(store: Store, http: httpx.Client
         assert shown == widget_ids(http, paired, placement="bundle", product_id="101")
         cart = preview_ids(client, placement="cart", product_ids="103,104")
         assert cart == widget_ids(http, paired, placement="cart", product_ids="103,104")
+        model = http.get(f"/api/v1/shops/{paired.shop.shop_id}/model",
+                         headers={"Authorization": f"Bearer {paired.api_key}"}).json()["model"]
+        page = " ".join(html.unescape(client.get("/admin/recommendations", params={
+            "placement": "bundle", "product_id": "101"}).text).split())
+        answered = re.search(r'id="answered-by">([^<]+)<', page)
+        assert answered is not None and answered[1] in model["strategy"].split("+")
+        assert f"(the {answered[1]} part of the model's strategy, {model['strategy']})" in page
+        unknown = " ".join(html.unescape(client.get("/admin/recommendations", params={
+            "placement": "bundle", "product_id": "999"}).text).split())
+        fallback = re.search(r'id="answered-by">([^<]+)<', unknown)
+        assert fallback is not None and fallback[1] not in model["strategy"].split("+")
+        assert f"(a fallback: the model, {model['strategy']}, knows" in unknown
         refused = client.get("/admin/recommendations", params={"placement": "bundle"})
         assert refused.status_code == 200 and "product_id" in refused.text \
             and 'role="alert"' in refused.text
