@@ -97,7 +97,37 @@ async def serve_many(
     cache: ShopCache, shop_id: str, currency: str, queries: Sequence[Query]
 ) -> tuple[str | None, list[list[dict[str, Any]]]]:
     """Several queries on one serving model and one merchandising filter (a page of a feed):
-    the model version and each query's items (the owner's pins first), in order."""
+    the model version and each query's items (the owner's pins first), in order. An answer
+    this process keeps for a query (serve_query's, under the same key) is used as it is; the
+    others are run together and kept the same way."""
+    if not queries:
+        return await _fresh_many(cache, shop_id, currency, queries)
+    found: list[Served | None] = [cache.answer(shop_id, q.key) for q in queries]
+    missing = [i for i, served in enumerate(found) if served is None]
+    if missing:
+        epoch = cache.epoch(shop_id)
+        serving = await _model_and_filter(cache, shop_id)
+        if serving is None:
+            return None, [[] for _ in queries]
+        version, model, blocked, pins = serving
+        asked = [queries[i] for i in missing]
+        answers = await _run(model, lambda: [pinned(q, q.run(model, blocked), model, blocked,
+                                                    pins) for q in asked], len(asked))
+        for i, query, answer in zip(missing, asked, answers, strict=True):
+            made = Served(version, answer.strategy,
+                          await render_items(cache, shop_id, currency, answer))
+            cache.keep_answer(shop_id, query.key, query.customer, made, epoch)
+            found[i] = made
+    served = [s for s in found if s is not None]
+    versions = {s.model_version for s in served}
+    if len(versions) > 1:  # kept answers of an older model beside new ones: all of this one
+        return await _fresh_many(cache, shop_id, currency, queries)
+    return (served[0].model_version if served else None), [s.items for s in served]
+
+
+async def _fresh_many(
+    cache: ShopCache, shop_id: str, currency: str, queries: Sequence[Query]
+) -> tuple[str | None, list[list[dict[str, Any]]]]:
     serving = await _model_and_filter(cache, shop_id)
     if serving is None:
         return None, [[] for _ in queries]

@@ -223,3 +223,42 @@ def test_widget_items_carry_only_http_urls(http, store, url_shop) -> None:
             assert served_urls(response.json()["items"]) == expected_urls(batch)
 
         eventually(served)
+
+
+def test_a_feed_page_keeps_each_customers_answer_as_the_api_does(store, paired_shop) -> None:
+    """serve_many answers what serve_query answers, keeps each answer under the query's key,
+    and a later page reuses them; a customer's new order drops only that customer's."""
+    from plugin.engine import queries
+    from plugin.engine.serving import serve_many, serve_query
+    from plugin.store.cache import ShopCache
+
+    shop_id = paired_shop.shop.shop_id
+
+    async def work(redis: Any) -> tuple[Any, ...]:
+        cache = ShopCache(redis)
+        await cache.model(shop_id)  # loading a model drops what was kept: load it first
+        asked = [await queries.personal(cache, shop_id, str(n), 4) for n in range(6)]
+        version, first = await serve_many(cache, shop_id, "EUR", asked)
+        kept = [cache.answer(shop_id, q.key) for q in asked]
+        _, again = await serve_many(cache, shop_id, "EUR", asked)
+        one = await serve_query(cache, shop_id, "EUR", asked[2])
+        cache.changed(shop_id, (changes.CUSTOMER, changes.customer_digest("3")))
+        dropped = [cache.answer(shop_id, q.key) is None for q in asked]
+        _, after = await serve_many(cache, shop_id, "EUR", asked)
+        return version, first, kept, again, one, dropped, after
+
+    version, first, kept, again, one, dropped, after = store.run(work)
+    assert version is not None and all(items for items in first)
+    assert [k.items for k in kept] == first and again == first  # kept, then reused
+    assert one.items == first[2] and one.model_version == version  # the API's answer
+    assert dropped == [False, False, False, True, False, False]
+    assert after == first  # recomputed for customer 3 from the same history: the same
+
+
+def test_an_empty_feed_page_still_names_the_model(store, paired_shop) -> None:
+    from plugin.engine.serving import serve_many
+    from plugin.store.cache import ShopCache
+
+    shop_id = paired_shop.shop.shop_id
+    version, items = store.run(lambda r: serve_many(ShopCache(r), shop_id, "EUR", []))
+    assert version is not None and items == []
