@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from plugin.admin import sessions
 from plugin.admin.pages import owner_page, render
@@ -73,6 +73,16 @@ async def recommendations_page(request: Request, session: sessions.Session) -> R
         "pins_saved": request.query_params.get("pins") == "saved",
         "today": datetime.now(UTC).date().isoformat(),
     })
+
+
+@owner_page
+async def model_status(request: Request, session: sessions.Session) -> Response:
+    """The serving model's version and when it trained: what "Retrain now" polls."""
+    model = await current_model_info(request.app.state.redis, session.shop_id)
+    meta = model.meta if model else {}
+    return JSONResponse({"version": model.version if model else None,
+                         "trained_at": meta.get("trained_at")},
+                        headers={"Cache-Control": "no-store"})
 
 
 async def _shown_pins(request: Request, shop_id: str) -> list[dict[str, Any]]:

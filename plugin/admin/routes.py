@@ -37,6 +37,7 @@ from plugin.admin.overview import overview
 from plugin.admin.pages import owner_page, render
 from plugin.admin.recommendations import (
     add_pin,
+    model_status,
     recommendations_page,
     remove_pin,
     retrain,
@@ -98,6 +99,7 @@ routes = [
     Route("/admin/logout", logout, methods=["POST"]),
     Route("/admin/recommendations", recommendations_page),
     Route("/admin/recommendations/retrain", retrain, methods=["POST"]),
+    Route("/admin/recommendations/model.json", model_status),
     Route("/admin/recommendations/excluded", save_excluded, methods=["POST"]),
     Route("/admin/recommendations/pins", add_pin, methods=["POST"]),
     Route("/admin/recommendations/pins/remove", remove_pin, methods=["POST"]),

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 import httpx
 
+from plugin.admin import sessions
 from plugin.admin.recommendations import MAX_EXCLUDED
 from plugin.store.shops import NewShop
+from tests.browser import DESKTOP_UA, PageWatch, browser  # noqa: F401
 from tests.conftest import Store
 from tests.helpers import eventually
 from tests.plugin.admin.conftest import sign_in
@@ -129,3 +132,39 @@ def test_excluded_ids_may_be_comma_separated_and_are_bounded(store: Store, http:
                               data={"csrf": csrf, "product_ids": " \n "})
         assert cleared.status_code == 303
         assert "></textarea>" in client.get("/admin/recommendations").text
+
+
+def test_retrain_now_shows_its_progress_and_then_the_new_version_in_chromium(
+        store: Store, http: httpx.Client, paired: NewShop, browser: Any) -> None:  # noqa: F811
+    context = browser.new_context(user_agent=DESKTOP_UA, viewport={"width": 390, "height": 900})
+    try:
+        page = context.new_page()
+        watch = PageWatch(page)
+        page.goto(store.run(lambda r: sessions.login_link(r, str(http.base_url),
+                                                          paired.shop.shop_id)))
+        page.click("#continue")
+        page.goto(f"{http.base_url}/admin/recommendations")
+        before = page.inner_text("#model-version")
+        page.click("#retrain")
+        page.wait_for_selector("#training-status")
+        page.wait_for_function(  # the page reloads itself once the new version serves
+            f"document.getElementById('model-version') && "
+            f"document.getElementById('model-version').textContent !== {before!r} && "
+            "!document.getElementById('training-status')", timeout=60_000)
+        assert page.inner_text("#model-version") != before
+        assert watch.errors == []
+    finally:
+        context.close()
+
+
+def test_the_model_status_is_the_signed_in_shops(store: Store, http: httpx.Client,
+                                                 paired: NewShop) -> None:
+    with httpx.Client(base_url=http.base_url, timeout=30) as client:
+        assert client.get("/admin/recommendations/model.json",
+                          follow_redirects=False).status_code == 303
+        sign_in(store, paired, client)
+        status = client.get("/admin/recommendations/model.json")
+        page = client.get("/admin/recommendations").text
+    shown = re.search(r'id="model-version">([^<]+)<', page)
+    assert status.status_code == 200 and shown is not None
+    assert status.json()["version"] == shown[1] and status.json()["trained_at"] > 0

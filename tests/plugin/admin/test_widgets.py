@@ -76,6 +76,9 @@ def test_the_widgets_page_previews_in_the_owners_colours(store: Store, http: htt
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         SCREENSHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "admin-widgets-390.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})  # and on a desktop
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        page.screenshot(path=str(SCREENSHOTS / "admin-widgets-1280.png"), full_page=True)
         page.wait_for_timeout(1500)  # longer than the script's event batching delay
         assert not [url for url in sent if "/widgets/v1/events" in url]  # a preview counts nothing
         assert watch.errors == []
