@@ -81,6 +81,8 @@ def test_serve_answers_on_its_port_until_ctrl_c(cli: Cli, shop: NewShop) -> None
     def serving() -> tuple[dict[str, Any], int, tuple[int, ...]]:
         api = httpx.get(f"{url}/api/v1/shops/{shop.shop.shop_id}/recommendations/trending",
                         headers={"Authorization": f"Bearer {shop.api_key}"}, timeout=5)
+        # settled just after the server starts answering (plugin.server.serve): wait for it
+        assert gc.get_threshold() == GC_THRESHOLDS
         return healthy(url), api.status_code, gc.get_threshold()
 
     with CtrlC(serving) as ctrl_c:
