@@ -57,3 +57,9 @@ def summed_rows(matrix: sp.csr_matrix, rows: Sequence[int] | np.ndarray) -> np.n
         start, end = matrix.indptr[row], matrix.indptr[row + 1]
         np.add.at(out, matrix.indices[start:end], matrix.data[start:end])
     return out.astype(np.float64)
+
+
+def same_row(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
+    """Whether two (1, columns) CSR rows with sorted indices hold the same entries."""
+    return bool(a.has_sorted_indices and b.has_sorted_indices
+                and np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data))

@@ -32,7 +32,7 @@ from recommender.ranking import (
     filler_score,
     share,
 )
-from recommender.rows import csr_row, dense_row
+from recommender.rows import csr_row, dense_row, same_row
 from recommender.taste import PersonalTaste
 
 __all__ = ["BUY_AGAIN", "BUY_AGAIN_HALF_LIFE_DAYS", "LATEST_HALF_LIFE_DAYS", "PERSONAL",
@@ -308,11 +308,12 @@ class ShopModel:
 
     def _counts(self, user: int | None, history: Mapping[str, int] | None
                 ) -> tuple[sp.csr_matrix, bool] | None:
-        """(1, items) purchase counts, from `history` (True) or training; None: no product."""
+        """(1, items) counts from `history` (True: fold in), else (or equal) training's."""
         fresh = self._history_row(history) if history else None
-        if fresh is not None:
-            return fresh, True
-        return None if user is None else (csr_row(self.user_items, user), False)
+        trained = None if user is None else csr_row(self.user_items, user)
+        if fresh is None or (trained is not None and same_row(fresh, trained)):
+            return None if trained is None else (trained, False)
+        return fresh, True
 
     def _own(self, user: int | None, counts: sp.csr_matrix) -> np.ndarray:
         """The buy-again signal (items,): the customer's time-decayed orders of each product,
@@ -334,8 +335,7 @@ class ShopModel:
                 for column, order in enumerate(closest)]
 
     def _taste(self, user: int | None, counts: sp.csr_matrix, recalculate: bool) -> np.ndarray:
-        """Taste scores (items,) of the customer, from their vector folded in from `counts`
-        when `recalculate` (or unknown), else the trained one."""
+        """Taste scores (items,): folded in from `counts` if `recalculate` (or unknown)."""
         if recalculate or user is None:
             return self.taste.score(self.taste.fold_in(counts))
         return self.taste.score(self.taste.user_factors[user])

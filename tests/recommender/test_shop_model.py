@@ -386,3 +386,21 @@ def test_a_model_saved_before_the_strategy_registries_answers_as_a_fresh_one(blo
                 lambda m: m.for_cart(["b0"], None, 6),
                 lambda m: m.similar("b5", 6)):
         assert ask(old) == ask(fresh)
+
+
+def test_an_unchanged_history_serves_the_trained_taste_and_a_new_order_folds_in(
+        model, purchases) -> None:
+    """A customer with no order since training is answered from the trained factors (no
+    fold-in: the same answer as without a history); one more order recomputes their taste."""
+    customer = "c3"
+    orders: dict[str, set[str]] = {}
+    for purchase in purchases:  # orders holding each product, as the order store counts them
+        if purchase.customer_id == customer:
+            orders.setdefault(purchase.product_id, set()).add(purchase.order_id)
+    counts = {product: len(held) for product, held in orders.items()}
+    for exclude in (False, True):
+        trained = model.for_customer(customer, 8, exclude)
+        assert model.for_customer(customer, 8, exclude, history=counts) == trained
+    more = {**counts, "p9": counts.get("p9", 0) + 3}
+    assert model.for_customer(customer, 8, True, history=more) != \
+        model.for_customer(customer, 8, True)
