@@ -71,7 +71,7 @@ def test_a_widget_click_then_an_order_is_attributed_in_the_dashboard(
             assert any(c["name"] == "demo_shopper" and c["value"] == str(buyer)
                        for c in page.context.cookies())  # the new visitor's own id
 
-            page.goto(store.run(lambda r: login_link(r, url, shop_id)))
+            page.goto(store.run(lambda r: login_link(r, url, shop_id)))  # the owner now
             page.click("#continue")
             deadline = time.monotonic() + 30
             while True:  # attributed within seconds of the order
@@ -84,9 +84,34 @@ def test_a_widget_click_then_an_order_is_attributed_in_the_dashboard(
                 page.wait_for_timeout(500)
             amount = re.fullmatch(rf"([\d.]+) {demo.currency}\s*", cells[5])
             assert amount is not None and float(amount[1]) == float(placed[0]["total_price"])
+            every_page_with_the_demos_data(page, url, buyer)
+            assert watch.errors == []
         finally:
             context.close()
 
+
+
+def every_page_with_the_demos_data(page: Any, url: str, customer: Any) -> None:
+    """Every dashboard page renders the demo shop's data; a form whose CSRF token is taken out
+    is refused; a session that is gone sends the owner back to sign-in."""
+    for path, heading in [("/admin/", "Overview"), ("/admin/customers", "Customers"),
+                          ("/admin/recommendations", "Recommendations"),
+                          ("/admin/widgets", "Widgets"), ("/admin/health", "Health"),
+                          (f"/admin/customers/email?customer_id={customer}", "E-mail block")]:
+        page.goto(f"{url}{path}")
+        assert page.inner_text("h1").startswith(heading), path
+        assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+        if path == "/admin/customers":  # the demo's customers, per stage
+            assert page.locator("svg.chart").count() == 1
+            assert int(page.inner_text("[data-stage=new]")) > 0
+    page.goto(f"{url}/admin/recommendations")
+    page.locator("form[action$='/excluded'] input[name=csrf]").evaluate("e => e.remove()")
+    page.click("form[action$='/excluded'] button")
+    assert "did not come from your dashboard" in page.inner_text("main")
+    page.context.clear_cookies()
+    page.goto(f"{url}/admin/health")
+    assert page.url.endswith("/admin/signin?expired=1") and "session has ended" in \
+        page.inner_text("main")
 
 
 def _clicks(url: str, shop: Any) -> int:
