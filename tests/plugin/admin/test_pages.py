@@ -77,3 +77,37 @@ def test_a_refusal_page_has_the_same_headers(signed_in) -> None:
     assert refused.status_code == 403 and 'role="alert"' in refused.text
     assert refused.headers["cache-control"] == "no-store"
     assert refused.headers["x-frame-options"] == "DENY"
+
+
+def _luminance(hex_colour: str) -> float:
+    """WCAG 2.x relative luminance of #rgb or #rrggbb."""
+    digits = hex_colour.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    channels = [int(digits[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_dashboards_text_colours_have_sufficient_contrast() -> None:
+    """WCAG AA (4.5:1 for text) for every text colour of base.html on the backgrounds it is
+    shown on: the page, the white panels, the accent buttons."""
+    from pathlib import Path
+
+    import plugin.admin
+
+    css = (Path(plugin.admin.__file__).parent / "templates" / "base.html").read_text()
+    colours = dict(re.findall(r"--(\w+):\s*(#[0-9a-fA-F]{3,6})", css))
+    up, down = re.search(r"\.up \{ color: (#\w+)", css), re.search(r"\.down \{ color: (#\w+)", css)
+    assert up is not None and down is not None
+    pairs = [(colours["ink"], colours["bg"]), (colours["ink"], "#fff"),
+             (colours["muted"], "#fff"), (colours["muted"], colours["bg"]),
+             (colours["accent"], "#fff"), (colours["accent"], colours["bg"]),
+             ("#fff", colours["accent"]), (up[1], "#fff"), (down[1], "#fff")]
+    low = [(a, b, round(_contrast(a, b), 2)) for a, b in pairs if _contrast(a, b) < 4.5]
+    assert low == []
