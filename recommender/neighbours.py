@@ -22,6 +22,9 @@ from recommender.models import threads_for
 from recommender.rows import dense_block, summed_rows
 
 TOP_K = 50  # neighbours kept per item
+# Up to this many items `links` reads a dense copy of the matrix (256 KB at most): one
+# indexing call instead of a few dozen on tiny arrays, for the catalogs most shops have.
+DENSE_ITEMS = 256
 
 
 class ItemNeighbours(ABC):
@@ -31,6 +34,7 @@ class ItemNeighbours(ABC):
     def __init__(self) -> None:
         self.matrix = sp.csr_matrix((0, 0), dtype=np.float32)
         self._transposed: tuple[sp.csr_matrix, sp.csc_matrix] = (self.matrix, self.matrix.T)
+        self._dense: tuple[sp.csr_matrix, np.ndarray | None] = (self.matrix, None)
 
     def load(self, matrix: sp.csr_matrix) -> Self:
         """This model holding a `matrix` it fitted before."""
@@ -54,7 +58,13 @@ class ItemNeighbours(ABC):
               others: Sequence[int] | np.ndarray) -> np.ndarray:
         """float32 (items, others): the score of each of `others` as a neighbour of each of
         `items` (0: not a neighbour)."""
-        return dense_block(self.matrix, items, others)
+        if self.matrix.shape[1] > DENSE_ITEMS:
+            return dense_block(self.matrix, items, others)
+        if self._dense[0] is not self.matrix or self._dense[1] is None:  # once per matrix
+            self._dense = (self.matrix, self.matrix.toarray())
+        dense = self._dense[1]
+        assert dense is not None
+        return dense[np.ix_(np.asarray(items, np.int64), np.asarray(others, np.int64))]
 
     def summed(self, items: Sequence[int]) -> np.ndarray:
         """float64 (items,): the neighbour scores of `items` added up (a cart's)."""

@@ -32,7 +32,7 @@ from recommender.ranking import (
     filler_score,
     share,
 )
-from recommender.rows import csr_row, dense_row, same_row
+from recommender.rows import Row, row_of
 from recommender.taste import PersonalTaste
 
 __all__ = ["BUY_AGAIN", "BUY_AGAIN_HALF_LIFE_DAYS", "LATEST_HALF_LIFE_DAYS", "PERSONAL",
@@ -190,7 +190,7 @@ class ShopModel:
         """The products the model holds as bought by the customer (empty if unknown)."""
         user = self._user_index.get(customer_id)
         return set() if user is None else {
-            self._items[j] for j in csr_row(self.user_items, user).indices}
+            self._items[j] for j in row_of(self.user_items, user).indices.tolist()}
 
     def trending(self, limit: int, exclude: Iterable[str] = ()) -> Answer:
         """Time-decayed bestsellers, none of `exclude`."""
@@ -307,15 +307,15 @@ class ShopModel:
         return Answer(BUY_AGAIN, found)
 
     def _counts(self, user: int | None, history: Mapping[str, int] | None
-                ) -> tuple[sp.csr_matrix, bool] | None:
+                ) -> tuple[Row, bool] | None:
         """(1, items) counts from `history` (True: fold in), else (or equal) training's."""
         fresh = self._history_row(history) if history else None
-        trained = None if user is None else csr_row(self.user_items, user)
-        if fresh is None or (trained is not None and same_row(fresh, trained)):
+        trained = None if user is None else row_of(self.user_items, user)
+        if fresh is None or (trained is not None and fresh.same(trained)):
             return None if trained is None else (trained, False)
         return fresh, True
 
-    def _own(self, user: int | None, counts: sp.csr_matrix) -> np.ndarray:
+    def _own(self, user: int | None, counts: Row) -> np.ndarray:
         """The buy-again signal (items,): the customer's time-decayed orders of each product,
         times the product's rebuy rate when the config says so."""
         own = self._decayed(self.user_recent, user, counts)
@@ -334,37 +334,35 @@ class ShopModel:
         return [tuple(self._items[bought[k]] for k in order if positive[column][k])
                 for column, order in enumerate(closest)]
 
-    def _taste(self, user: int | None, counts: sp.csr_matrix, recalculate: bool) -> np.ndarray:
+    def _taste(self, user: int | None, counts: Row, recalculate: bool) -> np.ndarray:
         """Taste scores (items,): folded in from `counts` if `recalculate` (or unknown)."""
         if recalculate or user is None:
-            return self.taste.score(self.taste.fold_in(counts))
+            return self.taste.score(self.taste.fold_in(counts.csr()))
         return self.taste.score(self.taste.user_factors[user])
 
-    def _decayed(self, decayed: sp.csr_matrix, user: int | None,
-                 counts: sp.csr_matrix) -> np.ndarray:
+    def _decayed(self, decayed: sp.csr_matrix, user: int | None, counts: Row) -> np.ndarray:
         """Time-decayed orders (items,) holding each product `counts` holds, from the
         `decayed` row of `user`. An order the trained model has not seen (history beyond its
         counts) counts as new; fewer orders than trained on (refunds, deletions) scale the
         trained decayed count down."""
-        wanted = dense_row(counts, 0)
+        wanted = counts.dense()
         if user is None:
             return wanted
-        trained = dense_row(self.user_items, user)
-        recent = dense_row(decayed, user)
+        trained = row_of(self.user_items, user).dense()
+        recent = row_of(decayed, user).dense()
         kept = np.divide(np.minimum(wanted, trained), trained, out=np.zeros_like(trained),
                          where=trained > 0)
         return np.asarray(recent * kept + np.maximum(wanted - trained, 0.0))
 
-    def _history_row(self, history: Mapping[str, int]) -> sp.csr_matrix | None:
-        """A 1 x items CSR float32 row of purchase counts; None if no product is known."""
-        known = [(self._item_index[p], n) for p, n in history.items()
-                 if p in self._item_index and n > 0]
+    def _history_row(self, history: Mapping[str, int]) -> Row | None:
+        """A row of purchase counts (float32, columns increasing); None if no product is
+        known."""
+        known = sorted((self._item_index[p], n) for p, n in history.items()
+                       if n > 0 and p in self._item_index)
         if not known:
             return None
-        columns, counts = zip(*sorted(known), strict=True)
-        return sp.csr_matrix(
-            (np.array(counts, np.float32), np.array(columns, np.int32),
-             np.array([0, len(columns)], np.int32)), shape=(1, len(self._items)))
+        return Row(np.array([j for j, _ in known], np.int32),
+                   np.array([n for _, n in known], np.float32), len(self._items))
 
     def for_cart(
         self, product_ids: Sequence[str], customer_id: str | None, limit: int,

@@ -22,7 +22,7 @@ from plugin.api.email import DEFAULT_PRODUCTS
 from plugin.api.nurture import FeedQuery, Recommender, csv_response, customers_of
 from plugin.api.signed_links import BLOCK_LINK_DAYS, block_url, expiry, link_secret
 from plugin.engine.lifecycle import shop_stage_table
-from plugin.store.records import customer_history
+from plugin.store.history import customer_history
 from plugin.store.shops import get_shop
 from plugin.web.params import BadRequest, parse_id
 from recommender.lifecycle import STAGES

@@ -138,8 +138,8 @@ class Recommender:
 
     async def _products(self, customer_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         cache, shop_id, feed = self.state.cache, self.shop.shop_id, self.query
-        asked = [await queries.personal(cache, shop_id, c, feed.products, feed.exclude_purchased)
-                 for c in customer_ids]
+        asked = await queries.personals(cache, shop_id, customer_ids, feed.products,
+                                        feed.exclude_purchased)
         self.model_version, items = await serve_many(cache, shop_id, self.shop.currency, asked)
         return dict(zip(customer_ids, items, strict=True))
 

@@ -309,6 +309,16 @@ async def personal(
     return Personal(customer_id, limit, exclude_purchased, history)
 
 
+async def personals(
+    cache: ShopCache, shop_id: str, customer_ids: Sequence[str], limit: int,
+    exclude_purchased: bool = False,
+) -> list[Personal]:
+    """`personal` of each customer, their histories read together (a page of a feed)."""
+    histories = await cache.histories(shop_id, customer_ids)
+    return [Personal(customer_id, limit, exclude_purchased, history)
+            for customer_id, history in zip(customer_ids, histories, strict=True)]
+
+
 async def buy_again(cache: ShopCache, shop_id: str, customer_id: str, limit: int) -> BuyAgain:
     return BuyAgain(customer_id, limit, await cache.history(shop_id, customer_id))
 

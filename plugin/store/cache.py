@@ -34,8 +34,9 @@ from redis.exceptions import RedisError
 
 from plugin.store import changes, keys
 from plugin.store.connection import text
+from plugin.store.history import customer_histories
 from plugin.store.pins import Held, Pin, hold, pins
-from plugin.store.records import blocked_products, customer_history
+from plugin.store.records import blocked_products
 from plugin.store.shops import Shop, parse_shop
 from recommender.shop_model import ShopModel
 
@@ -205,21 +206,32 @@ class ShopCache:
 
     async def history(self, shop_id: str, customer_id: str) -> Mapping[str, int]:
         """Product id -> the customer's orders that still count holding it (read-only)."""
+        return (await self.histories(shop_id, [customer_id]))[0]
+
+    async def histories(self, shop_id: str, customer_ids: Sequence[str]
+                        ) -> list[Mapping[str, int]]:
+        """`history` of each customer; those this process does not hold are read together."""
         entry = await self._entry(shop_id)
         if entry is None:
-            return {}
-        digest = changes.customer_digest(customer_id)
-        cached = entry.histories.get(digest)
-        if cached is not None:
-            entry.histories.move_to_end(digest)
-            return cached
-        epoch = entry.epoch
-        history = await customer_history(self.redis, shop_id, customer_id)
-        if self._current(shop_id, entry, epoch):
-            entry.histories[digest] = history
+            return [{} for _ in customer_ids]
+        digests = [changes.customer_digest(customer_id) for customer_id in customer_ids]
+        found: list[Mapping[str, int] | None] = [entry.histories.get(d) for d in digests]
+        for digest, history in zip(digests, found, strict=True):
+            if history is not None:
+                entry.histories.move_to_end(digest)
+        wanted = [n for n, history in enumerate(found) if history is None]
+        if wanted:
+            epoch = entry.epoch
+            read = await customer_histories(self.redis, shop_id,
+                                            [customer_ids[n] for n in wanted])
+            current = self._current(shop_id, entry, epoch)
+            for n, history in zip(wanted, read, strict=True):
+                found[n] = history
+                if current:
+                    entry.histories[digests[n]] = history
             while len(entry.histories) > MAX_HISTORIES:
                 entry.histories.popitem(last=False)
-        return history
+        return [history or {} for history in found]
 
     def epoch(self, shop_id: str) -> int:
         """Pass to `keep_answer`: an answer computed meanwhile with older data is not kept."""

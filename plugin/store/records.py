@@ -327,28 +327,6 @@ def _index_orders(pipe: Pipeline, shop_id: str, orders: Sequence[Order]) -> None
         changes.note(pipe, shop_id, *notes)
 
 
-async def customer_history(
-    redis: aioredis.Redis, shop_id: str, customer_id: str, newest: int = 500
-) -> dict[str, int]:
-    """Product id -> number of the customer's `newest` orders that still count holding it."""
-    key = keys.customer_orders(shop_id, customer_id)
-    members: list[Any] = await redis.zrevrange(key, 0, newest - 1)
-    order_ids = [text(member) for member in members]
-    if not order_ids:
-        return {}
-    history: dict[str, int] = {}
-    for raw in await redis.hmget(keys.orders(shop_id), order_ids):
-        if raw is None:
-            continue
-        order = stored_order(raw)
-        if order is None or order.cancelled or order.customer_id != customer_id:
-            continue
-        for product_id in {line.product_id for line in order.lines
-                           if order.net_quantity(line) > 0}:
-            history[product_id] = history.get(product_id, 0) + 1
-    return history
-
-
 def catalog_entry(product: Mapping[str, Any], storefront_url: str | None = None) -> dict[str, Any]:
     """A catalog entry within the field rules (plugin.store.fields): product and variant ids
     and the price checked (PayloadError names the field), the title capped, `url` and

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from recommender import neighbours
 from recommender.matrix import Purchase, build_interactions
 from recommender.neighbours import (
+    DENSE_ITEMS,
     TOP_K,
     Bm25ItemKnn,
     CoPurchase,
@@ -144,3 +145,19 @@ def test_nearest_by_vectors_is_each_items_best_positive_ties_by_index(
     monkeypatch.setattr(neighbours, "BLOCK_CELLS", block_cells)
     for top_k in (1, 5):
         assert rows_of(nearest_by_vectors(vectors, top_k)) == nearest_one_by_one(vectors, top_k)
+
+
+@pytest.mark.parametrize("n_items", [40, DENSE_ITEMS + 1])
+def test_links_read_the_current_matrix_as_scipy_indexes_it(n_items: int) -> None:
+    rng = np.random.default_rng(n_items)
+    made = [sp.random(n_items, n_items, density=0.2, format="csr", dtype=np.float32,
+                      random_state=seed) for seed in (1, 2)]
+    neighbours = CoPurchase()
+    for matrix in made:  # a new matrix (a retrained model) is read, not the copy of the old
+        neighbours.load(matrix)
+        rows = rng.choice(n_items, 5, replace=False)
+        columns = rng.choice(n_items, 7, replace=False)
+        links = neighbours.links(rows, columns)
+        assert links.dtype == np.float32
+        assert np.array_equal(links, matrix[rows][:, columns].toarray())
+        assert neighbours.links([], columns).shape == (0, 7)

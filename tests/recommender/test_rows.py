@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.rows import csr_row, dense_block, dense_row, same_row, summed_rows
+from recommender.rows import Row, dense_block, dense_row, row_of, summed_rows
 
 
 def random_csr(seed: int, canonical: bool = True) -> sp.csr_matrix:
@@ -27,7 +27,8 @@ def random_csr(seed: int, canonical: bool = True) -> sp.csr_matrix:
 def test_rows_match_scipy(seed: int) -> None:
     matrix = random_csr(seed)
     for row in range(matrix.shape[0]):
-        assert (csr_row(matrix, row) != matrix[row]).nnz == 0
+        assert (row_of(matrix, row).csr() != matrix[row]).nnz == 0
+        assert np.array_equal(row_of(matrix, row).dense(), dense_row(matrix, row))
         assert np.array_equal(dense_row(matrix, row),
                               np.asarray(matrix[row].todense(), np.float64).ravel())
     rng = np.random.default_rng(seed)
@@ -48,17 +49,27 @@ def test_repeated_entries_add_up_as_scipy_reads_them() -> None:
     assert dense_row(matrix, 0)[4] == 3.5
 
 
-def test_same_row_compares_entries_of_sorted_rows() -> None:
+def test_same_compares_entries_of_sorted_rows() -> None:
     matrix = random_csr(3)
-    row = csr_row(matrix, 2)
-    copy = sp.csr_matrix((row.data.copy(), row.indices.copy(), row.indptr.copy()),
-                         shape=row.shape)
-    assert same_row(row, copy)
-    changed = copy.copy()
-    changed.data[0] += 1
-    assert not same_row(row, changed)
-    assert not same_row(row, csr_row(matrix, 3))
-    unsorted = sp.csr_matrix((np.array([1.0, 2.0], np.float32), np.array([5, 1]),
-                              np.array([0, 2])), shape=(1, 40))
-    unsorted.has_sorted_indices = False
-    assert not same_row(unsorted, unsorted)  # unsure: treated as different (folds in again)
+    row = row_of(matrix, 2)
+    copy = Row(row.indices.copy(), row.data.copy(), row.width)
+    assert row.same(copy)
+    changed = Row(copy.indices, copy.data + np.float32(1), copy.width)
+    assert not row.same(changed)
+    assert not row.same(row_of(matrix, 3))
+    assert not row.same(Row(row.indices, row.data, row.width + 1))
+    unsorted = Row(np.array([5, 1], np.int32), np.array([1.0, 2.0], np.float32), 40)
+    assert not unsorted.same(unsorted)  # unsure: treated as different (folds in again)
+    repeated = Row(np.array([4, 4], np.int32), np.array([1.0, 2.0], np.float32), 40)
+    assert not repeated.same(repeated)
+    assert Row(np.array([3], np.int32), np.array([2.0], np.float32), 40).same(
+        Row(np.array([3], np.int64), np.array([2.0], np.float32), 40))
+
+
+def test_dense_block_of_rows_with_nothing_stored_and_a_row_twice() -> None:
+    matrix = random_csr(4)
+    empty = [r for r in range(matrix.shape[0]) if matrix.indptr[r] == matrix.indptr[r + 1]]
+    rows = [*empty[:1], 0, 5, 0]
+    columns = [3, 0, 39, 12]
+    assert np.array_equal(dense_block(matrix, rows, columns),
+                          matrix[rows][:, columns].toarray())

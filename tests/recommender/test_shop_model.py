@@ -385,7 +385,21 @@ def test_a_model_saved_before_the_strategy_registries_answers_as_a_fresh_one(blo
                 lambda m: m.for_customer("x", 8, True, history={"a1": 1}),
                 lambda m: m.for_cart(["b0"], None, 6),
                 lambda m: m.similar("b5", 6)):
-        assert ask(old) == ask(fresh)
+        assert_alike(ask(old), ask(fresh))
+
+
+def assert_alike(answer: Answer, other: Answer) -> None:
+    """Same strategy, products and reasons, scores within 3% of the best one: a fit by other
+    versions of implicit, numpy or BLAS moves the factors a little, never a strategy or a
+    product."""
+    assert answer.strategy == other.strategy
+    mine = {r.product_id: (r.reason, r.score) for r in answer.items}
+    theirs = {r.product_id: (r.reason, r.score) for r in other.items}
+    assert mine.keys() == theirs.keys()
+    top = max((abs(score) for _reason, score in theirs.values()), default=0.0)
+    for product, (reason, score) in mine.items():
+        assert reason == theirs[product][0]
+        assert score == pytest.approx(theirs[product][1], abs=0.03 * top), product
 
 
 def test_an_unchanged_history_serves_the_trained_taste_and_a_new_order_folds_in(

@@ -111,6 +111,30 @@ def test_each_kind_of_write_is_seen_after_one_refresh(store, shop) -> None:
     store.run(with_cache(work))
 
 
+def test_histories_read_what_it_lacks_in_one_round_trip_and_keep_it(store, shop) -> None:
+    shop_id = shop.shop.shop_id
+
+    async def work(redis: aioredis.Redis) -> tuple[list[Any], list[Any], int, Any]:
+        for n, customer in enumerate(("c1", "c2", "c2")):
+            await store_order(redis, shop_id, order(f"o{n}", customer, f"p{n}"))
+        counting = Counting(redis)
+        cache = ShopCache(counting)  # type: ignore[arg-type]
+        assert dict(await cache.history(shop_id, "c1")) == {"p0": 1}
+        before = counting.calls
+        first = [dict(h) for h in await cache.histories(shop_id, ["c2", "c1", "nobody", "c2"])]
+        read = counting.calls - before
+        again = [dict(h) for h in await cache.histories(shop_id, ["c2", "c1", "nobody"])]
+        await store_order(redis, shop_id, order("o9", "c1", "p9"))
+        await cache.refresh()
+        return first, again, read, dict(await cache.history(shop_id, "c1"))
+
+    first, again, read, changed = store.run(work)
+    assert first == [{"p1": 1, "p2": 1}, {"p0": 1}, {}, {"p1": 1, "p2": 1}]
+    assert again == first[:3]
+    assert read == 1  # one pipeline for c2 and nobody (c1 was held)
+    assert changed == {"p0": 1, "p9": 1}
+
+
 def test_a_new_api_key_and_a_dropped_widget_lookup(store, shop) -> None:
     shop_id = shop.shop.shop_id
 

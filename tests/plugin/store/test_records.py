@@ -17,7 +17,6 @@ from plugin.store.records import (
     blocked_products,
     cancel_order,
     catalog_entry,
-    customer_history,
     delete_product,
     get_order,
     iter_orders,
@@ -237,30 +236,6 @@ def test_every_stored_order_is_read_once_page_by_page(store: Store, make_shop: A
     pages, read = store.run(work)
     assert sum(pages) == 230 and len(pages) > 1
     assert sorted(read, key=lambda o: int(o.order_id)) == orders
-
-
-# ---- a customer's history ---------------------------------------------------------------------
-
-
-def test_a_customers_history_counts_their_orders_that_still_count(
-        store: Store, make_shop: Any) -> None:
-    shop_id = shop_id_of(make_shop)
-    refunded = replace(an_order("4", "c1", T0 + 3, ("p4",)), refunds=(Refund("r", "4-0", 1),))
-
-    async def work(redis: Any) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-        for one in (an_order("1", "c1", T0, ("p1", "p2")), an_order("2", "c1", T0 + 1, ("p1",)),
-                    an_order("3", "c1", T0 + 2, ("p3",), cancelled=True), refunded,
-                    an_order("5", "c2", T0 + 4, ("p5",))):
-            await store_order(redis, shop_id, one)
-        await redis.zadd(keys.customer_orders(shop_id, "c1"), {"5": T0 + 5, "gone": T0 + 6})
-        return (await customer_history(redis, shop_id, "c1"),
-                await customer_history(redis, shop_id, "c1", newest=5),  # skips 5 and gone
-                await customer_history(redis, shop_id, "nobody"))
-
-    everything, newest, nobody = store.run(work)
-    assert everything == {"p1": 2, "p2": 1}  # not cancelled, refunded or someone else's
-    assert newest == {"p1": 1}  # orders 4, 3 and 2 (and two that are not theirs)
-    assert nobody == {}
 
 
 # ---- the catalog ------------------------------------------------------------------------------
