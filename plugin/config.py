@@ -101,6 +101,9 @@ class Settings:
     event_retention_days: int = 30
     claim_idle_seconds: int = 30
     reconcile_minutes: int = 15
+    # The ingestion worker's and trainer's process runs at this niceness (0-19): when the CPU
+    # is short, answering requests goes first and draining catches up after.
+    worker_nice: int = 10
     log_level: str = "INFO"
     tuning_seconds: int = 60
     widget_rate_per_minute: int = 600
@@ -141,6 +144,8 @@ class Settings:
                 env, "SHOPRECO_CLAIM_IDLE_SECONDS", cls.claim_idle_seconds, 1
             ),
             reconcile_minutes=_int(env, "SHOPRECO_RECONCILE_MINUTES", cls.reconcile_minutes, 1),
+            worker_nice=_at_most(env, "SHOPRECO_WORKER_NICE", _int(
+                env, "SHOPRECO_WORKER_NICE", cls.worker_nice, 0), 19),
             log_level=(env.get("SHOPRECO_LOG_LEVEL") or cls.log_level).upper(),
             tuning_seconds=_int(env, "SHOPRECO_TUNING_SECONDS", cls.tuning_seconds, 0),
             widget_rate_per_minute=_int(

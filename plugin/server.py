@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
+import os
 import socket
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -100,6 +101,13 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return bool(libc.mallopt(M_ARENA_MAX, arenas))
     except (OSError, AttributeError):
         return False
+
+
+def lower_priority(niceness: int) -> int:
+    """Raise this process's niceness to `niceness` (never lower it: that needs privileges
+    and is not ours to do); the niceness it runs at."""
+    current = os.nice(0)
+    return os.nice(niceness - current) if niceness > current else current
 
 
 def settle_gc() -> None:

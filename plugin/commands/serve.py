@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from plugin.commands import Subparsers
 from plugin.config import Settings
-from plugin.server import limit_malloc_arenas, serve, settle_gc
+from plugin.server import limit_malloc_arenas, lower_priority, serve, settle_gc
 from plugin.store.connection import open_redis
 from plugin.store.migrations import migrate
 from plugin.supervisor import supervise
@@ -45,6 +45,7 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     limit_malloc_arenas()  # the worker trains in threads too
+    lower_priority(settings.worker_nice)
     async with open_redis(settings) as redis:
         await migrate(redis)
         async with running_workers(redis, settings):

@@ -14,6 +14,7 @@ letters (an internationalised path or host) stay: browsers encode them themselve
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 MAX_URL_CHARS = 2048  # what browsers, CDNs and e-mail clients all accept
@@ -29,6 +30,11 @@ def safe_http_url(value: object) -> str | None:
     name or password and none of the unsafe characters above; otherwise None."""
     if not isinstance(value, str) or not 0 < len(value) <= MAX_URL_CHARS:
         return None
+    return _checked(value)
+
+
+@functools.lru_cache(maxsize=4096)  # every answer renders the same catalog's URLs again
+def _checked(value: str) -> str | None:
     if not value.isprintable() or not _UNSAFE.isdisjoint(value):
         return None
     try:

@@ -30,7 +30,7 @@ def test_example_file_names_every_setting() -> None:
                  "SHOPRECO_CLAIM_IDLE_SECONDS", "SHOPRECO_RECONCILE_MINUTES",
                  "SHOPRECO_LOG_LEVEL", "SHOPRECO_TUNING_SECONDS", "SHOPRECO_WIDGET_RATE_PER_MINUTE",
                  "SHOPRECO_ATTRIBUTION_DAYS", "SHOPRECO_BODY_TIMEOUT_SECONDS",
-                 "SHOPRECO_TRUSTED_PROXIES"):
+                 "SHOPRECO_TRUSTED_PROXIES", "SHOPRECO_WORKER_NICE"):
         assert name in text
 
 
@@ -128,6 +128,8 @@ def plain(settings: Settings) -> dict[str, object]:
     ("SHOPRECO_CLAIM_IDLE_SECONDS", "-1", "must be at least 1, got -1"),
     ("SHOPRECO_TUNING_SECONDS", "-1", "must be at least 0, got -1"),
     ("SHOPRECO_RECONCILE_MINUTES", "1.5", "must be an integer, got '1.5'"),
+    ("SHOPRECO_WORKER_NICE", "-5", "must be at least 0, got -5"),
+    ("SHOPRECO_WORKER_NICE", "20", "must be at most 19, got 20"),
 ])
 def test_a_number_out_of_range_is_refused(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=f"^{name} {message}$"):

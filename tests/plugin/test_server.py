@@ -5,7 +5,10 @@ the server's limits, `serving` for a block, the settled garbage collector."""
 from __future__ import annotations
 
 import gc
+import os
 import socket
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -86,6 +89,16 @@ def test_a_proxy_list_without_the_peer_is_not_trusted(store, shop, proxies) -> N
     with LiveServer(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
         assert widget(client, shop, forwarded_for=SPOOFED) == 200
     assert counted_addresses(store, shop) == {"127.0.0.1"}
+
+
+def test_lower_priority_raises_the_niceness_and_never_lowers_it() -> None:
+    """os.nice cannot be undone by an unprivileged process: tried in a child of its own."""
+    base = os.nice(0)
+    code = ("from plugin.server import lower_priority as lower; import os; "
+            f"print(lower({base + 5}), lower({base + 3}), lower({base + 7}), os.nice(0))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == [str(base + n) for n in (5, 5, 7, 7)]
 
 
 def test_the_server_limits_glibcs_malloc_arenas() -> None:

@@ -173,6 +173,9 @@ def test_serve_with_workers_shares_one_port_and_every_process_follows_changes(
     try:
         wait_healthy(url, server)
         eventually(lambda: _alive(own), timeout=60)  # the worker process has started too
+        base = os.nice(0)  # the worker yields the CPU to the web processes
+        assert niceness_of_children(server.pid) == {"serve": [base, base],
+                                                    "worker": [max(base, 10)]}
         with httpx.Client(base_url=url, timeout=60) as client:
             for n in range(40):  # 40 customers buying pairs: something to learn
                 body = body_of(order_payload(500 + n, 900 + n % 20, [1 + n % 4, 5 + n % 3]))
@@ -221,6 +224,21 @@ def test_serve_with_workers_shares_one_port_and_every_process_follows_changes(
     assert "exited with" in stderr  # the supervisor saw the kill and started it again
     # both trainings ran in the worker process, not in the web process that was asked
     assert stderr.count("trained shop 'multi' for a training request") == 2, stderr[-3000:]
+
+
+def niceness_of_children(pid: int) -> dict[str, list[int]]:
+    """The niceness of each child of `pid`, by its command (`serve` or `worker`)."""
+    found: dict[str, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # fields[1]: the parent, fields[16]: the niceness
+            kind = "worker" if b"worker" in command else "serve"
+            found.setdefault(kind, []).append(int(fields[16]))
+    return found
 
 
 def _alive(own: Store) -> None:

@@ -133,7 +133,7 @@ def test_worker_ingests_until_ctrl_c(own_cli: Cli, own_store: Store) -> None:
         return bool(own_store.run(worker_is_alive))
 
     with CtrlC(working) as ctrl_c:
-        result = own_cli("worker")
+        result = own_cli("worker", SHOPRECO_WORKER_NICE="0")  # in this process: kept at 0
     assert ctrl_c.seen is True, result.stderr[-2000:]  # stored the order, trainer alive
     assert "shopreco worker running; Ctrl-C stops it" in result.stderr
     assert result.returncode == 130
