@@ -94,6 +94,22 @@ def test_a_batch_of_events_with_and_without_an_order_keeps_each_ones_fields(
         ("p-2", "products/update", b'{"id": 1}', b"")]
 
 
+def test_any_bytes_of_any_field_come_back_exactly(store: Store, make_shop: Any) -> None:
+    """The fields travel packed into one argument ("<length>:<bytes>" each): colons, digits,
+    NULs, bytes that are not UTF-8, empty and long values and non-ASCII text all survive."""
+    shop_id = make_shop().shop.shop_id
+    odd = Event(shopify.PLATFORM, "orders/create", "dé:1", b"12:34:\x00\xff\xfe:" * 5000,
+                triggered_at="", api_version="2025-01 ü", order=b"7:")
+    plain = Event(shopify.PLATFORM, "orders/create", "2:", b"")
+
+    async def work(redis: aioredis.Redis) -> list[Any]:
+        await asyncio.gather(*(append(redis, shop_id, event) for event in (odd, plain)))
+        return list(await redis.xrange(keys.events(shop_id)))
+
+    stored = [Event.from_fields(fields) for _id, fields in store.run(work)]
+    assert [vars(e) for e in stored] == [vars(odd), vars(plain)]
+
+
 def test_a_duplicate_in_the_same_batch_is_answered_none_and_counted(
     store: Store, make_shop: Any
 ) -> None:
