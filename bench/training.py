@@ -11,16 +11,20 @@ Redis (as the order store writes them), the median of `--repeat` interleaved run
   alpha, random state and number of threads shopreco uses, on the same confidence matrix
   (built before the clock starts);
 - shopreco's fit of every part of Config() on the same matrices (ShopModel.from_interactions:
-  ALS, co-purchase neighbours, trending, each product's nearest by taste);
+  ALS, and beside it co-purchase neighbours, trending and the decayed purchases; then each
+  product's nearest by taste);
 - shopreco's training from the purchase lines as Purchase objects (ShopModel.train: the
-  matrices and the decayed purchases built too; what the per-shop choice trains from);
+  matrices built too; what the per-shop choice trains from);
 - the whole path plugin.engine.training.train_shop takes once the shop's choice of Config is
-  made: the stored orders read from Redis into columns (load_lines), ShopModel.train on them,
-  then with to_bytes (the goal).
+  made: the shop's training lines (plugin.store.lines, written with each order) read from
+  Redis into columns (load_lines), ShopModel.train on them, then with to_bytes (the goal);
+  and, for comparison, reading the same lines from the stored orders' JSON (lines_of_orders,
+  what training reads while a shop's records are not complete).
 Each ratio is the median of the runs' ratios to the bare fit of the same round (a machine
 busy for a while slows both sides of a round).
 Then the co-purchase neighbours alone, the per-row loop they replaced against the vectorised
-ones (checked equal). `--profile` adds the top of a cProfile of one shopreco training.
+ones (checked equal). `--profile` adds the top of a cProfile of the whole path once (by
+time spent in each function itself, then by time spent in it and what it calls).
 """
 
 from __future__ import annotations
@@ -45,11 +49,11 @@ import redis.asyncio as aioredis
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
-from plugin.engine.training import load_lines
+from plugin.engine.training import lines_of_orders, load_lines
 from plugin.store import keys
 from plugin.store.connection import EmbeddedRedis
+from plugin.store.lines import line_record
 from plugin.store.order import LineItem, Order
-from recommender.history import BUY_AGAIN_HALF_LIFE_DAYS, LATEST_HALF_LIFE_DAYS, decayed_purchases
 from recommender.matrix import Interactions, Purchase, PurchaseLines, build_interactions
 from recommender.models import confidence, threads_for
 from recommender.neighbours import TOP_K, CoPurchase
@@ -98,43 +102,54 @@ def datasets(names: list[str], n_orders: int) -> Iterator[tuple[str, list[Purcha
         yield "Online Retail II", retail_purchases(RETAIL_II, UCI)
 
 
-def stored_orders(purchases: list[Purchase]) -> dict[str, str]:
-    """order id -> the JSON the order store keeps for an order of these lines (a title and a
-    price a line, as real orders carry)."""
+def stored_orders(purchases: list[Purchase]) -> dict[str, Order]:
+    """order id -> an order of these lines as the order store keeps it (a title and a price a
+    line, as real orders carry)."""
     grouped: dict[str, list[Purchase]] = {}
     for purchase in purchases:
         grouped.setdefault(purchase.order_id, []).append(purchase)
     return {order_id: Order(
         order_id, lines[0].customer_id, lines[0].timestamp, lines[0].timestamp, False, "GBP",
         "0", tuple(LineItem(p.product_id, None, f"Product {p.product_id}", p.quantity, "2.95",
-                            f"{order_id}-{n}") for n, p in enumerate(lines))).to_json()
+                            f"{order_id}-{n}") for n, p in enumerate(lines)))
         for order_id, lines in grouped.items()}
 
 
 class StoredShop:
-    """An embedded Redis in a temporary folder holding one shop's orders; `load` runs
-    load_lines on it."""
+    """An embedded Redis in a temporary folder holding one shop's orders, their training lines
+    and the mark that those are complete, as the order store writes them; `load` runs
+    load_lines on it, `load_json` lines_of_orders."""
 
     SHOP = "bench"
 
-    def __init__(self, orders: dict[str, str]) -> None:
+    def __init__(self, orders: dict[str, Order]) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="shopreco-bench-"))
         self.embedded = EmbeddedRedis(self.folder, fsync_always=False)
-        self.runner = asyncio.Runner()
+        # a bare loop: asyncio.Runner swaps the SIGINT handler on each run, and Python 3.11
+        # formats the one it replaces, with the previous run's result (a repr of every line)
+        self.loop = asyncio.new_event_loop()
         self.redis = aioredis.Redis(unix_socket_path=self.embedded.socket_path)
-        self.runner.run(self._store(orders))
+        self.loop.run_until_complete(self._store(orders))
 
-    async def _store(self, orders: dict[str, str]) -> None:
+    async def _store(self, orders: dict[str, Order]) -> None:
         items = list(orders.items())
         for low in range(0, len(items), 1000):
-            await self.redis.hset(keys.orders(self.SHOP), mapping=dict(items[low:low + 1000]))
+            page = items[low:low + 1000]
+            await self.redis.hset(keys.orders(self.SHOP), mapping={
+                order_id: order.to_json() for order_id, order in page})
+            await self.redis.hset(keys.order_lines(self.SHOP), mapping={
+                order_id: record for order_id, order in page if (record := line_record(order))})
+        await self.redis.set(keys.order_lines_ready(self.SHOP), "1")
 
     def load(self) -> PurchaseLines:
-        return self.runner.run(load_lines(self.redis, self.SHOP))[0]
+        return self.loop.run_until_complete(load_lines(self.redis, self.SHOP))[0]
+
+    def load_json(self) -> PurchaseLines:
+        return self.loop.run_until_complete(lines_of_orders(self.redis, self.SHOP))[0]
 
     def close(self) -> None:
-        self.runner.run(self.redis.aclose())
-        self.runner.close()
+        self.loop.run_until_complete(self.redis.aclose())
+        self.loop.close()
         self.embedded.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -155,21 +170,21 @@ def seconds(work: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def bench_training(label: str, purchases: list[Purchase], repeat: int) -> None:
+def bench_training(label: str, purchases: list[Purchase], repeat: int,
+                   profiled: bool = False) -> None:
     config = Config()
     data = build_interactions(purchases)
-    recent, latest = decayed_purchases(data, (BUY_AGAIN_HALF_LIFE_DAYS, LATEST_HALF_LIFE_DAYS))
     factors = ShopModel.train(purchases, config).taste.item_factors.shape[1]
     shop = StoredShop(stored_orders(purchases))
     try:
-        stored = build_interactions(shop.load())
         same = all(np.array_equal(getattr(data, name).toarray(), getattr(stored, name).toarray())
+                   for stored in (build_interactions(shop.load()),
+                                  build_interactions(shop.load_json()))
                    for name in ("user_items", "basket_items"))
         runs: dict[str, list[float]] = {name: [] for name in RUNS}
         for _ in range(repeat):  # interleaved: a busy moment slows every side
             runs["bare"].append(seconds(bare_fit(data, config, factors)))
-            runs["fit"].append(seconds(lambda: ShopModel.from_interactions(
-                data, config, user_recent=recent, user_latest=latest)))
+            runs["fit"].append(seconds(lambda: ShopModel.from_interactions(data, config)))
             runs["purchases"].append(seconds(lambda: ShopModel.train(purchases, config)))
             started = time.perf_counter()
             model = ShopModel.train(shop.load(), config)
@@ -177,27 +192,33 @@ def bench_training(label: str, purchases: list[Purchase], repeat: int) -> None:
             blob = model.to_bytes()
             runs["total"].append(time.perf_counter() - started)
             runs["load"].append(seconds(shop.load))
+            runs["json"].append(seconds(shop.load_json))
+        profiles = profile(lambda: ShopModel.train(shop.load(), config).to_bytes()) \
+            if profiled else ""
     finally:
         shop.close()
     print(f"{label}: {data.n_users:,} customers, {data.n_items:,} products, "
           f"{data.user_items.nnz:,} customer-product pairs, {factors} factors, "
           f"{threads_for(data.user_items) or 'all'} thread(s); median (min) of {repeat}; "
-          f"stored orders read into the same matrices: {same}; model {len(blob):,} bytes")
+          f"training lines and stored orders read into the same matrices: {same}; "
+          f"model {len(blob):,} bytes")
     for name, what in RUNS.items():
         ratios = [run / bare for run, bare in zip(runs[name], runs["bare"], strict=True)]
         ratio = "" if name == "bare" else f"   ratio {statistics.median(ratios):.2f}x"
         print(f"  {what:<52} {statistics.median(runs[name]):7.3f} s "
               f"({min(runs[name]):.3f}){ratio}")
     bench_copurchase(data, repeat)
+    print(profiles, end="")
 
 
 RUNS = {
     "bare": "bare implicit ALS fit",
     "fit": "shopreco fit on the built matrices",
     "purchases": "shopreco train from Purchase objects",
-    "train": "shopreco read stored orders + train",
-    "total": "shopreco read stored orders + train + to_bytes (goal)",
-    "load": "  of which: reading the stored orders (load_lines)",
+    "train": "shopreco read training lines + train",
+    "total": "shopreco read training lines + train + to_bytes (goal)",
+    "load": "  of which: reading the training lines (load_lines)",
+    "json": "reading the stored orders' JSON instead",
 }
 
 
@@ -239,15 +260,19 @@ def copurchase_loop(data: Interactions) -> sp.csr_matrix:
          np.array(indptr, dtype=np.int64)), shape=matrix.shape)
 
 
-def profile(purchases: list[Purchase], top: int = 15) -> None:
+def profile(work: Callable[[], object], top: int = 15) -> str:
+    """The top of a cProfile of `work`, by own time and by cumulative time."""
     profiler = cProfile.Profile()
     profiler.enable()
-    ShopModel.train(purchases, Config()).to_bytes()
+    work()
     profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
-    print("\n".join("  " + line for line in out.getvalue().splitlines()
-                    if line.strip() and not line.lstrip().startswith(("Ordered", "List"))))
+    shown = []
+    for order in ("tottime", "cumtime"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(top)
+        shown += ["  " + line for line in out.getvalue().splitlines()
+                  if line.strip() and not line.lstrip().startswith(("Ordered", "List"))]
+    return "\n".join(shown) + "\n"
 
 
 def main() -> None:
@@ -258,9 +283,7 @@ def main() -> None:
     parser.add_argument("datasets", nargs="*", choices=DATASETS, default=list(DATASETS))
     args = parser.parse_args()
     for label, purchases in datasets(args.datasets, args.orders):
-        bench_training(label, purchases, args.repeat)
-        if args.profile:
-            profile(purchases)
+        bench_training(label, purchases, args.repeat, args.profile)
 
 
 if __name__ == "__main__":

@@ -101,11 +101,15 @@ def trending_scores(
     of 0 means no decay (plain popularity).
 
     `now` defaults to the newest purchase, so a shop with a quiet month still has a ranking.
+    The weights are added up order by order (in the order of the baskets), so that the scores
+    are those of the purchases, whatever order their lines were read in.
     """
     if half_life_days <= 0:
         return np.bincount(interactions.line_items,
                            minlength=interactions.n_items).astype(np.float64)
     reference = float(interactions.line_times.max()) if now is None else now
-    age_days = np.maximum(reference - interactions.line_times, 0.0) / 86400.0
+    by_basket = np.argsort(interactions.line_baskets, kind="stable")
+    age_days = np.maximum(reference - interactions.line_times[by_basket], 0.0) / 86400.0
     weights = np.exp2(-age_days / half_life_days)
-    return np.bincount(interactions.line_items, weights=weights, minlength=interactions.n_items)
+    return np.bincount(interactions.line_items[by_basket], weights=weights,
+                       minlength=interactions.n_items)

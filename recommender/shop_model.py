@@ -89,22 +89,21 @@ class ShopModel:
     @classmethod
     def train(cls, purchases: Iterable[Purchase] | PurchaseLines,
               config: Config | None = None) -> ShopModel:
-        data = build_interactions(purchases)
-        recent, latest = decayed_purchases(data, (BUY_AGAIN_HALF_LIFE_DAYS,
-                                                  LATEST_HALF_LIFE_DAYS))
-        return cls.from_interactions(data, config, user_recent=recent, user_latest=latest)
+        return cls.from_interactions(build_interactions(purchases), config)
 
     @classmethod
-    def from_interactions(
-        cls, data: Interactions, config: Config | None = None,
-        user_recent: sp.csr_matrix | None = None, user_latest: sp.csr_matrix | None = None,
-    ) -> ShopModel:
-        """Fit every part `config` names on `data` (the item neighbours in a second thread
-        while the taste model fits: its threads leave room, numpy and scipy free the GIL)."""
+    def from_interactions(cls, data: Interactions, config: Config | None = None) -> ShopModel:
+        """Fit every part `config` names on `data`, and its decayed purchases: all but the taste
+        model in a second thread while that fits (its threads leave room for it, numpy and
+        scipy free the GIL)."""
         config = config or Config()
         with ThreadPoolExecutor(max_workers=1) as pool:
             neighbours = pool.submit(config.item_neighbours().fit, data)
+            trending = pool.submit(trending_scores, data, config.trending_half_life_days)
+            decayed = pool.submit(decayed_purchases, data, (BUY_AGAIN_HALF_LIFE_DAYS,
+                                                            LATEST_HALF_LIFE_DAYS))
             taste = config.taste().fit(data.user_items)
+            user_recent, user_latest = decayed.result()
             return cls(
                 config=config,
                 item_ids=data.item_ids,
@@ -112,7 +111,7 @@ class ShopModel:
                 user_items=data.user_items,
                 taste=taste,
                 neighbours=neighbours.result(),
-                trending=trending_scores(data, config.trending_half_life_days),
+                trending=trending.result(),
                 user_recent=user_recent,
                 user_latest=user_latest,
             )

@@ -33,14 +33,28 @@ SHOP, PRODUCT, BLOCKED, PINS, CUSTOMER, ERASED, MODEL, ALL = (
     "shop", "product", "blocked", "pins", "customer", "erased", "model", "all")
 KINDS = frozenset({SHOP, PRODUCT, BLOCKED, PINS, CUSTOMER, ERASED, MODEL, ALL})
 
-_NOTE = """
+# note_change(stream, sequence, maxlen, kind, id): the one way a note is added; a script that
+# writes what caches hold includes it and calls it in the same step as the write (note_keys
+# gives the keys, keys.CHANGES_MAXLEN the length).
+NOTE_LUA = """
+local function note_change(stream, sequence, maxlen, kind, ident)
+  local n = redis.call('INCR', sequence)
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'n', n, 'k', kind, 'i', ident)
+  return n
+end
+"""
+_NOTE = NOTE_LUA + """
 local n
 for i = 2, #ARGV, 2 do
-  n = redis.call('INCR', KEYS[2])
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', n, 'k', ARGV[i], 'i', ARGV[i+1])
+  n = note_change(KEYS[1], KEYS[2], ARGV[1], ARGV[i], ARGV[i + 1])
 end
 return n
 """
+
+
+def note_keys(shop_id: str) -> list[str]:
+    """The keys note_change takes: the shop's change stream and its sequence."""
+    return [keys.changes(shop_id), keys.changes_sequence(shop_id)]
 
 
 def customer_digest(customer_id: str) -> str:
@@ -56,7 +70,7 @@ def note(client: Any, shop_id: str, *changes: tuple[str, str]) -> Any:
         if kind not in KINDS:
             raise ValueError(f"unknown change kind {kind!r}")
         argv += [kind, ident]
-    return client.eval(_NOTE, 2, keys.changes(shop_id), keys.changes_sequence(shop_id), *argv)
+    return client.eval(_NOTE, 2, *note_keys(shop_id), *argv)
 
 
 def customer_notes(customer_ids: Sequence[str | None]) -> list[tuple[str, str]]:

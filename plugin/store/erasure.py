@@ -1,6 +1,6 @@
-"""Erasure: one customer's data erased now (orders and their lifecycle facts, raw events and
-dead letters naming them, any other per-shop value naming them, their rows in every stored
-model version), or a whole shop. Aggregates hold no identity; the shop is marked for
+"""Erasure: one customer's data erased now (orders, their lifecycle facts and training lines, raw
+events and dead letters naming them, any other per-shop value naming them, their rows in every
+stored model version), or a whole shop. Aggregates hold no identity; the shop is marked for
 retraining so they are rebuilt."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from plugin.store import changes, keys
 from plugin.store.connection import text
 from plugin.store.facts import remove_facts
+from plugin.store.lines import remove_lines
 from plugin.store.models import ModelInfo, load_model, model_keys, model_lock, publish_model
 from plugin.store.order import email_customer_id
 from plugin.store.privacy import PAGE, Subject, decode_value, find_subject, stream_entries
@@ -80,6 +81,7 @@ async def _erase_orders(redis: aioredis.Redis, shop_id: str, subject: Subject) -
         pipe.hdel(keys.orders(shop_id), *order_ids)
         pipe.hdel(keys.order_versions(shop_id), *order_ids)
         remove_facts(pipe, shop_id, order_ids)
+        remove_lines(pipe, shop_id, order_ids)
         removed, *_ = await pipe.execute()
     return int(removed)
 
@@ -112,6 +114,7 @@ def _handled_elsewhere(shop_id: str, key: str) -> bool:
         keys.train_dirty(shop_id), keys.train_lock(shop_id), keys.model_sequence(shop_id),
         keys.model_current(shop_id), keys.changes(shop_id), keys.changes_sequence(shop_id),
         keys.order_facts(shop_id), keys.order_facts_version(shop_id),
+        keys.order_lines(shop_id), keys.order_lines_ready(shop_id),
     }
     return key in exact or key.startswith(
         (keys.model(shop_id, ""), keys.seen_delivery(shop_id, ""), keys.train_reply(shop_id, ""),

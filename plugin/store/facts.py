@@ -19,7 +19,6 @@ write: equal (epoch, n) means equal facts, also after the shop was deleted and w
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import uuid
 from decimal import Decimal
@@ -29,7 +28,8 @@ import numpy as np
 import redis.asyncio as aioredis
 
 from plugin.store import keys
-from plugin.store.order import Order, stored_order
+from plugin.store.derived import Derived, backfill, write_records_of
+from plugin.store.order import Order
 from recommender.lifecycle import MAX_SCALE, Facts
 
 Version = tuple[Any, ...]
@@ -38,7 +38,6 @@ _RECORD = np.dtype([("at", "<f8"), ("mantissa", "<i8"), ("exponent", "<i4"),
                     ("currency", "S3"), ("kind", "u1")])
 _IN_RECORD, _AFTER_ID = 1, 2
 _INT64_MAX = 2**63 - 1
-PAGE = 500
 
 # write_fact(facts, version, order id, record or '' (not a fact), token): the one way a fact
 # changes; the caller's script includes it and calls it in the transaction that writes the
@@ -168,38 +167,18 @@ def remove_facts(pipe: Any, shop_id: str, order_ids: list[str]) -> None:
     pipe.hincrby(version, "n", 1)
 
 
-_BACKFILL = WRITE_FACT_LUA + """
-if redis.sha1hex(redis.call('HGET', KEYS[3], ARGV[1]) or '') ~= ARGV[2] then return 0 end
-write_fact(KEYS[1], KEYS[2], ARGV[1], ARGV[3], ARGV[4])
-return 1
-"""
+FACTS = Derived(WRITE_FACT_LUA, "write_fact(KEYS[2], KEYS[3], ARGV[1], ARGV[3], ARGV[4])",
+                fact_keys, fact_record, lambda: (uuid.uuid4().hex,))
 
 
 async def backfill_facts(redis: aioredis.Redis, shop_id: str) -> int:
     """Write the fact of every stored order (orders stored before facts existed). Facts
     written."""
-    written = 0
-    page: list[tuple[bytes, bytes]] = []
-    async for order_id, raw in redis.hscan_iter(keys.orders(shop_id), count=PAGE):
-        page.append((order_id, raw))
-        if len(page) >= PAGE:
-            written += await write_facts_of(redis, shop_id, page)
-            page = []
-    return written + (await write_facts_of(redis, shop_id, page) if page else 0)
+    return await backfill(redis, shop_id, FACTS)
 
 
 async def write_facts_of(redis: aioredis.Redis, shop_id: str,
                          stored: list[tuple[bytes, bytes]]) -> int:
     """Write the facts of stored orders, given as (order id, JSON as read); an order whose
     JSON changed since is left to the write that changed it. Facts written."""
-    script = redis.register_script(_BACKFILL)
-    records = []
-    async with redis.pipeline(transaction=False) as pipe:
-        for order_id, raw in stored:
-            order = stored_order(raw)  # None: breaks the field rules, never a fact
-            records.append(fact_record(order) if order is not None else b"")
-            await script(keys=[*fact_keys(shop_id), keys.orders(shop_id)],
-                         args=[order_id, hashlib.sha1(raw).hexdigest(), records[-1],
-                               uuid.uuid4().hex], client=pipe)
-        replies = await pipe.execute()
-    return sum(1 for reply, record in zip(replies, records, strict=True) if reply and record)
+    return await write_records_of(redis, shop_id, FACTS, stored)

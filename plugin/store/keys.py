@@ -110,8 +110,8 @@ def order_lines(shop_id: str) -> str:
 
 def order_lines_ready(shop_id: str) -> str:
     """STRING "1" once every stored order of the shop has its order_lines record (set by the
-    migration order-lines-1, or by writing the shop's only order); until then training reads the
-    orders."""
+    migration order-lines-1, or by a write of the shop's only order); until then training reads
+    the orders."""
     return f"{_shop(shop_id)}:order-lines:ready"
 
 

@@ -14,6 +14,10 @@ rules become facts.
 
 seal-tokens-1: platform access tokens stored in clear before they were sealed
 (plugin.store.sealing) are sealed under the keyring's first key.
+
+order-lines-1: the training lines (plugin.store.lines) of every order stored before the order
+store wrote them with each order; then each shop's records are marked complete, and training
+reads them instead of the orders.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from plugin.store import changes, keys
 from plugin.store.connection import text
 from plugin.store.facts import backfill_facts, remove_facts
 from plugin.store.fields import MAX_TEXT_CHARS, PayloadError
+from plugin.store.lines import backfill_lines, remove_lines, rewrite_lines
 from plugin.store.order import Order
 from plugin.store.records import catalog_entry
 from plugin.store.shops import reseal_token, shop_ids
@@ -38,6 +43,7 @@ log = logging.getLogger(__name__)
 
 INPUT_BOUNDARY = "input-boundary-1"
 ORDER_FACTS = "order-facts-1"
+ORDER_LINES = "order-lines-1"
 SEAL_TOKENS = "seal-tokens-1"
 PAGE = 500
 
@@ -49,6 +55,7 @@ class Outcome:
     products_fixed: int = 0
     products_removed: int = 0
     facts: int = 0  # orders whose lifecycle fact was written
+    lines: int = 0  # orders whose training lines were written
     tokens_sealed: int = 0
 
     def __add__(self, other: Outcome) -> Outcome:
@@ -101,7 +108,10 @@ async def _migrate_order(
         pass
     repaired = _repaired(raw)
     if repaired is not None and repaired.order_id.encode() == order_id:
-        await redis.hset(keys.orders(shop_id), order_id, repaired.to_json())
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.orders(shop_id), order_id, repaired.to_json())
+            rewrite_lines(pipe, shop_id, repaired)
+            await pipe.execute()
         outcome.repaired += 1
         return
     async with redis.pipeline(transaction=True) as pipe:
@@ -109,6 +119,7 @@ async def _migrate_order(
         pipe.hdel(keys.orders(shop_id), order_id)
         pipe.hdel(keys.order_versions(shop_id), order_id)
         remove_facts(pipe, shop_id, [text(order_id)])
+        remove_lines(pipe, shop_id, [text(order_id)])
         await pipe.execute()
     outcome.quarantined += 1
 
@@ -154,6 +165,10 @@ async def backfill_shop(redis: aioredis.Redis, shop_id: str) -> Outcome:
     return Outcome(facts=await backfill_facts(redis, shop_id))
 
 
+async def backfill_lines_of_shop(redis: aioredis.Redis, shop_id: str) -> Outcome:
+    return Outcome(lines=await backfill_lines(redis, shop_id))
+
+
 async def seal_token(redis: aioredis.Redis, shop_id: str) -> Outcome:
     return Outcome(tokens_sealed=int(await reseal_token(redis, shop_id, only_clear=True)))
 
@@ -162,4 +177,5 @@ MIGRATIONS = (
     Migration(INPUT_BOUNDARY, migrate_shop, logging.WARNING),
     Migration(ORDER_FACTS, backfill_shop, logging.INFO),
     Migration(SEAL_TOKENS, seal_token, logging.INFO),
+    Migration(ORDER_LINES, backfill_lines_of_shop, logging.INFO),
 )

@@ -12,7 +12,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
-from plugin.store import changes, facts, keys
+from plugin.store import changes, facts, keys, lines
 from plugin.store.attribution import attribute_order, attribute_orders
 from plugin.store.connection import text
 from plugin.store.fields import PayloadError, display_text, http_url, id_string, money
@@ -23,8 +23,9 @@ from plugin.store.scripts import Arg, Script, missing
 # same updated_at only a cancellation of a not yet cancelled order changes anything.
 # ARGV[6] and ARGV[7] are the stored order and pending refunds the caller merged in ('' for
 # none): if either changed since it read them, nothing is written and -1 says "read again".
-# The order's lifecycle fact (plugin.store.facts) is written with it: ARGV[8], ARGV[9].
-_UPSERT_ORDER = facts.WRITE_FACT_LUA + """
+# The order's lifecycle fact (plugin.store.facts) is written with it: ARGV[8], ARGV[9]; and
+# its training lines (plugin.store.lines): ARGV[10].
+_UPSERT_ORDER = facts.WRITE_FACT_LUA + lines.WRITE_LINES_LUA + """
 if (redis.call('HGET', KEYS[1], ARGV[1]) or '') ~= ARGV[6] then return -1 end
 if (redis.call('HGET', KEYS[5], ARGV[1]) or '') ~= ARGV[7] then return -1 end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
@@ -42,6 +43,7 @@ redis.call('HSETNX', KEYS[3], 'first', ARGV[5])
 redis.call('HSET', KEYS[3], 'last', ARGV[5])
 redis.call('HINCRBY', KEYS[4], 'order_changes', 1)
 write_fact(KEYS[6], KEYS[7], ARGV[1], ARGV[8], ARGV[9])
+write_lines(KEYS[8], KEYS[9], KEYS[1], ARGV[1], ARGV[10])
 return 1
 """
 
@@ -126,10 +128,11 @@ def _upsert_call(shop_id: str, order: Order, stored_raw: bytes | None,
     return (
         merged,
         [keys.orders(shop_id), keys.order_versions(shop_id), keys.train_dirty(shop_id),
-         keys.stats(shop_id), keys.pending_refunds(shop_id), *facts.fact_keys(shop_id)],
+         keys.stats(shop_id), keys.pending_refunds(shop_id), *facts.fact_keys(shop_id),
+         *lines.lines_keys(shop_id)],
         [order.order_id, merged.to_json(), repr(order.updated_at),
          "1" if order.cancelled else "0", repr(time.time()), stored_raw or b"",
-         pending_raw or b"", *facts.fact_args(merged)],
+         pending_raw or b"", *facts.fact_args(merged), lines.line_record(merged)],
     )
 
 
@@ -142,8 +145,9 @@ class ConcurrentUpdate(RuntimeError):
 
 # Refunds for an order: merged into the stored order, or kept pending until it arrives.
 # ARGV[2], ARGV[3]: what the caller read (order, pending; '' for none), as in _UPSERT_ORDER.
-# ARGV[6], ARGV[7]: the stored order's lifecycle fact with the refunds (plugin.store.facts).
-_MERGE_REFUNDS = facts.WRITE_FACT_LUA + """
+# ARGV[6], ARGV[7]: the stored order's lifecycle fact with the refunds (plugin.store.facts);
+# ARGV[8]: its training lines (plugin.store.lines).
+_MERGE_REFUNDS = facts.WRITE_FACT_LUA + lines.WRITE_LINES_LUA + """
 local stored = redis.call('HGET', KEYS[1], ARGV[1]) or ''
 if stored ~= ARGV[2] then return -1 end
 if (redis.call('HGET', KEYS[2], ARGV[1]) or '') ~= ARGV[3] then return -1 end
@@ -156,6 +160,7 @@ redis.call('HSETNX', KEYS[3], 'first', ARGV[5])
 redis.call('HSET', KEYS[3], 'last', ARGV[5])
 redis.call('HINCRBY', KEYS[4], 'order_changes', 1)
 write_fact(KEYS[5], KEYS[6], ARGV[1], ARGV[6], ARGV[7])
+write_lines(KEYS[7], KEYS[8], KEYS[1], ARGV[1], ARGV[8])
 return 1
 """
 
@@ -179,14 +184,16 @@ async def merge_refunds(
                                    "that breaks the field rules; its refunds wait for a valid "
                                    "version of the order")
             refunded = replace(stored, refunds=merged)
-            value, fact = refunded.to_json(), facts.fact_args(refunded)
+            value, fact = refunded.to_json(), (*facts.fact_args(refunded),
+                                               lines.line_record(refunded))
         else:
             value = json.dumps([asdict(refund) for refund in merged], separators=(",", ":"))
-            fact = (b"", "")
+            fact = (b"", "", b"")
         written = await redis.eval(
-            _MERGE_REFUNDS, 6, keys.orders(shop_id), keys.pending_refunds(shop_id),
+            _MERGE_REFUNDS, 8, keys.orders(shop_id), keys.pending_refunds(shop_id),
             keys.train_dirty(shop_id), keys.stats(shop_id), *facts.fact_keys(shop_id),
-            order_id, stored_raw or b"", pending_raw or b"", value, repr(time.time()), *fact,
+            *lines.lines_keys(shop_id), order_id, stored_raw or b"", pending_raw or b"", value,
+            repr(time.time()), *fact,
         )
         if written != -1:
             if stored_raw and stored is not None:

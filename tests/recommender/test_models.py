@@ -38,6 +38,15 @@ def test_trending_halves_each_purchase_per_half_life_of_age() -> None:
     assert trending_scores(data, 14.0, now=NOW - 14 * DAY).tolist() == pytest.approx([2.0, 0.5])
 
 
+def test_trending_is_the_same_whatever_order_the_lines_come_in() -> None:
+    rng = np.random.default_rng(3)
+    purchases = [Purchase(f"o{n % 700}", None, f"p{rng.integers(20)}", 1,
+                          NOW - (n % 700) * 0.37 * DAY) for n in range(3000)]
+    shuffled = [purchases[i] for i in rng.permutation(len(purchases))]
+    expected = trending_scores(build_interactions(purchases))
+    assert trending_scores(build_interactions(shuffled)).tobytes() == expected.tobytes()
+
+
 def test_a_half_life_of_zero_is_plain_popularity() -> None:
     purchases = [Purchase(f"o{n}", None, "a", 1, NOW - n * 100 * DAY) for n in range(3)]
     purchases.append(Purchase("x", "c1", "b", 5, NOW))

@@ -1,7 +1,8 @@
 """Training (plugin.engine.training): the purchases an order counts for, the bulk read of stored
-orders into columns (load_lines) against purchases_of of each order read as Order objects (the
-same lines in the same order, the same count of orders), train_shop publishing a model and
-reusing a recent choice of strategy, and the auto-trainer's timing."""
+orders into columns (load_lines of a shop whose orders have no training lines yet) against
+purchases_of of each order read as Order objects (the same lines in the same order, the same
+count of orders), the same model trained from a shop's training lines, train_shop publishing a
+model and reusing a recent choice of strategy, and the auto-trainer's timing."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from plugin.engine.training import (
     RETUNE_AFTER_SECONDS,
     AutoTrainer,
     NothingToTrain,
+    lines_of_orders,
     load_lines,
     load_purchases,
     purchases_of,
@@ -29,7 +31,7 @@ from plugin.engine.training import (
 from plugin.store import keys
 from plugin.store.models import current_model_info, model_lock, publish_model
 from plugin.store.order import LineItem, Order, Refund
-from plugin.store.records import iter_orders, store_order
+from plugin.store.records import iter_orders, store_order, store_orders
 from plugin.store.shops import add_shop
 from recommender.matrix import Purchase, PurchaseLines, build_interactions
 from recommender.shop_model import Config, ShopModel
@@ -107,6 +109,30 @@ def test_many_pages_of_orders_read_as_orders_train_the_same_model(store: Store) 
                    for part in ("indptr", "indices", "data")), name
     np.testing.assert_array_equal(from_lines.taste.item_factors, from_purchases.taste.item_factors)
     np.testing.assert_array_equal(from_lines.trending_scores, from_purchases.trending_scores)
+
+
+def test_training_lines_train_the_model_the_orders_train(store: Store, make_shop: Any) -> None:
+    rng = np.random.default_rng(11)
+    orders = [order(f"o{n}", f"c{rng.integers(200)}" if n % 7 else None,
+                    [(f"p{p}", int(rng.integers(1, 4)), f"l{p}")
+                     for p in rng.choice(40, size=int(rng.integers(1, 5)), replace=False)],
+                    (Refund("r", "l3", 1),) if n % 5 == 0 else ())
+              for n in range(1500)]
+    shop_id = make_shop().shop.shop_id
+    store.run(lambda redis: store_orders(redis, shop_id, orders))
+    from_records, counted = store.run(lambda redis: load_lines(redis, shop_id))
+    from_orders, expected = store.run(lambda redis: lines_of_orders(redis, shop_id))
+    assert from_records.purchases() != from_orders.purchases()  # read in another order
+    assert counted == expected > 1400
+    a, b = ShopModel.train(from_records), ShopModel.train(from_orders)
+    assert a.user_ids.tolist() == b.user_ids.tolist() and a.item_ids.tolist() == b.item_ids.tolist()
+    for name in ("user_items", "user_recent", "user_latest", "similar_items"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert all(np.array_equal(getattr(x, part), getattr(y, part))
+                   for part in ("indptr", "indices", "data")), name
+    np.testing.assert_array_equal(a.taste.item_factors, b.taste.item_factors)
+    np.testing.assert_array_equal(a.trending_scores, b.trending_scores)
+    assert a.to_bytes() == b.to_bytes()
 
 
 def test_an_order_orjson_refuses_is_read_by_the_json_module(store: Store) -> None:
