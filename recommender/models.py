@@ -32,8 +32,13 @@ ALS_ALPHA = 2.0
 def confidence(counts: sp.csr_matrix) -> sp.csr_matrix:
     """Purchase counts -> ALS confidence 1 + log(1 + count), CSR float32, same shape."""
     weighted = counts.copy()
-    weighted.data = np.log1p(weighted.data).astype(np.float32) + 1.0
+    weighted.data = confidence_values(weighted.data)
     return weighted
+
+
+def confidence_values(counts: np.ndarray) -> np.ndarray:
+    """float32 1 + log(1 + count) of each count (`confidence` of the stored values)."""
+    return np.asarray(np.log1p(counts).astype(np.float32) + 1.0)
 
 
 def fit_als(

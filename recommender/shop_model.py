@@ -83,6 +83,10 @@ class ShopModel:
         self._item_index = {item: i for i, item in enumerate(self._items)}
         self._user_index = {user: u for u, user in enumerate(user_ids.tolist())}
         self._trending_order = np.lexsort((item_ids, -trending))
+        top = float(trending.max()) if len(trending) else 0.0  # fillers: (item, share of top)
+        shares = (trending / top if top > 0 else 0.0 * trending)[self._trending_order]
+        self._fillers = list(zip([self._items[j] for j in self._trending_order.tolist()],
+                                 shares.tolist(), strict=True))
 
     # ---- training and storage -------------------------------------------------------------
 
@@ -336,7 +340,7 @@ class ShopModel:
     def _taste(self, user: int | None, counts: Row, recalculate: bool) -> np.ndarray:
         """Taste scores (items,): folded in from `counts` if `recalculate` (or unknown)."""
         if recalculate or user is None:
-            return self.taste.score(self.taste.fold_in(counts.csr()))
+            return self.taste.score(self.taste.fold_in(counts))
         return self.taste.score(self.taste.user_factors[user])
 
     def _decayed(self, decayed: sp.csr_matrix, user: int | None, counts: Row) -> np.ndarray:
@@ -393,14 +397,11 @@ class ShopModel:
         """Top up `found` to `limit` with trending items, scored below everything found."""
         found = [r for r in found if r.product_id not in exclude][:limit]
         taken = exclude | {r.product_id for r in found}
-        top = float(self.trending_scores.max()) if len(self.trending_scores) else 0.0
         floor = min((r.score for r in found), default=None)
-        for j in self._trending_order:
+        for item, part in self._fillers:
             if len(found) >= limit:
                 break
-            item = self._items[j]
             if item not in taken:
-                part = float(self.trending_scores[j]) / top if top > 0 else 0.0
                 found.append(Recommendation(item, filler_score(floor, part), TRENDING))
                 taken.add(item)
         return found

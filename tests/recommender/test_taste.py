@@ -12,6 +12,8 @@ import scipy.sparse as sp
 
 from recommender.config import Config
 from recommender.matrix import Interactions, build_interactions
+from recommender.models import als_from_factors, confidence
+from recommender.rows import row_of
 from recommender.shop_model import ShopModel
 from recommender.taste import TASTES, BprTaste, default_factors
 from tests.recommender.test_tuning import bundle_shop
@@ -49,6 +51,19 @@ def test_als_folds_a_known_customer_in_close_to_their_trained_vector(data) -> No
         folded = taste.fold_in(data.user_items[user])
         trained = taste.user_factors[user]
         assert np.linalg.norm(folded - trained) < 0.05 * np.linalg.norm(trained)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 2.5])
+def test_als_fold_in_is_implicits_recalculate_user_bit_for_bit(data, alpha) -> None:
+    """The row carries alpha itself (no scipy copy in implicit): the same float32 solve."""
+    taste = Config(factors=3, alpha=alpha).taste().fit(data.user_items)
+    reference = als_from_factors(taste.user_factors, taste.item_factors,
+                                 taste.settings.regularization, alpha)
+    for user in (0, 14, 21):
+        csr = data.user_items[user]
+        expected = np.ravel(reference.recalculate_user(0, confidence(csr)))
+        assert np.array_equal(taste.fold_in(csr), expected)
+        assert np.array_equal(taste.fold_in(row_of(data.user_items, user)), expected)
 
 
 def test_bpr_fold_in_scores_the_bought_items_one_without_regularization() -> None:
