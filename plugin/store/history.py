@@ -73,7 +73,7 @@ def _read_keys(shop_id: str, customer_id: str) -> list[str]:
 def _counted(stored: list[bytes | None], customer_id: str) -> dict[str, int]:
     history: dict[str, int] = {}
     for raw in stored:
-        order = _read(raw) if raw else None
+        order = stored_json(raw) if raw else None
         if order is None or order["cancelled"] or order["customer_id"] != customer_id:
             continue
         quantities = net_quantities(order["lines"], order.get("refunds"))
@@ -96,7 +96,7 @@ def net_quantities(lines: list[dict[str, Any]], refunds: list[dict[str, Any]] | 
             if line.get("line_id") else line["quantity"] for line in lines]
 
 
-def _read(raw: bytes) -> dict[str, Any] | None:
+def stored_json(raw: bytes) -> dict[str, Any] | None:
     """A stored order's JSON as data: orjson, or the json module for what only it reads (a
     lone surrogate in a title); None (logged) for anything else, which no write stores."""
     with contextlib.suppress(orjson.JSONDecodeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -16,16 +17,22 @@ from plugin.store import changes, facts, keys, lines
 from plugin.store.attribution import attribute_order, attribute_orders
 from plugin.store.connection import text
 from plugin.store.fields import PayloadError, display_text, http_url, id_string, money
+from plugin.store.history import stored_json
 from plugin.store.order import Order, Refund, stored_order
 from plugin.store.scripts import Arg, Script, missing
+
+log = logging.getLogger(__name__)
 
 # The version kept per order is "<updated_at> <cancelled 0|1>". A newer updated_at wins; at the
 # same updated_at only a cancellation of a not yet cancelled order changes anything.
 # ARGV[6] and ARGV[7] are the stored order and pending refunds the caller merged in ('' for
 # none): if either changed since it read them, nothing is written and -1 says "read again".
 # The order's lifecycle fact (plugin.store.facts) is written with it: ARGV[8], ARGV[9]; and
-# its training lines (plugin.store.lines): ARGV[10].
-_UPSERT_ORDER = facts.WRITE_FACT_LUA + lines.WRITE_LINES_LUA + """
+# its training lines (plugin.store.lines): ARGV[10]. A stored order it replaced changes its
+# customers' histories: a change note (KEYS[10], KEYS[11], max length ARGV[11]) for each
+# customer digest from ARGV[12] on (a new order's note comes from the order index, after it
+# has joined it: _INDEX_ORDERS).
+_UPSERT_ORDER = facts.WRITE_FACT_LUA + lines.WRITE_LINES_LUA + changes.NOTE_LUA + """
 if (redis.call('HGET', KEYS[1], ARGV[1]) or '') ~= ARGV[6] then return -1 end
 if (redis.call('HGET', KEYS[5], ARGV[1]) or '') ~= ARGV[7] then return -1 end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
@@ -44,6 +51,9 @@ redis.call('HSET', KEYS[3], 'last', ARGV[5])
 redis.call('HINCRBY', KEYS[4], 'order_changes', 1)
 write_fact(KEYS[6], KEYS[7], ARGV[1], ARGV[8], ARGV[9])
 write_lines(KEYS[8], KEYS[9], KEYS[1], ARGV[1], ARGV[10])
+if current then
+  for i = 12, #ARGV do note_change(KEYS[10], KEYS[11], ARGV[11], 'customer', ARGV[i]) end
+end
 return 1
 """
 
@@ -123,16 +133,19 @@ def _upsert_call(shop_id: str, order: Order, stored_raw: bytes | None,
                  pending_raw: bytes | None) -> tuple[Order, list[str], list[Arg]]:
     """The order with the refunds read merged in, and the keys and arguments of
     _UPSERT_ORDER that store it."""
+    stored_refunds, stored_customer = _stored_parts(stored_raw)
     merged = replace(order, refunds=union_refunds(
-        order.refunds, _stored_refunds(stored_raw), _pending_refunds(pending_raw)))
+        order.refunds, stored_refunds, _pending_refunds(pending_raw)))
+    noted = changes.customer_notes([order.customer_id, stored_customer])
     return (
         merged,
         [keys.orders(shop_id), keys.order_versions(shop_id), keys.train_dirty(shop_id),
          keys.stats(shop_id), keys.pending_refunds(shop_id), *facts.fact_keys(shop_id),
-         *lines.lines_keys(shop_id)],
+         *lines.lines_keys(shop_id), *changes.note_keys(shop_id)],
         [order.order_id, merged.to_json(), repr(order.updated_at),
          "1" if order.cancelled else "0", repr(time.time()), stored_raw or b"",
-         pending_raw or b"", *facts.fact_args(merged), lines.line_record(merged)],
+         pending_raw or b"", *facts.fact_args(merged), lines.line_record(merged),
+         keys.CHANGES_MAXLEN, *(digest for _kind, digest in noted)],
     )
 
 
@@ -173,7 +186,7 @@ async def merge_refunds(
     refunds = tuple(refunds)
     for _attempt in range(_CAS_ATTEMPTS):
         stored_raw, pending_raw = await _order_and_pending(redis, shop_id, order_id)
-        known = _stored_refunds(stored_raw) if stored_raw else _pending_refunds(pending_raw)
+        known = _stored_parts(stored_raw)[0] if stored_raw else _pending_refunds(pending_raw)
         merged = union_refunds(known, refunds)
         if len(merged) == len(known):
             return False
@@ -222,9 +235,20 @@ async def _order_and_pending(
     return stored_raw, pending_raw
 
 
-def _stored_refunds(raw: bytes | None) -> tuple[Refund, ...]:
-    stored = stored_order(raw) if raw else None  # an unreadable version is replaced whole
-    return stored.refunds if stored else ()
+def _stored_parts(raw: bytes | None) -> tuple[tuple[Refund, ...], str | None]:
+    """The refunds and the customer of a stored order, read from its JSON (the refunds checked
+    again, not its lines: an order's many lines are what made reading it as an Order cost);
+    an unreadable version (logged) has none, and is replaced whole."""
+    stored = stored_json(raw) if raw else None
+    if stored is None:
+        return (), None
+    try:
+        refunds = tuple(Refund(**refund) for refund in stored.get("refunds") or ())
+    except (TypeError, ValueError) as error:
+        log.warning("replacing a stored order whose refunds break the field rules: %s", error)
+        return (), None
+    customer = stored["customer_id"]
+    return refunds, customer if isinstance(customer, str) else None
 
 
 def _pending_refunds(raw: bytes | None) -> tuple[Refund, ...]:
@@ -273,22 +297,26 @@ async def stored_order_pages(redis: aioredis.Redis, shop_id: str,
             return
 
 
-# What storing orders indexes, in one call: KEYS[1] the catalog, KEYS[2..] customers' order
-# indexes. ARGV: the number n of catalog entries, n (product id, entry) pairs for HSETNX, then
-# per customer key the number m of its orders and m (created_at, order id) pairs for ZADD.
-_INDEX_ORDERS = Script("""
-local i = 2
-for _ = 1, tonumber(ARGV[1]) do
+# What storing orders indexes, in one call: KEYS[1] the catalog, KEYS[2], KEYS[3] the change
+# notes (plugin.store.changes), KEYS[4..] customers' order indexes. ARGV: the notes' maximum
+# length, the number n of catalog entries, n (product id, entry) pairs for HSETNX, then per
+# customer key the customer's digest, the number m of its orders and m (created_at, order id)
+# pairs for ZADD. A customer whose index gained an order gets a change note; an order already
+# indexed changed their history only if its upsert replaced it, which notes it then.
+_INDEX_ORDERS = Script(changes.NOTE_LUA + """
+local i = 3
+for _ = 1, tonumber(ARGV[2]) do
   redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
   i = i + 2
 end
-for k = 2, #KEYS do
-  local m = tonumber(ARGV[i])
-  i = i + 1
+for k = 4, #KEYS do
+  local digest, m, added = ARGV[i], tonumber(ARGV[i + 1]), 0
+  i = i + 2
   for _ = 1, m do
-    redis.call('ZADD', KEYS[k], ARGV[i], ARGV[i + 1])
+    added = added + redis.call('ZADD', KEYS[k], ARGV[i], ARGV[i + 1])
     i = i + 2
   end
+  if added > 0 then note_change(KEYS[2], KEYS[3], ARGV[1], 'customer', digest) end
 end
 return 1
 """)
@@ -320,18 +348,15 @@ def _index_orders(pipe: Pipeline, shop_id: str, orders: Sequence[Order]) -> None
                     "url": None, "image_url": None, "available": True, "source": "order"})
         if order.customer_id is not None:
             by_customer.setdefault(order.customer_id, {})[order.order_id] = order.created_at
-    args: list[Arg] = [len(entries)]
+    args: list[Arg] = [keys.CHANGES_MAXLEN, len(entries)]
     for product_id, entry in entries.items():
         args += [product_id, entry]
-    for created in by_customer.values():
-        args.append(len(created))
+    for customer, created in by_customer.items():
+        args += [changes.customer_digest(customer), len(created)]
         for order_id, created_at in created.items():
             args += [repr(created_at), order_id]
-    _INDEX_ORDERS.queue(pipe, [keys.products(shop_id), *(
+    _INDEX_ORDERS.queue(pipe, [keys.products(shop_id), *changes.note_keys(shop_id), *(
         keys.customer_orders(shop_id, customer) for customer in by_customer)], args)
-    notes = changes.customer_notes(list(by_customer))
-    if notes:
-        changes.note(pipe, shop_id, *notes)
 
 
 def catalog_entry(product: Mapping[str, Any], storefront_url: str | None = None) -> dict[str, Any]:

@@ -109,6 +109,43 @@ def test_storing_an_order_indexes_it_marks_the_shop_and_notes_the_customer(
         (b"customer", customer), (b"customer", customer), (b"product", b"p1")]
 
 
+def test_only_an_order_that_changed_notes_its_customers(store: Store, make_shop: Any) -> None:
+    """A repeat of a stored version changes no history: no note, so no process drops what
+    it holds of the customer. A newer version notes its customer, and the one it had before
+    when it moved; one or many at a time (store_orders) alike."""
+    shop_id = shop_id_of(make_shop)
+    first = an_order("1", "c1", T0, ("p1",))
+
+    async def notes_after(redis: Any, *orders: Order) -> list[tuple[bytes, bytes]]:
+        before = await redis.xlen(keys.changes(shop_id))
+        if len(orders) == 1:
+            await store_order(redis, shop_id, orders[0])
+        else:
+            await store_orders(redis, shop_id, list(orders))
+        found = await redis.xrange(keys.changes(shop_id))
+        return [(f[b"k"], f[b"i"]) for _id, f in found[before:]]
+
+    async def work(redis: Any) -> list[list[tuple[bytes, bytes]]]:
+        return [await notes_after(redis, first),
+                await notes_after(redis, first),  # the same version again
+                await notes_after(redis, first, an_order("2", "c2", T0, ("p2",))),
+                await notes_after(redis, replace(first, updated_at=T0 + 1)),  # a newer one
+                await notes_after(redis, replace(first, customer_id="c3", updated_at=T0 + 2)),
+                await notes_after(redis, replace(first, updated_at=T0 - 5))]  # an older one
+
+    new, again, batch, newer, moved, older = store.run(work)
+
+    def customer(name: str) -> tuple[bytes, bytes]:
+        return (b"customer", changes.customer_digest(name).encode())
+
+    assert new == [customer("c1")]
+    assert again == []
+    assert batch == [customer("c2")]  # order 1 was stored as it is already
+    assert newer == [customer("c1")]
+    assert sorted(moved) == sorted([customer("c3"), customer("c1"), customer("c3")])
+    assert older == []
+
+
 # ---- refunds ----------------------------------------------------------------------------------
 
 
