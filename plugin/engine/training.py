@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from plugin.store import keys
+from plugin.store.history import net_quantities
 from plugin.store.lines import parse_lines, read_records
 from plugin.store.models import ModelInfo, current_model_info, model_lock, publish_model
 from plugin.store.order import Order
@@ -118,9 +119,7 @@ class _LineColumns:
         if order["cancelled"]:
             return
         lines = order["lines"]
-        refunds = order.get("refunds")
-        quantities = _net_quantities(lines, refunds) if refunds else \
-            [line["quantity"] for line in lines]
+        quantities = net_quantities(lines, order.get("refunds"))
         if not quantities or min(quantities) <= 0:
             lines = [line for line, kept in zip(lines, quantities, strict=True) if kept > 0]
             quantities = [kept for kept in quantities if kept > 0]
@@ -141,15 +140,6 @@ class _LineColumns:
             orders, customers, products, np.repeat(order_codes, counts),
             np.repeat(customer_codes, counts), product_codes,
             np.array(self.quantities, np.int64), np.repeat(np.array(self.times), counts))
-
-
-def _net_quantities(lines: list[dict[str, Any]], refunds: list[dict[str, Any]]) -> list[int]:
-    """Order.net_quantity of each line (as JSON) given the refunds (as JSON)."""
-    given_back: dict[str, int] = {}
-    for refund in refunds:
-        given_back[refund["line_id"]] = given_back.get(refund["line_id"], 0) + refund["quantity"]
-    return [max(0, line["quantity"] - given_back.get(line["line_id"], 0))
-            if line.get("line_id") else line["quantity"] for line in lines]
 
 
 # A shop's choice of strategy is made again once it is this old or the shop has this many

@@ -102,13 +102,17 @@ def test_many_pages_of_orders_read_as_orders_train_the_same_model(store: Store) 
     purchases, expected = as_orders_read(store, shop_id)
     assert (lines.purchases(), counted) == (purchases, expected) and counted == 2500
     assert store.run(lambda redis: load_purchases(redis, shop_id)) == (purchases, expected)
-    from_lines, from_purchases = ShopModel.train(lines), ShopModel.train(purchases)
+    assert_same_arrays(ShopModel.train(lines), ShopModel.train(purchases))
+
+
+def assert_same_arrays(a: ShopModel, b: ShopModel) -> None:
+    """The two models hold equal matrices, item factors and trending scores."""
     for name in ("user_items", "user_recent", "user_latest", "similar_items"):
-        a, b = getattr(from_lines, name), getattr(from_purchases, name)
-        assert all(np.array_equal(getattr(a, part), getattr(b, part))
+        x, y = getattr(a, name), getattr(b, name)
+        assert all(np.array_equal(getattr(x, part), getattr(y, part))
                    for part in ("indptr", "indices", "data")), name
-    np.testing.assert_array_equal(from_lines.taste.item_factors, from_purchases.taste.item_factors)
-    np.testing.assert_array_equal(from_lines.trending_scores, from_purchases.trending_scores)
+    np.testing.assert_array_equal(a.taste.item_factors, b.taste.item_factors)
+    np.testing.assert_array_equal(a.trending_scores, b.trending_scores)
 
 
 def test_training_lines_train_the_model_the_orders_train(store: Store, make_shop: Any) -> None:
@@ -126,12 +130,7 @@ def test_training_lines_train_the_model_the_orders_train(store: Store, make_shop
     assert counted == expected > 1400
     a, b = ShopModel.train(from_records), ShopModel.train(from_orders)
     assert a.user_ids.tolist() == b.user_ids.tolist() and a.item_ids.tolist() == b.item_ids.tolist()
-    for name in ("user_items", "user_recent", "user_latest", "similar_items"):
-        x, y = getattr(a, name), getattr(b, name)
-        assert all(np.array_equal(getattr(x, part), getattr(y, part))
-                   for part in ("indptr", "indices", "data")), name
-    np.testing.assert_array_equal(a.taste.item_factors, b.taste.item_factors)
-    np.testing.assert_array_equal(a.trending_scores, b.trending_scores)
+    assert_same_arrays(a, b)
     assert a.to_bytes() == b.to_bytes()
 
 
