@@ -146,6 +146,12 @@ def parse_ms(value: str) -> float:
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of `pid` and every process below it (the web processes, the
     worker, the embedded Redis)."""
+    return sum(tree_cpu_by_process(pid).values())
+
+
+def tree_cpu_by_process(pid: int) -> dict[str, float]:
+    """User + system CPU seconds of `pid` and each process below it, by "pid name" (the name
+    from the command line: redis-server, the worker, the web processes)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -153,16 +159,21 @@ def tree_cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0.0, [pid]
+    seconds: dict[str, float] = {}
+    todo = [pid]
     while todo:
         current = todo.pop()
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            command = Path(f"/proc/{current}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        name = next((part.decode() for part in reversed(command[:4])
+                     if part and not part.startswith(b"-")), "?").rsplit("/", 1)[-1]
+        seconds[f"{current} {name}"] = ((int(fields[11]) + int(fields[12]))
+                                       / os.sysconf("SC_CLK_TCK"))
         todo += children.get(current, [])
-    return total
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -297,6 +308,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--only", default="", help="run only calls whose name contains this")
     parser.add_argument("--no-intake", action="store_true")
+    parser.add_argument("--by-process", action="store_true",
+                        help="also print each process's CPU per request (web, worker, Redis)")
     args = parser.parse_args()
     ensure_wrk()
     return asyncio.run(run(args))
@@ -380,9 +393,12 @@ def measure(args: argparse.Namespace, data_dir: Path, work: Path, api_key: str,
                         "bare POST"))]
                 for target, call in plan:
                     pid = bare_server.pid if target == bare else server.pid
-                    cpu = tree_cpu_seconds(pid)
+                    before = tree_cpu_by_process(pid)
                     run = run_wrk(target, call, args.seconds, work)
-                    cpu_us = (tree_cpu_seconds(pid) - cpu) / max(1, run.requests) * 1e6
+                    after = tree_cpu_by_process(pid)
+                    spent = {name: (after[name] - before.get(name, 0.0)) / max(1, run.requests)
+                             * 1e6 for name in after}
+                    cpu_us = sum(spent.values())
                     result = results.setdefault(call.name, Result())
                     result.rps.append(run.rps)
                     result.p99_ms.append(run.p99_ms)
@@ -391,6 +407,9 @@ def measure(args: argparse.Namespace, data_dir: Path, work: Path, api_key: str,
                     print(f"  round {round_ + 1} {call.name:<24} {run.rps:>9.0f} req/s  "
                           f"p99 {run.p99_ms:7.1f} ms  {cpu_us:6.0f} us CPU/req"
                           + (f"  {run.failures} failed" if run.failures else ""), flush=True)
+                    if args.by_process:
+                        print("      " + ", ".join(f"{name} {us:.0f} us" for name, us in
+                                                   spent.items() if us >= 1))
     return report(results, args)
 
 

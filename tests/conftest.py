@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from plugin.config import Settings
 from plugin.server import make_server
@@ -67,6 +68,19 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]  # type: ignore[no-any-return]
+
+
+_HYPOTHESIS_HOME = Path(tempfile.mkdtemp(prefix="shopreco-hypothesis-"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis keeps its caches (the Unicode tables behind text strategies) in a folder of
+    this run, not a .hypothesis in the project: a run leaves nothing behind."""
+    set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

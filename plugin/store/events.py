@@ -53,10 +53,11 @@ return ids
 def packed_fields(fields: dict[str, bytes | str]) -> bytes:
     """Stream fields as the append script reads them: each name and value as its length in
     bytes, a colon, then the bytes (binary-safe: a raw body may hold anything)."""
-    parts = []
+    parts: list[bytes] = []
     for name, value in fields.items():
-        for item in (name.encode(), value.encode() if isinstance(value, str) else value):
-            parts.append(b"%d:%b" % (len(item), item))
+        raw = value.encode() if isinstance(value, str) else value
+        key = name.encode()
+        parts += (b"%d:" % len(key), key, b"%d:" % len(raw), raw)  # no copy of the body
     return b"".join(parts)
 
 

@@ -14,11 +14,13 @@ import math
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from plugin.store.urls import safe_http_url
 
 MAX_ID_CHARS = 128
+_BIG_ID = 10**18  # integers below it in size are ids of at most 19 characters
 MAX_TEXT_CHARS = 500
 MAX_NUMBER_CHARS = 40
 MAX_AMOUNT = Decimal("1e12")  # no price, total or line of a shop comes near a trillion
@@ -27,6 +29,9 @@ MAX_QUANTITY = 1_000_000
 EARLIEST, LATEST = 0.0, 4_102_444_800.0
 _CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# An amount Decimal writes back unchanged and within MAX_AMOUNT: no sign, no leading zero, at
+# most 12 digits before the point and 6 after it (Decimal writes 7 or more as an exponent).
+_PLAIN_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,6})?\Z")
 
 
 class PayloadError(ValueError):
@@ -51,6 +56,11 @@ def is_text(value: str) -> bool:
 def id_string(value: Any, field: str, required: bool = True) -> str | None:
     """A platform id (possibly > 2^53) as a string of 1 to MAX_ID_CHARS printable characters;
     None/empty allowed only when not required."""
+    kind = type(value)
+    if kind is int and -_BIG_ID < value < _BIG_ID:  # the usual ids: what the checks give
+        return str(value)
+    if kind is str and 0 < len(value) <= MAX_ID_CHARS and value.isprintable():
+        return str(value)  # the same object
     if value is None or value == "":
         if required:
             raise PayloadError(f"{field} is missing")
@@ -71,14 +81,24 @@ def timestamp(value: Any, field: str) -> float:
     between 1970 and 2099."""
     if not isinstance(value, str) or not value or len(value) > MAX_NUMBER_CHARS:
         raise PayloadError(f"{field} must be an ISO 8601 timestamp, got {_shown(value)}")
+    seconds = _seconds(value)
+    if seconds is None:
+        raise PayloadError(f"{field} must be an ISO 8601 timestamp, got {_shown(value)}")
+    return epoch(seconds, field)
+
+
+@lru_cache(maxsize=1024)
+def _seconds(value: str) -> float | None:
+    """An ISO 8601 string's epoch seconds, None if it is not one. Kept for the last strings
+    read: an order names the same instant several times (created, updated, processed), and
+    the offset arithmetic is most of a timestamp's cost."""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        seconds = parsed.timestamp()
+        return parsed.timestamp()
     except (ValueError, OverflowError):
-        raise PayloadError(f"{field} must be an ISO 8601 timestamp, got {_shown(value)}") from None
-    return epoch(seconds, field)
+        return None
 
 
 def epoch(value: Any, field: str) -> float:
@@ -92,6 +112,8 @@ def epoch(value: Any, field: str) -> float:
 def money(value: Any, field: str, negative: bool = False) -> str:
     """A finite decimal amount as a string, at most MAX_AMOUNT; never negative unless the
     field allows it (`negative`: refunds, adjustments)."""
+    if type(value) is str and _PLAIN_AMOUNT.match(value):
+        return value  # what the checks below return for it, in a tenth of the time
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise PayloadError(f"{field} must be a decimal amount, got {_shown(value)}")
     raw = value.strip() if isinstance(value, str) else str(value)
@@ -128,6 +150,8 @@ def display_text(value: Any, field: str, max_chars: int = MAX_TEXT_CHARS) -> str
     if isinstance(value, float) and not math.isfinite(value):
         raise PayloadError(f"{field} must be text, got {_shown(value)}")
     written = value if isinstance(value, str) else str(value)
+    if written.isprintable():  # no control character, no lone surrogate: kept as it is
+        return written[:max_chars]
     if not is_text(written):
         raise PayloadError(f"{field} must be valid Unicode text (it holds a lone surrogate)")
     return _CONTROL.sub(" ", written)[:max_chars]

@@ -130,9 +130,10 @@ def _unchecked(kind: type[T], values: dict[str, Any]) -> T:
     if known is None:  # looked up once: dataclasses.fields costs more than the instance
         known = _FIELDS[kind] = tuple((f.name, f.default)
                                       for f in fields(kind))  # type: ignore[arg-type]
-    for name, default in known:
-        object.__setattr__(made, name, values[name] if name in values or default is MISSING
-                           else default)
+    # the fields in declaration order, as __init__ would set them (to_json writes vars())
+    object.__setattr__(made, "__dict__", {
+        name: values[name] if name in values or default is MISSING else default
+        for name, default in known})
     return made
 
 

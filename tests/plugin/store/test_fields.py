@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plugin.store.fields import (
     MAX_ID_CHARS,
@@ -15,6 +19,7 @@ from plugin.store.fields import (
     epoch,
     http_url,
     id_string,
+    is_text,
     money,
     quantity,
     timestamp,
@@ -114,3 +119,46 @@ def test_times_stay_between_1970_and_2099() -> None:
             timestamp(bad, "created_at")
     with pytest.raises(PayloadError):
         epoch(float("inf"), "at")
+
+
+# The fast paths (plain amounts, printable text and ids, remembered timestamps) must give what
+# the general rules give; the references below are those rules written out.
+QUIET = settings(database=None, deadline=None)  # no example database left behind
+
+
+@QUIET
+@given(st.from_regex(r"\A[0-9]{1,14}(\.[0-9]{1,8})?\Z") | st.decimals(allow_nan=False,
+                                                                      places=4).map(str))
+def test_amount_strings_read_as_decimal_writes_them(raw: str) -> None:
+    amount = Decimal(raw)
+    if amount < 0 or abs(amount) > Decimal("1e12"):
+        with pytest.raises(PayloadError):
+            money(raw, "price")
+    else:
+        assert money(raw, "price") == str(amount)
+
+
+@QUIET
+@given(st.text(max_size=40) | st.integers(min_value=-(10**30), max_value=10**30))
+def test_ids_and_text_read_as_the_rules_say(value: str | int) -> None:
+    written = str(value)
+    if value == "" or len(written) > MAX_ID_CHARS or not written.isprintable():
+        with pytest.raises(PayloadError):
+            id_string(value, "id")
+    else:
+        assert id_string(value, "id") == written
+    if isinstance(value, str) and not is_text(value):
+        with pytest.raises(PayloadError):
+            display_text(value, "title")
+    else:
+        assert display_text(value, "title") == re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", written)
+
+
+@QUIET
+@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2098, 1, 1),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7)),
+                                               timezone(timedelta(hours=5, minutes=30))])))
+def test_a_timestamp_read_twice_is_the_same_instant(moment: datetime) -> None:
+    written = moment.isoformat()
+    assert timestamp(written, "created_at") == moment.timestamp()
+    assert timestamp(written, "updated_at") == moment.timestamp()  # the remembered one
