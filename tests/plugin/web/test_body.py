@@ -3,11 +3,16 @@ the answers every surface gives for them (the test server's limit is 64 KB)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from plugin.store.shops import NewShop
+from plugin.web import body as body_module
 from plugin.web.body import InvalidJson, decode_json
 from tests.helpers import auth
 
@@ -103,3 +108,26 @@ def test_decode_json_keeps_what_is_within_the_limits() -> None:
 def test_hostile_json_is_a_400_not_a_500(http, shop, body) -> None:
     response = http.post(cart_url(shop), content=body, headers=auth(shop))
     assert response.status_code == 400, response.text
+
+
+def test_a_deadline_is_armed_only_for_a_body_still_on_its_way(http, shop, monkeypatch) -> None:
+    """uvicorn holds a small body whole before the app runs: reading it cannot wait, so no
+    timer is armed; a body still arriving is read under the deadline (tests/plugin/web/
+    test_body_timeout.py shows it firing)."""
+    armed: list[float] = []
+
+    def deadline(seconds: float) -> Any:
+        armed.append(seconds)
+        return asyncio.timeout(seconds)
+
+    monkeypatch.setattr(body_module, "asyncio", SimpleNamespace(timeout=deadline))
+    whole = http.post(cart_url(shop), json={"product_ids": []}, headers=auth(shop))
+    assert whole.status_code == 200 and armed == []
+
+    def slowly() -> Iterator[bytes]:
+        yield b'{"product_ids":'
+        time.sleep(0.3)  # the rest comes later: the app is reading by then
+        yield b" []}"
+
+    trickled = http.post(cart_url(shop), content=slowly(), headers=auth(shop))
+    assert trickled.status_code == 200 and armed == [60]  # the test server's deadline
