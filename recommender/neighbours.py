@@ -64,7 +64,7 @@ class ItemNeighbours(ABC):
             self._dense = (self.matrix, self.matrix.toarray())
         dense = self._dense[1]
         assert dense is not None
-        return dense[np.ix_(np.asarray(items, np.int64), np.asarray(others, np.int64))]
+        return dense[np.asarray(items, np.int64)[:, None], np.asarray(others, np.int64)]
 
     def summed(self, items: Sequence[int]) -> np.ndarray:
         """float64 (items,): the neighbour scores of `items` added up (a cart's)."""

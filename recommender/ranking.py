@@ -41,14 +41,20 @@ def share_rows(scores: np.ndarray) -> np.ndarray:
     return np.asarray(np.divide(clipped, top, out=np.zeros_like(clipped), where=top > 0))
 
 
+SORT_ALL = 1024  # up to this many scores a full sort is cheaper than partition + sort
+
+
 def best(scores: np.ndarray, n: int) -> list[int]:
     """Indices of the `n` best positive scores, best first, ties by index."""
     n = min(n, len(scores))
     if n <= 0:
         return []
-    top = np.argpartition(-scores, n - 1)[:n]
-    ordered = top[np.lexsort((top, -scores[top]))]
-    return [int(j) for j in ordered if scores[j] > 0]
+    if len(scores) <= SORT_ALL:  # a small catalog: one stable sort (ties keep index order)
+        ordered = np.argsort(-scores, kind="stable")[:n]
+    else:
+        top = np.argpartition(-scores, n - 1)[:n]
+        ordered = top[np.lexsort((top, -scores[top]))]
+    return ordered[scores[ordered] > 0].tolist()  # type: ignore[no-any-return]
 
 
 def filler_score(floor: float | None, share: float) -> float:

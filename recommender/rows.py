@@ -43,7 +43,7 @@ class Row(NamedTuple):
 
 
 def _increasing(indices: np.ndarray) -> bool:
-    return bool(len(indices) < 2 or (np.diff(indices) > 0).all())
+    return bool(len(indices) < 2 or (indices[1:] > indices[:-1]).all())
 
 
 def row_of(matrix: sp.csr_matrix, row: int) -> Row:
