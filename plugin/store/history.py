@@ -8,9 +8,11 @@ as plain data, not as Order objects: the order store checked every field when it
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,27 +47,97 @@ async def customer_histories(
     redis: aioredis.Redis, shop_id: str, customer_ids: Sequence[str], newest: int = NEWEST
 ) -> list[dict[str, int]]:
     """customer_history of each customer, all read in one round trip (a page of a feed)."""
-    if not customer_ids:
+    return await _histories(redis, [(shop_id, customer_id) for customer_id in customer_ids],
+                            newest)
+
+
+async def read_history(redis: aioredis.Redis, shop_id: str, customer_id: str
+                       ) -> dict[str, int]:
+    """customer_history, read in one round trip with every other read_history asked for in
+    the same turn of the event loop (see GroupRead)."""
+    return await _group_read(redis).read(shop_id, customer_id)
+
+
+async def _histories(redis: aioredis.Redis, wanted: Sequence[tuple[str, str]], newest: int
+                     ) -> list[dict[str, int]]:
+    """The history of each (shop id, customer id), in one round trip."""
+    if not wanted:
         return []
-    if len(customer_ids) == 1:  # one call: a pipeline would cost a third more
-        return [await customer_history(redis, shop_id, customer_ids[0], newest)]
-    replies = await _pipelined(redis, shop_id, customer_ids, newest)
+    if len(wanted) == 1:  # one call: a pipeline would cost a third more
+        return [await customer_history(redis, *wanted[0], newest)]
+    replies = await _pipelined(redis, wanted, newest)
     if any(missing(reply) for reply in replies):  # a new or restarted server
         await _READ.load(redis)
-        replies = await _pipelined(redis, shop_id, customer_ids, newest)
+        replies = await _pipelined(redis, wanted, newest)
     for reply in replies:
         if isinstance(reply, Exception):
             raise reply
     return [_counted(stored, customer_id)
-            for stored, customer_id in zip(replies, customer_ids, strict=True)]
+            for stored, (_, customer_id) in zip(replies, wanted, strict=True)]
 
 
-async def _pipelined(redis: aioredis.Redis, shop_id: str, customer_ids: Sequence[str],
-                     newest: int) -> list[Any]:
+async def _pipelined(redis: aioredis.Redis, wanted: Sequence[tuple[str, str]], newest: int
+                     ) -> list[Any]:
     async with redis.pipeline(transaction=False) as pipe:
-        for customer_id in customer_ids:
+        for shop_id, customer_id in wanted:
             _READ.queue(pipe, _read_keys(shop_id, customer_id), [newest])
         return list(await pipe.execute(raise_on_error=False))
+
+
+class GroupRead:
+    """History reads of concurrent requests sent to Redis together, as GroupCommit sends
+    appends: the first read asked for schedules a flush for the next turn of the event loop,
+    every read asked for in this turn joins it, and the flush reads them all in one pipeline.
+    A burst of first calls (a fresh process, or right after many customers' orders came in)
+    then costs one round trip instead of one each: redis-py's own work per call is most of
+    a history read. A failed round trip reaches every caller of its batch."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._waiting: list[tuple[str, str, asyncio.Future[dict[str, int]]]] = []
+        self._reads: set[asyncio.Task[None]] = set()
+
+    async def read(self, shop_id: str, customer_id: str) -> dict[str, int]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, int]] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._flush)
+        self._waiting.append((shop_id, customer_id, future))
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._waiting = self._waiting, []
+        task = asyncio.ensure_future(self._read(batch))
+        self._reads.add(task)  # held until done: the loop keeps only a weak reference
+        task.add_done_callback(self._reads.discard)
+
+    async def _read(self, batch: list[tuple[str, str, asyncio.Future[dict[str, int]]]]
+                    ) -> None:
+        try:
+            histories = await _histories(self.redis, [(s, c) for s, c, _ in batch], NEWEST)
+        except Exception as error:  # RedisError: the round trip failed, for all of them
+            for *_, future in batch:
+                if not future.done():  # its request was cancelled
+                    future.set_exception(error)
+            return
+        except BaseException:  # cancelled: the loop is closing
+            for *_, future in batch:
+                future.cancel()
+            raise
+        for (*_, future), history in zip(batch, histories, strict=True):
+            if not future.done():
+                future.set_result(history)
+
+
+_group_reads: weakref.WeakKeyDictionary[aioredis.Redis, GroupRead] = weakref.WeakKeyDictionary()
+
+
+def _group_read(redis: aioredis.Redis) -> GroupRead:
+    """The group read of this client (a client lives in one event loop)."""
+    group = _group_reads.get(redis)
+    if group is None:
+        group = _group_reads[redis] = GroupRead(redis)
+    return group
 
 
 def _read_keys(shop_id: str, customer_id: str) -> list[str]:

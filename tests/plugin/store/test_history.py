@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import replace
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from plugin.store import keys
-from plugin.store.history import customer_histories, customer_history, net_quantities
+from plugin.store.history import (
+    customer_histories,
+    customer_history,
+    net_quantities,
+    read_history,
+)
 from plugin.store.order import Order, Refund
 from plugin.store.records import store_order
 from tests.conftest import Store
@@ -95,3 +103,53 @@ def test_histories_of_a_page_equal_each_customers_also_after_a_script_flush(
     together, one_by_one = store.run(work)
     assert together == one_by_one
     assert together[0] == {"p0": 1, "p2": 1, "p1": 1} and together[2] == {}
+
+
+def test_reads_asked_for_together_share_one_round_trip_and_answer_alike(
+        store: Store, make_shop: Any) -> None:
+    """A burst of first calls: every read_history of one turn of the event loop goes in one
+    pipeline (across shops), and each caller gets what customer_history gives."""
+    shop_id, other_shop = shop_id_of(make_shop), shop_id_of(make_shop)
+    asked = [(shop_id, f"c{n}") for n in range(6)] + [(other_shop, "c1"), (shop_id, "nobody")]
+
+    async def work(redis: Any) -> tuple[list[Any], list[Any], list[str]]:
+        for n in range(12):
+            await store_order(redis, shop_id, an_order(str(n), f"c{n % 6}", T0 + n, (f"p{n}",)))
+        await store_order(redis, other_shop, an_order("x", "c1", T0, ("q",)))
+        await customer_history(redis, shop_id, "c0")  # the script is loaded
+        trips = count_round_trips(redis)
+        together = await asyncio.gather(*(read_history(redis, s, c) for s, c in asked))
+        trips.append("then one alone")
+        await read_history(redis, shop_id, "c1")  # a batch of one
+        return together, [await customer_history(redis, s, c) for s, c in asked[:8]], trips
+
+    together, one_by_one, trips = store.run(work)
+    assert together == one_by_one and together[6] == {"q": 1} and together[7] == {}
+    assert trips[:3] == ["round trip", "then one alone", "round trip"]
+
+
+def count_round_trips(redis: Any) -> list[str]:
+    """A list that gets "round trip" each time the client takes a connection to send
+    something (a pipeline takes one for all its commands)."""
+    trips: list[str] = []
+    take = redis.connection_pool.get_connection
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        trips.append("round trip")
+        return await take(*args, **kwargs)
+
+    redis.connection_pool.get_connection = counted
+    return trips
+
+
+def test_every_reader_of_a_failed_batch_gets_the_redis_error(store: Store) -> None:
+    async def work() -> list[BaseException | dict[str, int]]:
+        gone = aioredis.Redis(unix_socket_path=str(store.settings.data_dir / "no-such.sock"))
+        try:
+            return await asyncio.gather(*(read_history(gone, "down", f"c{n}") for n in range(4)),
+                                        return_exceptions=True)
+        finally:
+            await gone.aclose()
+
+    outcomes = asyncio.run(work())
+    assert all(isinstance(outcome, RedisConnectionError) for outcome in outcomes), outcomes
