@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 # customers' histories: a change note (KEYS[10], KEYS[11], max length ARGV[11]) for each
 # customer digest from ARGV[12] on (a new order's note comes from the order index, after it
 # has joined it: _INDEX_ORDERS).
-_UPSERT_ORDER = facts.WRITE_FACT_LUA + lines.WRITE_LINES_LUA + changes.NOTE_LUA + """
+_UPSERT_PARTS = facts.WRITE_FACT_LUA + lines.WRITE_LINES_LUA + changes.NOTE_LUA
+_UPSERT_BODY = """
 if (redis.call('HGET', KEYS[1], ARGV[1]) or '') ~= ARGV[6] then return -1 end
 if (redis.call('HGET', KEYS[5], ARGV[1]) or '') ~= ARGV[7] then return -1 end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
@@ -56,9 +57,24 @@ if current then
 end
 return 1
 """
+_UPSERT_ORDER = _UPSERT_PARTS + _UPSERT_BODY
+# Many orders of one shop in one call (the keys are the shop's): ARGV is, per order, the count
+# of its arguments, then _UPSERT_ORDER's ARGV; the reply holds each order's reply as if called
+# alone. The caller encodes the keys once, and Redis runs one script, not one per order.
+_UPSERT_ORDERS = _UPSERT_PARTS + "local function upsert(ARGS)" + _UPSERT_BODY.replace(
+    "ARGV", "ARGS") + """end
+local replies, at = {}, 1
+while at <= #ARGV do
+  local count = tonumber(ARGV[at])
+  replies[#replies + 1] = upsert({unpack(ARGV, at + 1, at + count)})
+  at = at + count + 1
+end
+return replies
+"""
 
 
 _UPSERT = Script(_UPSERT_ORDER)
+_UPSERT_MANY = Script(_UPSERT_ORDERS)
 
 
 async def store_order(redis: aioredis.Redis, shop_id: str, order: Order) -> bool:
@@ -96,28 +112,15 @@ async def store_orders(redis: aioredis.Redis, shop_id: str, orders: Sequence[Ord
         stored_raws, pending_raws = await pipe.execute()
     calls = [_upsert_call(shop_id, *read)
              for read in zip(orders, stored_raws, pending_raws, strict=True)]
-    async with redis.pipeline(transaction=False) as pipe:
-        for _merged, call_keys, call_args in calls:
-            _UPSERT.queue(pipe, call_keys, call_args)
-        _index_orders(pipe, shop_id, orders)
-        replies = await pipe.execute(raise_on_error=False)
-    again = [n for n, reply in enumerate(replies) if missing(reply)]
-    if again:  # a new server: load the scripts, send those calls again (they ran nothing)
-        await _UPSERT.load(redis)
-        await _INDEX_ORDERS.load(redis)
-        async with redis.pipeline(transaction=False) as pipe:
-            for n in again:
-                if n < len(calls):
-                    _UPSERT.queue(pipe, calls[n][1], calls[n][2])
-                else:
-                    _index_orders(pipe, shop_id, orders)
-            for n, reply in zip(again, await pipe.execute(raise_on_error=False), strict=False):
-                replies[n] = reply
+    upsert_args: list[Arg] = []
+    for _merged, _keys, call_args in calls:
+        upsert_args += (len(call_args), *call_args)
+    replies = await _upsert_and_index(redis, shop_id, orders, calls[0][1], upsert_args)
     for reply in replies:
         if isinstance(reply, Exception):
             raise reply
     stored = []
-    for order, reply in zip(orders, replies, strict=False):
+    for order, reply in zip(orders, replies[0], strict=True):
         if reply == -1:  # changed since it was read: again, on its own
             stored.append(await store_order(redis, shop_id, order))
         else:
@@ -127,6 +130,29 @@ async def store_orders(redis: aioredis.Redis, shop_id: str, orders: Sequence[Ord
                in zip(calls, stored, strict=True) if done and merged.order_id in once}
     await attribute_orders(redis, shop_id, order_ids, written)
     return stored
+
+
+async def _upsert_and_index(redis: aioredis.Redis, shop_id: str, orders: Sequence[Order],
+                            upsert_keys: list[str], upsert_args: list[Arg]) -> list[Any]:
+    """One round trip: every order upserted (one _UPSERT_MANY call), then indexed; the
+    replies of both."""
+    async with redis.pipeline(transaction=False) as pipe:
+        _UPSERT_MANY.queue(pipe, upsert_keys, upsert_args)
+        _index_orders(pipe, shop_id, orders)
+        replies = list(await pipe.execute(raise_on_error=False))
+    again = [n for n, reply in enumerate(replies) if missing(reply)]
+    if again:  # a new server: load the scripts, send those calls again (they ran nothing)
+        await _UPSERT_MANY.load(redis)
+        await _INDEX_ORDERS.load(redis)
+        async with redis.pipeline(transaction=False) as pipe:
+            for n in again:
+                if n == 0:
+                    _UPSERT_MANY.queue(pipe, upsert_keys, upsert_args)
+                else:
+                    _index_orders(pipe, shop_id, orders)
+            for n, reply in zip(again, await pipe.execute(raise_on_error=False), strict=True):
+                replies[n] = reply
+    return replies
 
 
 def _upsert_call(shop_id: str, order: Order, stored_raw: bytes | None,
