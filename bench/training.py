@@ -280,9 +280,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--orders", type=int, default=6000)
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("datasets", nargs="*", choices=DATASETS, default=list(DATASETS))
+    # no default list here: argparse (3.11) checks a list default of a "*" argument against
+    # `choices` as one value and refuses it; none given means all of them
+    parser.add_argument("datasets", nargs="*", choices=DATASETS)
     args = parser.parse_args()
-    for label, purchases in datasets(args.datasets, args.orders):
+    for label, purchases in datasets(args.datasets or list(DATASETS), args.orders):
         bench_training(label, purchases, args.repeat, args.profile)
 
 
