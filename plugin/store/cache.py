@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 
 from plugin.store import changes, keys
 from plugin.store.connection import text
-from plugin.store.history import customer_histories, read_history
+from plugin.store.history import read_histories
 from plugin.store.pins import Held, Pin, hold, pins
 from plugin.store.records import blocked_products
 from plugin.store.shops import Shop, parse_shop
@@ -222,9 +222,7 @@ class ShopCache:
         wanted = [n for n, history in enumerate(found) if history is None]
         if wanted:
             epoch = entry.epoch
-            read = [await read_history(self.redis, shop_id, customer_ids[wanted[0]])] \
-                if len(wanted) == 1 else \
-                await customer_histories(self.redis, shop_id, [customer_ids[n] for n in wanted])
+            read = await read_histories(self.redis, shop_id, [customer_ids[n] for n in wanted])
             current = self._current(shop_id, entry, epoch)
             for n, history in zip(wanted, read, strict=True):
                 found[n] = history

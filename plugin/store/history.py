@@ -43,19 +43,13 @@ async def customer_history(
     return _counted(stored, customer_id)
 
 
-async def customer_histories(
-    redis: aioredis.Redis, shop_id: str, customer_ids: Sequence[str], newest: int = NEWEST
-) -> list[dict[str, int]]:
-    """customer_history of each customer, all read in one round trip (a page of a feed)."""
-    return await _histories(redis, [(shop_id, customer_id) for customer_id in customer_ids],
-                            newest)
-
-
-async def read_history(redis: aioredis.Redis, shop_id: str, customer_id: str
-                       ) -> dict[str, int]:
-    """customer_history, read in one round trip with every other read_history asked for in
-    the same turn of the event loop (see GroupRead)."""
-    return await _group_read(redis).read(shop_id, customer_id)
+async def read_histories(redis: aioredis.Redis, shop_id: str, customer_ids: Sequence[str]
+                         ) -> list[dict[str, int]]:
+    """customer_history of each customer, read in one round trip together with every other
+    read_histories asked for in the same turn of the event loop (see GroupRead)."""
+    if not customer_ids:
+        return []
+    return await _group_read(redis).read(shop_id, customer_ids)
 
 
 async def _histories(redis: aioredis.Redis, wanted: Sequence[tuple[str, str]], newest: int
@@ -94,15 +88,15 @@ class GroupRead:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self._waiting: list[tuple[str, str, asyncio.Future[dict[str, int]]]] = []
+        self._waiting: list[tuple[str, Sequence[str], asyncio.Future[list[dict[str, int]]]]] = []
         self._reads: set[asyncio.Task[None]] = set()
 
-    async def read(self, shop_id: str, customer_id: str) -> dict[str, int]:
+    async def read(self, shop_id: str, customer_ids: Sequence[str]) -> list[dict[str, int]]:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, int]] = loop.create_future()
+        future: asyncio.Future[list[dict[str, int]]] = loop.create_future()
         if not self._waiting:
             loop.call_soon(self._flush)
-        self._waiting.append((shop_id, customer_id, future))
+        self._waiting.append((shop_id, customer_ids, future))
         return await future
 
     def _flush(self) -> None:
@@ -111,10 +105,11 @@ class GroupRead:
         self._reads.add(task)  # held until done: the loop keeps only a weak reference
         task.add_done_callback(self._reads.discard)
 
-    async def _read(self, batch: list[tuple[str, str, asyncio.Future[dict[str, int]]]]
-                    ) -> None:
+    async def _read(self, batch: list[tuple[str, Sequence[str],
+                                            asyncio.Future[list[dict[str, int]]]]]) -> None:
         try:
-            histories = await _histories(self.redis, [(s, c) for s, c, _ in batch], NEWEST)
+            histories = await _histories(
+                self.redis, [(shop_id, c) for shop_id, ids, _ in batch for c in ids], NEWEST)
         except Exception as error:  # RedisError: the round trip failed, for all of them
             for *_, future in batch:
                 if not future.done():  # its request was cancelled
@@ -124,9 +119,11 @@ class GroupRead:
             for *_, future in batch:
                 future.cancel()
             raise
-        for (*_, future), history in zip(batch, histories, strict=True):
+        at = 0
+        for _, ids, future in batch:
             if not future.done():
-                future.set_result(history)
+                future.set_result(histories[at:at + len(ids)])
+            at += len(ids)
 
 
 _group_reads: weakref.WeakKeyDictionary[aioredis.Redis, GroupRead] = weakref.WeakKeyDictionary()

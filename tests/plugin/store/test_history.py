@@ -14,10 +14,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from plugin.store import keys
 from plugin.store.history import (
-    customer_histories,
     customer_history,
     net_quantities,
-    read_history,
+    read_histories,
 )
 from plugin.store.order import Order, Refund
 from plugin.store.records import store_order
@@ -96,8 +95,8 @@ def test_histories_of_a_page_equal_each_customers_also_after_a_script_flush(
             await store_order(redis, shop_id, an_order(str(n), f"c{n % 2 + 1}", T0 + n,
                                                        (f"p{n % 3}",)))
         await redis.script_flush()  # a restarted server knows no script yet
-        together = await customer_histories(redis, shop_id, customers)
-        assert await customer_histories(redis, shop_id, []) == []
+        together = await read_histories(redis, shop_id, customers)
+        assert await read_histories(redis, shop_id, []) == []
         return together, [await customer_history(redis, shop_id, c) for c in customers]
 
     together, one_by_one = store.run(work)
@@ -107,24 +106,29 @@ def test_histories_of_a_page_equal_each_customers_also_after_a_script_flush(
 
 def test_reads_asked_for_together_share_one_round_trip_and_answer_alike(
         store: Store, make_shop: Any) -> None:
-    """A burst of first calls: every read_history of one turn of the event loop goes in one
-    pipeline (across shops), and each caller gets what customer_history gives."""
+    """A burst of first calls: every read_histories of one turn of the event loop goes in one
+    pipeline (across shops, a page of several beside single ones), and each caller gets what
+    customer_history gives."""
     shop_id, other_shop = shop_id_of(make_shop), shop_id_of(make_shop)
     asked = [(shop_id, f"c{n}") for n in range(6)] + [(other_shop, "c1"), (shop_id, "nobody")]
 
-    async def work(redis: Any) -> tuple[list[Any], list[Any], list[str]]:
+    async def work(redis: Any) -> tuple[list[Any], list[Any], list[Any], list[str]]:
         for n in range(12):
             await store_order(redis, shop_id, an_order(str(n), f"c{n % 6}", T0 + n, (f"p{n}",)))
         await store_order(redis, other_shop, an_order("x", "c1", T0, ("q",)))
         await customer_history(redis, shop_id, "c0")  # the script is loaded
         trips = count_round_trips(redis)
-        together = await asyncio.gather(*(read_history(redis, s, c) for s, c in asked))
+        *singles, page = await asyncio.gather(
+            *(read_histories(redis, s, [c]) for s, c in asked),
+            read_histories(redis, shop_id, ["c5", "nobody", "c0"]))
         trips.append("then one alone")
-        await read_history(redis, shop_id, "c1")  # a batch of one
-        return together, [await customer_history(redis, s, c) for s, c in asked[:8]], trips
+        await read_histories(redis, shop_id, ["c1"])  # a batch of one
+        one_by_one = [await customer_history(redis, s, c) for s, c in asked]
+        return [single[0] for single in singles], page, one_by_one, trips
 
-    together, one_by_one, trips = store.run(work)
+    together, page, one_by_one, trips = store.run(work)
     assert together == one_by_one and together[6] == {"q": 1} and together[7] == {}
+    assert page == [one_by_one[5], {}, one_by_one[0]]
     assert trips[:3] == ["round trip", "then one alone", "round trip"]
 
 
@@ -143,11 +147,11 @@ def count_round_trips(redis: Any) -> list[str]:
 
 
 def test_every_reader_of_a_failed_batch_gets_the_redis_error(store: Store) -> None:
-    async def work() -> list[BaseException | dict[str, int]]:
+    async def work() -> list[BaseException | list[dict[str, int]]]:
         gone = aioredis.Redis(unix_socket_path=str(store.settings.data_dir / "no-such.sock"))
         try:
-            return await asyncio.gather(*(read_history(gone, "down", f"c{n}") for n in range(4)),
-                                        return_exceptions=True)
+            return await asyncio.gather(*(read_histories(gone, "down", [f"c{n}"])
+                                          for n in range(4)), return_exceptions=True)
         finally:
             await gone.aclose()
 
