@@ -23,46 +23,43 @@ from plugin.store.scripts import Arg, Script, missing
 
 log = logging.getLogger(__name__)
 
+# Orders of one shop upserted in one call (the keys are the shop's): ARGV is, per order, the
+# count of its arguments A, then A; the reply holds each order's reply (1 stored, 0 not newer,
+# -1 read again), in order. Per order A (upsert below):
 # The version kept per order is "<updated_at> <cancelled 0|1>". A newer updated_at wins; at the
 # same updated_at only a cancellation of a not yet cancelled order changes anything.
-# ARGV[6] and ARGV[7] are the stored order and pending refunds the caller merged in ('' for
+# A[6] and A[7] are the stored order and pending refunds the caller merged in ('' for
 # none): if either changed since it read them, nothing is written and -1 says "read again".
-# The order's lifecycle fact (plugin.store.facts) is written with it: ARGV[8], ARGV[9]; and
-# its training lines (plugin.store.lines): ARGV[10]. A stored order it replaced changes its
-# customers' histories: a change note (KEYS[10], KEYS[11], max length ARGV[11]) for each
-# customer digest from ARGV[12] on (a new order's note comes from the order index, after it
-# has joined it: _INDEX_ORDERS).
-_UPSERT_PARTS = facts.WRITE_FACT_LUA + lines.WRITE_LINES_LUA + changes.NOTE_LUA
-_UPSERT_BODY = """
-if (redis.call('HGET', KEYS[1], ARGV[1]) or '') ~= ARGV[6] then return -1 end
-if (redis.call('HGET', KEYS[5], ARGV[1]) or '') ~= ARGV[7] then return -1 end
-local current = redis.call('HGET', KEYS[2], ARGV[1])
+# The order's lifecycle fact (plugin.store.facts) is written with it: A[8], A[9]; and its
+# training lines (plugin.store.lines): A[10]. A stored order it replaced changes its
+# customers' histories: a change note (KEYS[10], KEYS[11], max length A[11]) for each
+# customer digest from A[12] on (a new order's note comes from the order index, after it has
+# joined it: _INDEX_ORDERS). One call for a batch: its keys are encoded once, one script runs.
+_UPSERT = Script(facts.WRITE_FACT_LUA + lines.WRITE_LINES_LUA + changes.NOTE_LUA + """
+local function upsert(A)
+if (redis.call('HGET', KEYS[1], A[1]) or '') ~= A[6] then return -1 end
+if (redis.call('HGET', KEYS[5], A[1]) or '') ~= A[7] then return -1 end
+local current = redis.call('HGET', KEYS[2], A[1])
 if current then
   local stamp, stored_cancelled = string.match(current, '^(%S+) ?(%d?)$')
   local stored = tonumber(stamp)
-  local incoming = tonumber(ARGV[3])
+  local incoming = tonumber(A[3])
   if incoming < stored then return 0 end
-  if incoming == stored and (ARGV[4] == '0' or stored_cancelled == '1') then return 0 end
+  if incoming == stored and (A[4] == '0' or stored_cancelled == '1') then return 0 end
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HDEL', KEYS[5], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])
-redis.call('HSETNX', KEYS[3], 'first', ARGV[5])
-redis.call('HSET', KEYS[3], 'last', ARGV[5])
+redis.call('HSET', KEYS[1], A[1], A[2])
+redis.call('HDEL', KEYS[5], A[1])
+redis.call('HSET', KEYS[2], A[1], A[3] .. ' ' .. A[4])
+redis.call('HSETNX', KEYS[3], 'first', A[5])
+redis.call('HSET', KEYS[3], 'last', A[5])
 redis.call('HINCRBY', KEYS[4], 'order_changes', 1)
-write_fact(KEYS[6], KEYS[7], ARGV[1], ARGV[8], ARGV[9])
-write_lines(KEYS[8], KEYS[9], KEYS[1], ARGV[1], ARGV[10])
+write_fact(KEYS[6], KEYS[7], A[1], A[8], A[9])
+write_lines(KEYS[8], KEYS[9], KEYS[1], A[1], A[10])
 if current then
-  for i = 12, #ARGV do note_change(KEYS[10], KEYS[11], ARGV[11], 'customer', ARGV[i]) end
+  for i = 12, #A do note_change(KEYS[10], KEYS[11], A[11], 'customer', A[i]) end
 end
 return 1
-"""
-_UPSERT_ORDER = _UPSERT_PARTS + _UPSERT_BODY
-# Many orders of one shop in one call (the keys are the shop's): ARGV is, per order, the count
-# of its arguments, then _UPSERT_ORDER's ARGV; the reply holds each order's reply as if called
-# alone. The caller encodes the keys once, and Redis runs one script, not one per order.
-_UPSERT_ORDERS = _UPSERT_PARTS + "local function upsert(ARGS)" + _UPSERT_BODY.replace(
-    "ARGV", "ARGS") + """end
+end
 local replies, at = {}, 1
 while at <= #ARGV do
   local count = tonumber(ARGV[at])
@@ -70,11 +67,7 @@ while at <= #ARGV do
   at = at + count + 1
 end
 return replies
-"""
-
-
-_UPSERT = Script(_UPSERT_ORDER)
-_UPSERT_MANY = Script(_UPSERT_ORDERS)
+""")
 
 
 async def store_order(redis: aioredis.Redis, shop_id: str, order: Order) -> bool:
@@ -85,8 +78,8 @@ async def store_order(redis: aioredis.Redis, shop_id: str, order: Order) -> bool
     """
     for _attempt in range(_CAS_ATTEMPTS):
         stored_raw, pending_raw = await _order_and_pending(redis, shop_id, order.order_id)
-        _merged, call_keys, call_args = _upsert_call(shop_id, order, stored_raw, pending_raw)
-        stored = await _UPSERT(redis, call_keys, call_args)
+        _merged, call_args = _upsert_call(order, stored_raw, pending_raw)
+        stored = (await _UPSERT(redis, _upsert_keys(shop_id), [len(call_args), *call_args]))[0]
         if stored != -1:
             break
     else:
@@ -110,12 +103,11 @@ async def store_orders(redis: aioredis.Redis, shop_id: str, orders: Sequence[Ord
         pipe.hmget(keys.orders(shop_id), order_ids)
         pipe.hmget(keys.pending_refunds(shop_id), order_ids)
         stored_raws, pending_raws = await pipe.execute()
-    calls = [_upsert_call(shop_id, *read)
-             for read in zip(orders, stored_raws, pending_raws, strict=True)]
+    calls = [_upsert_call(*read) for read in zip(orders, stored_raws, pending_raws, strict=True)]
     upsert_args: list[Arg] = []
-    for _merged, _keys, call_args in calls:
+    for _merged, call_args in calls:
         upsert_args += (len(call_args), *call_args)
-    replies = await _upsert_and_index(redis, shop_id, orders, calls[0][1], upsert_args)
+    replies = await _upsert_and_index(redis, shop_id, orders, upsert_args)
     for reply in replies:
         if isinstance(reply, Exception):
             raise reply
@@ -126,28 +118,28 @@ async def store_orders(redis: aioredis.Redis, shop_id: str, orders: Sequence[Ord
         else:
             stored.append(bool(reply))
     once = {i for i, n in Counter(order_ids).items() if n == 1}  # stored as written:
-    written = {merged.order_id: merged for (merged, _keys, _args), done  # no need to read
+    written = {merged.order_id: merged for (merged, _args), done  # no need to read
                in zip(calls, stored, strict=True) if done and merged.order_id in once}
     await attribute_orders(redis, shop_id, order_ids, written)
     return stored
 
 
 async def _upsert_and_index(redis: aioredis.Redis, shop_id: str, orders: Sequence[Order],
-                            upsert_keys: list[str], upsert_args: list[Arg]) -> list[Any]:
-    """One round trip: every order upserted (one _UPSERT_MANY call), then indexed; the
-    replies of both."""
+                            upsert_args: list[Arg]) -> list[Any]:
+    """One round trip: every order upserted (one _UPSERT call), then indexed; the replies of
+    both."""
     async with redis.pipeline(transaction=False) as pipe:
-        _UPSERT_MANY.queue(pipe, upsert_keys, upsert_args)
+        _UPSERT.queue(pipe, _upsert_keys(shop_id), upsert_args)
         _index_orders(pipe, shop_id, orders)
         replies = list(await pipe.execute(raise_on_error=False))
     again = [n for n, reply in enumerate(replies) if missing(reply)]
     if again:  # a new server: load the scripts, send those calls again (they ran nothing)
-        await _UPSERT_MANY.load(redis)
+        await _UPSERT.load(redis)
         await _INDEX_ORDERS.load(redis)
         async with redis.pipeline(transaction=False) as pipe:
             for n in again:
                 if n == 0:
-                    _UPSERT_MANY.queue(pipe, upsert_keys, upsert_args)
+                    _UPSERT.queue(pipe, _upsert_keys(shop_id), upsert_args)
                 else:
                     _index_orders(pipe, shop_id, orders)
             for n, reply in zip(again, await pipe.execute(raise_on_error=False), strict=True):
@@ -155,19 +147,23 @@ async def _upsert_and_index(redis: aioredis.Redis, shop_id: str, orders: Sequenc
     return replies
 
 
-def _upsert_call(shop_id: str, order: Order, stored_raw: bytes | None,
-                 pending_raw: bytes | None) -> tuple[Order, list[str], list[Arg]]:
-    """The order with the refunds read merged in, and the keys and arguments of
-    _UPSERT_ORDER that store it."""
+def _upsert_keys(shop_id: str) -> list[str]:
+    """The keys of _UPSERT: the shop's, the same for every order."""
+    return [keys.orders(shop_id), keys.order_versions(shop_id), keys.train_dirty(shop_id),
+            keys.stats(shop_id), keys.pending_refunds(shop_id), *facts.fact_keys(shop_id),
+            *lines.lines_keys(shop_id), *changes.note_keys(shop_id)]
+
+
+def _upsert_call(order: Order, stored_raw: bytes | None, pending_raw: bytes | None
+                 ) -> tuple[Order, list[Arg]]:
+    """The order with the refunds read merged in, and the arguments of _UPSERT that store
+    it."""
     stored_refunds, stored_customer = _stored_parts(stored_raw)
     merged = replace(order, refunds=union_refunds(
         order.refunds, stored_refunds, _pending_refunds(pending_raw)))
     noted = changes.customer_notes([order.customer_id, stored_customer])
     return (
         merged,
-        [keys.orders(shop_id), keys.order_versions(shop_id), keys.train_dirty(shop_id),
-         keys.stats(shop_id), keys.pending_refunds(shop_id), *facts.fact_keys(shop_id),
-         *lines.lines_keys(shop_id), *changes.note_keys(shop_id)],
         [order.order_id, merged.to_json(), repr(order.updated_at),
          "1" if order.cancelled else "0", repr(time.time()), stored_raw or b"",
          pending_raw or b"", *facts.fact_args(merged), lines.line_record(merged),
@@ -183,7 +179,7 @@ class ConcurrentUpdate(RuntimeError):
 
 
 # Refunds for an order: merged into the stored order, or kept pending until it arrives.
-# ARGV[2], ARGV[3]: what the caller read (order, pending; '' for none), as in _UPSERT_ORDER.
+# ARGV[2], ARGV[3]: what the caller read (order, pending; '' for none), as in _UPSERT.
 # ARGV[6], ARGV[7]: the stored order's lifecycle fact with the refunds (plugin.store.facts);
 # ARGV[8]: its training lines (plugin.store.lines).
 _MERGE_REFUNDS = facts.WRITE_FACT_LUA + lines.WRITE_LINES_LUA + """
