@@ -46,6 +46,14 @@ def _increasing(indices: np.ndarray) -> bool:
     return bool(len(indices) < 2 or (indices[1:] > indices[:-1]).all())
 
 
+def same_structure(matrix: sp.csr_matrix, other: sp.csr_matrix) -> bool:
+    """Whether both store the same entries (indptr, indices) and `other`'s are canonical
+    (sorted, each column once): then their rows' `data` line up entry by entry."""
+    return bool(matrix.shape == other.shape and other.has_canonical_format
+                and np.array_equal(matrix.indptr, other.indptr)
+                and np.array_equal(matrix.indices, other.indices))
+
+
 def row_of(matrix: sp.csr_matrix, row: int) -> Row:
     """Row `row` of `matrix` (views of its arrays, nothing copied)."""
     start, end = matrix.indptr[row], matrix.indptr[row + 1]

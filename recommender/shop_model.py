@@ -32,7 +32,7 @@ from recommender.ranking import (
     filler_score,
     share,
 )
-from recommender.rows import Row, row_of
+from recommender.rows import Row, row_of, same_structure
 from recommender.taste import PersonalTaste
 
 __all__ = ["BUY_AGAIN", "BUY_AGAIN_HALF_LIFE_DAYS", "LATEST_HALF_LIFE_DAYS", "PERSONAL",
@@ -75,6 +75,9 @@ class ShopModel:
         self.trending_scores = trending
         self.user_recent = user_items.copy() if user_recent is None else user_recent
         self.user_latest = user_items.copy() if user_latest is None else user_latest
+        # the decayed matrices that store user_items' entries (all but very old saves)
+        self._aligned = tuple(decayed for decayed in (self.user_recent, self.user_latest)
+                              if same_structure(decayed, user_items))
         self.similar_items = (nearest_by_vectors(taste.unit_item_vectors(), TOP_K)
                               if similar_items is None else similar_items)
         self._trending_share = share(trending)
@@ -351,11 +354,19 @@ class ShopModel:
         wanted = counts.dense()
         if user is None:
             return wanted
-        trained = row_of(self.user_items, user).dense()
-        recent = row_of(decayed, user).dense()
-        kept = np.divide(np.minimum(wanted, trained), trained, out=np.zeros_like(trained),
-                         where=trained > 0)
-        return np.asarray(recent * kept + np.maximum(wanted - trained, 0.0))
+        trained, recent = row_of(self.user_items, user), row_of(decayed, user)
+        if not any(decayed is aligned for aligned in self._aligned):  # the rows made dense
+            trained_counts, recent_counts = trained.dense(), recent.dense()
+            kept = np.divide(np.minimum(wanted, trained_counts), trained_counts,
+                             out=np.zeros_like(trained_counts), where=trained_counts > 0)
+            return np.asarray(recent_counts * kept + np.maximum(wanted - trained_counts, 0.0))
+        # the same columns, each once: on the row's few (elsewhere the wanted count as it is)
+        columns, counted = trained.indices, trained.data.astype(np.float64)
+        asked = wanted[columns]
+        kept = np.divide(np.minimum(asked, counted), counted, out=np.zeros_like(counted),
+                         where=counted > 0)
+        wanted[columns] = recent.data * kept + np.maximum(asked - counted, 0.0)
+        return wanted
 
     def _history_row(self, history: Mapping[str, int]) -> Row | None:
         """A row of purchase counts (float32, columns increasing); None if no product is

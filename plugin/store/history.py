@@ -2,8 +2,12 @@
 many of their orders that still count hold it.
 
 It is read on every customer's first call after a change, so it costs one round trip (a Lua
-script reads the customer's order index and their orders together) and reads the stored JSON
-as plain data, not as Order objects: the order store checked every field when it wrote them.
+script reads the order indexes of the customers asked for and their orders together, one call
+for a shop's customers however many). What it reads of each order is the order's training
+line record (plugin.store.lines: the lines the customer kept, a few dozen bytes, none for a
+cancelled order), written with the order; until a shop's records are complete (before the
+migration order-lines-1 ran) it reads the stored JSON as plain data, not as Order objects:
+the order store checked every field when it wrote them.
 """
 
 from __future__ import annotations
@@ -20,17 +24,25 @@ import orjson
 import redis.asyncio as aioredis
 
 from plugin.store import keys
+from plugin.store.lines import record_customer_products
 from plugin.store.scripts import Script, missing
 
 log = logging.getLogger(__name__)
 NEWEST = 500  # orders read per customer, newest first
 
-# KEYS: the customer's order index (ZSET order id -> created_at), the shop's orders (HASH);
-# ARGV[1]: how many of the newest. The stored JSON of each (false: gone since).
+# KEYS: the shop's line records (HASH), their completeness marker, its orders (HASH), then the
+# order index (ZSET order id -> created_at) of each customer; ARGV[1]: how many of the newest.
+# {1 if the records are read (else the orders' JSON), then per customer what is stored of
+# each of its newest orders (false: gone since, or a record-less order)}.
 _READ = Script("""
-local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-if #ids == 0 then return {} end
-return redis.call('HMGET', KEYS[2], unpack(ids))
+local records = redis.call('EXISTS', KEYS[2]) == 1
+local source = records and KEYS[1] or KEYS[3]
+local found = {records and 1 or 0}
+for i = 4, #KEYS do
+  local ids = redis.call('ZREVRANGE', KEYS[i], 0, tonumber(ARGV[1]) - 1)
+  found[i - 2] = #ids == 0 and {} or redis.call('HMGET', source, unpack(ids))
+end
+return found
 """)
 
 
@@ -39,8 +51,7 @@ async def customer_history(
 ) -> dict[str, int]:
     """Product id -> number of the customer's `newest` orders that still count holding it
     (not cancelled, a line's net quantity after refunds above 0)."""
-    stored = await _READ(redis, _read_keys(shop_id, customer_id), [newest])
-    return _counted(stored, customer_id)
+    return (await _shop_histories(redis, shop_id, [customer_id], newest))[0]
 
 
 async def read_histories(redis: aioredis.Redis, shop_id: str, customer_ids: Sequence[str]
@@ -52,29 +63,41 @@ async def read_histories(redis: aioredis.Redis, shop_id: str, customer_ids: Sequ
     return await _group_read(redis).read(shop_id, customer_ids)
 
 
+async def _shop_histories(redis: aioredis.Redis, shop_id: str, customer_ids: Sequence[str],
+                          newest: int) -> list[dict[str, int]]:
+    return _counted(await _READ(redis, _read_keys(shop_id, customer_ids), [newest]),
+                    customer_ids)
+
+
 async def _histories(redis: aioredis.Redis, wanted: Sequence[tuple[str, str]], newest: int
                      ) -> list[dict[str, int]]:
-    """The history of each (shop id, customer id), in one round trip."""
-    if not wanted:
-        return []
-    if len(wanted) == 1:  # one call: a pipeline would cost a third more
-        return [await customer_history(redis, *wanted[0], newest)]
-    replies = await _pipelined(redis, wanted, newest)
+    """The history of each (shop id, customer id), in one round trip: one script call per
+    shop (a pipeline of them for several shops)."""
+    by_shop: dict[str, list[str]] = {}
+    for shop_id, customer_id in wanted:
+        by_shop.setdefault(shop_id, []).append(customer_id)
+    if len(by_shop) == 1:  # one call: a pipeline would cost a third more
+        shop_id, customer_ids = next(iter(by_shop.items()))
+        return await _shop_histories(redis, shop_id, customer_ids, newest)
+    replies = await _pipelined(redis, by_shop, newest)
     if any(missing(reply) for reply in replies):  # a new or restarted server
         await _READ.load(redis)
-        replies = await _pipelined(redis, wanted, newest)
-    for reply in replies:
+        replies = await _pipelined(redis, by_shop, newest)
+    found: dict[tuple[str, str], dict[str, int]] = {}
+    for reply, (shop_id, customer_ids) in zip(replies, by_shop.items(), strict=True):
         if isinstance(reply, Exception):
             raise reply
-    return [_counted(stored, customer_id)
-            for stored, (_, customer_id) in zip(replies, wanted, strict=True)]
+        for customer_id, history in zip(customer_ids, _counted(reply, customer_ids),
+                                        strict=True):
+            found[shop_id, customer_id] = history
+    return [found[asked] for asked in wanted]
 
 
-async def _pipelined(redis: aioredis.Redis, wanted: Sequence[tuple[str, str]], newest: int
+async def _pipelined(redis: aioredis.Redis, by_shop: dict[str, list[str]], newest: int
                      ) -> list[Any]:
     async with redis.pipeline(transaction=False) as pipe:
-        for shop_id, customer_id in wanted:
-            _READ.queue(pipe, _read_keys(shop_id, customer_id), [newest])
+        for shop_id, customer_ids in by_shop.items():
+            _READ.queue(pipe, _read_keys(shop_id, customer_ids), [newest])
         return list(await pipe.execute(raise_on_error=False))
 
 
@@ -137,11 +160,31 @@ def _group_read(redis: aioredis.Redis) -> GroupRead:
     return group
 
 
-def _read_keys(shop_id: str, customer_id: str) -> list[str]:
-    return [keys.customer_orders(shop_id, customer_id), keys.orders(shop_id)]
+def _read_keys(shop_id: str, customer_ids: Sequence[str]) -> list[str]:
+    return [keys.order_lines(shop_id), keys.order_lines_ready(shop_id), keys.orders(shop_id),
+            *(keys.customer_orders(shop_id, customer_id) for customer_id in customer_ids)]
 
 
-def _counted(stored: list[bytes | None], customer_id: str) -> dict[str, int]:
+def _counted(reply: list[Any], customer_ids: Sequence[str]) -> list[dict[str, int]]:
+    """Each customer's history from the script's reply (records, or the orders' JSON)."""
+    count = _from_records if reply[0] == 1 else _from_orders
+    return [count(stored, customer_id)
+            for stored, customer_id in zip(reply[1:], customer_ids, strict=True)]
+
+
+def _from_records(stored: list[bytes | None], customer_id: str) -> dict[str, int]:
+    history: dict[str, int] = {}
+    for record in stored:
+        if not record:  # no record: cancelled, nothing kept, or gone
+            continue
+        owner, products = record_customer_products(record)
+        if owner == customer_id:  # else moved to someone else since
+            for product_id in set(products):
+                history[product_id] = history.get(product_id, 0) + 1
+    return history
+
+
+def _from_orders(stored: list[bytes | None], customer_id: str) -> dict[str, int]:
     history: dict[str, int] = {}
     for raw in stored:
         order = stored_json(raw) if raw else None

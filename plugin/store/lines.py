@@ -125,6 +125,17 @@ def parse_lines(records: list[bytes]) -> tuple[PurchaseLines, int]:
         heads["at"][line_record]), len(records)
 
 
+def record_customer_products(record: bytes) -> tuple[str, list[str]]:
+    """One record's customer id ('' for a guest) and the product ids of its kept lines (a
+    product may come twice: two lines of it)."""
+    _, lines, ids_size = _HEAD.unpack_from(record)
+    start = _HEAD.size + _QUANTITY.itemsize * lines
+    customer_id = record[start:start + ids_size].decode("utf-8").split("\n")[1]
+    products = record[start + ids_size:].decode("utf-8").split("\n")
+    products.pop()  # after the last line feed
+    return customer_id, products
+
+
 def _words(text: np.ndarray) -> list[str]:
     """The ids of `text` (uint8: UTF-8 ids, each followed by a line feed)."""
     words = text.tobytes().decode("utf-8").split("\n")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.rows import Row, dense_block, dense_row, row_of, summed_rows
+from recommender.rows import Row, dense_block, dense_row, row_of, same_structure, summed_rows
 
 
 def random_csr(seed: int, canonical: bool = True) -> sp.csr_matrix:
@@ -73,3 +73,16 @@ def test_dense_block_of_rows_with_nothing_stored_and_a_row_twice() -> None:
     columns = [3, 0, 39, 12]
     assert np.array_equal(dense_block(matrix, rows, columns),
                           matrix[rows][:, columns].toarray())
+
+
+def test_same_structure_is_same_entries_stored_once_each_in_order() -> None:
+    matrix = sp.csr_matrix(np.array([[0, 2, 0, 1], [3, 0, 0, 0]], np.float32))
+    decayed = sp.csr_matrix((matrix.data * 0.5, matrix.indices, matrix.indptr), matrix.shape)
+    assert same_structure(decayed, matrix)
+    zero_kept = sp.csr_matrix((np.append(matrix.data, 0.0), (np.array([0, 0, 1, 1]),
+                                                             np.array([1, 3, 0, 2]))))
+    assert zero_kept.nnz == 4 and not same_structure(zero_kept, matrix)
+    unsorted = sp.csr_matrix((matrix.data, np.array([3, 1, 0], np.int32), matrix.indptr),
+                             matrix.shape)
+    assert not same_structure(unsorted, unsorted)
+    assert not same_structure(sp.csr_matrix((2, 5), dtype=np.float32), matrix)

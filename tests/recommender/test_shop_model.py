@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from recommender import shop_model
 from recommender.matrix import Purchase
@@ -261,6 +262,36 @@ def test_erasure_drops_the_customer_from_the_decayed_purchases(rebuy_model) -> N
     assert cleaned.for_customer("rebuyer", 5, False).strategy == TRENDING
     assert cleaned.for_customer("lapsed", 10, False) == rebuy_model.for_customer("lapsed", 10,
                                                                                   False)
+
+
+def test_decayed_purchases_stored_apart_from_the_counts_give_the_same_answers(
+        rebuy_model) -> None:
+    """The decayed matrices normally store the counts' entries, and the buy-again and latest
+    signals are computed on a row's few columns; decayed matrices that store other entries
+    (an explicit zero here) are read as dense rows, to the same answers."""
+    def apart(matrix: sp.csr_matrix) -> sp.csr_matrix:
+        coo = matrix.tocoo()
+        empty = next(c for c in range(matrix.shape[1]) if not matrix[0, c])
+        return sp.csr_matrix((np.append(coo.data, 0.0), (np.append(coo.row, 0),
+                                                         np.append(coo.col, empty))),
+                             shape=matrix.shape)
+
+    m = rebuy_model
+    other = ShopModel(m.config, m.item_ids, m.user_ids, m.user_items, m.taste, m.neighbours,
+                      m.trending_scores, apart(m.user_recent), apart(m.user_latest),
+                      m.similar_items)
+    assert other.user_recent.nnz == m.user_recent.nnz + 1  # the zero is stored
+    items = list(m.item_ids)
+    for user, customer in enumerate(m.user_ids[:40]):
+        bought = {items[j]: int(n) for j, n in zip(*m.user_items[user].nonzero()[1:],
+                                                   m.user_items[user].data, strict=True)}
+        histories = [None, {**bought, items[user % len(items)]: 3},
+                     {p: max(0, n - 1) for p, n in bought.items()}]
+        for history, exclude in itertools.product(histories, (False, True)):
+            assert (other.for_customer(customer, 8, exclude, history=history)
+                    == m.for_customer(customer, 8, exclude, history=history))
+            assert (other.buy_again(customer, 8, history=history)
+                    == m.buy_again(customer, 8, history=history))
 
 
 def test_discovery_follows_the_latest_purchase_more_than_old_ones(rebuy_model) -> None:

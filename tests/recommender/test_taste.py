@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recommender import taste as taste_module
 from recommender.config import Config
 from recommender.matrix import Interactions, build_interactions
 from recommender.models import als_from_factors, confidence
@@ -53,9 +54,15 @@ def test_als_folds_a_known_customer_in_close_to_their_trained_vector(data) -> No
         assert np.linalg.norm(folded - trained) < 0.05 * np.linalg.norm(trained)
 
 
+@pytest.mark.parametrize("solve", ["implicit's solve", "recalculate_user"])
 @pytest.mark.parametrize("alpha", [1.0, 2.5])
-def test_als_fold_in_is_implicits_recalculate_user_bit_for_bit(data, alpha) -> None:
-    """The row carries alpha itself (no scipy copy in implicit): the same float32 solve."""
+def test_als_fold_in_is_implicits_recalculate_user_bit_for_bit(data, alpha, solve,
+                                                               monkeypatch) -> None:
+    """The row carries alpha itself (no scipy copy in implicit): the same float32 solve,
+    whether fold_in calls implicit's solve or (without it) recalculate_user."""
+    assert taste_module._least_squares is not None  # the installed implicit has it
+    if solve == "recalculate_user":
+        monkeypatch.setattr(taste_module, "_least_squares", None)
     taste = Config(factors=3, alpha=alpha).taste().fit(data.user_items)
     reference = als_from_factors(taste.user_factors, taste.item_factors,
                                  taste.settings.regularization, alpha)

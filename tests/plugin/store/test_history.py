@@ -61,10 +61,12 @@ def test_a_partly_refunded_line_counts_and_unicode_ids_come_back_as_stored(
 
 def test_stored_values_that_are_no_order_are_skipped_and_logged(
         store: Store, make_shop: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Before the shop's line records are complete the orders' JSON is read."""
     shop_id = shop_id_of(make_shop)
 
     async def work(redis: Any) -> dict[str, int]:
         await store_order(redis, shop_id, an_order("1", "c1", T0, ("p1",)))
+        await redis.delete(keys.order_lines_ready(shop_id))
         await redis.hset(keys.orders(shop_id), mapping={"2": b"\xff not json", "3": b"[1]"})
         await redis.zadd(keys.customer_orders(shop_id, "c1"), {"2": T0 + 1, "3": T0 + 2})
         return await customer_history(redis, shop_id, "c1")
@@ -72,6 +74,38 @@ def test_stored_values_that_are_no_order_are_skipped_and_logged(
     with caplog.at_level(logging.WARNING, logger="plugin.store.history"):
         assert store.run(work) == {"p1": 1}
     assert len(caplog.records) == 2
+
+
+def test_the_line_records_give_what_the_orders_json_gives(store: Store, make_shop: Any) -> None:
+    """Histories are read from the orders' line records once they are complete; the same
+    as from the orders themselves: refunds, cancellations, a product on two lines, an order
+    moved to another customer, unicode ids, a guest, the newest only."""
+    shop_id = shop_id_of(make_shop)
+    customers = ["c1", "kundé", "c2", "nobody"]
+    refunded = replace(an_order("2", "c1", T0 + 1, ("p1", "p2"), quantity=2),
+                       refunds=(Refund("r1", "2-0", 2), Refund("r2", "2-1", 1)))
+
+    async def work(redis: Any) -> tuple[list[dict[str, int]], list[dict[str, int]], bool]:
+        for order in (an_order("1", "c1", T0, ("p1", "p1", "p3")), refunded,
+                      an_order("3", "c1", T0 + 2, ("p3",), cancelled=True),
+                      an_order("4", "kundé", T0 + 3, ("tässe", "p1")),
+                      an_order("5", "c2", T0 + 4, ("p2",)), an_order("6", None, T0, ("p9",)),
+                      an_order("7", "c1", T0 + 5, ("p4",))):
+            await store_order(redis, shop_id, order)
+        await redis.zadd(keys.customer_orders(shop_id, "c2"), {"7": T0 + 6})  # moved from c2
+        ready = bool(await redis.exists(keys.order_lines_ready(shop_id)))
+        from_records = [await customer_history(redis, shop_id, c, newest=n)
+                        for c in customers for n in (2, 500)]
+        await redis.delete(keys.order_lines_ready(shop_id))
+        from_orders = [await customer_history(redis, shop_id, c, newest=n)
+                       for c in customers for n in (2, 500)]
+        return from_records, from_orders, ready
+
+    from_records, from_orders, ready = store.run(work)
+    assert ready and from_records == from_orders
+    assert from_records == [{"p4": 1}, {"p1": 1, "p3": 1, "p2": 1, "p4": 1},
+                            {"tässe": 1, "p1": 1}, {"tässe": 1, "p1": 1},
+                            {"p2": 1}, {"p2": 1}, {}, {}]
 
 
 def test_net_quantities_are_what_the_order_model_says() -> None:
