@@ -13,8 +13,10 @@ import scipy.sparse as sp
 from recommender.models import als_from_factors, confidence_values, fit_als, fit_bpr
 from recommender.rows import Row
 
-try:  # implicit's least-squares solve itself, the one recalculate_user calls
-    from implicit.cpu._als import _least_squares
+try:  # implicit's compiled least-squares solve, the one recalculate_user calls (a private name
+    # of implicit's, so tests/recommender/test_taste.py checks the installed implicit has it)
+    import implicit.cpu._als as implicit_als
+    _least_squares = getattr(implicit_als, "_least_squares", None)
 except ImportError:  # a future implicit that moved it: recalculate_user, ~70 us slower
     _least_squares = None
 
