@@ -280,10 +280,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--orders", type=int, default=6000)
     parser.add_argument("--profile", action="store_true")
-    # no default list here: argparse (3.11) checks a list default of a "*" argument against
+    # checked here, not with `choices`: argparse (3.11) checks an empty "*" argument against
     # `choices` as one value and refuses it; none given means all of them
-    parser.add_argument("datasets", nargs="*", choices=DATASETS)
+    parser.add_argument("datasets", nargs="*", help=f"any of {', '.join(DATASETS)}")
     args = parser.parse_args()
+    unknown = [name for name in args.datasets if name not in DATASETS]
+    if unknown:
+        parser.error(f"unknown data set(s) {', '.join(unknown)}: choose from "
+                     f"{', '.join(DATASETS)}")
     for label, purchases in datasets(args.datasets or list(DATASETS), args.orders):
         bench_training(label, purchases, args.repeat, args.profile)
 

@@ -333,11 +333,12 @@ class ShopModel:
         did)."""
         if not len(bought) or not items:
             return [() for _ in items]
+        names = [self._items[j] for j in bought.tolist()]
         links = self.neighbours.links(bought, items)  # (bought, items)
         closest = np.argsort(-links, axis=0, kind="stable")[:top].T.tolist()  # per item
         positive = (links > 0).T.tolist()
-        return [tuple(self._items[bought[k]] for k in order if positive[column][k])
-                for column, order in enumerate(closest)]
+        return [tuple([names[k] for k in order if linked[k]])
+                for order, linked in zip(closest, positive, strict=True)]
 
     def _taste(self, user: int | None, counts: Row, recalculate: bool) -> np.ndarray:
         """Taste scores (items,): folded in from `counts` if `recalculate` (or unknown)."""
