@@ -29,6 +29,7 @@ from plugin.store.scripts import Script, missing
 
 log = logging.getLogger(__name__)
 NEWEST = 500  # orders read per customer, newest first
+PER_CALL = 64  # customers read by one script call: Redis serves no one else while it runs
 
 # KEYS: the shop's line records (HASH), their completeness marker, its orders (HASH), then the
 # order index (ZSET order id -> created_at) of each customer; ARGV[1]: how many of the newest.
@@ -72,19 +73,20 @@ async def _shop_histories(redis: aioredis.Redis, shop_id: str, customer_ids: Seq
 async def _histories(redis: aioredis.Redis, wanted: Sequence[tuple[str, str]], newest: int
                      ) -> list[dict[str, int]]:
     """The history of each (shop id, customer id), in one round trip: one script call per
-    shop (a pipeline of them for several shops)."""
+    shop and PER_CALL customers (a pipeline of them when there are several)."""
     by_shop: dict[str, list[str]] = {}
     for shop_id, customer_id in wanted:
         by_shop.setdefault(shop_id, []).append(customer_id)
-    if len(by_shop) == 1:  # one call: a pipeline would cost a third more
-        shop_id, customer_ids = next(iter(by_shop.items()))
-        return await _shop_histories(redis, shop_id, customer_ids, newest)
-    replies = await _pipelined(redis, by_shop, newest)
+    calls = [(shop_id, customer_ids[at:at + PER_CALL]) for shop_id, customer_ids in
+             by_shop.items() for at in range(0, len(customer_ids), PER_CALL)]
+    if len(calls) == 1:  # one call: a pipeline would cost a third more
+        return await _shop_histories(redis, *calls[0], newest)
+    replies = await _pipelined(redis, calls, newest)
     if any(missing(reply) for reply in replies):  # a new or restarted server
         await _READ.load(redis)
-        replies = await _pipelined(redis, by_shop, newest)
+        replies = await _pipelined(redis, calls, newest)
     found: dict[tuple[str, str], dict[str, int]] = {}
-    for reply, (shop_id, customer_ids) in zip(replies, by_shop.items(), strict=True):
+    for reply, (shop_id, customer_ids) in zip(replies, calls, strict=True):
         if isinstance(reply, Exception):
             raise reply
         for customer_id, history in zip(customer_ids, _counted(reply, customer_ids),
@@ -93,10 +95,10 @@ async def _histories(redis: aioredis.Redis, wanted: Sequence[tuple[str, str]], n
     return [found[asked] for asked in wanted]
 
 
-async def _pipelined(redis: aioredis.Redis, by_shop: dict[str, list[str]], newest: int
+async def _pipelined(redis: aioredis.Redis, calls: list[tuple[str, list[str]]], newest: int
                      ) -> list[Any]:
     async with redis.pipeline(transaction=False) as pipe:
-        for shop_id, customer_ids in by_shop.items():
+        for shop_id, customer_ids in calls:
             _READ.queue(pipe, _read_keys(shop_id, customer_ids), [newest])
         return list(await pipe.execute(raise_on_error=False))
 

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from plugin.store import history as history_module
 from plugin.store import keys
 from plugin.store.history import (
     customer_history,
@@ -119,8 +120,11 @@ def test_net_quantities_are_what_the_order_model_says() -> None:
     assert net_quantities(as_json["lines"], []) == [3, 3, 3, 3]
 
 
+@pytest.mark.parametrize("per_call", [64, 3])
 def test_histories_of_a_page_equal_each_customers_also_after_a_script_flush(
-        store: Store, make_shop: Any) -> None:
+        store: Store, make_shop: Any, per_call: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One script call reads a page, or (more customers than PER_CALL) a pipeline of them."""
+    monkeypatch.setattr(history_module, "PER_CALL", per_call)
     shop_id = shop_id_of(make_shop)
     customers = ["c1", "c2", "nobody", "c1"]
 
