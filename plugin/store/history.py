@@ -52,7 +52,7 @@ async def customer_history(
 ) -> dict[str, int]:
     """Product id -> number of the customer's `newest` orders that still count holding it
     (not cancelled, a line's net quantity after refunds above 0)."""
-    return (await _shop_histories(redis, shop_id, [customer_id], newest))[0]
+    return (await _histories(redis, [(shop_id, customer_id)], newest))[0]
 
 
 async def read_histories(redis: aioredis.Redis, shop_id: str, customer_ids: Sequence[str]
@@ -64,27 +64,23 @@ async def read_histories(redis: aioredis.Redis, shop_id: str, customer_ids: Sequ
     return await _group_read(redis).read(shop_id, customer_ids)
 
 
-async def _shop_histories(redis: aioredis.Redis, shop_id: str, customer_ids: Sequence[str],
-                          newest: int) -> list[dict[str, int]]:
-    return _counted(await _READ(redis, _read_keys(shop_id, customer_ids), [newest]),
-                    customer_ids)
-
-
 async def _histories(redis: aioredis.Redis, wanted: Sequence[tuple[str, str]], newest: int
                      ) -> list[dict[str, int]]:
-    """The history of each (shop id, customer id), in one round trip: one script call per
-    shop and PER_CALL customers (a pipeline of them when there are several)."""
+    """The history of each (shop id, customer id), in one round trip: each customer read once
+    however often asked, one script call per shop and PER_CALL customers (a pipeline of them
+    when there are several)."""
     by_shop: dict[str, list[str]] = {}
-    for shop_id, customer_id in wanted:
+    for shop_id, customer_id in dict.fromkeys(wanted):
         by_shop.setdefault(shop_id, []).append(customer_id)
     calls = [(shop_id, customer_ids[at:at + PER_CALL]) for shop_id, customer_ids in
              by_shop.items() for at in range(0, len(customer_ids), PER_CALL)]
     if len(calls) == 1:  # one call: a pipeline would cost a third more
-        return await _shop_histories(redis, *calls[0], newest)
-    replies = await _pipelined(redis, calls, newest)
-    if any(missing(reply) for reply in replies):  # a new or restarted server
-        await _READ.load(redis)
+        replies = [await _READ(redis, _read_keys(*calls[0]), [newest])]
+    else:
         replies = await _pipelined(redis, calls, newest)
+        if any(missing(reply) for reply in replies):  # a new or restarted server
+            await _READ.load(redis)
+            replies = await _pipelined(redis, calls, newest)
     found: dict[tuple[str, str], dict[str, int]] = {}
     for reply, (shop_id, customer_ids) in zip(replies, calls, strict=True):
         if isinstance(reply, Exception):
@@ -106,7 +102,8 @@ async def _pipelined(redis: aioredis.Redis, calls: list[tuple[str, list[str]]], 
 class GroupRead:
     """History reads of concurrent requests sent to Redis together, as GroupCommit sends
     appends: the first read asked for schedules a flush for the next turn of the event loop,
-    every read asked for in this turn joins it, and the flush reads them all in one pipeline.
+    every read asked for in this turn joins it, and the flush reads them all in one round trip
+    (each customer once, a few script calls at most: `_histories`).
     A burst of first calls (a fresh process, or right after many customers' orders came in)
     then costs one round trip instead of one each: redis-py's own work per call is most of
     a history read. A failed round trip reaches every caller of its batch."""

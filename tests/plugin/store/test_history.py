@@ -170,6 +170,29 @@ def test_reads_asked_for_together_share_one_round_trip_and_answer_alike(
     assert trips[:3] == ["round trip", "then one alone", "round trip"]
 
 
+def test_a_customer_asked_for_twice_in_a_burst_is_read_once(
+        store: Store, make_shop: Any) -> None:
+    """Two placements of one page ask for the same customer: Redis reads their order index
+    once (its own command statistics count the reads the script makes)."""
+    shop_id = shop_id_of(make_shop)
+
+    async def work(redis: Any) -> tuple[list[Any], int]:
+        for n in range(4):
+            await store_order(redis, shop_id, an_order(str(n), f"c{n % 2}", T0 + n, (f"p{n}",)))
+        await customer_history(redis, shop_id, "c0")  # the script is loaded
+        await redis.config_resetstat()
+        answers = await asyncio.gather(read_histories(redis, shop_id, ["c0"]),
+                                       read_histories(redis, shop_id, ["c1", "c0"]),
+                                       read_histories(redis, shop_id, ["c0"]))
+        stats = await redis.info("commandstats")
+        return answers, stats["cmdstat_zrevrange"]["calls"]
+
+    answers, index_reads = store.run(work)
+    assert answers == [[{"p0": 1, "p2": 1}], [{"p1": 1, "p3": 1}, {"p0": 1, "p2": 1}],
+                       [{"p0": 1, "p2": 1}]]
+    assert index_reads == 2  # c0 and c1, once each
+
+
 def count_round_trips(redis: Any) -> list[str]:
     """A list that gets "round trip" each time the client takes a connection to send
     something (a pipeline takes one for all its commands)."""
