@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.matrix import Interactions, Purchase, factorize, summed_orders
+from recommender.rows import Row
 
 # Each order in a customer's own history is decayed with a half-life of
 # BUY_AGAIN_HALF_LIFE_DAYS for buy-again and LATEST_HALF_LIFE_DAYS for discovery (what they buy
@@ -48,6 +49,27 @@ def _decay(times: np.ndarray, data: Interactions,
     """Per half-life, float32 per time: exp-decay of its age at data's newest purchase."""
     age_days = np.maximum(float(data.line_times.max()) - times, 0.0) / 86400.0
     return [np.exp2(-age_days / half_life).astype(np.float32) for half_life in half_lives_days]
+
+
+def decayed_counts(wanted: np.ndarray, trained: Row, recent: Row, aligned: bool) -> np.ndarray:
+    """A customer's time-decayed orders (items,) holding each product, for purchase counts
+    `wanted` float64 (items,) as of now, from their row of the trained counts and of a decayed
+    matrix (recent_purchases): an order the trained model has not seen (counts beyond the
+    trained ones) counts as new; fewer orders than trained on (refunds, deletions) scale the
+    trained decayed count down. `aligned`: both rows store the same columns in the same order
+    (same_structure), so the arithmetic runs on the row's few columns (elsewhere the count as
+    it is); else on the dense rows. `wanted` may be changed in place."""
+    if not aligned:
+        trained_counts, recent_counts = trained.dense(), recent.dense()
+        kept = np.divide(np.minimum(wanted, trained_counts), trained_counts,
+                         out=np.zeros_like(trained_counts), where=trained_counts > 0)
+        return np.asarray(recent_counts * kept + np.maximum(wanted - trained_counts, 0.0))
+    columns, counted = trained.indices, trained.data.astype(np.float64)
+    asked = wanted[columns]
+    kept = np.divide(np.minimum(asked, counted), counted, out=np.zeros_like(counted),
+                     where=counted > 0)
+    wanted[columns] = recent.data * kept + np.maximum(asked - counted, 0.0)
+    return wanted
 
 
 def rebuy_rates(user_items: sp.csr_matrix) -> np.ndarray:

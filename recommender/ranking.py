@@ -36,9 +36,13 @@ def share(scores: np.ndarray) -> np.ndarray:
 
 def share_rows(scores: np.ndarray) -> np.ndarray:
     """Each row of `scores` (n, items) as `share` makes it, at once."""
-    clipped = np.maximum(scores, 0.0)
-    top = clipped.max(axis=1, keepdims=True) if clipped.shape[1] else np.zeros((len(scores), 1))
-    return np.asarray(np.divide(clipped, top, out=np.zeros_like(clipped), where=top > 0))
+    clipped: np.ndarray = np.maximum(scores, 0.0)
+    if not clipped.shape[1]:
+        return clipped
+    top = clipped.max(axis=1, keepdims=True)
+    top[top <= 0] = 1.0  # a row whose top is 0 is all 0 already
+    clipped /= top
+    return clipped
 
 
 SORT_ALL = 1024  # up to this many scores a full sort is cheaper than partition + sort
@@ -55,6 +59,16 @@ def best(scores: np.ndarray, n: int) -> list[int]:
         top = np.argpartition(-scores, n - 1)[:n]
         ordered = top[np.lexsort((top, -scores[top]))]
     return ordered[scores[ordered] > 0].tolist()  # type: ignore[no-any-return]
+
+
+def best_rows(scores: np.ndarray, n: int) -> list[list[int]]:
+    """`best` of each row of `scores` (rows, items): one sort for all rows of a small catalog."""
+    n = min(n, scores.shape[1])
+    if n <= 0 or scores.shape[1] > SORT_ALL or len(scores) == 1:
+        return [best(row, n) for row in scores]
+    ordered = np.argsort(-scores, axis=1, kind="stable")[:, :n]
+    positive = scores[np.arange(len(scores))[:, None], ordered] > 0
+    return [row[keep].tolist() for row, keep in zip(ordered, positive, strict=True)]
 
 
 def filler_score(floor: float | None, share: float) -> float:

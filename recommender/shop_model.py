@@ -14,6 +14,7 @@ from recommender.config import Config
 from recommender.history import (
     BUY_AGAIN_HALF_LIFE_DAYS,
     LATEST_HALF_LIFE_DAYS,
+    decayed_counts,
     decayed_purchases,
     rebuy_rates,
 )
@@ -28,8 +29,10 @@ from recommender.ranking import (
     Answer,
     Recommendation,
     best,
+    best_rows,
     filler_score,
     share,
+    share_rows,
 )
 from recommender.rows import Row, row_of, same_structure
 from recommender.taste import PersonalTaste
@@ -252,35 +255,73 @@ class ShopModel:
         and how recently they did (reason "buy_again"), blended with their ALS taste and
         trending products; with True, only products they never bought, by ALS taste, the
         co-purchase neighbours of their latest purchases and trending (reason "personal")."""
-        user = self._user_index.get(customer_id)
-        found_counts = self._counts(user, history)
-        if found_counts is None:
-            return self.trending(limit, exclude=blocked)
-        counts, fresh = found_counts
-        bought = counts.indices
-        taste = share(self._taste(user, counts, recalculate=fresh))
+        return self.for_customers([(customer_id, history)], limit, exclude_purchased,
+                                  blocked)[0]
+
+    def for_customers(
+        self, asked: Sequence[tuple[str, Mapping[str, int] | None]], limit: int,
+        exclude_purchased: bool, blocked: AbstractSet[str] = frozenset(),
+    ) -> list[Answer]:
+        """`for_customer` of each (customer id, history), scored together (a burst of first
+        calls, a page of a feed): one fold-in solve, one blend and one sort for all of them,
+        the same answers as one at a time (each taste row is still its own float32 product,
+        as served)."""
+        answers: dict[int, Answer] = {}
+        live: list[tuple[int, int | None, Row, bool]] = []  # (asked at, user, counts, fresh)
+        for at, (customer_id, history) in enumerate(asked):
+            user = self._user_index.get(customer_id)
+            found_counts = self._counts(user, history)
+            if found_counts is None:
+                answers[at] = self.trending(limit, exclude=blocked)
+            else:
+                live.append((at, user, *found_counts))
+        if live:
+            scores = self._personal_scores([entry[1:] for entry in live], exclude_purchased)
+            ranked = best_rows(scores, min(limit + len(blocked), len(self._items)))
+            for (at, _, counts, _), row, items in zip(live, scores, ranked, strict=True):
+                answers[at] = self._personal(counts.indices, items, row, limit,
+                                             exclude_purchased, blocked)
+        return [answers[at] for at in range(len(asked))]
+
+    def _personal_scores(self, live: Sequence[tuple[int | None, Row, bool]],
+                         exclude_purchased: bool) -> np.ndarray:
+        """float64 (customers, items): the blended personal scores of each (user, counts,
+        fresh): their taste (folded in when fresh), then their own decayed purchases or the
+        neighbours of their latest ones, and trending, as `for_customer` says."""
+        folded = iter(self.taste.fold_in_many([counts for _, counts, fresh in live if fresh]))
+        taste = np.empty((len(live), len(self._items)))
+        for k, (user, _, fresh) in enumerate(live):
+            taste[k] = self.taste.score(next(folded) if fresh else self.taste.user_factors[user])
+        taste = share_rows(taste)
         c = self.config
-        if exclude_purchased:
-            latest = self._decayed(self.user_latest, user, counts)
-            scores = (c.discovery_taste * taste
-                      + c.discovery_neighbours * share(self.neighbours.scores(latest))
-                      + c.discovery_trending * self._trending_share)
-            scores[bought] = 0.0
-        else:
-            scores = (c.nurture_own * share(self._own(user, counts))
-                      + c.nurture_taste * taste + c.nurture_trending * self._trending_share)
-        wanted = min(limit + len(blocked), len(self._items))
+        signal = np.empty_like(taste)  # own decayed purchases, or neighbours of the latest
+        for k, (user, counts, _) in enumerate(live):
+            signal[k] = (self.neighbours.scores(self._decayed(self.user_latest, user, counts))
+                         if exclude_purchased else self._own(user, counts))
+        signal = share_rows(signal)
+        if not exclude_purchased:
+            return (c.nurture_own * signal + c.nurture_taste * taste
+                    + c.nurture_trending * self._trending_share)
+        scores = (c.discovery_taste * taste + c.discovery_neighbours * signal
+                  + c.discovery_trending * self._trending_share)
+        for k, (_, counts, _) in enumerate(live):
+            scores[k, counts.indices] = 0.0
+        return scores
+
+    def _personal(self, bought: np.ndarray, ranked: list[int], scores: np.ndarray, limit: int,
+                  exclude_purchased: bool, blocked: AbstractSet[str]) -> Answer:
+        """The answer of one customer who bought `bought` from their `ranked` best items of
+        `scores` (items,): reasons, the purchases behind each, fillers."""
         repeat = set(bought.tolist()) if not exclude_purchased else set()
-        ranked = best(scores, wanted)
         because = self._because(bought, ranked)
         found = [
-            Recommendation(self._items[j], float(scores[j]), BUY_AGAIN)
-            if j in repeat else
-            Recommendation(self._items[j], float(scores[j]), PERSONAL, because[column])
-            for column, j in enumerate(ranked)
+            Recommendation(self._items[j], score, BUY_AGAIN) if j in repeat else
+            Recommendation(self._items[j], score, PERSONAL, because[column])
+            for column, (j, score) in enumerate(zip(ranked, scores[ranked].tolist(),
+                                                    strict=True))
         ]
         exclude = {self._items[j] for j in bought} if exclude_purchased else set()
-        return Answer(c.cf, self._fill(found, limit, exclude | set(blocked)))
+        return Answer(self.config.cf, self._fill(found, limit, exclude | set(blocked)))
 
     def buy_again(
         self, customer_id: str, limit: int, blocked: AbstractSet[str] = frozenset(),
@@ -340,33 +381,14 @@ class ShopModel:
         return [tuple([names[k] for k in order if linked[k]])
                 for order, linked in zip(closest, positive, strict=True)]
 
-    def _taste(self, user: int | None, counts: Row, recalculate: bool) -> np.ndarray:
-        """Taste scores (items,): folded in from `counts` if `recalculate` (or unknown)."""
-        if recalculate or user is None:
-            return self.taste.score(self.taste.fold_in(counts))
-        return self.taste.score(self.taste.user_factors[user])
-
     def _decayed(self, decayed: sp.csr_matrix, user: int | None, counts: Row) -> np.ndarray:
         """Time-decayed orders (items,) holding each product `counts` holds, from the
-        `decayed` row of `user`. An order the trained model has not seen (history beyond its
-        counts) counts as new; fewer orders than trained on (refunds, deletions) scale the
-        trained decayed count down."""
-        wanted = counts.dense()
+        `decayed` row of `user` (recommender.history.decayed_counts)."""
         if user is None:
-            return wanted
-        trained, recent = row_of(self.user_items, user), row_of(decayed, user)
-        if not any(decayed is aligned for aligned in self._aligned):  # the rows made dense
-            trained_counts, recent_counts = trained.dense(), recent.dense()
-            kept = np.divide(np.minimum(wanted, trained_counts), trained_counts,
-                             out=np.zeros_like(trained_counts), where=trained_counts > 0)
-            return np.asarray(recent_counts * kept + np.maximum(wanted - trained_counts, 0.0))
-        # the same columns, each once: on the row's few (elsewhere the wanted count as it is)
-        columns, counted = trained.indices, trained.data.astype(np.float64)
-        asked = wanted[columns]
-        kept = np.divide(np.minimum(asked, counted), counted, out=np.zeros_like(counted),
-                         where=counted > 0)
-        wanted[columns] = recent.data * kept + np.maximum(asked - counted, 0.0)
-        return wanted
+            return counts.dense()
+        return decayed_counts(counts.dense(), row_of(self.user_items, user),
+                              row_of(decayed, user),
+                              any(decayed is aligned for aligned in self._aligned))
 
     def _history_row(self, history: Mapping[str, int]) -> Row | None:
         """A row of purchase counts (float32, columns increasing); None if no product is

@@ -6,7 +6,8 @@ merchandising filter (`blocked`: unavailable and excluded products); `plugin.eng
 runs it, puts the owner's pinned products first (those for its `anchors`, then those for
 everywhere; none on the buy-again shelf) and renders the answer. Queries that need the
 customer's purchase history are built by the async constructors below, which read it through
-the process's shop cache.
+the process's shop cache. Queries whose answer is a customer's personal list say so
+(`personal_call`), so `run_all` scores many of them together (a burst, a feed page).
 
 BoughtTogether  products bought with a product   API kind=bought_together; bundle placement
 Similar         customers also bought             API kind=similar; also_bought placement
@@ -56,6 +57,11 @@ class Query(Protocol):
 
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer: ...
 
+    def personal_call(self, model: ShopModel) -> PersonalCall | None:
+        """When its answer is one customer's personal list on `model`: the for_customers call
+        that `run` makes, so run_all can score it together with others; else None."""
+        ...
+
     def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
         """Products its answer never shows besides `blocked` and the anchors (the customer's
         own, for a list of products they never bought), so no pin brings one in; None: the
@@ -64,6 +70,40 @@ class Query(Protocol):
 
 
 History = Mapping[str, int]  # product id -> the customer's orders that still count holding it
+
+
+@dataclass(frozen=True)
+class PersonalCall:
+    """ShopModel.for_customer's arguments besides the merchandising filter (`also_blocked`:
+    products left out beside it). Calls of equal limit, exclusion and also_blocked are scored
+    together by one ShopModel.for_customers call (run_all)."""
+
+    customer_id: str
+    history: History
+    limit: int
+    exclude_purchased: bool
+    also_blocked: tuple[str, ...] = ()
+
+
+def run_all(model: ShopModel, blocked: AbstractSet[str], queries: Sequence[Query]
+            ) -> list[Answer]:
+    """Each query's `run` answer, the personal lists among them scored together (a burst of
+    first calls, a page of a feed): one ShopModel.for_customers call per kind of call."""
+    answers: dict[int, Answer] = {}
+    groups: dict[tuple[int, bool, tuple[str, ...]], list[tuple[int, PersonalCall]]] = {}
+    for at, query in enumerate(queries):
+        call = query.personal_call(model)
+        if call is None:
+            answers[at] = query.run(model, blocked)
+        else:
+            kind = (call.limit, call.exclude_purchased, call.also_blocked)
+            groups.setdefault(kind, []).append((at, call))
+    for (limit, exclude_purchased, also_blocked), calls in groups.items():
+        left_out = {*blocked, *also_blocked} if also_blocked else blocked
+        found = model.for_customers([(call.customer_id, dict(call.history)) for _, call in calls],
+                                    limit, exclude_purchased, left_out)
+        answers.update(zip((at for at, _ in calls), found, strict=True))
+    return [answers[at] for at in range(len(queries))]
 
 
 @dataclass(frozen=True)
@@ -86,6 +126,9 @@ class BoughtTogether:
 
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.bought_together(self.product_id, self.limit, blocked)
+
+    def personal_call(self, model: ShopModel) -> PersonalCall | None:
+        return None
 
     def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
         return frozenset()
@@ -112,6 +155,9 @@ class Similar:
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.similar(self.product_id, self.limit, blocked)
 
+    def personal_call(self, model: ShopModel) -> PersonalCall | None:
+        return None
+
     def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
         return frozenset()
 
@@ -137,6 +183,9 @@ class Cart:
 
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.for_cart(list(self.product_ids), self.customer_id, self.limit, blocked)
+
+    def personal_call(self, model: ShopModel) -> PersonalCall | None:
+        return None
 
     def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
         return frozenset()
@@ -166,6 +215,9 @@ class Personal:
         return model.for_customer(self.customer_id, self.limit, self.exclude_purchased, blocked,
                                   dict(self.history))
 
+    def personal_call(self, model: ShopModel) -> PersonalCall | None:
+        return PersonalCall(self.customer_id, self.history, self.limit, self.exclude_purchased)
+
     def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
         return bought(model, self.customer_id, self.history) if self.exclude_purchased \
             else frozenset()
@@ -193,6 +245,9 @@ class BuyAgain:
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.buy_again(self.customer_id, self.limit, blocked, dict(self.history))
 
+    def personal_call(self, model: ShopModel) -> PersonalCall | None:
+        return None
+
     def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
         return None  # the customer's own products to rebuy, no owner's choice
 
@@ -216,6 +271,9 @@ class Trending:
 
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.trending(self.limit, blocked)
+
+    def personal_call(self, model: ShopModel) -> PersonalCall | None:
+        return None
 
     def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
         return frozenset()
@@ -248,6 +306,11 @@ class Home:
             return model.trending(self.limit, blocked)
         return model.for_customer(self.customer_id, self.limit, True, blocked,
                                   dict(self.history))
+
+    def personal_call(self, model: ShopModel) -> PersonalCall | None:
+        if self.customer_id is None:
+            return None
+        return PersonalCall(self.customer_id, self.history, self.limit, True)
 
     def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
         return frozenset() if self.customer_id is None else \
@@ -289,6 +352,12 @@ class ThankYou:
             return model.for_customer(customer_id, self.limit, True,
                                       set(blocked) | set(self.product_ids), dict(self.history))
         return model.for_cart(list(self.product_ids), None, self.limit, blocked)
+
+    def personal_call(self, model: ShopModel) -> PersonalCall | None:
+        customer_id = self._known(model)
+        if customer_id is None:
+            return None
+        return PersonalCall(customer_id, self.history, self.limit, True, self.product_ids)
 
     def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
         customer_id = self._known(model)

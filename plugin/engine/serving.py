@@ -4,12 +4,13 @@ pinned products put first, answered with the catalog's display fields."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from plugin.engine.queries import Query
+from plugin.engine.queries import Query, run_all
 from plugin.store.cache import ShopCache
 from plugin.store.pins import Pin, shown_for
 from plugin.store.urls import safe_http_url
@@ -69,8 +70,7 @@ async def serve_query(cache: ShopCache, shop_id: str, currency: str, query: Quer
         if serving is None:
             return Served(None, "none", [])
         version, model, blocked, pins = serving
-        answer = await _run(model, lambda: pinned(query, query.run(model, blocked), model,
-                                                  blocked, pins))
+        answer = await _group_run(cache).run(model, blocked, pins, query)
         return Served(version, answer.strategy,
                       await render_items(cache, shop_id, currency, answer))
 
@@ -111,8 +111,7 @@ async def serve_many(
             return None, [[] for _ in queries]
         version, model, blocked, pins = serving
         asked = [queries[i] for i in missing]
-        answers = await _run(model, lambda: [pinned(q, q.run(model, blocked), model, blocked,
-                                                    pins) for q in asked], len(asked))
+        answers = await _run(model, lambda: run_pinned(model, blocked, pins, asked), len(asked))
         for i, query, answer in zip(missing, asked, answers, strict=True):
             made = Served(version, answer.strategy,
                           await render_items(cache, shop_id, currency, answer))
@@ -132,8 +131,7 @@ async def _fresh_many(
     if serving is None:
         return None, [[] for _ in queries]
     version, model, blocked, pins = serving
-    answers = await _run(model, lambda: [pinned(q, q.run(model, blocked), model, blocked, pins)
-                                         for q in queries], len(queries))
+    answers = await _run(model, lambda: run_pinned(model, blocked, pins, queries), len(queries))
     return version, [await render_items(cache, shop_id, currency, a) for a in answers]
 
 
@@ -146,6 +144,102 @@ async def _model_and_filter(
     if served is None:
         return None
     return served[0], served[1], await cache.blocked(shop_id), await cache.pins(shop_id)
+
+
+def run_pinned(model: ShopModel, blocked: AbstractSet[str], pins: Sequence[Pin],
+               queries: Sequence[Query]) -> list[Answer]:
+    """Each query run on `model` (personal lists scored together: run_all), pins first."""
+    return [pinned(query, answer, model, blocked, pins)
+            for query, answer in zip(queries, run_all(model, blocked, queries), strict=True)]
+
+
+class GroupRun:
+    """The queries of concurrent requests run on their model together, as GroupRead reads
+    their histories together: the first query asked for schedules a run for the next turn of
+    the event loop, every query asked for in this turn joins it, and the run answers those on
+    one model and filter at once (run_pinned). A burst of first calls (a fresh process, or
+    right after many customers' orders came in) is then scored in one go: one fold-in solve,
+    one blend and one sort for all their personal lists, about half the work of one at a
+    time. An error reaches every caller of its batch."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[ShopModel, AbstractSet[str], Sequence[Pin], Query,
+                                  asyncio.Future[Answer]]] = []
+        self._runs: set[asyncio.Task[None]] = set()
+
+    async def run(self, model: ShopModel, blocked: AbstractSet[str], pins: Sequence[Pin],
+                  query: Query) -> Answer:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Answer] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._flush)
+        self._waiting.append((model, blocked, pins, query, future))
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._waiting = self._waiting, []
+        groups: list[tuple[ShopModel, AbstractSet[str], Sequence[Pin],
+                           list[tuple[Query, asyncio.Future[Answer]]]]] = []
+        for model, blocked, pins, query, future in batch:
+            if future.done():  # its request was cancelled
+                continue
+            group = next((g for g in groups if g[0] is model and g[1] is blocked
+                          and g[2] is pins), None)
+            if group is None:
+                group = (model, blocked, pins, [])
+                groups.append(group)
+            group[3].append((query, future))
+        for model, blocked, pins, asked in groups:
+            if len(model.item_ids) * len(asked) > INLINE_ITEMS:  # in a thread, so the loop
+                task = asyncio.ensure_future(  # serves other requests meanwhile
+                    self._in_thread(model, blocked, pins, asked))
+                self._runs.add(task)  # held until done: the loop keeps only a weak reference
+                task.add_done_callback(self._runs.discard)
+                continue
+            try:
+                answers = run_pinned(model, blocked, pins, [query for query, _ in asked])
+            except Exception as error:
+                _settle(asked, error)
+            else:
+                _settle(asked, answers)
+
+    async def _in_thread(self, model: ShopModel, blocked: AbstractSet[str],
+                         pins: Sequence[Pin],
+                         asked: list[tuple[Query, asyncio.Future[Answer]]]) -> None:
+        try:
+            answers = await asyncio.to_thread(run_pinned, model, blocked, pins,
+                                              [query for query, _ in asked])
+        except Exception as error:
+            _settle(asked, error)
+        except BaseException:  # cancelled: the loop is closing
+            for _, future in asked:
+                future.cancel()
+            raise
+        else:
+            _settle(asked, answers)
+
+
+def _settle(asked: list[tuple[Query, asyncio.Future[Answer]]],
+            answers: list[Answer] | Exception) -> None:
+    """Each future of `asked` (still waited for) its answer, or the error of the batch."""
+    for at, (_, future) in enumerate(asked):
+        if future.done():  # its request was cancelled
+            continue
+        if isinstance(answers, Exception):
+            future.set_exception(answers)
+        else:
+            future.set_result(answers[at])
+
+
+_group_runs: weakref.WeakKeyDictionary[ShopCache, GroupRun] = weakref.WeakKeyDictionary()
+
+
+def _group_run(cache: ShopCache) -> GroupRun:
+    """The group run of this process's shop cache (a cache lives in one event loop)."""
+    group = _group_runs.get(cache)
+    if group is None:
+        group = _group_runs[cache] = GroupRun()
+    return group
 
 
 def pinned(query: Query, answer: Answer, model: ShopModel, blocked: AbstractSet[str],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recommender.ranking import best, filler_score, share, share_rows
+from recommender.ranking import SORT_ALL, best, best_rows, filler_score, share, share_rows
 
 
 def test_share_clips_negatives_and_scales_the_top_to_one() -> None:
@@ -30,6 +30,16 @@ def test_best_is_the_n_best_positive_scores_ties_by_index() -> None:
     assert best(scores, 4) == [1, 4, 6, 0]
     assert best(scores, 100) == [1, 4, 6, 0, 2]  # 0 and below are never "best"
     assert best(scores, 0) == [] and best(np.zeros(0), 3) == []
+
+
+@pytest.mark.parametrize("items", [0, 6, 40, SORT_ALL + 7])
+@pytest.mark.parametrize("n", [0, 3, 10, 2000])
+def test_best_rows_is_best_of_each_row(items, n) -> None:
+    """Ties, negatives, all-zero rows; one sort for small catalogs, best per row for large."""
+    rng = np.random.default_rng(items + n)
+    scores = rng.integers(-2, 4, size=(5, items)).astype(np.float64) / 3.0
+    scores[1] = 0.0
+    assert best_rows(scores, n) == [best(row, n) for row in scores]
 
 
 def test_without_anything_found_a_filler_scores_its_trending_share() -> None:

@@ -294,6 +294,32 @@ def test_decayed_purchases_stored_apart_from_the_counts_give_the_same_answers(
                     == m.buy_again(customer, 8, history=history))
 
 
+@pytest.mark.parametrize("exclude", [False, True])
+@pytest.mark.parametrize("limit", [3, 12])
+def test_customers_asked_together_get_the_answers_they_get_alone(rebuy_model, exclude, limit,
+                                                                 monkeypatch) -> None:
+    """A burst of personal calls is scored together, with one fold-in solve for every
+    customer whose history changed: each answer identical to asking alone. Known customers
+    with and without a (changed) history, a newcomer with one, unknown ones (trending), one
+    asked twice, with a blocked product."""
+    m, items = rebuy_model, list(rebuy_model.item_ids)
+    asked: list[tuple[str, dict[str, int] | None]] = [
+        ("rebuyer", None), ("lapsed", {"p1": 3, "p2": 2, "p39": 3}), ("switcher", None),
+        ("newcomer", {"p33": 2, "p21": 1}), ("nobody", None), ("ghost", {"zz": 4}),
+        ("c3", {"p9": 5}), ("lapsed", {"p1": 3, "p2": 2, "p39": 3}), ("c8", {"p30": 1})]
+    asked += [(f"c{n}", {items[n % 40]: 1 + n % 3, items[(n * 7) % 40]: 1})
+              for n in range(20, 60)]
+    blocked = frozenset({"p25", "p6"})
+    alone = [m.for_customer(c, limit, exclude, blocked, h) for c, h in asked]
+    solves: list[int] = []
+    fold_in_many = m.taste.fold_in_many
+    monkeypatch.setattr(m.taste, "fold_in_many",
+                        lambda counts: solves.append(len(counts)) or fold_in_many(counts))
+    assert m.for_customers(asked, limit, exclude, blocked) == alone
+    assert solves == [sum(1 for c, h in asked if h and h != {"zz": 4})]  # one solve for all
+    assert m.for_customers([], limit, exclude) == []
+
+
 def test_discovery_follows_the_latest_purchase_more_than_old_ones(rebuy_model) -> None:
     answer = rebuy_model.for_customer("switcher", 10, exclude_purchased=True)
     assert (answer.items[0].product_id, answer.items[0].reason) == ("p6", "personal")

@@ -73,6 +73,25 @@ def test_als_fold_in_is_implicits_recalculate_user_bit_for_bit(data, alpha, solv
         assert np.array_equal(taste.fold_in(row_of(data.user_items, user)), expected)
 
 
+@pytest.mark.parametrize("solve", ["implicit's solve", "recalculate_user"])
+@pytest.mark.parametrize("name", sorted(TASTES))
+def test_folding_many_in_at_once_gives_each_ones_own_vector(data, name, solve,
+                                                            monkeypatch) -> None:
+    """One solve for a burst of customers (ALS hands them all to implicit's solve at once):
+    every vector the same bits as folding that customer in alone, rows of every length."""
+    if solve == "recalculate_user":
+        monkeypatch.setattr(taste_module, "_least_squares", None)
+    taste = Config(cf=name, factors=3, alpha=2.5).taste().fit(data.user_items)
+    rows = [row_of(data.user_items, user) for user in (0, 14, 21, 5, 14)]
+    rows.append(sp.csr_matrix((np.array([7.0], np.float32), [2], [0, 1]),
+                              shape=(1, data.n_items)))  # one product, bought 7 times
+    together = taste.fold_in_many(rows)
+    assert together.dtype == np.float32 and together.shape == (6, taste.item_factors.shape[1])
+    for row, vector in zip(rows, together, strict=True):
+        assert np.array_equal(vector, taste.fold_in(row))
+    assert taste.fold_in_many([]).shape == (0, taste.item_factors.shape[1])
+
+
 def test_bpr_fold_in_scores_the_bought_items_one_without_regularization() -> None:
     rng = np.random.default_rng(0)
     taste = BprTaste(replace(Config(cf="bpr"), regularization=1e-9)).load({

@@ -19,6 +19,7 @@ from recommender.shop_model import Answer, ShopModel
 from tests.conftest import Store
 from tests.helpers import auth
 from tests.plugin.api.test_email import block_link, block_product_ids, fill_shop, local
+from tests.plugin.engine.test_serving import small_model
 
 CUSTOMER = "3"
 
@@ -113,6 +114,9 @@ class _Recorded:
         self.blocked = blocked
         return model.trending(2, blocked)
 
+    def personal_call(self, model: ShopModel) -> queries.PersonalCall | None:
+        return None
+
 
 def test_serve_query_runs_a_named_query_with_the_merchandising_filter(store, shop) -> None:
     shop_id = shop.shop.shop_id
@@ -136,3 +140,30 @@ def test_every_query_names_itself_and_answers_within_its_limit(store, shop, quer
     assert 0 < len(served.items) <= 3
     assert query.name in {"bought_together", "similar", "cart", "personal", "buy_again",
                           "trending", "home", "thank_you"}
+
+
+def test_run_all_answers_each_query_as_it_runs_alone_personal_lists_scored_together(
+        monkeypatch) -> None:
+    """Every kind of query in one batch, several customers (known, new, with histories, one
+    asked twice): each answer the query's own `run`; the personal lists among them in one
+    for_customers call per kind (limit, exclusion, products left out), the rest one by one."""
+    model = small_model()
+    blocked = frozenset({"p4"})
+    asked: list[queries.Query] = [
+        queries.Personal("c1", 3), queries.Personal("c2", 3, False, {"p1": 2}),
+        queries.Personal("new", 3, False, {"p7": 1}), queries.Personal("c1", 3),
+        queries.Personal("c3", 5, True), queries.Home("c4", 5), queries.Home(None, 5),
+        queries.Home("c5", 5, {"p2": 1, "p6": 3}), queries.ThankYou(("p1",), "c6", 4),
+        queries.ThankYou(("p1",), "c2", 4), queries.ThankYou(("p8",), "c3", 4),
+        queries.ThankYou(("p1",), None, 4), queries.ThankYou(("p1",), "stranger", 4),
+        queries.BuyAgain("c1", 3), queries.BoughtTogether("p1", 3), queries.Similar("p2", 3),
+        queries.Cart(("p1", "p2"), "c1", 3), queries.Trending(3)]
+    alone = [query.run(model, blocked) for query in asked]
+    calls: list[tuple[int, int, bool]] = []
+    for_customers = model.for_customers
+    monkeypatch.setattr(model, "for_customers", lambda asked, limit, exclude, left_out: (
+        calls.append((len(asked), limit, exclude)) or for_customers(asked, limit, exclude,
+                                                                    left_out)))
+    assert queries.run_all(model, blocked, asked) == alone
+    assert sorted(calls) == [(1, 4, True), (2, 4, True), (3, 5, True), (4, 3, False)]
+    assert queries.run_all(model, blocked, []) == []

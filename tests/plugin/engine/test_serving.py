@@ -3,6 +3,7 @@ answers are still filled to the limit) and display fields (only http(s) URLs lea
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -262,3 +263,84 @@ def test_an_empty_feed_page_still_names_the_model(store, paired_shop) -> None:
     shop_id = paired_shop.shop.shop_id
     version, items = store.run(lambda r: serve_many(ShopCache(r), shop_id, "EUR", []))
     assert version is not None and items == []
+
+
+# ---- a burst of first calls is run together -----------------------------------------------
+
+
+def burst(store: Store, shop_id: str, monkeypatch: pytest.MonkeyPatch, fail: bool = False,
+          cancel: int | None = None) -> tuple[list[Any], list[int], list[Any]]:
+    """Personal answers of customers 0..5 (one with a history the model has not seen) asked
+    in one turn of the event loop, then the same asked one at a time (their kept answers
+    dropped first); and the sizes of the for_customers calls made for the burst."""
+    from plugin.engine import queries
+    from plugin.engine.serving import serve_query
+    from plugin.store.cache import ShopCache
+
+    calls: list[int] = []
+    original = ShopModel.for_customers
+
+    def counted(model: ShopModel, asked: Any, *args: Any) -> Any:
+        calls.append(len(asked))
+        if fail:
+            raise RuntimeError("scoring failed")
+        return original(model, asked, *args)
+
+    monkeypatch.setattr(ShopModel, "for_customers", counted)
+    asked = [queries.Personal(str(n), 4, n % 2 == 1, {"105": 2} if n == 4 else {})
+             for n in range(6)]
+
+    async def work(redis: Any) -> tuple[list[Any], list[int], list[Any]]:
+        cache = ShopCache(redis)
+        await cache.model(shop_id)  # loading a model drops what was kept: load it first
+        await cache.blocked(shop_id)  # and the filter (a fresh process's first burst reads
+        await cache.pins(shop_id)  # them once per request, and they end up in several runs)
+        tasks = [asyncio.ensure_future(serve_query(cache, shop_id, "EUR", q)) for q in asked]
+        if cancel is not None:
+            await asyncio.sleep(0)  # every task waits for its run now
+            tasks[cancel].cancel()
+        together = await asyncio.gather(*tasks, return_exceptions=True)
+        in_burst = list(calls)
+        if fail:
+            return together, in_burst, []
+        alone = []
+        for query in asked:
+            cache.changed(shop_id, (changes.CUSTOMER, changes.customer_digest(query.customer)))
+            alone.append(await serve_query(cache, shop_id, "EUR", query))
+        return together, in_burst, alone
+
+    return store.run(work)
+
+
+def test_a_burst_of_first_calls_is_scored_together_as_each_alone(store, paired_shop,
+                                                                 monkeypatch) -> None:
+    """Six customers asked in one turn: one for_customers call per kind (bought products
+    shown or not), each answer byte for byte what that customer is served alone."""
+    together, in_burst, alone = burst(store, paired_shop.shop.shop_id, monkeypatch)
+    assert sorted(in_burst) == [3, 3]
+    assert together == alone and all(served.items for served in together)
+
+
+def test_a_large_models_burst_is_scored_in_a_thread_to_the_same_answers(store, paired_shop,
+                                                                        monkeypatch) -> None:
+    from plugin.engine import serving
+
+    monkeypatch.setattr(serving, "INLINE_ITEMS", 0)
+    threads: list[Any] = []
+    to_thread = asyncio.to_thread
+    monkeypatch.setattr(asyncio, "to_thread", lambda *a: threads.append(a) or to_thread(*a))
+    together, in_burst, alone = burst(store, paired_shop.shop.shop_id, monkeypatch)
+    assert sorted(in_burst) == [3, 3] and len(threads) >= 2
+    assert together == alone
+
+
+def test_a_failed_burst_reaches_every_caller_and_a_cancelled_one_leaves_the_rest(
+        store, paired_shop, monkeypatch) -> None:
+    shop_id = paired_shop.shop.shop_id
+    together, _, _ = burst(store, shop_id, monkeypatch, fail=True)
+    assert [str(error) for error in together] == ["scoring failed"] * 6
+    monkeypatch.undo()
+    together, in_burst, alone = burst(store, shop_id, monkeypatch, cancel=2)
+    assert isinstance(together[2], asyncio.CancelledError)
+    assert sorted(in_burst) == [2, 3]  # customer 2 was not scored
+    assert together[:2] + together[3:] == alone[:2] + alone[3:]
