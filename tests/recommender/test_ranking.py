@@ -22,6 +22,8 @@ def test_share_of_no_positive_score_is_all_zero(scores) -> None:
 def test_share_rows_scales_each_row_as_share_does() -> None:
     scores = np.array([[2.0, -1.0, 4.0], [0.0, 0.0, -2.0], [3.0, 3.0, 1.5]])
     np.testing.assert_array_equal(share_rows(scores), np.stack([share(row) for row in scores]))
+    for row in scores:  # one row alone (one customer) takes share's own path
+        np.testing.assert_array_equal(share_rows(row[None]), share(row)[None])
     assert share_rows(np.zeros((2, 0))).shape == (2, 0)
 
 
