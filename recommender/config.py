@@ -31,6 +31,9 @@ class Config:
       never bought (discovery) = discovery_taste * taste + discovery_neighbours * neighbours of
                                  the latest purchases + discovery_trending * trending;
       cart = cart_neighbours * neighbours of the cart + cart_trending * trending.
+    Carts may take other neighbours (`cart_neighbours_kind`, a name of NEIGHBOURS; empty: the
+    same as `neighbours`): the per-shop choice picks what completes the shop's carts best on
+    its own, apart from what suits discovery.
     The defaults were chosen with `shopreco evaluate` on UCI Online Retail.
     """
 
@@ -51,10 +54,13 @@ class Config:
     discovery_trending: float = 0.1
     cart_neighbours: float = 1.0
     cart_trending: float = 0.0
+    cart_neighbours_kind: str = ""
 
     def __post_init__(self) -> None:
         pick(TASTES, "cf", self.cf)
         pick(NEIGHBOURS, "neighbours", self.neighbours)
+        if self.cart_neighbours_kind:
+            pick(NEIGHBOURS, "cart_neighbours_kind", self.cart_neighbours_kind)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -66,13 +72,20 @@ class Config:
 
     @property
     def strategy(self) -> str:
-        """A short name: the personal model and the neighbours, e.g. "als+copurchase"."""
-        return f"{self.cf}+{self.neighbours}"
+        """A short name: the personal model and the neighbours, e.g. "als+copurchase", and
+        the carts' when they differ ("als+copurchase, carts bm25")."""
+        name = f"{self.cf}+{self.neighbours}"
+        return name if self.cart_kind == self.neighbours else f"{name}, carts {self.cart_kind}"
+
+    @property
+    def cart_kind(self) -> str:
+        """The item neighbours that complete carts."""
+        return self.cart_neighbours_kind or self.neighbours
 
     def taste(self) -> PersonalTaste:
         """An unfitted personal taste model of this config."""
         return TASTES[self.cf](self)
 
-    def item_neighbours(self) -> ItemNeighbours:
-        """An unfitted item neighbours model of this config."""
-        return NEIGHBOURS[self.neighbours]()
+    def item_neighbours(self, kind: str | None = None) -> ItemNeighbours:
+        """An unfitted item neighbours model of this config (or of `kind`)."""
+        return NEIGHBOURS[kind or self.neighbours]()

@@ -52,7 +52,8 @@ class ShopModel:
     BUY_AGAIN_HALF_LIFE_DAYS); user_latest CSR float32 (users, items), the same with
     half-life LATEST_HALF_LIFE_DAYS; similar_items CSR float32 (items, items), each item's
     TOP_K nearest items by taste (positive cosine of unit_item_vectors), best first, ties by
-    index (what `similar` serves; computed from the taste when not given).
+    index (what `similar` serves; computed from the taste when not given); cart_neighbours:
+    those config.cart_kind names, for carts (the same object when it is config.neighbours).
     """
 
     def __init__(
@@ -67,8 +68,10 @@ class ShopModel:
         user_recent: sp.csr_matrix | None = None,
         user_latest: sp.csr_matrix | None = None,
         similar_items: sp.csr_matrix | None = None,
+        cart_neighbours: ItemNeighbours | None = None,
     ) -> None:
         self.config = config
+        self.cart_neighbours = neighbours if cart_neighbours is None else cart_neighbours
         self.item_ids = item_ids
         self.user_ids = user_ids
         self.user_items = user_items
@@ -108,6 +111,8 @@ class ShopModel:
         config = config or Config()
         with ThreadPoolExecutor(max_workers=1) as pool:
             neighbours = pool.submit(config.item_neighbours().fit, data)
+            carts = (pool.submit(config.item_neighbours(config.cart_kind).fit, data)
+                     if config.cart_kind != config.neighbours else neighbours)
             trending = pool.submit(trending_scores, data, config.trending_half_life_days)
             decayed = pool.submit(decayed_purchases, data, (BUY_AGAIN_HALF_LIFE_DAYS,
                                                             LATEST_HALF_LIFE_DAYS))
@@ -123,6 +128,7 @@ class ShopModel:
                 trending=trending.result(),
                 user_recent=user_recent,
                 user_latest=user_latest,
+                cart_neighbours=carts.result(),
             )
 
     def to_bytes(self) -> bytes:
@@ -139,6 +145,8 @@ class ShopModel:
             **csr_arrays("user_latest", self.user_latest, like=self.user_items),
             **csr_arrays("neighbours", self.neighbours.matrix),
             **csr_arrays("similar", self.similar_items),
+            **({} if self.cart_neighbours is self.neighbours else
+               csr_arrays("cart_neighbours", self.cart_neighbours.matrix)),
         })
 
     @classmethod
@@ -160,6 +168,9 @@ class ShopModel:
                 user_latest=(csr_from(arrays, "user_latest", user_items)
                              if "user_latest_shape" in stored else None),
                 similar_items=csr_from(arrays, "similar") if "similar_shape" in stored else None,
+                cart_neighbours=config.item_neighbours(config.cart_kind).load(
+                    csr_from(arrays, "cart_neighbours"))
+                if "cart_neighbours_shape" in stored else None,
             )
 
     def without_customers(self, customer_ids: Iterable[str]) -> ShopModel:
@@ -184,6 +195,7 @@ class ShopModel:
             user_recent=sp.csr_matrix(self.user_recent[keep]),
             user_latest=sp.csr_matrix(self.user_latest[keep]),
             similar_items=self.similar_items,
+            cart_neighbours=self.cart_neighbours,
         )
 
     # ---- queries ----------------------------------------------------------------------------
@@ -262,10 +274,8 @@ class ShopModel:
         self, asked: Sequence[tuple[str, Mapping[str, int] | None]], limit: int,
         exclude_purchased: bool, blocked: AbstractSet[str] = frozenset(),
     ) -> list[Answer]:
-        """`for_customer` of each (customer id, history), scored together (a burst of first
-        calls, a page of a feed): one fold-in solve, one blend and one sort for all of them,
-        the same answers as one at a time (each taste row is still its own float32 product,
-        as served)."""
+        """`for_customer` of each (customer id, history) scored together (a burst, a feed
+        page): one fold-in solve, blend and sort for all, the same answers as one at a time."""
         answers: dict[int, Answer] = {}
         live: list[tuple[int, int | None, Row, bool]] = []  # (asked at, user, counts, fresh)
         for at, (customer_id, history) in enumerate(asked):
@@ -285,9 +295,8 @@ class ShopModel:
 
     def _personal_scores(self, live: Sequence[tuple[int | None, Row, bool]],
                          exclude_purchased: bool) -> np.ndarray:
-        """float64 (customers, items): the blended personal scores of each (user, counts,
-        fresh): their taste (folded in when fresh), then their own decayed purchases or the
-        neighbours of their latest ones, and trending, as `for_customer` says."""
+        """float64 (customers, items): the personal blend of each (user, counts, fresh) as
+        `for_customer` says (taste folded in when fresh; each taste row its own float32 gemv)."""
         folded = iter(self.taste.fold_in_many([counts for _, counts, fresh in live if fresh]))
         taste = np.empty((len(live), len(self._items)))
         for k, (user, _, fresh) in enumerate(live):
@@ -411,18 +420,18 @@ class ShopModel:
                 answer = self.for_customer(customer_id, limit, False, exclude)
                 return Answer(answer.strategy, answer.items)
             return self.trending(limit, exclude=exclude)
-        linked = self.neighbours.summed(cart)
+        linked = self.cart_neighbours.summed(cart)
         c = self.config
         scores = c.cart_neighbours * share(linked) + c.cart_trending * self._trending_share
         scores[cart] = 0.0
         ranked = best(scores, limit + len(exclude))
-        links = self.neighbours.links(cart, ranked) > 0  # (cart, ranked): which led to it
+        links = self.cart_neighbours.links(cart, ranked) > 0  # (cart, ranked): which led to it
         found = []
         for column, j in enumerate(ranked):
             because = tuple(self._items[cart[r]] for r in np.flatnonzero(links[:, column]))
             reason = "cart" if linked[j] > 0 and c.cart_neighbours > 0 else TRENDING
             found.append(Recommendation(self._items[j], float(scores[j]), reason, because))
-        return Answer(c.neighbours, self._fill(found, limit, exclude))
+        return Answer(c.cart_kind, self._fill(found, limit, exclude))
 
     def _fill(
         self, found: list[Recommendation], limit: int, exclude: set[str]

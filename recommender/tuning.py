@@ -7,7 +7,8 @@ for every candidate, within a time budget:
 
 - personal models (each fit once): ALS with the default factors, ALS with twice as many, ALS
   with strong regularization, BPR;
-- item neighbours: co-purchase (shrunk cosine over baskets) and BM25 item-kNN;
+- item neighbours: co-purchase (shrunk cosine over baskets) and BM25 item-kNN, for carts
+  on their own (whichever completes the shop's carts best) and for discovery;
 - trending half-lives: 14 days, 60 days, none (plain popularity);
 - buy-again by the customer's decayed orders alone, or weighted by each product's rebuy rate;
 - the blend weights of each task (Config's nurture_*, discovery_*, cart_*), popularity alone
@@ -16,7 +17,8 @@ for every candidate, within a time budget:
 The blends are scored for all held-out cases at once from the component scores, each scaled
 to a top of 1 per case exactly as ShopModel does. Shared parts (personal model, neighbours,
 half-life) are chosen by the mean over tasks of the best score they allow relative to the
-defaults; then each task takes its best weights under them. The choice, the validation
+defaults (carts counting with their own best neighbours); then each task takes its best
+weights under them. The choice, the validation
 window and the scores of the chosen, default and popularity configurations are reported (the
 API shows them with the model).
 """
@@ -304,9 +306,19 @@ class _Search:
 
     def _best_for(self, task: str, label: str, kind: str, half_life: float
                   ) -> tuple[float, tuple[float, ...]] | None:
+        if task == "upsell":  # carts take whichever neighbours complete them best
+            kind = self._cart_kind(kind, half_life)
         key = (task, "*" if task == "upsell" else label, "*" if task == "nurture" else kind,
                half_life)
         return self.results.get(key)
+
+    def _cart_kind(self, kind: str, half_life: float) -> str:
+        """The neighbours that score best on the carts with `half_life`: `kind` (the shared
+        one) unless another scores strictly higher."""
+        def score(name: str) -> float:
+            found = self.results.get(("upsell", "*", name, half_life))
+            return -1.0 if found is None else found[0]
+        return max(self.neighbours, key=lambda name: (score(name), name == kind))
 
     def best(self) -> tuple[Config, dict[str, dict[str, float]]]:
         default = Config()
@@ -328,7 +340,9 @@ class _Search:
 
         label, kind, half_life = max(product(self.configs, self.neighbours, HALF_LIVES),
                                      key=lambda key: merit(*key))
-        config = replace(self.configs[label], neighbours=kind, trending_half_life_days=half_life)
+        cart_kind = self._cart_kind(kind, half_life)
+        config = replace(self.configs[label], neighbours=kind, trending_half_life_days=half_life,
+                         cart_neighbours_kind="" if cart_kind == kind else cart_kind)
         chosen = {}
         for task in tasks:
             found = self._best_for(task.name, label, kind, half_life)

@@ -320,6 +320,29 @@ def test_customers_asked_together_get_the_answers_they_get_alone(rebuy_model, ex
     assert m.for_customers([], limit, exclude) == []
 
 
+def test_carts_may_take_other_neighbours_than_bought_together(purchases) -> None:
+    """cart_neighbours_kind: carts are completed by BM25 as a BM25 model completes them, while
+    bought-together and discovery keep co-purchase; saved, loaded and kept through erasure."""
+    both = ShopModel.train(purchases, Config(cart_neighbours_kind="bm25"))
+    bm25 = ShopModel.train(purchases, Config(neighbours="bm25"))
+    plain = ShopModel.train(purchases)
+    assert type(both.cart_neighbours) is type(bm25.neighbours) is not type(both.neighbours)
+    for cart in (["p1"], ["p5", "p22"], ["p30", "p31", "p32"]):
+        assert both.for_cart(cart, None, 6) == bm25.for_cart(cart, None, 6)
+        assert both.for_cart(cart, None, 6).strategy == "bm25"
+    assert both.bought_together("p5", 6) == plain.bought_together("p5", 6)
+    assert both.for_customer("c2", 6, True) == plain.for_customer("c2", 6, True)
+    loaded = ShopModel.from_bytes(both.to_bytes())
+    assert loaded.config == both.config
+    assert loaded.for_cart(["p5", "p22"], None, 6) == both.for_cart(["p5", "p22"], None, 6)
+    erased = both.without_customers(["c1"])
+    assert erased.for_cart(["p1"], None, 6) == both.for_cart(["p1"], None, 6)
+    with np.load(io.BytesIO(plain.to_bytes()), allow_pickle=False) as arrays:
+        assert "cart_neighbours_data" not in arrays.files  # one set of neighbours: stored once
+    reloaded = ShopModel.from_bytes(plain.to_bytes())
+    assert reloaded.cart_neighbours is reloaded.neighbours
+
+
 def test_discovery_follows_the_latest_purchase_more_than_old_ones(rebuy_model) -> None:
     answer = rebuy_model.for_customer("switcher", 10, exclude_purchased=True)
     assert (answer.items[0].product_id, answer.items[0].reason) == ("p6", "personal")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from recommender import tuning
 from recommender.matrix import Purchase
 from recommender.shop_model import Config, ShopModel
 from recommender.tuning import choose, describe_choice, train_tuned
@@ -63,6 +64,31 @@ def test_a_shop_of_staples_gets_popularity_for_its_carts() -> None:
     assert choice.config.cart_trending > 0
     assert scores["chosen"]["upsell"] > scores["default"]["upsell"]
     assert scores["chosen"]["upsell"] >= 0.95 * scores["popularity"]["upsell"]
+
+
+@pytest.mark.parametrize("carts_better", [True, False])
+def test_carts_take_the_neighbours_that_complete_them_best(monkeypatch, carts_better) -> None:
+    """Carts are chosen on their own: where BM25 completes the held-out carts better than the
+    neighbours the other tasks share, carts get BM25 (and its weights and score); where it
+    does not, carts keep the shared ones (no second set of neighbours to fit and store)."""
+    run = tuning._Search.run
+
+    def rigged(search: tuning._Search) -> None:
+        run(search)
+        for (task, _, kind, half_life), (score, weights) in list(search.results.items()):
+            if task == "upsell" and kind == "bm25":  # BM25 wins or loses every cart grid
+                search.results[task, "*", kind, half_life] = (
+                    (score + 0.5, weights) if carts_better else (-1.0, weights))
+
+    monkeypatch.setattr(tuning._Search, "run", rigged)
+    choice = choose(bundle_shop(customers=150), budget_seconds=600)
+    config = choice.config
+    wanted = "bm25" if carts_better else "copurchase"
+    assert config.cart_kind == wanted
+    assert config.cart_neighbours_kind == ("" if config.neighbours == wanted else wanted)
+    if carts_better:
+        assert choice.report["scores"]["chosen"]["upsell"] > 0.5  # BM25's rigged score
+        assert config.neighbours == "bm25" or choice.report["strategy"].endswith(", carts bm25")
 
 
 def test_the_report_names_every_candidate_and_fits_the_budget() -> None:
