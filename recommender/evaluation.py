@@ -22,7 +22,7 @@ import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from recommender.matrix import Purchase
 
 DAY = 86400.0
 REQUIRED_COLUMNS = ("order_id", "customer_id", "product_id", "ordered_at")
+OPTIONAL_COLUMNS = ("quantity", "unit_price")
 
 
 class Recommender(Protocol):
@@ -75,6 +76,7 @@ def load_orders(
     paths: Sequence[Path],
     product_pattern: str | None = None,
     overlap_from: str | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> list[Purchase]:
     """Purchase lines of order CSVs (.csv or .csv.gz) with the shared data's columns.
 
@@ -83,7 +85,10 @@ def load_orders(
     `product_pattern`: keep only product ids matching this regex (whole id).
     `overlap_from` (a date): with several files, rows of the first file dated on or after it
     are dropped (they repeat in the second file).
+    `columns`: the file's name of any of our columns (REQUIRED_COLUMNS, OPTIONAL_COLUMNS) that
+    it names otherwise, e.g. {"customer_id": "household_id"}; "" leaves an optional one out.
     """
+    mapping = column_mapping(columns or {})
     if not paths:
         raise ValueError("load_orders needs at least one file")
     pattern = re.compile(product_pattern) if product_pattern else None
@@ -92,20 +97,38 @@ def load_orders(
     for index, path in enumerate(paths):
         until = overlap if index == 0 else None
         purchases.extend(
-            p for p in _read_purchases(path, pattern)
+            p for p in _read_purchases(path, pattern, mapping)
             if until is None or p.timestamp < until
         )
     return purchases
 
 
-def _read_purchases(path: Path, pattern: re.Pattern[str] | None) -> Iterator[Purchase]:
+def column_mapping(columns: Mapping[str, str]) -> dict[str, str]:
+    """Our column -> the file's, for every column we read: `columns` over the same names.
+    ValueError for a name that is not one of ours, or a required column mapped to ""."""
+    ours = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+    unknown = sorted(set(columns) - set(ours))
+    if unknown:
+        raise ValueError(f"unknown column(s) {', '.join(unknown)}: the columns are "
+                         f"{', '.join(ours)}")
+    left_out = [name for name in REQUIRED_COLUMNS if columns.get(name) == ""]
+    if left_out:
+        raise ValueError(f"column(s) {', '.join(left_out)} cannot be left out")
+    return {name: columns.get(name, name) for name in ours}
+
+
+def _read_purchases(path: Path, pattern: re.Pattern[str] | None, mapping: Mapping[str, str]
+                    ) -> Iterator[Purchase]:
     with _open_text(path) as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
+        found = reader.fieldnames or ()
+        missing = [mapping[c] for c in REQUIRED_COLUMNS if mapping[c] not in found]
         if missing:
             raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+        read = {ours: theirs for ours, theirs in mapping.items() if theirs and theirs in found}
         times: dict[str, float] = {}
-        for line, row in enumerate(reader, start=2):
+        for line, raw in enumerate(reader, start=2):
+            row = {ours: raw[theirs] for ours, theirs in read.items()}
             purchase = _purchase(row, times, f"{path}:{line}")
             if purchase is not None and (pattern is None or pattern.fullmatch(purchase.product_id)):
                 yield purchase

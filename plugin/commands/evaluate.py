@@ -31,6 +31,12 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     parser.add_argument("--end", help="last day of the test window, inclusive (YYYY-MM-DD)")
     parser.add_argument("--k", type=int, default=10, help="recommendations per case")
     parser.add_argument("--product-pattern", help="keep only product ids matching this regex")
+    parser.add_argument("--columns", type=columns, default={},
+                        help="the file's names of our columns where they differ, e.g. "
+                             "customer_id=household_id,order_id=basket_id,"
+                             "ordered_at=transaction_timestamp (ours: order_id, customer_id, "
+                             "product_id, ordered_at, quantity, unit_price; `unit_price=` "
+                             "leaves an optional one out)")
     parser.add_argument("--overlap-from", default="2010-12-01",
                         help="with several files, drop the first file's rows from this date on")
     parser.add_argument("--seed", type=int, default=0, help="picks the hidden item of upsell")
@@ -38,6 +44,14 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
                         help="time budget of shopreco's per-shop choice of strategy "
                              "(default: SHOPRECO_TUNING_SECONDS)")
     parser.set_defaults(command=cmd_evaluate)
+
+
+def columns(raw: str) -> dict[str, str]:
+    """`ours=theirs,...` as a dict (argparse type: a ValueError becomes a usage error)."""
+    pairs = [part.split("=", 1) for part in raw.split(",") if part.strip()]
+    if any(len(pair) != 2 for pair in pairs):
+        raise ValueError(f"expected ours=theirs,..., got {raw!r}")
+    return {ours.strip(): theirs.strip() for ours, theirs in pairs}
 
 
 async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
@@ -56,7 +70,7 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     for path in args.orders:
         if not path.is_file():
             raise ValueError(f"--orders {path}: no such file")
-    purchases = load_orders(args.orders, args.product_pattern, args.overlap_from)
+    purchases = load_orders(args.orders, args.product_pattern, args.overlap_from, args.columns)
     cutoff, end = default_window(purchases, args.cutoff, args.end)
     train, test = split(purchases, cutoff, end)
     if not train or not test:

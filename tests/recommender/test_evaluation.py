@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,32 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "bad.csv", [["1", "x"]], header=["order_id", "product_id"])
     with pytest.raises(ValueError, match="customer_id, ordered_at"):
         load_orders([path])
+
+
+def test_a_column_mapping_reads_a_file_that_names_columns_its_own_way(tmp_path: Path) -> None:
+    """The Complete Journey's names: household_id, basket_id, transaction_timestamp; its
+    sales_value is a line total, not a unit price, so unit_price is left out."""
+    header = ["household_id", "basket_id", "product_id", "quantity", "sales_value",
+              "transaction_timestamp", "unit_price"]
+    path = write_csv(tmp_path / "journey.csv.gz", [
+        ["900", "31198570044", "1095275", "2", "1.5", "2017-01-01 11:53:26", "0"],
+        ["900", "31198570044", "9999999", "0", "0.0", "2017-01-01 11:53:26", "0"],  # none
+        ["901", "31198570045", "1095275", "1", "3.0", "2017-01-02 09:00:00", "0"]],
+        header=header)
+    mapping = {"customer_id": "household_id", "order_id": "basket_id",
+               "ordered_at": "transaction_timestamp", "unit_price": ""}
+    loaded = load_orders([path], columns=mapping)
+    assert [(p.order_id, p.customer_id, p.product_id, p.quantity) for p in loaded] == [
+        ("31198570044", "900", "1095275", 2), ("31198570045", "901", "1095275", 1)]
+    assert loaded[0].timestamp == datetime(2017, 1, 1, 11, 53, 26, tzinfo=UTC).timestamp()
+    with pytest.raises(ValueError, match=r"missing column.*household_id"):  # the file's name
+        load_orders([write_csv(tmp_path / "plain.csv", [row("1", "1", "11111")])],
+                    columns=mapping)
+    assert load_orders([path], columns={**mapping, "unit_price": "unit_price"}) == []  # price 0
+    with pytest.raises(ValueError, match=r"unknown column.*basket"):
+        load_orders([path], columns={"basket": "basket_id"})
+    with pytest.raises(ValueError, match="order_id cannot be left out"):
+        load_orders([path], columns={"order_id": ""})
 
 
 def test_bad_date_names_file_line_and_field(tmp_path: Path) -> None:

@@ -88,3 +88,28 @@ def test_a_cutoff_that_leaves_no_training_orders_is_refused(cli: Cli, orders: Pa
                  "--tuning-seconds", "0")
     assert (result.returncode, result.stdout) == (1, "")
     assert "cutoff 2021-01-01 leaves 0 training and 42 test lines" in result.stderr
+
+
+def test_a_file_with_its_own_column_names_is_read_through_columns(cli: Cli, orders: Path,
+                                                                  tmp_path: Path) -> None:
+    """The same orders with the Complete Journey's column names score the same table."""
+    with gzip.open(orders, "rt", newline="") as handle:
+        rows = list(csv.reader(handle))[1:]
+    renamed = tmp_path / "renamed.csv"
+    with renamed.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["basket_id", "household_id", "product_id", "product_name", "quantity",
+                         "unit_price", "transaction_timestamp", "country"])
+        writer.writerows(rows)
+    args = ("--cutoff", "2021-02-01", "--tuning-seconds", "0")
+    plain = cli("evaluate", "--orders", str(orders), *args)
+    mapped = cli("evaluate", "--orders", str(renamed), *args, "--columns",
+                 "order_id=basket_id, customer_id=household_id,ordered_at=transaction_timestamp")
+    assert mapped.returncode == 0, mapped.stderr
+    table = [line for line in mapped.stdout.splitlines() if "train s" not in line]
+    assert [line[:60] for line in table] == [
+        line[:60] for line in plain.stdout.splitlines() if "train s" not in line]
+    wrong = cli("evaluate", "--orders", str(renamed), *args, "--columns", "basket=basket_id")
+    assert wrong.returncode != 0 and "unknown column(s) basket" in wrong.stderr
+    with pytest.raises(SystemExit):  # argparse's usage error
+        cli("evaluate", "--orders", str(renamed), "--columns", "customer_id")
