@@ -241,8 +241,9 @@ class _Search:
         self.configs: dict[str, Config] = {}
         self.tastes: dict[str, PersonalTaste] = {}
 
-    def _time_left(self) -> bool:
-        if time.perf_counter() > self.deadline:
+    def _time_left(self, needed: float = 0.0) -> bool:
+        """Whether `needed` more seconds end before the deadline (else the budget is spent)."""
+        if time.perf_counter() + needed > self.deadline:
             self.exhausted = True
         return not self.exhausted
 
@@ -251,9 +252,11 @@ class _Search:
             if not self.neighbours or self._time_left():
                 self.neighbours[kind] = neighbours().fit(self.data)
                 self._grid(self.upsell, ("*", kind), CART_GRID, self._parts("upsell", "", kind))
-        for config in self.candidates:
-            if self.fitted and not self._time_left():
+        spent = 0.0  # the last personal model's fit and scoring: the next one costs as much
+        for config in self.candidates:  # at least (twice the factors, BPR's 100 iterations)
+            if self.fitted and not self._time_left(spent):
                 break
+            started = time.perf_counter()
             label = _label(config, self.candidates)
             self.tastes[label] = config.taste().fit(self.data.user_items)
             self.fitted.append(config)
@@ -264,6 +267,7 @@ class _Search:
             for kind in self.neighbours:
                 self._grid(self.discovery, (label, kind), DISCOVERY_GRID,
                            self._parts("discovery", label, kind))
+            spent = time.perf_counter() - started
 
     def _parts(self, task: str, label: str, kind: str, rebuy: bool = False
                ) -> list[np.ndarray]:

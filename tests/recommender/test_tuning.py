@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -102,6 +104,24 @@ def test_the_report_names_every_candidate_and_fits_the_budget() -> None:
     assert report["budget_exhausted"] is False
     assert 0 < report["seconds"] <= report["budget_seconds"]
     assert "validated on" in describe_choice(choice)
+
+
+def test_a_personal_model_that_would_end_past_the_budget_is_not_started(monkeypatch) -> None:
+    """A fake clock on which each grid of scores takes 10 s: the first personal model ends at
+    60 s of a 70 s budget after 40 s of its own, so the next one (at least as costly) would
+    end past it and is not fitted; the whole choice stays within its budget."""
+    clock = [0.0]
+    monkeypatch.setattr(tuning, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    grid = tuning._Search._grid
+
+    def slow(search: tuning._Search, *args: object, **kwargs: object) -> None:
+        grid(search, *args, **kwargs)  # type: ignore[arg-type]
+        clock[0] += 10.0
+
+    monkeypatch.setattr(tuning._Search, "_grid", slow)
+    choice = choose(bundle_shop(customers=150), budget_seconds=70)
+    assert choice.report["personal_models_tried"] == ["als"]
+    assert choice.report["budget_exhausted"] and choice.report["seconds"] <= 70
 
 
 def test_a_spent_budget_stops_after_the_first_personal_model() -> None:
