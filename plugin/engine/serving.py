@@ -159,8 +159,9 @@ class GroupRun:
     the event loop, every query asked for in this turn joins it, and the run answers those on
     one model and filter at once (run_pinned). A burst of first calls (a fresh process, or
     right after many customers' orders came in) is then scored in one go: one fold-in solve,
-    one blend and one sort for all their personal lists, about half the work of one at a
-    time. An error reaches every caller of its batch."""
+    one blend and one sort for all their personal lists (a customer in a batch of 32 costs
+    about a third less than alone; under a closed-loop load the batches stay small, 1-4).
+    An error reaches every caller of its batch."""
 
     def __init__(self) -> None:
         self._waiting: list[tuple[ShopModel, AbstractSet[str], Sequence[Pin], Query,
