@@ -9,6 +9,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -67,6 +68,9 @@ async def recommendations_page(request: Request, session: sessions.Session) -> R
         "model": model, "meta": meta, "choice": choice,
         "trained_ago": _ago(meta.get("trained_at")),
         "training": request.query_params.get("training") == "1",
+        # the version that served when "Retrain now" was pressed: a training that ends before
+        # this page renders still shows as done
+        "training_from": request.query_params.get("from", model.version if model else ""),
         "excluded": await excluded(state.redis, shop.shop_id),
         "saved": request.query_params.get("saved") == "1",
         "pins": await _shown_pins(request, shop.shop_id),
@@ -119,13 +123,15 @@ async def retrain(request: Request, session: sessions.Session) -> Response:
     answer; the page shows the new model when it serves."""
     state = request.app.state
     shop_id = session.shop_id
+    serving = await current_model_info(state.redis, shop_id)  # the page waits for another
     if not state.settings.run_worker and await train_requests.worker_is_alive(state.redis):
         await train_requests.ask_worker(state.redis, shop_id, retune=False)
     else:
         task = asyncio.create_task(_train_here(state, shop_id))
         state.background.add(task)
         task.add_done_callback(state.background.discard)
-    return RedirectResponse("/admin/recommendations?training=1", status_code=303)
+    since = urlencode({"training": "1", "from": serving.version if serving else ""})
+    return RedirectResponse(f"/admin/recommendations?{since}", status_code=303)
 
 
 async def _train_here(state: Any, shop_id: str) -> None:

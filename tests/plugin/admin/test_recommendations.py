@@ -12,6 +12,7 @@ import httpx
 
 from plugin.admin import sessions
 from plugin.admin.recommendations import MAX_EXCLUDED
+from plugin.store.models import current_model_info
 from plugin.store.shops import NewShop
 from tests.browser import DESKTOP_UA, PageWatch, browser  # noqa: F401
 from tests.conftest import Store
@@ -152,6 +153,45 @@ def test_retrain_now_shows_its_progress_and_then_the_new_version_in_chromium(
             f"document.getElementById('model-version').textContent !== {before!r} && "
             "!document.getElementById('training-status')", timeout=60_000)
         assert page.inner_text("#model-version") != before
+        assert watch.errors == []
+    finally:
+        context.close()
+
+
+def test_a_training_that_ends_before_the_page_renders_still_shows_as_done(
+        store: Store, http: httpx.Client, paired: NewShop, browser: Any) -> None:  # noqa: F811
+    """The page that follows "Retrain now" loads only after the new version serves (a quick
+    training, a slow browser): it must still see the version change and show it, not wait
+    for a change that already happened."""
+    shop_id = paired.shop.shop_id
+
+    def serving() -> str:
+        model = store.run(lambda r: current_model_info(r, shop_id))
+        assert model is not None
+        return model.version
+
+    context = browser.new_context(user_agent=DESKTOP_UA, viewport={"width": 390, "height": 900})
+    try:
+        page = context.new_page()
+        watch = PageWatch(page)
+        page.goto(store.run(lambda r: sessions.login_link(r, str(http.base_url), shop_id)))
+        page.click("#continue")
+        page.goto(f"{http.base_url}/admin/recommendations")
+        before = page.inner_text("#model-version")
+        assert before == serving()
+
+        csrf = page.get_attribute("form[action='/admin/recommendations/retrain'] "
+                                  "input[name=csrf]", "value")
+        pressed = page.request.post(f"{http.base_url}/admin/recommendations/retrain",
+                                    form={"csrf": csrf or ""}, max_redirects=0)
+        assert pressed.status == 303
+        eventually(lambda: serving() != before, timeout=60)  # trained before the page loads
+        page.goto(f"{http.base_url}{pressed.headers['location']}")
+        page.wait_for_function(
+            f"document.getElementById('model-version') && "
+            f"document.getElementById('model-version').textContent !== {before!r} && "
+            "!document.getElementById('training-status')", timeout=60_000)
+        assert page.inner_text("#model-version") == serving() != before
         assert watch.errors == []
     finally:
         context.close()
