@@ -212,8 +212,7 @@ class Personal:
         return ()
 
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
-        return model.for_customer(self.customer_id, self.limit, self.exclude_purchased, blocked,
-                                  dict(self.history))
+        return run_all(model, blocked, [self])[0]
 
     def personal_call(self, model: ShopModel) -> PersonalCall | None:
         return PersonalCall(self.customer_id, self.history, self.limit, self.exclude_purchased)
@@ -304,8 +303,7 @@ class Home:
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         if self.customer_id is None:
             return model.trending(self.limit, blocked)
-        return model.for_customer(self.customer_id, self.limit, True, blocked,
-                                  dict(self.history))
+        return run_all(model, blocked, [self])[0]
 
     def personal_call(self, model: ShopModel) -> PersonalCall | None:
         if self.customer_id is None:
@@ -347,10 +345,8 @@ class ThankYou:
         return customer_id if known else None
 
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
-        customer_id = self._known(model)
-        if customer_id is not None:
-            return model.for_customer(customer_id, self.limit, True,
-                                      set(blocked) | set(self.product_ids), dict(self.history))
+        if self._known(model) is not None:
+            return run_all(model, blocked, [self])[0]
         return model.for_cart(list(self.product_ids), None, self.limit, blocked)
 
     def personal_call(self, model: ShopModel) -> PersonalCall | None:

@@ -158,12 +158,20 @@ def test_run_all_answers_each_query_as_it_runs_alone_personal_lists_scored_toget
         queries.ThankYou(("p1",), None, 4), queries.ThankYou(("p1",), "stranger", 4),
         queries.BuyAgain("c1", 3), queries.BoughtTogether("p1", 3), queries.Similar("p2", 3),
         queries.Cart(("p1", "p2"), "c1", 3), queries.Trending(3)]
-    alone = [query.run(model, blocked) for query in asked]
+    def alone(query: queries.Query) -> Answer:  # what each asks of the model, said directly
+        call = query.personal_call(model)
+        if call is None:
+            return query.run(model, blocked)
+        return model.for_customer(call.customer_id, call.limit, call.exclude_purchased,
+                                  {*blocked, *call.also_blocked}, dict(call.history))
+
+    expected = [alone(query) for query in asked]
+    assert [query.run(model, blocked) for query in asked] == expected
     calls: list[tuple[int, int, bool]] = []
     for_customers = model.for_customers
     monkeypatch.setattr(model, "for_customers", lambda asked, limit, exclude, left_out: (
         calls.append((len(asked), limit, exclude)) or for_customers(asked, limit, exclude,
                                                                     left_out)))
-    assert queries.run_all(model, blocked, asked) == alone
+    assert queries.run_all(model, blocked, asked) == expected
     assert sorted(calls) == [(1, 4, True), (2, 4, True), (3, 5, True), (4, 3, False)]
     assert queries.run_all(model, blocked, []) == []
