@@ -1,6 +1,9 @@
 """Offline evaluation of recommenders on an order history split in time.
 
-Three tasks, K = 10 by default, every recommender trained on the orders before `cutoff`:
+Two splits: a time window (every recommender trained on the orders before `cutoff`, tested on
+the window's orders: `split`), or each customer's last basket (`last_basket_split`: the
+protocol of next-basket studies, test = each repeat customer's last order). Three tasks,
+K = 10 by default, on the test orders:
 
 - nurture: each customer with a training order who buys in the test window; relevant = the
   set of products they buy there (repurchases count); NDCG@K with binary relevance, ideal DCG
@@ -201,6 +204,26 @@ def split(
             train.append(p)
         elif p.timestamp < stop:
             test.append(p)
+    return train, test
+
+
+def last_basket_split(purchases: Iterable[Purchase]) -> tuple[list[Purchase], list[Purchase]]:
+    """(train, test) as next-basket studies split: each customer with two or more orders has
+    their last order (the latest; ties by order id) in test, everything else trains (other
+    customers' later orders included). Lines without a customer stay in train."""
+    rows = list(purchases)
+    last: dict[str, tuple[float, str]] = {}
+    orders: dict[str, set[str]] = defaultdict(set)
+    for p in rows:
+        if p.customer_id:
+            orders[p.customer_id].add(p.order_id)
+            last[p.customer_id] = max(last.get(p.customer_id, (p.timestamp, p.order_id)),
+                                      (p.timestamp, p.order_id))
+    held = {(c, order) for c, (_, order) in last.items() if len(orders[c]) >= 2}
+    train: list[Purchase] = []
+    test: list[Purchase] = []
+    for p in rows:
+        (test if (p.customer_id, p.order_id) in held else train).append(p)
     return train, test
 
 

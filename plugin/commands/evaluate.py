@@ -6,7 +6,8 @@ Example (the issue's UCI Online Retail split: train before 2011-09-01, test to 2
       --orders online_retail_uci_2010-12_2011-12.csv.gz --product-pattern '^\\d{5}[A-Za-z]*$'
 
 Without --cutoff: 2011-09-01 when the orders span it, else the start of the last 20% of their
-time span. Without --end: the last order's date (inclusive).
+time span. Without --end: the last order's date (inclusive). `--split last-basket` tests on
+each repeat customer's last order instead (next-basket studies' protocol), training on all else.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--orders", type=Path, action="append", required=True,
                         help="orders CSV or CSV.GZ (repeat to join several files)")
+    parser.add_argument("--split", choices=("time", "last-basket"), default="time",
+                        help="test on a time window (default) or on each customer's last "
+                             "order (customers with two or more)")
     parser.add_argument("--cutoff", help="first day of the test window (YYYY-MM-DD)")
     parser.add_argument("--end", help="last day of the test window, inclusive (YYYY-MM-DD)")
     parser.add_argument("--k", type=int, default=10, help="recommendations per case")
@@ -61,6 +65,7 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         default_window,
         evaluate,
         format_table,
+        last_basket_split,
         load_orders,
         ratio_to_best,
         split,
@@ -71,13 +76,24 @@ async def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         if not path.is_file():
             raise ValueError(f"--orders {path}: no such file")
     purchases = load_orders(args.orders, args.product_pattern, args.overlap_from, args.columns)
-    cutoff, end = default_window(purchases, args.cutoff, args.end)
-    train, test = split(purchases, cutoff, end)
-    if not train or not test:
-        raise ValueError(f"cutoff {cutoff} leaves {len(train)} training and {len(test)} test "
-                         "lines: both must hold orders")
+    if args.split == "last-basket":
+        if args.cutoff or args.end:
+            raise ValueError("--cutoff and --end set a time window: not with --split last-basket")
+        train, test = last_basket_split(purchases)
+        if not test:
+            raise ValueError("no customer has two or more orders: no last basket to test on")
+        customers = len({p.customer_id for p in test})
+        print(f"train: {len(train)} lines; test: {len(test)} lines, the last order of each of "
+              f"{customers} customers with two or more")
+    else:
+        cutoff, end = default_window(purchases, args.cutoff, args.end)
+        train, test = split(purchases, cutoff, end)
+        if not train or not test:
+            raise ValueError(f"cutoff {cutoff} leaves {len(train)} training and {len(test)} "
+                             "test lines: both must hold orders")
+        print(f"train: {len(train)} lines before {cutoff}; test: {len(test)} lines "
+              f"{cutoff} .. {end}")
     cases = build_cases(train, test, args.seed)
-    print(f"train: {len(train)} lines before {cutoff}; test: {len(test)} lines {cutoff} .. {end}")
     print(f"cases: nurture {len(cases.nurture)} customers, discovery {len(cases.discovery)} "
           f"customers, upsell {len(cases.upsell)} orders; k = {args.k}", flush=True)
     budget = settings.tuning_seconds if args.tuning_seconds is None else args.tuning_seconds

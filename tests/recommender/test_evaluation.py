@@ -21,6 +21,7 @@ from recommender.evaluation import (
     evaluate,
     format_table,
     hit_at_k,
+    last_basket_split,
     load_orders,
     ndcg_at_k,
     ratio_to_best,
@@ -50,7 +51,7 @@ def row(order: str, customer: str, product: str, quantity: str = "1", price: str
     return [order, customer, product, "name", quantity, price, when, "UK"]
 
 
-def purchase(order: str, customer: str, product: str, day: float) -> Purchase:
+def purchase(order: str, customer: str | None, product: str, day: float) -> Purchase:
     return Purchase(order, customer, product, 1, T0 + day * DAY)
 
 
@@ -173,6 +174,20 @@ def test_split_puts_the_cutoff_day_in_test_and_end_day_inclusive(tmp_path: Path)
     ])
     train, test = split(load_orders([path]), "2011-09-01", "2011-12-09")
     assert ([p.order_id for p in train], [p.order_id for p in test]) == (["1"], ["2", "3"])
+
+
+def test_last_basket_split_holds_out_each_repeat_customers_latest_order() -> None:
+    purchases = [purchase("1", "a", "x", 0), purchase("1", "a", "y", 0),
+                 purchase("3", "a", "z", 5), purchase("3", "a", "x", 5),  # a's last order
+                 purchase("2", "b", "x", 9),  # b's only order: trains
+                 purchase("4", "c", "x", 7), purchase("5", "c", "y", 7),  # tie: "5" is last
+                 purchase("6", None, "x", 20)]  # a guest's line: trains
+    train, test = last_basket_split(purchases)
+    assert kept(test) == [("3", "a", "z"), ("3", "a", "x"), ("5", "c", "y")]
+    assert kept(train) == [("1", "a", "x"), ("1", "a", "y"), ("2", "b", "x"), ("4", "c", "x"),
+                           ("6", "", "x")]
+    cases = build_cases(train, test)
+    assert cases.nurture == [("a", frozenset({"x", "z"})), ("c", frozenset({"y"}))]
 
 
 def test_default_window_is_the_last_fifth_of_the_time_span() -> None:

@@ -40,6 +40,21 @@ def orders(tmp_path: Path) -> Path:
     return write_orders(tmp_path / "orders.csv.gz", rows)
 
 
+def test_last_basket_split_tests_on_each_repeat_customers_last_order(cli: Cli,
+                                                                    orders: Path) -> None:
+    result = cli("evaluate", "--orders", str(orders), "--split", "last-basket", "--k", "3",
+                 "--tuning-seconds", "0")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # ac0, ac1, bc0 have two orders each: their February orders (2 lines each) are the test
+    assert lines[0] == ("train: 36 lines; test: 6 lines, the last order of each of 3 customers "
+                        "with two or more")
+    assert lines[1].startswith("cases: nurture 3 customers, discovery 3 customers, upsell 3 ")
+    mixed = cli("evaluate", "--orders", str(orders), "--split", "last-basket",
+                "--cutoff", "2021-02-01")
+    assert mixed.returncode != 0 and "not with --split last-basket" in mixed.stderr
+
+
 def test_scores_every_recommender_on_the_split(cli: Cli, orders: Path) -> None:
     result = cli("evaluate", "--orders", str(orders), "--cutoff", "2021-02-01", "--k", "3",
                  "--tuning-seconds", "0")
