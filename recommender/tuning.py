@@ -2,8 +2,9 @@
 
 A shop's history is split in time: the orders of the last VALIDATION_SHARE of its time span
 (at most MAX_VALIDATION_DAYS) are held out, everything before trains candidates. The three
-tasks of recommender.evaluation (nurture, discovery, upsell) are scored on the held-out orders
-for every candidate, within a time budget:
+tasks (nurture, discovery, upsell) are scored as recommender.validation asks them: each
+returning customer's next basket, and real held-out baskets with one product hidden; for
+every candidate, within a time budget:
 
 - personal models (each fit once): ALS with the default factors, ALS with twice as many, ALS
   with strong regularization, BPR;
@@ -37,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.config import Config
-from recommender.evaluation import Cases, build_cases
+from recommender.evaluation import Cases
 from recommender.history import LATEST_HALF_LIFE_DAYS, rebuy_rates, recent_purchases
 from recommender.matrix import Interactions, Purchase, build_interactions
 from recommender.models import trending_scores
@@ -45,6 +46,17 @@ from recommender.neighbours import NEIGHBOURS, ItemNeighbours
 from recommender.ranking import share_rows
 from recommender.shop_model import ShopModel
 from recommender.taste import PersonalTaste, default_factors
+from recommender.validation import (
+    CANDIDATES,
+    Gathered,
+    K,
+    Task,
+    dense,
+    next_basket_cases,
+    relevance,
+    sample,
+    sparse_rows,
+)
 
 DAY = 86400.0
 TUNING_BUDGET_SECONDS = 60.0
@@ -53,15 +65,12 @@ MAX_VALIDATION_DAYS = 120.0
 MIN_SPAN_DAYS = 28.0
 MIN_CASES = 20  # a task with fewer held-out cases keeps its default weights
 MAX_CASES = 1500  # per task, sampled with a fixed seed: enough to rank, fast to score
-K = 10
-CANDIDATES = 30  # per component and case, see _Gathered
 
 HALF_LIVES = (14.0, 60.0, 0.0)
 NURTURE_GRID = [w for w in product((0.0, 1.0), (0.0, 0.3, 1.0), (0.0, 0.2, 0.5, 1.0, 3.0))
                 if any(w)]
 DISCOVERY_GRID = [w for w in product((0.0, 1.0), (0.0, 0.5, 1.0, 2.0), (0.0, 0.1, 0.5, 2.0))
                   if any(w)]
-_DISCOUNT = 1.0 / np.log2(np.arange(K) + 2.0)
 CART_GRID = [w for w in product((0.0, 1.0), (0.0, 0.05, 0.2, 1.0)) if any(w)]
 
 
@@ -115,7 +124,7 @@ def choose(purchases: Sequence[Purchase], budget_seconds: float = TUNING_BUDGET_
     cutoff = last - min(VALIDATION_SHARE * span_days, MAX_VALIDATION_DAYS) * DAY
     train = [p for p in rows if p.timestamp < cutoff]
     held_out = [p for p in rows if p.timestamp >= cutoff]
-    cases = _sample(build_cases(train, held_out, seed), MAX_CASES, seed)
+    cases = sample(next_basket_cases(train, held_out, seed), MAX_CASES, seed)
     counts = {"nurture": len(cases.nurture), "discovery": len(cases.discovery),
               "upsell": len(cases.upsell)}
     if max(counts.values()) < MIN_CASES:
@@ -172,33 +181,6 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).date().isoformat()
 
 
-def _sample(cases: Cases, limit: int, seed: int) -> Cases:
-    rng = np.random.default_rng(seed)
-
-    def pick(items: list[Any]) -> list[Any]:
-        if len(items) <= limit:
-            return items
-        keep = np.sort(rng.choice(len(items), size=limit, replace=False))
-        return [items[i] for i in keep]
-
-    return Cases(pick(cases.nurture), pick(cases.discovery), pick(cases.upsell))
-
-
-@dataclass
-class _Task:
-    """One task's held-out cases: relevant known items (bool (cases, items)), the ideal DCG
-    per case (NDCG) or None (hit rate: one hidden item, a miss when unknown), and the items
-    never to recommend (bool (cases, items): bought for discovery, the cart for upsell)."""
-
-    name: str
-    known: np.ndarray
-    ideal: np.ndarray | None
-    mask: np.ndarray | None
-
-    def __len__(self) -> int:
-        return len(self.known)
-
-
 class _Search:
     """Every candidate's scores on the held-out cases, from matrices of component scores."""
 
@@ -210,29 +192,30 @@ class _Search:
         n_items = data.n_items
         index = {item: i for i, item in enumerate(data.item_ids.tolist())}
         users = {user: u for u, user in enumerate(data.user_ids.tolist())}
-        self.trending = {h: share_rows(trending_scores(data, h)[None, :])[0] for h in HALF_LIVES}
+        self.trending = {h: share_rows(trending_scores(data, h)[None, :])[0]
+                         for h in HALF_LIVES}
         self.trending_top = np.unique(np.concatenate(
             [np.argsort(-t, kind="stable")[:CANDIDATES] for t in self.trending.values()]))
         # nurture: every case customer has training orders (build_cases)
         self.n_users = np.array([users[c] for c, _ in cases.nurture], dtype=np.int64)
-        self.nurture = _Task("nurture", *_relevance(cases.nurture, index, n_items), None)
-        own = _dense(recent_purchases(train, data)[self.n_users])
+        self.nurture = Task("nurture", *relevance(cases.nurture, index, n_items), None)
+        own = dense(recent_purchases(train, data)[self.n_users])
         self.n_own = {False: share_rows(own),
                       True: share_rows(own * rebuy_rates(data.user_items)[None, :])}
         # discovery: never-bought items only
         self.d_users = np.array([users[c] for c, _ in cases.discovery], dtype=np.int64)
-        self.discovery = _Task("discovery", *_relevance(cases.discovery, index, n_items),
-                               _dense(data.user_items[self.d_users]) > 0)
+        self.discovery = Task("discovery", *relevance(cases.discovery, index, n_items),
+                               dense(data.user_items[self.d_users]) > 0)
         self.d_latest = sp.csr_matrix(
             recent_purchases(train, data, LATEST_HALF_LIFE_DAYS)[self.d_users])
         # upsell: carts of known products; a hidden product unknown to training is a miss
-        self.u_carts = _rows([[index[p] for p in cart if p in index] for cart, _ in cases.upsell],
-                             n_items)
+        self.u_carts = sparse_rows(
+            [[index[p] for p in cart if p in index] for cart, _ in cases.upsell], n_items)
         hidden = np.zeros((len(cases.upsell), n_items), dtype=bool)
         for row, (_, product_id) in enumerate(cases.upsell):
             if product_id in index:
                 hidden[row, index[product_id]] = True
-        self.upsell = _Task("upsell", hidden, None, _dense(self.u_carts) > 0)
+        self.upsell = Task("upsell", hidden, None, dense(self.u_carts) > 0)
         self.candidates = personal_candidates(data)
         self.fitted: list[Config] = []
         self.neighbours: dict[str, ItemNeighbours] = {}
@@ -282,14 +265,14 @@ class _Search:
             return [self.n_own[rebuy], taste]
         return [taste, share_rows(self.neighbours[kind].scores_batch(self.d_latest))]
 
-    def _grid(self, task: _Task, key: tuple[str, str], grid: Sequence[tuple[float, ...]],
+    def _grid(self, task: Task, key: tuple[str, str], grid: Sequence[tuple[float, ...]],
               parts: list[np.ndarray], tag: tuple[float, ...] = ()) -> None:
         """Score every weight vector of `grid` for each trending half-life; keep the best
         (over earlier calls for the same key too). `tag` is appended to the weights kept: the
         setting `parts` were made with (nurture: rebuy weighting)."""
         if not len(task):
             return
-        gathered = _Gathered(task, parts, self.trending_top)
+        gathered = Gathered(task, parts, self.trending_top)
         for half_life in HALF_LIVES:
             trend = gathered.trending(self.trending[half_life])
             result_key = (task.name, *key, half_life)
@@ -301,10 +284,10 @@ class _Search:
                     best = (value, (*weights, *tag))
             self.results[result_key] = best
 
-    def _single(self, task: _Task, label: str, kind: str, half_life: float,
+    def _single(self, task: Task, label: str, kind: str, half_life: float,
                 weights: tuple[float, ...], rebuy: bool = False) -> float:
         """The score of one configuration's own weights on `task`."""
-        gathered = _Gathered(task, self._parts(task.name, label, kind, rebuy),
+        gathered = Gathered(task, self._parts(task.name, label, kind, rebuy),
                              self.trending_top)
         return gathered.score(weights, gathered.trending(self.trending[half_life]))
 
@@ -375,75 +358,3 @@ _WEIGHTS = {
     "discovery": ("discovery_taste", "discovery_neighbours", "discovery_trending"),
     "upsell": ("cart_neighbours", "cart_trending"),
 }
-
-
-class _Gathered:
-    """A task's component scores on a few candidate items per case: the union of each
-    component's CANDIDATES best and the trending best, so that scoring a blend costs
-    (cases x ~100), not (cases x items). An item outside every component's top can still
-    rank in a blend's top 10 in principle; for choosing weights that is negligible."""
-
-    def __init__(self, task: _Task, parts: list[np.ndarray], trending_top: np.ndarray) -> None:
-        n_cases, n_items = task.known.shape
-        tops = [np.argpartition(-part, min(CANDIDATES, n_items) - 1, axis=1)[:, :CANDIDATES]
-                for part in parts]
-        rows = [np.unique(np.concatenate([*(t[r] for t in tops), trending_top]))
-                for r in range(n_cases)]
-        width = max(len(r) for r in rows)
-        self.columns = np.full((n_cases, width), -1, dtype=np.int64)
-        for r, cols in enumerate(rows):
-            self.columns[r, : len(cols)] = cols
-        padding = self.columns < 0
-        columns = np.where(padding, 0, self.columns)
-        at = np.arange(n_cases)[:, None]
-        self.parts = [part[at, columns] for part in parts]
-        self.blocked = padding if task.mask is None else padding | task.mask[at, columns]
-        self.hits = task.known[at, columns] & ~padding
-        self.ideal = task.ideal
-        self._columns = columns
-
-    def trending(self, trend: np.ndarray) -> np.ndarray:
-        return trend[self._columns]
-
-    def score(self, weights: Sequence[float], trend: np.ndarray) -> float:
-        scores = (weights[-1] + 1e-6) * trend  # trending also fills what nothing else names
-        for weight, part in zip(weights[:-1], self.parts, strict=True):
-            if weight:
-                scores = scores + weight * part
-        scores = np.where(self.blocked, -np.inf, scores)
-        top = _top_k(scores)
-        hits = np.take_along_axis(self.hits, top, axis=1)
-        if self.ideal is None:
-            return float(np.mean(hits.any(axis=1)))
-        return float(np.mean((hits @ _DISCOUNT[: top.shape[1]]) / self.ideal))
-
-
-def _relevance(cases: Sequence[tuple[str, frozenset[str]]], index: dict[str, int],
-               n_items: int) -> tuple[np.ndarray, np.ndarray]:
-    """(relevant known items bool (cases, items), ideal DCG@K per case)."""
-    known = np.zeros((len(cases), n_items), dtype=bool)
-    for row, (_, relevant) in enumerate(cases):
-        known[row, [index[p] for p in relevant if p in index]] = True
-    ideal = np.array([_DISCOUNT[: min(len(relevant), K)].sum() for _, relevant in cases])
-    return known, ideal
-
-
-def _dense(matrix: sp.spmatrix) -> np.ndarray:
-    return np.asarray(matrix.todense(), dtype=np.float64)
-
-
-def _rows(rows: list[list[int]], n_items: int) -> sp.csr_matrix:
-    indptr = np.cumsum([0, *(len(r) for r in rows)])
-    indices = np.array([i for r in rows for i in r], dtype=np.int32)
-    return sp.csr_matrix((np.ones(len(indices), np.float64), indices, indptr),
-                         shape=(len(rows), n_items))
-
-
-def _top_k(scores: np.ndarray, k: int = K) -> np.ndarray:
-    """Column indices of each row's k best scores, best first."""
-    k = min(k, scores.shape[1])
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1)
-
-
