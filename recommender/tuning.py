@@ -43,6 +43,7 @@ from recommender.history import LATEST_HALF_LIFE_DAYS, rebuy_rates, recent_purch
 from recommender.matrix import Interactions, Purchase, build_interactions
 from recommender.models import trending_scores
 from recommender.neighbours import NEIGHBOURS, ItemNeighbours
+from recommender.plain import BASELINES, Plain
 from recommender.ranking import share_rows
 from recommender.shop_model import ShopModel
 from recommender.taste import PersonalTaste, default_factors
@@ -55,6 +56,7 @@ from recommender.validation import (
     next_basket_cases,
     relevance,
     sample,
+    score_exactly,
     sparse_rows,
 )
 
@@ -140,6 +142,7 @@ def choose(purchases: Sequence[Purchase], budget_seconds: float = TUNING_BUDGET_
             "cases": counts, "k": K,
         },
         "scores": scores,
+        "baselines": search.baselines,
         "personal_models_tried": [_label(c, search.candidates) for c in search.fitted],
         "configurations_scored": search.scored,
         "seconds": round(time.perf_counter() - started, 2),
@@ -189,6 +192,8 @@ class _Search:
         self.exhausted = False
         self.scored = 0
         self.data = data = build_interactions(train)
+        self.plain = Plain.fit(data)
+        self.baselines: dict[str, dict[str, float]] = {}  # task -> baseline -> score
         n_items = data.n_items
         index = {item: i for i, item in enumerate(data.item_ids.tolist())}
         users = {user: u for u, user in enumerate(data.user_ids.tolist())}
@@ -231,6 +236,14 @@ class _Search:
         return not self.exhausted
 
     def run(self) -> None:
+        for name in BASELINES:  # always: they are what the candidates must beat
+            for task in (self.nurture, self.discovery, self.upsell):
+                if len(task):
+                    users = self.n_users if task is self.nurture else self.d_users
+                    scores = (self.plain.carts(name, self.u_carts) if task is self.upsell else
+                              self.plain.customers(name, users, self.data.user_items[users]))
+                    self.baselines.setdefault(task.name, {})[name] = round(
+                        score_exactly(task, scores), 4)
         for kind, neighbours in NEIGHBOURS.items():
             if not self.neighbours or self._time_left():
                 self.neighbours[kind] = neighbours().fit(self.data)

@@ -159,8 +159,17 @@ def sparse_rows(rows: list[list[int]], n_items: int) -> sp.csr_matrix:
 
 
 def top_k(scores: np.ndarray, k: int = K) -> np.ndarray:
-    """Column indices of each row's k best scores, best first (ties by column)."""
-    k = min(k, scores.shape[1])
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.lexsort((top, -np.take_along_axis(scores, top, axis=1)), axis=1)
-    return np.take_along_axis(top, order, axis=1)
+    """Column indices of each row's k best scores, best first, ties by column (among the
+    tied at the k-th place too: the lowest columns are taken)."""
+    n_rows, n_columns = scores.shape
+    k = min(k, n_columns)
+    if k == 0:
+        return np.zeros((n_rows, 0), dtype=np.int64)
+    kth = np.partition(scores, n_columns - k, axis=1)[:, n_columns - k][:, None]
+    above = scores > kth
+    tied = scores == kth
+    need = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= need))
+    columns = np.nonzero(chosen)[1].reshape(n_rows, k)  # each row's k, by column
+    order = np.argsort(-np.take_along_axis(scores, columns, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(columns, order, axis=1)
