@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 
 from recommender.models import ALS_ALPHA, ALS_REGULARIZATION
 from recommender.neighbours import NEIGHBOURS, ItemNeighbours
+from recommender.plain import BASELINES
 from recommender.registry import pick
 from recommender.taste import TASTES, PersonalTaste
 
@@ -34,6 +35,9 @@ class Config:
     Carts may take other neighbours (`cart_neighbours_kind`, a name of NEIGHBOURS; empty: the
     same as `neighbours`): the per-shop choice picks what completes the shop's carts best on
     its own, apart from what suits discovery.
+    A task where no blend beat the best baseline on the shop's validation is served by that
+    baseline (`nurture_fallback`, `discovery_fallback`, `cart_fallback`: a name of
+    recommender.plain.BASELINES; empty: the blend).
     The defaults were chosen with `shopreco evaluate` on UCI Online Retail.
     """
 
@@ -55,12 +59,25 @@ class Config:
     cart_neighbours: float = 1.0
     cart_trending: float = 0.0
     cart_neighbours_kind: str = ""
+    nurture_fallback: str = ""
+    discovery_fallback: str = ""
+    cart_fallback: str = ""
 
     def __post_init__(self) -> None:
         pick(TASTES, "cf", self.cf)
         pick(NEIGHBOURS, "neighbours", self.neighbours)
         if self.cart_neighbours_kind:
             pick(NEIGHBOURS, "cart_neighbours_kind", self.cart_neighbours_kind)
+        for task, name in self.fallbacks.items():
+            pick(dict.fromkeys(BASELINES), f"{task}_fallback", name)
+
+    @property
+    def fallbacks(self) -> dict[str, str]:
+        """The baseline serving each task that falls back to one ("nurture", "discovery",
+        "cart")."""
+        named = {"nurture": self.nurture_fallback, "discovery": self.discovery_fallback,
+                 "cart": self.cart_fallback}
+        return {task: name for task, name in named.items() if name}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -72,10 +89,14 @@ class Config:
 
     @property
     def strategy(self) -> str:
-        """A short name: the personal model and the neighbours, e.g. "als+copurchase", and
-        the carts' when they differ ("als+copurchase, carts bm25")."""
+        """A short name: the personal model and the neighbours, e.g. "als+copurchase", the
+        carts' when they differ ("als+copurchase, carts bm25") and the baselines tasks fall
+        back to ("als+copurchase; discovery: popularity")."""
         name = f"{self.cf}+{self.neighbours}"
-        return name if self.cart_kind == self.neighbours else f"{name}, carts {self.cart_kind}"
+        if self.cart_kind != self.neighbours:
+            name = f"{name}, carts {self.cart_kind}"
+        return "; ".join([name, *(f"{task}: {baseline}"
+                                  for task, baseline in self.fallbacks.items())])
 
     @property
     def cart_kind(self) -> str:

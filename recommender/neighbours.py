@@ -74,6 +74,20 @@ class ItemNeighbours(ABC):
             self._dense = (self.matrix, copies)
         return copies
 
+    def because(self, bought: np.ndarray, items: Sequence[int],
+                top: int = 3) -> list[list[int]]:
+        """Per item of `items`: up to `top` of `bought` (item indices) it is a neighbour of,
+        closest first, ties in `bought`'s order: the purchases that led to recommending it
+        (empty if none did)."""
+        if not len(bought) or not len(items):
+            return [[] for _ in items]
+        links = self.links(bought, items)  # (bought, items)
+        closest = np.argsort(-links, axis=0, kind="stable")[:top].T.tolist()  # per item
+        positive = (links > 0).T.tolist()
+        names = bought.tolist()
+        return [[names[k] for k in order if linked[k]]
+                for order, linked in zip(closest, positive, strict=True)]
+
     def summed(self, items: Sequence[int]) -> np.ndarray:
         """float64 (items,): the neighbour scores of `items` added up (a cart's)."""
         return summed_rows(self.matrix, items)

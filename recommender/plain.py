@@ -21,7 +21,7 @@ its answer up with. Scores are float32 (customers or carts, items), higher first
 from __future__ import annotations
 
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from implicit.utils import ParameterWarning
 from recommender.matrix import Interactions
 from recommender.models import als_from_factors
 from recommender.npz import csr_arrays, csr_from
+from recommender.rows import Row, dense_row
 
 POPULARITY = "popularity"
 OWN_HISTORY = "own history"
@@ -109,11 +110,39 @@ class Plain:
             fresh = np.flatnonzero(users < 0)
             if len(fresh):
                 factors[fresh] = self._fold_in(counts[fresh])
-            return np.asarray(factors @ item_factors.T, np.float32)
+            return _positive(np.asarray(factors @ item_factors.T, np.float32))
         if name == BM25:
             return self._filled(_dense(sp.csr_matrix(counts, dtype=np.float32)
                                        @ self._part(self.bm25, name)))
         raise KeyError(name)
+
+    def for_rows(self, name: str, live: Sequence[tuple[int | None, Row, bool]],
+                 user_items: sp.csr_matrix) -> np.ndarray:
+        """`customers` of ShopModel's rows: (row of user_items or None, purchase counts as of
+        now, whether they differ from training). A product bought more often than training
+        saw was bought last after everything trained."""
+        users = np.array([-1 if fresh or user is None else user for user, _, fresh in live])
+        counts = sp.vstack([row.csr() for _, row, _ in live], format="csr")
+        last = None
+        if name == OWN_HISTORY and (users < 0).any():
+            stored = self._part(self.last, name)
+            last = np.zeros(counts.shape, np.float32)
+            for k, (user, row, fresh) in enumerate(live):
+                if user is None:
+                    last[k, row.indices] = NEWEST
+                    continue
+                last[k] = dense_row(stored, user)
+                if fresh:
+                    newer = row.dense() > dense_row(user_items, user)
+                    last[k, newer] = NEWEST
+        return self.customers(name, users, counts, None if last is None else sp.csr_matrix(last))
+
+    def cart(self, name: str, items: Sequence[int]) -> np.ndarray:
+        """float64 (items,): `carts` of one cart holding `items` (item indices)."""
+        columns = np.array(sorted(set(items)), np.int32)
+        row = sp.csr_matrix((np.ones(len(columns), np.float32), columns, [0, len(columns)]),
+                            shape=(1, len(self.popular)))
+        return np.asarray(self.carts(name, row)[0], np.float64)
 
     def carts(self, name: str, carts: sp.csr_matrix) -> np.ndarray:
         """(carts, items) scores of baseline `name` for carts (CSR rows of 1 per product)."""
@@ -121,7 +150,7 @@ class Plain:
             return self._filled(np.zeros(carts.shape, np.float32))
         if name == ALS_DEFAULTS:
             _, item_factors = self._part(self.als, name)
-            return np.asarray(self._fold_in(carts) @ item_factors.T, np.float32)
+            return _positive(np.asarray(self._fold_in(carts) @ item_factors.T, np.float32))
         return self.customers(name, np.full(carts.shape[0], -1), carts)
 
     def _fold_in(self, counts: sp.csr_matrix) -> np.ndarray:
@@ -191,6 +220,12 @@ def _latest(data: Interactions) -> sp.csr_matrix:
     np.maximum.at(latest, inverse, scaled)
     return sp.csr_matrix((latest.astype(np.float32), (keys // data.n_items, keys % data.n_items)),
                          shape=data.user_items.shape)
+
+
+def _positive(scores: np.ndarray) -> np.ndarray:
+    """The same order, every score above 0 (ALS's can be negative; serving keeps positives)."""
+    shifted: np.ndarray = scores - scores.min(axis=1, keepdims=True) + np.float32(1e-6)
+    return shifted
 
 
 def _dense(matrix: sp.spmatrix) -> np.ndarray:

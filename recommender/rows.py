@@ -8,7 +8,7 @@ the same values from `indptr`, `indices` and `data` directly, in a few microseco
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -52,6 +52,16 @@ def same_structure(matrix: sp.csr_matrix, other: sp.csr_matrix) -> bool:
     return bool(matrix.shape == other.shape and other.has_canonical_format
                 and np.array_equal(matrix.indptr, other.indptr)
                 and np.array_equal(matrix.indices, other.indices))
+
+
+def counts_row(counts: Mapping[str, int], index: Mapping[str, int], width: int) -> Row | None:
+    """A row of purchase counts (float32, columns increasing) of the products `index` knows
+    (product id -> column); None if it knows none of them."""
+    known = sorted((index[p], n) for p, n in counts.items() if n > 0 and p in index)
+    if not known:
+        return None
+    return Row(np.array([j for j, _ in known], np.int32),
+               np.array([n for _, n in known], np.float32), width)
 
 
 def row_of(matrix: sp.csr_matrix, row: int) -> Row:

@@ -22,6 +22,7 @@ from recommender.matrix import Interactions, Purchase, PurchaseLines, build_inte
 from recommender.models import trending_scores
 from recommender.neighbours import TOP_K, ItemNeighbours, nearest_by_vectors
 from recommender.npz import csr_arrays, csr_from, npz_bytes
+from recommender.plain import Plain
 from recommender.ranking import (
     BUY_AGAIN,
     PERSONAL,
@@ -34,7 +35,7 @@ from recommender.ranking import (
     share,
     share_rows,
 )
-from recommender.rows import Row, row_of, same_structure
+from recommender.rows import Row, counts_row, row_of, same_structure
 from recommender.taste import PersonalTaste
 
 __all__ = ["BUY_AGAIN", "BUY_AGAIN_HALF_LIFE_DAYS", "LATEST_HALF_LIFE_DAYS", "PERSONAL",
@@ -53,7 +54,8 @@ class ShopModel:
     half-life LATEST_HALF_LIFE_DAYS; similar_items CSR float32 (items, items), each item's
     TOP_K nearest items by taste (positive cosine of unit_item_vectors), best first, ties by
     index (what `similar` serves; computed from the taste when not given); cart_neighbours:
-    those config.cart_kind names, for carts (the same object when it is config.neighbours).
+    those config.cart_kind names, for carts (the same object when it is config.neighbours);
+    plain: the baselines config.fallbacks names (recommender.plain), None without any.
     """
 
     def __init__(
@@ -69,8 +71,11 @@ class ShopModel:
         user_latest: sp.csr_matrix | None = None,
         similar_items: sp.csr_matrix | None = None,
         cart_neighbours: ItemNeighbours | None = None,
+        plain: Plain | None = None,
     ) -> None:
-        self.config = config
+        if config.fallbacks and plain is None:
+            raise ValueError(f"{config.fallbacks} fall back to baselines not given (plain)")
+        self.config, self.plain = config, plain
         self.cart_neighbours = neighbours if cart_neighbours is None else cart_neighbours
         self.item_ids = item_ids
         self.user_ids = user_ids
@@ -116,6 +121,8 @@ class ShopModel:
             trending = pool.submit(trending_scores, data, config.trending_half_life_days)
             decayed = pool.submit(decayed_purchases, data, (BUY_AGAIN_HALF_LIFE_DAYS,
                                                             LATEST_HALF_LIFE_DAYS))
+            plain = (pool.submit(Plain.fit, data, set(config.fallbacks.values()))
+                     if config.fallbacks else None)
             taste = config.taste().fit(data.user_items)
             user_recent, user_latest = decayed.result()
             return cls(
@@ -129,6 +136,7 @@ class ShopModel:
                 user_recent=user_recent,
                 user_latest=user_latest,
                 cart_neighbours=carts.result(),
+                plain=None if plain is None else plain.result(),
             )
 
     def to_bytes(self) -> bytes:
@@ -147,6 +155,7 @@ class ShopModel:
             **csr_arrays("similar", self.similar_items),
             **({} if self.cart_neighbours is self.neighbours else
                csr_arrays("cart_neighbours", self.cart_neighbours.matrix)),
+            **({} if self.plain is None else self.plain.to_arrays()),
         })
 
     @classmethod
@@ -171,6 +180,7 @@ class ShopModel:
                 cart_neighbours=config.item_neighbours(config.cart_kind).load(
                     csr_from(arrays, "cart_neighbours"))
                 if "cart_neighbours_shape" in stored else None,
+                plain=Plain.from_arrays(arrays),
             )
 
     def without_customers(self, customer_ids: Iterable[str]) -> ShopModel:
@@ -196,6 +206,7 @@ class ShopModel:
             user_latest=sp.csr_matrix(self.user_latest[keep]),
             similar_items=self.similar_items,
             cart_neighbours=self.cart_neighbours,
+            plain=None if self.plain is None else self.plain.without_users(keep),
         )
 
     # ---- queries ----------------------------------------------------------------------------
@@ -296,13 +307,20 @@ class ShopModel:
     def _personal_scores(self, live: Sequence[tuple[int | None, Row, bool]],
                          exclude_purchased: bool) -> np.ndarray:
         """float64 (customers, items): the personal blend of each (user, counts, fresh) as
-        `for_customer` says (taste folded in when fresh; each taste row its own float32 gemv)."""
+        `for_customer` says (taste folded in when fresh; each taste row its own float32 gemv),
+        or the baseline the task falls back to."""
+        c = self.config
+        fallback = c.discovery_fallback if exclude_purchased else c.nurture_fallback
+        if fallback and self.plain:
+            scores = np.asarray(self.plain.for_rows(fallback, live, self.user_items), np.float64)
+            for k, (_, counts, _) in enumerate(live):
+                scores[k, counts.indices] *= not exclude_purchased  # never bought: 0 if bought
+            return scores
         folded = iter(self.taste.fold_in_many([counts for _, counts, fresh in live if fresh]))
         taste = np.empty((len(live), len(self._items)))
         for k, (user, _, fresh) in enumerate(live):
             taste[k] = self.taste.score(next(folded) if fresh else self.taste.user_factors[user])
         taste = share_rows(taste)
-        c = self.config
         signal = np.empty_like(taste)  # own decayed purchases, or neighbours of the latest
         for k, (user, counts, _) in enumerate(live):
             signal[k] = (self.neighbours.scores(self._decayed(self.user_latest, user, counts))
@@ -322,7 +340,8 @@ class ShopModel:
         """The answer of one customer who bought `bought` from their `ranked` best items of
         `scores` (items,): reasons, the purchases behind each, fillers."""
         repeat = set(bought.tolist()) if not exclude_purchased else set()
-        because = self._because(bought, ranked)
+        because = [tuple(self._items[j] for j in found)
+                   for found in self.neighbours.because(bought, ranked)]
         found = [
             Recommendation(self._items[j], score, BUY_AGAIN) if j in repeat else
             Recommendation(self._items[j], score, PERSONAL, because[column])
@@ -330,7 +349,9 @@ class ShopModel:
                                                     strict=True))
         ]
         exclude = {self._items[j] for j in bought} if exclude_purchased else set()
-        return Answer(self.config.cf, self._fill(found, limit, exclude | set(blocked)))
+        fallback = self.config.fallbacks.get("discovery" if exclude_purchased else "nurture")
+        return Answer(fallback or self.config.cf,
+                      self._fill(found, limit, exclude | set(blocked)))
 
     def buy_again(
         self, customer_id: str, limit: int, blocked: AbstractSet[str] = frozenset(),
@@ -364,7 +385,7 @@ class ShopModel:
     def _counts(self, user: int | None, history: Mapping[str, int] | None
                 ) -> tuple[Row, bool] | None:
         """(1, items) counts from `history` (True: fold in), else (or equal) training's."""
-        fresh = self._history_row(history) if history else None
+        fresh = counts_row(history, self._item_index, len(self._items)) if history else None
         trained = None if user is None else row_of(self.user_items, user)
         if fresh is None or (trained is not None and fresh.same(trained)):
             return None if trained is None else (trained, False)
@@ -376,20 +397,6 @@ class ShopModel:
         own = self._decayed(self.user_recent, user, counts)
         return own * self.rebuy_rates if self.config.rebuy_weighting else own
 
-    def _because(self, bought: np.ndarray, items: list[int],
-                 top: int = 3) -> list[tuple[str, ...]]:
-        """Per item of `items`: up to `top` bought products that are co-purchase neighbours
-        of it, closest first: the purchases that led to recommending it (empty if only taste
-        did)."""
-        if not len(bought) or not items:
-            return [() for _ in items]
-        names = [self._items[j] for j in bought.tolist()]
-        links = self.neighbours.links(bought, items)  # (bought, items)
-        closest = np.argsort(-links, axis=0, kind="stable")[:top].T.tolist()  # per item
-        positive = (links > 0).T.tolist()
-        return [tuple([names[k] for k in order if linked[k]])
-                for order, linked in zip(closest, positive, strict=True)]
-
     def _decayed(self, decayed: sp.csr_matrix, user: int | None, counts: Row) -> np.ndarray:
         """Time-decayed orders (items,) holding each product `counts` holds, from the
         `decayed` row of `user` (recommender.history.decayed_counts)."""
@@ -398,16 +405,6 @@ class ShopModel:
         return decayed_counts(counts.dense(), row_of(self.user_items, user),
                               row_of(decayed, user),
                               any(decayed is aligned for aligned in self._aligned))
-
-    def _history_row(self, history: Mapping[str, int]) -> Row | None:
-        """A row of purchase counts (float32, columns increasing); None if no product is
-        known."""
-        known = sorted((self._item_index[p], n) for p, n in history.items()
-                       if n > 0 and p in self._item_index)
-        if not known:
-            return None
-        return Row(np.array([j for j, _ in known], np.int32),
-                   np.array([n for _, n in known], np.float32), len(self._items))
 
     def for_cart(
         self, product_ids: Sequence[str], customer_id: str | None, limit: int,
@@ -422,16 +419,19 @@ class ShopModel:
             return self.trending(limit, exclude=exclude)
         linked = self.cart_neighbours.summed(cart)
         c = self.config
-        scores = c.cart_neighbours * share(linked) + c.cart_trending * self._trending_share
+        if c.cart_fallback and self.plain:  # its own order; "cart" where neighbours link it
+            scores = self.plain.cart(c.cart_fallback, cart)
+        else:
+            scores = c.cart_neighbours * share(linked) + c.cart_trending * self._trending_share
         scores[cart] = 0.0
         ranked = best(scores, limit + len(exclude))
         links = self.cart_neighbours.links(cart, ranked) > 0  # (cart, ranked): which led to it
-        found = []
+        found, led = [], bool(c.cart_neighbours or c.cart_fallback)  # neighbours' links count
         for column, j in enumerate(ranked):
             because = tuple(self._items[cart[r]] for r in np.flatnonzero(links[:, column]))
-            reason = "cart" if linked[j] > 0 and c.cart_neighbours > 0 else TRENDING
+            reason = "cart" if linked[j] > 0 and led else TRENDING
             found.append(Recommendation(self._items[j], float(scores[j]), reason, because))
-        return Answer(c.cart_kind, self._fill(found, limit, exclude))
+        return Answer(c.cart_fallback or c.cart_kind, self._fill(found, limit, exclude))
 
     def _fill(
         self, found: list[Recommendation], limit: int, exclude: set[str]

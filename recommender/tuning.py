@@ -143,6 +143,8 @@ def choose(purchases: Sequence[Purchase], budget_seconds: float = TUNING_BUDGET_
         },
         "scores": scores,
         "baselines": search.baselines,
+        "tasks": search.verdicts,
+        "candidates": search.blends(),
         "personal_models_tried": [_label(c, search.candidates) for c in search.fitted],
         "configurations_scored": search.scored,
         "seconds": round(time.perf_counter() - started, 2),
@@ -194,6 +196,7 @@ class _Search:
         self.data = data = build_interactions(train)
         self.plain = Plain.fit(data)
         self.baselines: dict[str, dict[str, float]] = {}  # task -> baseline -> score
+        self.verdicts: dict[str, dict[str, Any]] = {}  # task -> what serves it and why
         n_items = data.n_items
         index = {item: i for i, item in enumerate(data.item_ids.tolist())}
         users = {user: u for u, user in enumerate(data.user_ids.tolist())}
@@ -352,6 +355,14 @@ class _Search:
             if "rebuy_weighting" in updates:
                 updates["rebuy_weighting"] = bool(updates["rebuy_weighting"])
             config = replace(config, **updates)
+        blends = dict(chosen)
+        for task in tasks:  # a baseline the blend does not beat serves the task
+            baseline = self._best_baseline(task.name)
+            if baseline is not None and self.baselines[task.name][baseline] >= chosen[task.name]:
+                fallback: dict[str, Any] = {_FALLBACK[task.name]: baseline}
+                config = replace(config, **fallback)
+                chosen[task.name] = self.baselines[task.name][baseline]
+        self.verdicts = {t.name: self._verdict(t.name, blends[t.name], config) for t in tasks}
         popularity = {"nurture": (0.0, 0.0, 1.0), "discovery": (0.0, 0.0, 1.0),
                       "upsell": (0.0, 1.0)}
         return config, {
@@ -366,6 +377,39 @@ class _Search:
         }
 
 
+    def _best_baseline(self, task: str) -> str | None:
+        """The baseline scoring best on `task` (ties: the first of BASELINES, the simplest)."""
+        scores = self.baselines.get(task, {})
+        return max(scores, key=lambda name: (scores[name], -BASELINES.index(name)),
+                   default=None)
+
+    def _verdict(self, task: str, blend: float, config: Config) -> dict[str, Any]:
+        """What serves `task` and why: the best blend against the best baseline."""
+        baseline = self._best_baseline(task)
+        fallback = getattr(config, _FALLBACK[task])
+        served = fallback or f"blend of {config.strategy.split(';')[0]}"
+        verdict: dict[str, Any] = {"served_by": served, "blend": blend}
+        if baseline is None:
+            return {**verdict, "why": "no baseline scored"}
+        top = self.baselines[task][baseline]
+        against = (f"{blend / top:.2f}x the best baseline ({baseline}, {top:.4f})" if top > 0
+                   else f"every baseline scores 0 (first: {baseline})")
+        why = (f"no blend beat {baseline} ({blend:.4f} vs {top:.4f}): {baseline} serves it"
+               if fallback else f"the best blend scores {blend:.4f}, {against}")
+        return {**verdict, "best_baseline": baseline, "baseline": top, "why": why}
+
+    def blends(self) -> dict[str, list[tuple[str, float]]]:
+        """Per task, every blend scored (its best weights), best first."""
+        found: dict[str, list[tuple[str, float]]] = {}
+        for (task, label, kind, half_life), (score, _) in self.results.items():
+            parts = [part for part in (label, kind) if part != "*"]
+            trend = f"trending {half_life:g} d" if half_life else "popularity"
+            found.setdefault(task, []).append((f"{'+'.join(parts)}, {trend}", round(score, 4)))
+        return {task: sorted(scored, key=lambda c: -c[1]) for task, scored in found.items()}
+
+
+_FALLBACK = {"nurture": "nurture_fallback", "discovery": "discovery_fallback",
+             "upsell": "cart_fallback"}
 _WEIGHTS = {
     "nurture": ("nurture_own", "nurture_taste", "nurture_trending", "rebuy_weighting"),
     "discovery": ("discovery_taste", "discovery_neighbours", "discovery_trending"),

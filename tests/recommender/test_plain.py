@@ -5,6 +5,7 @@ customers whose purchases changed since training, they rank the same way."""
 from __future__ import annotations
 
 import io
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
 from recommender.baselines import BM25ItemKNN, CoOccurrence, ImplicitALS, OwnHistory, Popularity
+from recommender.config import Config
 from recommender.evaluation import (
     build_cases,
     discovery_score,
@@ -32,6 +34,7 @@ from recommender.plain import (
     POPULARITY,
     Plain,
 )
+from recommender.shop_model import Answer, ShopModel
 from recommender.validation import Task, relevance, score_exactly, sparse_rows
 
 DAY = 86400.0
@@ -161,3 +164,52 @@ def test_without_users_drops_their_rows() -> None:
     kept = np.flatnonzero(keep)[:5]
     assert np.array_equal(fewer.customers(ALS_DEFAULTS, np.arange(5), data.user_items[kept]),
                           plain.customers(ALS_DEFAULTS, kept, data.user_items[kept]))
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_a_model_that_falls_back_serves_the_baselines_own_lists(name: str) -> None:
+    """Every task falling back to `name`: the model's lists are the baseline's, after a trip
+    through storage too."""
+    train = shop(3)
+    config = Config(nurture_fallback=name, discovery_fallback=name, cart_fallback=name)
+    model = ShopModel.from_bytes(ShopModel.train(train, config).to_bytes())
+    assert model.config.strategy.endswith(
+        f"; nurture: {name}; discovery: {name}; cart: {name}")
+    baseline = CLASSES[name]()
+    baseline.fit(train)
+    carts = [("p0", "p1"), ("p7",), ("p12", "p30", "p31")]
+    asked = [(c, exclude) for c in ("c0", "c5", "c17", "c33") for exclude in (False, True)]
+    ours = [ids(model.for_customer(c, 10, exclude)) for c, exclude in asked]
+    ours += [ids(model.for_cart(cart, None, 10)) for cart in carts]
+    theirs = [baseline.for_customer(c, 10, exclude) for c, exclude in asked]
+    theirs += [baseline.for_cart(cart, 10) for cart in carts]
+    assert ours == theirs
+    assert model.for_customer("c5", 10, False).strategy == name
+
+
+def ids(answer: Answer) -> list[str]:
+    return [r.product_id for r in answer.items]
+
+
+def test_a_fallback_answers_a_customer_with_new_purchases_and_forgets_an_erased_one() -> None:
+    train = shop(3)
+    model = ShopModel.train(train, Config(nurture_fallback=OWN_HISTORY,
+                                          discovery_fallback=ALS_DEFAULTS))
+    before = ids(model.for_customer("c5", 10, False))
+    bought = dict(Counter(p.product_id for p in train if p.customer_id == "c5"))
+    newest = max(model.item_ids.tolist(), key=lambda p: p not in bought)
+    bought[newest] = max(bought.values())  # as often as their favourite, and just now
+    fresh = ids(model.for_customer("c5", 10, False, history=bought))
+    assert fresh[0] == newest and fresh != before
+    assert newest not in ids(model.for_customer("c5", 10, True, history=bought))
+    erased = model.without_customers(["c5"])
+    assert not erased.knows_customer("c5") and erased.plain is not None
+    assert ids(erased.for_customer("c6", 10, True)) == ids(model.for_customer("c6", 10, True))
+
+
+def test_a_config_that_falls_back_needs_the_baselines() -> None:
+    data = build_interactions(shop(1))
+    model = ShopModel.from_interactions(data, Config(cart_fallback=POPULARITY))
+    with pytest.raises(ValueError, match="fall back to baselines not given"):
+        ShopModel(model.config, model.item_ids, model.user_ids, model.user_items, model.taste,
+                  model.neighbours, model.trending_scores)

@@ -9,6 +9,7 @@ import pytest
 
 from recommender import tuning
 from recommender.matrix import Purchase
+from recommender.plain import BASELINES, POPULARITY
 from recommender.shop_model import Config, ShopModel
 from recommender.tuning import choose, describe_choice, train_tuned
 from tests.helpers import auth, order_payload, send_orders, train
@@ -90,7 +91,45 @@ def test_carts_take_the_neighbours_that_complete_them_best(monkeypatch, carts_be
     assert config.cart_neighbours_kind == ("" if config.neighbours == wanted else wanted)
     if carts_better:
         assert choice.report["scores"]["chosen"]["upsell"] > 0.5  # BM25's rigged score
-        assert config.neighbours == "bm25" or choice.report["strategy"].endswith(", carts bm25")
+        blends = choice.report["strategy"].split(";")[0]  # then any task's fallback
+        assert config.neighbours == "bm25" or blends.endswith(", carts bm25")
+
+
+@pytest.mark.parametrize("make_shop", [bundle_shop, staples_shop])
+def test_the_choice_never_scores_below_a_baseline_on_validation(make_shop) -> None:
+    report = choose(make_shop(), budget_seconds=60).report
+    for task, chosen in report["scores"]["chosen"].items():
+        assert chosen >= max(report["baselines"][task].values())
+
+
+@pytest.mark.parametrize("baseline_wins", [True, False])
+def test_a_task_no_blend_beats_falls_back_to_the_best_baseline(monkeypatch,
+                                                                baseline_wins) -> None:
+    """Popularity rigged to score 1.0 (beats anything) on the carts, or every baseline 0.0:
+    the carts, and only they, fall back to popularity, and the model the choice trains
+    serves them by it; or no task falls back to it."""
+    run = tuning._Search.run
+
+    def rigged(search: tuning._Search) -> None:
+        run(search)
+        for name in search.baselines["upsell"]:  # popularity beats all, or none does
+            search.baselines["upsell"][name] = float(baseline_wins and name == POPULARITY)
+
+    monkeypatch.setattr(tuning._Search, "run", rigged)
+    purchases = bundle_shop(customers=150)
+    model, choice = train_tuned(purchases, budget_seconds=600)
+    verdict = choice.report["tasks"]["upsell"]
+    if baseline_wins:
+        assert choice.config.cart_fallback == POPULARITY
+        assert choice.report["scores"]["chosen"]["upsell"] == 1.0
+        assert verdict["served_by"] == POPULARITY and verdict["why"].startswith("no blend beat")
+        assert model.for_cart(["p0"], None, 3).strategy == POPULARITY
+    else:
+        assert choice.config.cart_fallback == ""
+        assert verdict["served_by"].startswith("blend of ")
+        assert verdict["why"].startswith("the best blend scores 1.0000, every baseline scores")
+    assert "popularity" not in (choice.config.nurture_fallback,
+                                choice.config.discovery_fallback)
 
 
 def test_the_report_names_every_candidate_and_fits_the_budget() -> None:
@@ -180,8 +219,17 @@ def test_the_model_endpoint_shows_the_choice_and_its_scores(http, shop) -> None:
     assert choice["chosen_by"] == "time-split validation"
     assert set(choice["scores"]["chosen"]) <= {"nurture", "discovery", "upsell"}
     assert choice["scores"]["chosen"]["upsell"] >= choice["scores"]["popularity"]["upsell"]
-    assert model["strategy"] == choice["strategy"] == (
-        f"{model['config']['cf']}+{model['config']['neighbours']}")
+    assert model["strategy"] == choice["strategy"] == Config(**model["config"]).strategy
+    assert choice["strategy"].startswith(f"{model['config']['cf']}+")
+    # every task: each baseline's and each blend's validation score, and what serves it, why
+    for task in choice["scores"]["chosen"]:
+        assert set(choice["baselines"][task]) == set(BASELINES)
+        assert len(choice["candidates"][task]) >= 3
+        verdict = choice["tasks"][task]
+        served = verdict["served_by"]
+        assert served in BASELINES or served.startswith("blend of ")
+        assert verdict["best_baseline"] in verdict["why"]
+        assert choice["scores"]["chosen"][task] >= max(choice["baselines"][task].values())
     together = http.get(f"/api/v1/shops/{shop.shop.shop_id}/recommendations/products/101",
                         params={"kind": "bought_together", "limit": 2}, headers=auth(shop))
     assert {i["product_id"] for i in together.json()["items"]} == {"102", "103"}
