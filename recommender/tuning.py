@@ -362,7 +362,8 @@ class _Search:
                 fallback: dict[str, Any] = {_FALLBACK[task.name]: baseline}
                 config = replace(config, **fallback)
                 chosen[task.name] = self.baselines[task.name][baseline]
-        self.verdicts = {t.name: self._verdict(t.name, blends[t.name], config) for t in tasks}
+        self.verdicts = {t.name: self._verdict(t.name, blends[t.name], config,
+                                               (label, kind, half_life)) for t in tasks}
         popularity = {"nurture": (0.0, 0.0, 1.0), "discovery": (0.0, 0.0, 1.0),
                       "upsell": (0.0, 1.0)}
         return config, {
@@ -383,12 +384,17 @@ class _Search:
         return max(scores, key=lambda name: (scores[name], -BASELINES.index(name)),
                    default=None)
 
-    def _verdict(self, task: str, blend: float, config: Config) -> dict[str, Any]:
-        """What serves `task` and why: the best blend against the best baseline."""
+    def _verdict(self, task: str, blend: float, config: Config,
+                 shared: tuple[str, str, float]) -> dict[str, Any]:
+        """What serves `task` and why: the chosen blend (`shared`: its personal model,
+        neighbours and half-life) against the best baseline."""
         baseline = self._best_baseline(task)
         fallback = getattr(config, _FALLBACK[task])
         served = fallback or f"blend of {config.strategy.split(';')[0]}"
-        verdict: dict[str, Any] = {"served_by": served, "blend": blend}
+        label, kind, half_life = shared
+        kind = self._cart_kind(kind, half_life) if task == "upsell" else kind
+        verdict: dict[str, Any] = {"served_by": served, "blend": blend, "candidate": _name(
+            "*" if task == "upsell" else label, "*" if task == "nurture" else kind, half_life)}
         if baseline is None:
             return {**verdict, "why": "no baseline scored"}
         top = self.baselines[task][baseline]
@@ -402,10 +408,15 @@ class _Search:
         """Per task, every blend scored (its best weights), best first."""
         found: dict[str, list[tuple[str, float]]] = {}
         for (task, label, kind, half_life), (score, _) in self.results.items():
-            parts = [part for part in (label, kind) if part != "*"]
-            trend = f"trending {half_life:g} d" if half_life else "popularity"
-            found.setdefault(task, []).append((f"{'+'.join(parts)}, {trend}", round(score, 4)))
+            found.setdefault(task, []).append((_name(label, kind, half_life), round(score, 4)))
         return {task: sorted(scored, key=lambda c: -c[1]) for task, scored in found.items()}
+
+
+def _name(label: str, kind: str, half_life: float) -> str:
+    """A blend candidate's name: its personal model and neighbours (those its task uses) and
+    its trending half-life, e.g. "als+bm25, trending 14 d"."""
+    trend = f"trending {half_life:g} d" if half_life else "popularity"
+    return f"{'+'.join(part for part in (label, kind) if part != '*')}, {trend}"
 
 
 _FALLBACK = {"nurture": "nurture_fallback", "discovery": "discovery_fallback",

@@ -66,6 +66,8 @@ async def recommendations_page(request: Request, session: sessions.Session) -> R
         "known_placements": PLACEMENTS,
         **await preview(request, shop.shop_id, shop.currency, request.query_params),
         "model": model, "meta": meta, "choice": choice,
+        "model_parts": _model_parts(meta.get("config") or {}),
+        "candidates": _candidates(choice),
         "trained_ago": _ago(meta.get("trained_at")),
         "training": request.query_params.get("training") == "1",
         # the version that served when "Retrain now" was pressed: a training that ends before
@@ -87,6 +89,35 @@ async def model_status(request: Request, session: sessions.Session) -> Response:
     return JSONResponse({"version": model.version if model else None,
                          "trained_at": meta.get("trained_at")},
                         headers={"Cache-Control": "no-store"})
+
+
+TASK_METRICS = {"nurture": "NDCG@10", "discovery": "NDCG@10", "upsell": "hit rate @10"}
+
+
+def _model_parts(config: dict[str, Any]) -> set[str]:
+    """The names a preview's answer may carry from the model's own strategy: its personal
+    model, its neighbours (the carts' too) and the baselines tasks fall back to."""
+    named = ("cf", "neighbours", "cart_neighbours_kind", "nurture_fallback",
+             "discovery_fallback", "cart_fallback")
+    parts = {str(config[n]) for n in named if config.get(n)}
+    return parts | {f"{config['cf']}_similar"} if config.get("cf") else parts
+
+
+def _candidates(choice: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per task: every blend and baseline the choice scored, best first, and which serves it
+    (the report of recommender.tuning)."""
+    tasks = []
+    for task, verdict in (choice.get("tasks") or {}).items():
+        rows = [{"kind": "baseline", "name": name, "score": score,
+                 "serves": name == verdict.get("served_by")}
+                for name, score in (choice.get("baselines") or {}).get(task, {}).items()]
+        blend_serves = not any(row["serves"] for row in rows)
+        rows += [{"kind": "blend", "name": name, "score": score,
+                  "serves": blend_serves and name == verdict.get("candidate")}
+                 for name, score in (choice.get("candidates") or {}).get(task, [])]
+        rows.sort(key=lambda row: -row["score"])
+        tasks.append({"task": task, "metric": TASK_METRICS.get(task, ""), "rows": rows})
+    return tasks
 
 
 async def _shown_pins(request: Request, shop_id: str) -> list[dict[str, Any]]:

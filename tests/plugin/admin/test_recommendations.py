@@ -9,6 +9,8 @@ import re
 from typing import Any
 
 import httpx
+import numpy as np
+import pytest
 
 from plugin.admin import sessions
 from plugin.admin.recommendations import MAX_EXCLUDED
@@ -16,8 +18,8 @@ from plugin.store.models import current_model_info
 from plugin.store.shops import NewShop
 from tests.browser import DESKTOP_UA, PageWatch, browser  # noqa: F401
 from tests.conftest import Store
-from tests.helpers import eventually
-from tests.plugin.admin.conftest import sign_in
+from tests.helpers import eventually, order_payload, send_orders, train
+from tests.plugin.admin.conftest import link_for, sign_in
 
 
 def preview_ids(client: httpx.Client, **params: str) -> list[str]:
@@ -208,3 +210,61 @@ def test_the_model_status_is_the_signed_in_shops(store: Store, http: httpx.Clien
     shown = re.search(r'id="model-version">([^<]+)<', page)
     assert status.status_code == 200 and shown is not None
     assert status.json()["version"] == shown[1] and status.json()["trained_at"] > 0
+
+
+@pytest.fixture
+def validated(store: Store, http: httpx.Client, shop: NewShop) -> NewShop:
+    """120 customers buying from 5 bundles over 90 days: enough history for the per-shop
+    choice to validate its candidates and baselines."""
+    rng = np.random.default_rng(3)
+    orders = []
+    for c in range(120):
+        bundle = 101 + 3 * int(rng.integers(0, 5))
+        for n in range(3):
+            day = int(rng.integers(0, 90))
+            stamp = f"2025-{1 + day // 30:02d}-{1 + day % 28:02d}T10:00:00Z"
+            orders.append(order_payload(10_000 + 10 * c + n, c + 1,
+                                        [bundle, bundle + 1 + n % 2], created_at=stamp))
+    send_orders(http, shop, orders)
+    assert train(http, shop).status_code == 200
+    return shop
+
+
+def test_the_model_shows_what_serves_each_task_and_every_candidates_score_in_chromium(
+        store: Store, http: httpx.Client, validated: NewShop,
+        browser: Any) -> None:  # noqa: F811
+    choice = http.get(f"/api/v1/shops/{validated.shop.shop_id}/model", headers={
+        "Authorization": f"Bearer {validated.api_key}"}).json()["model"]["choice"]
+    assert choice["chosen_by"] == "time-split validation"
+    context = browser.new_context(user_agent=DESKTOP_UA, viewport={"width": 390, "height": 900})
+    try:
+        page = context.new_page()
+        watch = PageWatch(page)
+        page.goto(link_for(store, validated, str(http.base_url)))
+        page.click("#continue")
+        page.goto(f"{http.base_url}/admin/recommendations")
+        served = page.locator("#served-by tbody tr")
+        assert served.count() == len(choice["tasks"])
+        for n, (task, verdict) in enumerate(choice["tasks"].items()):
+            cells = served.nth(n).locator("th, td").all_inner_texts()
+            assert cells == [task, verdict["served_by"], verdict["why"]]
+        tables = page.locator("#every-candidate table.candidates")
+        assert not tables.first.is_visible()  # folded until asked for
+        page.click("#every-candidate summary")
+        assert tables.first.is_visible()
+        for task, verdict in choice["tasks"].items():
+            table = page.locator(f"#every-candidate table[data-task='{task}']")
+            rows = table.locator("tbody tr")
+            names = [rows.nth(n).locator("td").first.inner_text().replace(" (serves)", "")
+                     for n in range(rows.count())]
+            assert set(names) == set(choice["baselines"][task]) | {
+                name for name, _ in choice["candidates"][task]}
+            scores = [float(t) for t in table.locator("tbody td.num").all_inner_texts()]
+            assert scores == sorted(scores, reverse=True)  # best first
+            serving = table.locator("tr.serves td").first.inner_text()
+            wanted = (verdict["served_by"] if verdict["served_by"] in choice["baselines"][task]
+                      else verdict["candidate"])
+            assert table.locator("tr.serves").count() == 1 and serving.startswith(wanted)
+        assert watch.errors == []
+    finally:
+        context.close()
