@@ -160,8 +160,13 @@ def describe_choice(choice: Choice) -> str:
     if report.get("chosen_by") != "time-split validation":
         return f"{report['strategy']} (defaults: {report.get('why', '')})"
     scores = report["scores"]
-    parts = [f"{task} {value:.3f} (defaults {scores['default'][task]:.3f}, popularity "
-             f"{scores['popularity'][task]:.3f})" for task, value in scores["chosen"].items()]
+    parts = []
+    for task, value in scores["chosen"].items():
+        verdict = report.get("tasks", {}).get(task, {})
+        against = (f"best baseline {verdict['best_baseline']} {verdict['baseline']:.3f}"
+                   if "best_baseline" in verdict else
+                   f"popularity {scores['popularity'][task]:.3f}")
+        parts.append(f"{task} {value:.3f} (defaults {scores['default'][task]:.3f}, {against})")
     config = choice.config
     return (f"{report['strategy']}, trending half-life {config.trending_half_life_days:g} d; "
             f"validated on {report['validation']['from']}..{report['validation']['to']}: "

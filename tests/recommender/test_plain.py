@@ -29,6 +29,7 @@ from recommender.plain import (
     CO_OCCURRENCE,
     IMPLICIT_ALS_ALPHA,
     IMPLICIT_ALS_REGULARIZATION,
+    MANY_ROWS,
     NEWEST,
     OWN_HISTORY,
     POPULARITY,
@@ -213,3 +214,15 @@ def test_a_config_that_falls_back_needs_the_baselines() -> None:
     with pytest.raises(ValueError, match="fall back to baselines not given"):
         ShopModel(model.config, model.item_ids, model.user_ids, model.user_items, model.taste,
                   model.neighbours, model.trending_scores)
+
+
+def test_co_occurrence_of_many_rows_scores_as_of_few() -> None:
+    """At least MANY_ROWS rows of a small catalog take a dense product: the same scores."""
+    data = build_interactions(shop(2))
+    plain = Plain.fit(data, [CO_OCCURRENCE])
+    users = np.arange(MANY_ROWS + 6) % data.n_users
+    many = plain.customers(CO_OCCURRENCE, users, data.user_items[users])
+    few = np.vstack([plain.customers(CO_OCCURRENCE, users[n:n + 8],
+                                     data.user_items[users[n:n + 8]])
+                     for n in range(0, len(users), 8)])
+    assert np.allclose(many, few, rtol=0, atol=1e-4) and many.shape == (len(users), 40)
