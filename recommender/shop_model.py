@@ -314,7 +314,7 @@ class ShopModel:
         if fallback and self.plain:
             scores = np.asarray(self.plain.for_rows(fallback, live, self.user_items), np.float64)
             for k, (_, counts, _) in enumerate(live):
-                scores[k, counts.indices] *= not exclude_purchased  # never bought: 0 if bought
+                scores[k, counts.indices] *= 0.0 if exclude_purchased else 1.0  # never bought
             return scores
         folded = iter(self.taste.fold_in_many([counts for _, counts, fresh in live if fresh]))
         taste = np.empty((len(live), len(self._items)))

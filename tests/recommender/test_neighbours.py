@@ -161,3 +161,16 @@ def test_links_read_the_current_matrix_as_scipy_indexes_it(n_items: int) -> None
         assert links.dtype == np.float32
         assert np.array_equal(links, matrix[rows][:, columns].toarray())
         assert neighbours.links([], columns).shape == (0, 7)
+
+
+def test_because_names_the_bought_products_an_item_neighbours_closest_first() -> None:
+    matrix = sp.csr_matrix(np.array([[0, 0.5, 0.9, 0, 0],    # item 0 links 1 and 2
+                                     [0.5, 0, 0, 0.2, 0],
+                                     [0.9, 0, 0, 0.7, 0],
+                                     [0, 0.2, 0.7, 0, 0],
+                                     [0, 0, 0, 0, 0]], dtype=np.float32))
+    neighbours = CoPurchase().load(matrix)
+    bought = np.array([1, 2, 3])
+    assert neighbours.because(bought, [0, 4, 3]) == [[2, 1], [], [2, 1]]
+    assert neighbours.because(bought, [0], top=1) == [[2]]
+    assert neighbours.because(np.array([], dtype=np.int64), [0, 3]) == [[], []]

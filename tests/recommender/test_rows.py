@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.rows import Row, dense_block, dense_row, row_of, same_structure, summed_rows
+from recommender.rows import (
+    Row,
+    counts_row,
+    dense_block,
+    dense_row,
+    row_of,
+    same_structure,
+    summed_rows,
+)
 
 
 def random_csr(seed: int, canonical: bool = True) -> sp.csr_matrix:
@@ -86,3 +94,12 @@ def test_same_structure_is_same_entries_stored_once_each_in_order() -> None:
                              matrix.shape)
     assert not same_structure(unsorted, unsorted)
     assert not same_structure(sp.csr_matrix((2, 5), dtype=np.float32), matrix)
+
+
+def test_counts_row_of_a_history_keeps_known_products_in_column_order() -> None:
+    index = {"a": 0, "b": 1, "c": 2}
+    row = counts_row({"c": 2, "zz": 5, "a": 1, "b": 0}, index, 3)
+    assert row is not None and row.width == 3
+    assert row.indices.tolist() == [0, 2] and row.data.tolist() == [1.0, 2.0]
+    assert row.indices.dtype == np.int32 and row.data.dtype == np.float32
+    assert counts_row({"zz": 5, "b": 0}, index, 3) is None
