@@ -166,8 +166,12 @@ class Plain:
                                                  sp.csr_matrix(counts, dtype=np.float32)))
 
     def _filled(self, scores: np.ndarray) -> np.ndarray:
-        """Products of positive score first (by score), then the rest by popularity."""
-        return np.where(scores > 0, scores + np.float32(1.0), self.popular[None, :])
+        """Products of positive score first (by score), then the rest by popularity (in
+        place: `scores` is the caller's new matrix)."""
+        nothing = scores <= 0
+        scores += np.float32(1.0)
+        np.copyto(scores, np.broadcast_to(self.popular, scores.shape), where=nothing)
+        return scores
 
     @staticmethod
     def _part(part: Any, name: str) -> Any:

@@ -3,8 +3,9 @@
 A shop's history is split in time: the orders of the last VALIDATION_SHARE of its time span
 (at most MAX_VALIDATION_DAYS) are held out, everything before trains candidates. The three
 tasks (nurture, discovery, upsell) are scored as recommender.validation asks them: each
-returning customer's next basket, and real held-out baskets with one product hidden; for
-every candidate, within a time budget:
+returning customer's next basket, and real held-out baskets with one product hidden (at most
+MAX_CASES a task, fewer for a large catalog: MAX_CELLS bounds cases x products); for every
+candidate, within a time budget:
 
 - personal models (each fit once): ALS with the default factors, ALS with twice as many, ALS
   with strong regularization, BPR;
@@ -67,6 +68,7 @@ MAX_VALIDATION_DAYS = 120.0
 MIN_SPAN_DAYS = 28.0
 MIN_CASES = 20  # a task with fewer held-out cases keeps its default weights
 MAX_CASES = 1500  # per task, sampled with a fixed seed: enough to rank, fast to score
+MAX_CELLS = 30_000_000  # cases x products of a task's score matrices: large catalogs get fewer
 
 HALF_LIVES = (14.0, 60.0, 0.0)
 NURTURE_GRID = [w for w in product((0.0, 1.0), (0.0, 0.3, 1.0), (0.0, 0.2, 0.5, 1.0, 3.0))
@@ -126,7 +128,9 @@ def choose(purchases: Sequence[Purchase], budget_seconds: float = TUNING_BUDGET_
     cutoff = last - min(VALIDATION_SHARE * span_days, MAX_VALIDATION_DAYS) * DAY
     train = [p for p in rows if p.timestamp < cutoff]
     held_out = [p for p in rows if p.timestamp >= cutoff]
-    cases = sample(next_basket_cases(train, held_out, seed), MAX_CASES, seed)
+    catalog = len({p.product_id for p in train})
+    cases = sample(next_basket_cases(train, held_out, seed),
+                   max(MIN_CASES, min(MAX_CASES, MAX_CELLS // max(catalog, 1))), seed)
     counts = {"nurture": len(cases.nurture), "discovery": len(cases.discovery),
               "upsell": len(cases.upsell)}
     if max(counts.values()) < MIN_CASES:

@@ -82,9 +82,10 @@ class Task:
 
 def score_exactly(task: Task, scores: np.ndarray) -> float:
     """The task's score of a full (cases, items) score matrix: each case's K best items that
-    are not masked, ties by item index (what a baseline's own ranking gives)."""
+    are not masked, ties by item index (what a baseline's own ranking gives). `scores` is
+    changed in place (masked items set to -inf)."""
     if task.mask is not None:
-        scores = np.where(task.mask, -np.inf, scores)
+        scores[task.mask] = -np.inf
     top = top_k(scores)
     named = np.isfinite(np.take_along_axis(scores, top, axis=1))
     return _metric(np.take_along_axis(task.known, top, axis=1) & named, task.ideal)
@@ -169,7 +170,11 @@ def top_k(scores: np.ndarray, k: int = K) -> np.ndarray:
     above = scores > kth
     tied = scores == kth
     need = k - above.sum(axis=1, keepdims=True)
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= need))
+    chosen = above | tied
+    excess = np.flatnonzero(tied.sum(axis=1) > need[:, 0])  # more tied than places: the first
+    if len(excess):
+        chosen[excess] = above[excess] | (tied[excess]
+                                          & (np.cumsum(tied[excess], axis=1) <= need[excess]))
     columns = np.nonzero(chosen)[1].reshape(n_rows, k)  # each row's k, by column
     order = np.argsort(-np.take_along_axis(scores, columns, axis=1), axis=1, kind="stable")
     return np.take_along_axis(columns, order, axis=1)

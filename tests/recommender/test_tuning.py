@@ -132,6 +132,17 @@ def test_a_task_no_blend_beats_falls_back_to_the_best_baseline(monkeypatch,
                                 choice.config.discovery_fallback)
 
 
+def test_a_large_catalog_is_validated_on_fewer_cases(monkeypatch) -> None:
+    """Cases x products of a task stay within MAX_CELLS (here 30 products x 40 cases), so a
+    catalog of 68k products does not spend the budget on 1,500-row matrices."""
+    monkeypatch.setattr(tuning, "MAX_CELLS", 30 * 40)
+    report = choose(bundle_shop(), budget_seconds=60).report
+    assert max(report["validation"]["cases"].values()) == 40
+    monkeypatch.setattr(tuning, "MAX_CELLS", 30)  # never below MIN_CASES
+    report = choose(bundle_shop(), budget_seconds=60).report
+    assert max(report["validation"]["cases"].values()) == tuning.MIN_CASES
+
+
 def test_the_report_names_every_candidate_and_fits_the_budget() -> None:
     # a budget no machine runs out of here: the report must list every candidate
     choice = choose(bundle_shop(customers=150), budget_seconds=600)
