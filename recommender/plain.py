@@ -110,7 +110,9 @@ class Plain:
             return self._filled(_dense(bought @ together))
         if name == ALS_DEFAULTS:
             user_factors, item_factors = self._part(self.als, name)
-            factors = user_factors[np.maximum(users, 0)]
+            factors = np.zeros((len(users), item_factors.shape[1]), np.float32)
+            known = np.flatnonzero(users >= 0)
+            factors[known] = user_factors[users[known]]
             fresh = np.flatnonzero(users < 0)
             if len(fresh):
                 factors[fresh] = self._fold_in(counts[fresh])

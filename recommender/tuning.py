@@ -20,9 +20,12 @@ The blends are scored for all held-out cases at once from the component scores, 
 to a top of 1 per case exactly as ShopModel does. Shared parts (personal model, neighbours,
 half-life) are chosen by the mean over tasks of the best score they allow relative to the
 defaults (carts counting with their own best neighbours); then each task takes its best
-weights under them. The choice, the validation
-window and the scores of the chosen, default and popularity configurations are reported (the
-API shows them with the model).
+weights under them. Every baseline of recommender.plain (popularity, own history,
+co-occurrence, ALS with implicit's defaults, BM25 item-kNN) is scored on the same cases, first
+and always: a task whose best blend does not beat the best baseline falls back to it (Config's
+*_fallback). The report holds the choice, the validation window, the scores of the chosen,
+default and popularity configurations, every baseline's and every blend's score per task, and
+what serves each task and why (the API and the dashboard show them with the model).
 """
 
 from __future__ import annotations
