@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from plugin.admin import routes as admin_routes
 from plugin.api import email, lifecycle, nurture, pins, privacy, recommendations, widget_stats
 from plugin.config import Settings
+from plugin.engine.refresh_ahead import RefreshAhead
 from plugin.shopify import routes as shopify_routes
 from plugin.store.cache import ShopCache
 from plugin.store.connection import open_redis
@@ -53,6 +54,7 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             app.state.redis = redis
             app.state.http = http
             app.state.cache = ShopCache(redis)
+            RefreshAhead(app.state.cache).attach()
             app.state.ingestor = Ingestor(
                 redis, http=http, claim_idle_ms=settings.claim_idle_seconds * 1000
             )

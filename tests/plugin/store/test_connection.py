@@ -27,6 +27,7 @@ from plugin.store.connection import (
     DB_FILENAME,
     REGISTRY_FILENAME,
     EmbeddedRedis,
+    json_object,
     open_redis,
     text,
 )
@@ -186,3 +187,8 @@ def test_an_external_redis_is_used_as_it_is_and_left_running(store: Store) -> No
     assert run_async(work) == b"\xff kept as bytes"
     assert store.run(lambda r: r.get(key)) == b"\xff kept as bytes"  # the server still answers
 
+
+
+def test_json_object_reads_a_stored_object_and_nothing_else() -> None:
+    assert json_object(b'{"title": "Mug", "price": "4.50"}') == {"title": "Mug", "price": "4.50"}
+    assert json_object('["not", "an object"]') == {} and json_object("3") == {}
