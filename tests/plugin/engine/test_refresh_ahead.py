@@ -120,3 +120,36 @@ def test_only_kept_answers_are_made_again_and_the_oldest_give_way(
         return pending
 
     assert store.run(work) == ["1", "2"]
+
+
+def test_many_customers_are_made_again_a_batch_at_a_time(
+        store: Store, paired_shop: NewShop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BATCH queries a run of serve_many at most, so the requests arriving meanwhile are not
+    held up behind all of them."""
+    monkeypatch.setattr(refresh_ahead, "BATCH", 2)
+    sizes: list[int] = []
+    original = refresh_ahead.serve_many
+
+    async def counted(cache: ShopCache, shop_id: str, currency: str, asked: Any) -> Any:
+        sizes.append(len(asked))
+        return await original(cache, shop_id, currency, asked)
+
+    monkeypatch.setattr(refresh_ahead, "serve_many", counted)
+    shop_id, currency = paired_shop.shop.shop_id, paired_shop.shop.currency
+
+    async def work(redis: Any) -> list[bool]:
+        cache = ShopCache(redis)
+        refresher = RefreshAhead(cache, quiet_seconds=0.05).attach()
+        await cache.model(shop_id)
+        asked = [await queries.personal(cache, shop_id, str(n), 4) for n in range(5)]
+        for query in asked:
+            await serve_query(cache, shop_id, currency, query)
+        for n in range(5):  # stored, then heard of at once (one refresh round's notes)
+            await new_order(redis, ShopCache(redis), shop_id, str(n), 20 + n)
+        cache.changed(shop_id, *[(changes.CUSTOMER, changes.customer_digest(str(n)))
+                                 for n in range(5)])
+        await settled(refresher)
+        return [cache.answer(shop_id, q.key) is not None for q in asked]
+
+    assert store.run(work) == [True] * 5
+    assert sizes == [2, 2, 1]
