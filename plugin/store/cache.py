@@ -222,9 +222,13 @@ class ShopCache:
                 entry.histories.move_to_end(digest)
         wanted = [n for n, history in enumerate(found) if history is None]
         if wanted:
-            epoch = entry.epoch
-            read = await read_histories(self.redis, shop_id, [customer_ids[n] for n in wanted])
-            current = self._current(shop_id, entry, epoch)
+            for _ in range(3):  # a note arrived during the read: read again, as of that note
+                epoch = entry.epoch
+                read = await read_histories(self.redis, shop_id,
+                                            [customer_ids[n] for n in wanted])
+                current = self._current(shop_id, entry, epoch)
+                if current or self._entries.get(shop_id) is not entry:
+                    break
             for n, history in zip(wanted, read, strict=True):
                 found[n] = history
                 if current:

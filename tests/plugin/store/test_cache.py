@@ -242,3 +242,35 @@ def test_a_read_begun_before_a_note_is_not_kept(store, shop) -> None:
         return str((await cache.products(shop_id, ["p1"]))[0]["title"])
 
     assert store.run(with_cache(work)) == "New"
+
+
+def test_a_history_read_while_its_customers_note_arrives_is_read_again(
+        store, shop, monkeypatch) -> None:
+    """The note of an order written while the history was on its way: the history returned
+    (and the answers made from it) must include that order, not stay as before it."""
+    from plugin.store import cache as cache_module
+
+    shop_id = shop.shop.shop_id
+    original = cache_module.read_histories
+    reads: list[int] = []
+
+    async def work(redis: aioredis.Redis) -> tuple[dict[str, int], dict[str, int]]:
+        cache = ShopCache(redis)
+        await store_order(redis, shop_id, order("o1", "c1", "p1"))
+
+        async def racing(*args: Any) -> Any:
+            found = await original(*args)  # read before the order below was written
+            reads.append(len(found))
+            if len(reads) == 1:
+                await store_order(redis, shop_id, order("o2", "c1", "p2"))
+                cache.changed(shop_id, (changes.CUSTOMER, changes.customer_digest("c1")))
+            return found
+
+        monkeypatch.setattr(cache_module, "read_histories", racing)
+        first = dict(await cache.history(shop_id, "c1"))
+        held = dict(await cache.history(shop_id, "c1"))  # from memory now
+        return first, held
+
+    first, held = store.run(work)
+    assert first == held == {"p1": 1, "p2": 1}
+    assert len(reads) == 2
