@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import numpy as np
 
 from plugin.store.shops import NewShop
 
@@ -64,6 +65,21 @@ def order_payload(
         "customer": None if customer_id is None else {"id": customer_id},
         "line_items": lines,
     }
+
+
+def bundle_orders(customers: int = 120, seed: int = 3) -> list[dict[str, Any]]:
+    """Customers each buying from one of 5 bundles of products (101-103, 104-106, ...), 3
+    orders each over 90 days of 2025: history enough for the per-shop choice to validate."""
+    rng = np.random.default_rng(seed)
+    orders = []
+    for c in range(customers):
+        bundle = 101 + 3 * int(rng.integers(0, 5))
+        for n in range(3):
+            day = int(rng.integers(0, 90))
+            stamp = f"2025-{1 + day // 30:02d}-{1 + day % 28:02d}T10:00:00Z"
+            orders.append(order_payload(10_000 + 10 * c + n, c + 1,
+                                        [bundle, bundle + 1 + n % 2], created_at=stamp))
+    return orders
 
 
 def body_of(payload: Any) -> bytes:

@@ -12,7 +12,7 @@ from recommender.matrix import Purchase
 from recommender.plain import BASELINES, POPULARITY
 from recommender.shop_model import Config, ShopModel
 from recommender.tuning import choose, describe_choice, train_tuned
-from tests.helpers import auth, order_payload, send_orders, train
+from tests.helpers import auth, bundle_orders, order_payload, send_orders, train
 
 DAY = 86400.0
 START = 1_700_000_000.0
@@ -213,16 +213,7 @@ def test_the_chosen_config_is_stored_with_the_model() -> None:
 
 
 def test_the_model_endpoint_shows_the_choice_and_its_scores(http, shop) -> None:
-    rng = np.random.default_rng(3)
-    orders = []
-    for c in range(120):
-        bundle = 101 + 3 * int(rng.integers(0, 5))
-        for n in range(3):
-            day = int(rng.integers(0, 90))
-            stamp = f"2025-{1 + day // 30:02d}-{1 + day % 28:02d}T10:00:00Z"
-            orders.append(order_payload(10_000 + 10 * c + n, c + 1,
-                                        [bundle, bundle + 1 + n % 2], created_at=stamp))
-    send_orders(http, shop, orders)
+    send_orders(http, shop, bundle_orders())
     assert train(http, shop).status_code == 200
     body = http.get(f"/api/v1/shops/{shop.shop.shop_id}/model", headers=auth(shop)).json()
     model = body["model"]

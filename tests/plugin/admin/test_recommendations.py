@@ -9,7 +9,6 @@ import re
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
 from plugin.admin import sessions
@@ -18,7 +17,7 @@ from plugin.store.models import current_model_info
 from plugin.store.shops import NewShop
 from tests.browser import DESKTOP_UA, PageWatch, browser  # noqa: F401
 from tests.conftest import Store
-from tests.helpers import eventually, order_payload, send_orders, train
+from tests.helpers import bundle_orders, eventually, send_orders, train
 from tests.plugin.admin.conftest import link_for, sign_in
 
 
@@ -214,18 +213,8 @@ def test_the_model_status_is_the_signed_in_shops(store: Store, http: httpx.Clien
 
 @pytest.fixture
 def validated(store: Store, http: httpx.Client, shop: NewShop) -> NewShop:
-    """120 customers buying from 5 bundles over 90 days: enough history for the per-shop
-    choice to validate its candidates and baselines."""
-    rng = np.random.default_rng(3)
-    orders = []
-    for c in range(120):
-        bundle = 101 + 3 * int(rng.integers(0, 5))
-        for n in range(3):
-            day = int(rng.integers(0, 90))
-            stamp = f"2025-{1 + day // 30:02d}-{1 + day % 28:02d}T10:00:00Z"
-            orders.append(order_payload(10_000 + 10 * c + n, c + 1,
-                                        [bundle, bundle + 1 + n % 2], created_at=stamp))
-    send_orders(http, shop, orders)
+    """A shop whose history lets the per-shop choice validate candidates and baselines."""
+    send_orders(http, shop, bundle_orders())
     assert train(http, shop).status_code == 200
     return shop
 

@@ -27,16 +27,6 @@ from tests.helpers import (
 from tests.plugin.store.test_urls import BAD_URLS, GOOD_URLS
 
 
-@pytest.fixture
-def paired_shop(http: httpx.Client, shop: NewShop) -> NewShop:
-    """101 is always bought with 102; 103..108 sell in pairs."""
-    orders = [order_payload(1000 + n, n, [101, 102]) for n in range(20)]
-    orders += [order_payload(2000 + n, n, [103 + n % 6, 103 + (n + 1) % 6]) for n in range(20)]
-    send_orders(http, shop, orders)
-    assert train(http, shop).status_code == 200
-    return shop
-
-
 def bought_together(http: httpx.Client, shop: NewShop, product_id: str) -> list[str]:
     response = http.get(f"/api/v1/shops/{shop.shop.shop_id}/recommendations/products/"
                         f"{product_id}", params={"limit": 4}, headers=auth(shop))
