@@ -15,7 +15,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from plugin.admin import routes as admin_routes
-from plugin.api import email, lifecycle, nurture, pins, privacy, recommendations, widget_stats
+from plugin.api import (
+    api_keys,
+    email,
+    lifecycle,
+    nurture,
+    pins,
+    privacy,
+    recommendations,
+    reference,
+    widget_stats,
+)
 from plugin.config import Settings
 from plugin.engine.refresh_ahead import RefreshAhead
 from plugin.shopify import routes as shopify_routes
@@ -88,6 +98,8 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             *email.routes,
             *nurture.routes,
             *widget_stats.routes,
+            *api_keys.routes,
+            *reference.routes,
             *shopify_routes.routes,
             *admin_routes.routes,
             *extra_routes,

@@ -1,4 +1,4 @@
-"""The `shopreco` command line: serve, worker, shops, backfill, import-csv, train, demo,
+"""The `shopreco` command line: serve, worker, shops, keys, backfill, import-csv, train, demo,
 dead-letters, privacy, erase, evaluate, lifecycle, widgets, secrets, shopify, admin."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from plugin.commands import (
     demo,
     evaluate,
     import_csv,
+    keys,
     lifecycle,
     privacy,
     secrets,
@@ -31,7 +32,7 @@ from plugin.store.shops import ShopError
 from webhooks.http import FetchError
 
 # In the order `shopreco --help` lists them.
-COMMANDS = (serve, shops, backfill, train, demo, deadletters, privacy, import_csv, evaluate,
+COMMANDS = (serve, shops, keys, backfill, train, demo, deadletters, privacy, import_csv, evaluate,
             lifecycle, widgets, secrets, shopify, admin)
 
 

@@ -17,6 +17,8 @@
     GET  /admin/customers[.csv] customers per stage, cohort retention, a stage's customers
     GET  /admin/customers/feed.csv, /admin/customers/email  the nurture feed as CSV per stage
                                 and a customer's e-mail block preview (plugin.admin.nurture)
+    GET  /admin/keys            the shop's API keys; POST /admin/keys (create),
+                                /admin/keys/rotate, /admin/keys/revoke (plugin.admin.keys)
     GET  /admin/shopify         signed in from the Shopify admin (its signed query and App
                                 Bridge session token; plugin.admin.shopify)
 
@@ -30,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from plugin.admin import nurture, passwords, sessions, shopify
+from plugin.admin import keys, nurture, passwords, sessions, shopify
 from plugin.admin.customers import customers_csv, customers_page
 from plugin.admin.health import health_page, replay
 from plugin.admin.overview import overview
@@ -111,4 +113,5 @@ routes = [
     *shopify.routes,
     *passwords.routes,
     *nurture.routes,
+    *keys.routes,
 ]

@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from plugin.api.email_html import BlockProduct, absolute_url, format_price, render_block
+from plugin.api.schemas import CUSTOMER_ID, EXCLUDE_PURCHASED, SHOP_ID, customer_id
 from plugin.api.signed_links import (
     BLOCK_LINK_DAYS,
     CLICK_LINK_DAYS,
@@ -35,7 +36,18 @@ from plugin.store import keys
 from plugin.store.shops import Shop, get_shop
 from plugin.store.tracking import record_click
 from plugin.web.auth import authorized
-from plugin.web.params import BadRequest, parse_bool, parse_int
+from plugin.web.openapi import (
+    Answer,
+    Operation,
+    Param,
+    Schema,
+    documented,
+    integer,
+    nullable,
+    obj,
+    string,
+)
+from plugin.web.params import BadRequest, parse_bool, parse_id, parse_int
 from plugin.web.problems import problem
 
 log = logging.getLogger(__name__)
@@ -74,15 +86,66 @@ def email_fields(
     }
 
 
+EXAMPLE_SIG = "Hq0w3n5mU2m1cQ4oVZB5sJr1yKcN8x7d9fL2aT6eXbE"
+BLOCK_URL_EXAMPLE = ("https://reco.example.com/email/v1/blocks/my-shop/207119551?limit=4&"
+                     f"exclude_purchased=false&exp=1753920000&sig={EXAMPLE_SIG}")
+EMAIL_FIELDS: dict[str, Schema] = {  # what email_fields adds to an item, for the reference
+    "click_url": string(
+        f"The tracked link to the product: counts the click (placement email), then opens the "
+        f"product's page. Signed, no API key in it; valid {CLICK_LINK_DAYS} days.",
+        "https://reco.example.com/email/v1/click?shop=my-shop&customer=207119551&product="
+        f"632910392&exp=1782950400&sig={EXAMPLE_SIG}", format="uri"),
+    "display_price": nullable(string(
+        "The price as the shop's customers read it (the shop's currency and locale); null "
+        "when the catalog has no price.", "19,90 €")),
+    "email_image_url": nullable(string(
+        "The product's image as an absolute http(s) URL (relative to the storefront when the "
+        "catalog's is); null without a safe one.", "https://cdn.example.com/mug.jpg",
+        format="uri")),
+}
+
+
 def block_product(item: Mapping[str, Any], extra: Mapping[str, Any]) -> BlockProduct:
     return BlockProduct(title=item.get("title") or "", link=extra["click_url"],
                         price=extra["display_price"], image_url=extra["email_image_url"])
 
 
+BLOCK_URL = obj("A signed URL of the customer's e-mail block.", {
+    "shop_id": SHOP_ID,
+    "customer_id": customer_id(),
+    "url": string(
+        "The block's address: GET it (no API key) for an HTML fragment of the customer's "
+        "recommendations, e-mail-safe, with tracked product links; an e-mail tool fetches it at "
+        "send time. Anyone with it sees the block until it expires.",
+        BLOCK_URL_EXAMPLE, format="uri"),
+    "expires_at": string("When the URL stops working (a UTC midnight).", "2025-07-31T00:00:00Z",
+                         format="date-time"),
+})
+
+
+@documented(Operation(
+    "GET", "emailBlockUrl", "A signed URL of a customer's e-mail block", "Nurture",
+    {200: Answer("The URL and when it expires.", BLOCK_URL)}, "lifecycle:read",
+    description="The block shows what the personal recommendation call would (`reason` "
+                "buy_again or personal; trending for a customer the shop has not seen), as "
+                "HTML for an e-mail. Any customer id gets a URL.",
+    params=(CUSTOMER_ID,
+            Param("limit", integer(f"How many products the block shows at most (default "
+                                   f"{DEFAULT_PRODUCTS}).", DEFAULT_PRODUCTS, minimum=1,
+                                   maximum=MAX_PRODUCTS)),
+            EXCLUDE_PURCHASED,
+            Param("heading", string(f"A heading above the products (surrounding spaces "
+                                    f"trimmed; at most {MAX_HEADING} characters; default "
+                                    f"none).", "Picked for you", maxLength=MAX_HEADING)),
+            Param("expires_in_days", integer(f"How long the URL works, in days (default "
+                                             f"{BLOCK_LINK_DAYS}; rounded up to a UTC "
+                                             "midnight).", BLOCK_LINK_DAYS, minimum=1,
+                                             maximum=MAX_LINK_DAYS))),
+))
 @authorized
 async def email_block_url(request: Request, shop: Shop) -> Response:
     """A signed URL of the customer's e-mail block, valid `expires_in_days` (default 30)."""
-    customer_id = request.path_params["customer_id"]
+    customer_id = parse_id("customer_id", request.path_params["customer_id"])
     params = request.query_params
     limit = parse_int("limit", params.get("limit"), DEFAULT_PRODUCTS, 1, MAX_PRODUCTS)
     exclude = parse_bool("exclude_purchased", params.get("exclude_purchased"))

@@ -23,14 +23,35 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from plugin.api.email import MAX_PRODUCTS, email_fields
-from plugin.api.lifecycle import parse_as_of
+from plugin.api.email import BLOCK_URL_EXAMPLE, EMAIL_FIELDS, MAX_PRODUCTS, email_fields
+from plugin.api.lifecycle import AS_OF, SCOPE, customer_scores, parse_as_of
+from plugin.api.schemas import (
+    CURRENCY,
+    EXCLUDE_PURCHASED,
+    ITEM,
+    MODEL_VERSION,
+    SHOP_ID,
+    customer_id,
+)
 from plugin.api.signed_links import BLOCK_LINK_DAYS, CLICK_LINK_DAYS, block_url, expiry, link_secret
 from plugin.engine import queries
 from plugin.engine.lifecycle import shop_stage_table
 from plugin.engine.serving import serve_many
 from plugin.store.shops import Shop
 from plugin.web.auth import authorized
+from plugin.web.openapi import (
+    COMPONENTS,
+    Answer,
+    Operation,
+    Param,
+    array,
+    documented,
+    integer,
+    named,
+    nullable,
+    obj,
+    string,
+)
 from plugin.web.params import BadRequest, parse_bool, parse_int
 from plugin.web.responses import json_bytes
 from plugin.web.spreadsheet import attachment_name, spreadsheet_cell
@@ -154,6 +175,83 @@ def stage_fields(stage: CustomerStage, currency: str) -> dict[str, Any]:
     }
 
 
+# ---- the reference ------------------------------------------------------------------------------
+
+RECOMMENDED = COMPONENTS[ITEM["$ref"].rpartition("/")[2]]  # the API's item, closed: copied
+PRODUCT = named("NurtureProduct", obj(
+    "A product of the personal recommendation call with what an e-mail needs beside it.",
+    {**RECOMMENDED["properties"], **EMAIL_FIELDS},
+    optional=[name for name in RECOMMENDED["properties"] if name not in RECOMMENDED["required"]],
+))
+SCORES = customer_scores()
+CUSTOMER = named("NurtureCustomer", obj(
+    "A customer of the feed: stage and scores (recency_days and monetary rounded to 2 places, "
+    "churn_risk to 4), the e-mail block's link and the products to show.", {
+        "customer_id": customer_id(),
+        **{name: SCORES[name] for name in ("stage", "recency_days", "frequency", "monetary")},
+        "currency": CURRENCY,
+        **{name: SCORES[name] for name in ("r", "f", "m", "churn_risk", "expected_next_order")},
+        "email_block_url": string(
+            f"The signed URL of the customer's e-mail block (HTML of the same products; no API "
+            f"key; valid {BLOCK_LINK_DAYS} days).", BLOCK_URL_EXAMPLE, format="uri"),
+        "products": array(PRODUCT, "What the personal recommendation call shows them, best "
+                          "first: at most `products`; empty before the first model.",
+                          maxItems=MAX_PRODUCTS),
+    }))
+STAGE_OR_ALL = string("A lifecycle stage, or all: every customer.", "at_risk",
+                      enum=["all", *STAGES])
+CURSOR_EXAMPLE = ("eyJhc19vZiI6MTc1MTMyNzk5OS45OTksInN0YWdlIjoiYXRfcmlzayIsImFmdGVyIjoiMjA3MTE5"
+                  "NTUxIn0")
+FEED = obj("A page of the feed.", {
+    "shop_id": SHOP_ID,
+    "stage": STAGE_OR_ALL,
+    "as_of": string("The instant the stages are for (UTC): as_of, or the first page's.",
+                    "2025-06-30T23:59:59.999Z", format="date-time"),
+    "model_version": MODEL_VERSION,
+    "items": array(CUSTOMER, "At most `limit` customers of the stage, by customer id (as "
+                             "text)."),
+    "next_cursor": nullable(string("Pass it as `cursor` for the next page; null on the last.",
+                                   CURSOR_EXAMPLE)),
+})
+CSV_COLUMNS = (f"{', '.join(CUSTOMER_COLUMNS)}, then product_N_{{"
+               f"{', '.join(PRODUCT_COLUMNS)}}} for N = 1..`products`")
+
+
+@documented(Operation(
+    "GET", "nurtureFeed", "Customers of a stage with their recommendations, for e-mail tools",
+    "Nurture", {200: Answer(
+        "A page of customers as JSON; with format=csv (or Accept: text/csv and no format) a CSV "
+        "download (text/csv; charset=utf-8) instead, one row per customer with the columns "
+        f"{CSV_COLUMNS} (product_N_url: the tracked link, product_N_price: the formatted price; "
+        "text cells that a spreadsheet would run start with '). A CSV page has the next "
+        "cursor in the X-Next-Cursor header and a Link rel=\"next\".", FEED,
+        also={"text/csv": string("The CSV page: a header row, then one row per customer.",
+                                 f"{','.join(CUSTOMER_COLUMNS)},product_1_id,...")},
+        headers={
+            "X-Next-Cursor": string("CSV pages: the cursor of the next page (absent on the "
+                                    "last).", CURSOR_EXAMPLE),
+            "Link": string('CSV pages: the next page\'s URL, rel="next" (absent on the last).',
+                           '<https://reco.example.com/api/v1/shops/my-shop/lifecycle/feed?'
+                           'format=csv&limit=100&cursor=eyJ...>; rel="next"'),
+        })}, SCOPE,
+    description="Each customer with the products the personal recommendation call would show "
+                "them and a signed e-mail block link. Pages follow customer ids; a cursor keeps "
+                "the first page's as_of, so a walk sees the same stages.",
+    params=(
+        Param("stage", {**STAGE_OR_ALL, "description": "Which customers (default all)."}),
+        Param("as_of", {**AS_OF.schema, "description": AS_OF.schema["description"]
+                        + " With a cursor, leave it out (or repeat the first page's)."}),
+        Param("limit", integer(f"Customers per page (default {DEFAULT_LIMIT}; CSV without it: "
+                               "every customer).", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)),
+        Param("cursor", string("next_cursor of the previous page, unchanged (with the same "
+                               "stage).", CURSOR_EXAMPLE)),
+        Param("products", integer(f"Products per customer at most (default {DEFAULT_PRODUCTS}).",
+                                  DEFAULT_PRODUCTS, minimum=1, maximum=MAX_PRODUCTS)),
+        EXCLUDE_PURCHASED,
+        Param("format", string("json (default) or csv; without it, an Accept header naming "
+                               "text/csv asks for CSV.", "json", enum=["json", "csv"])),
+    ),
+))
 @authorized
 async def nurture_feed(request: Request, shop: Shop) -> Response:
     """GET .../lifecycle/feed?stage&as_of&limit&cursor&products&exclude_purchased&format"""

@@ -13,6 +13,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plugin.api import PREFIX
+from plugin.api.schemas import (
+    CUSTOMER_ID,
+    EXCLUDE_PURCHASED,
+    LIMIT,
+    MODEL_VERSION,
+    PRODUCT_ID,
+    RECOMMENDATIONS,
+    SHOP_ID,
+    customer_id,
+    product_id,
+)
 from plugin.engine import queries, train_requests
 from plugin.engine.queries import Query
 from plugin.engine.serving import kept, serve_query
@@ -24,6 +35,19 @@ from plugin.store.models import ModelInfo, current_model_info
 from plugin.store.shops import Shop
 from plugin.web.auth import authorized
 from plugin.web.body import InvalidJson, decode_json, json_body, read_body
+from plugin.web.openapi import (
+    Answer,
+    Operation,
+    Param,
+    array,
+    boolean,
+    documented,
+    integer,
+    mapping,
+    nullable,
+    obj,
+    string,
+)
 from plugin.web.params import BadRequest, parse_bool, parse_id, parse_limit
 from plugin.web.problems import problem
 from plugin.web.responses import json_bytes
@@ -49,6 +73,29 @@ async def answer_response(
     return Response(body, media_type="application/json")
 
 
+TAG = "Recommendations"
+SCOPE = "recommendations:read"
+LISTED = {200: Answer("Recommended products, best first.", RECOMMENDATIONS)}
+
+
+def _more(operation_id: str) -> dict[str, object]:
+    """Links from an answer's first item to the next call about it (Schemathesis follows them)."""
+    return {"BoughtTogether": {"operationId": operation_id,
+                               "parameters": {"shop_id": "$request.path.shop_id",
+                                              "product_id": "$response.body#/items/0/product_id"}}}
+
+
+@documented(Operation(
+    "GET", "productRecommendations", "Products bought together with, or similar to, a product",
+    TAG, LISTED, SCOPE,
+    description="`bought_together`: what customers buy with it (product pages, thank-you "
+                "pages); `similar`: products with the same buyers. A product the shop has "
+                "never sold gets trending products.",
+    params=(PRODUCT_ID, Param("kind", string("Which list (default bought_together).",
+                                             "bought_together",
+                                             enum=["bought_together", "similar"])), LIMIT),
+    links={200: _more("productRecommendations")},
+))
 @authorized
 async def product_recommendations(request: Request, shop: Shop) -> Response:
     product_id = parse_id("product_id", request.path_params["product_id"])
@@ -61,6 +108,14 @@ async def product_recommendations(request: Request, shop: Shop) -> Response:
     raise BadRequest(f"kind must be bought_together or similar, got {kind!r}")
 
 
+@documented(Operation(
+    "GET", "customerRecommendations", "Picked for one customer", TAG, LISTED, SCOPE,
+    description="What this customer is most likely to buy next, from their orders (`reason` "
+                "buy_again or personal); a customer the shop has not seen gets trending "
+                "products.",
+    params=(CUSTOMER_ID, LIMIT, EXCLUDE_PURCHASED),
+    links={200: _more("productRecommendations")},
+))
 @authorized
 async def customer_recommendations(request: Request, shop: Shop) -> Response:
     customer_id = parse_id("customer_id", request.path_params["customer_id"])
@@ -72,6 +127,18 @@ async def customer_recommendations(request: Request, shop: Shop) -> Response:
                                  exclude))
 
 
+CART = obj("A cart.", {
+    "product_ids": array(product_id(), "The products in the cart.", maxItems=100),
+    "customer_id": nullable(customer_id("The shopper, when known (their history counts too).")),
+    "limit": LIMIT.schema,
+}, optional=("customer_id", "limit"), closed=False)
+
+
+@documented(Operation(
+    "POST", "cartRecommendations", "What completes a cart", TAG, LISTED, SCOPE,
+    description="Products that go with everything in the cart (never one already in it).",
+    body=CART, errors=(400, 401, 403, 404, 413),
+))
 @authorized
 async def cart_recommendations(request: Request, shop: Shop) -> Response:
     raw = await read_body(request, request.app.state.settings.max_body_bytes)
@@ -103,12 +170,33 @@ def _cart_query(raw: bytes) -> queries.Cart | str:
         return str(error)
 
 
+@documented(Operation(
+    "GET", "trendingProducts", "What sells now", TAG, LISTED, SCOPE,
+    description="Products by recent sales, newer orders weighing more.", params=(LIMIT,),
+))
 @authorized
 async def trending(request: Request, shop: Shop) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
     return await answer_response(request, shop, queries.Trending(limit))
 
 
+MODEL_META = nullable({"type": "object", "description": "The model's description: when it was "
+                      "trained, on what, its strategy and the per-shop choice's validation "
+                      "scores (null before the first training).",
+                      "examples": [{"version": "7", "trained_at": 1796173891.8, "orders": 120}]})
+MODEL = obj("The shop's serving model and its counters.", {
+    "shop_id": SHOP_ID,
+    "model_version": MODEL_VERSION,
+    "model": MODEL_META,
+    "stats": mapping(integer("A count.", 120), "Counters of what the shop's webhooks brought "
+                     "(events accepted, orders stored, ...).", {"orders": 120}),
+})
+
+
+@documented(Operation(
+    "GET", "modelInfo", "The serving model: version, sizes, strategy, counters", "Model",
+    {200: Answer("The model.", MODEL)}, "recommendations:read", errors=(401, 403, 404),
+))
 @authorized
 async def model_info(request: Request, shop: Shop) -> Response:
     redis = request.app.state.redis
@@ -122,6 +210,24 @@ async def model_info(request: Request, shop: Shop) -> Response:
     })
 
 
+TRAINED = obj("The outcome of a training.", {
+    "shop_id": SHOP_ID,
+    "status": string("serving: the new model answers now; training: it started and will "
+                     "serve when done.", "serving", enum=["serving", "training"]),
+    "model_version": MODEL_VERSION,
+    "model": MODEL_META,
+}, optional=("model_version", "model"))
+
+
+@documented(Operation(
+    "POST", "trainModel", "Process every accepted event, train and serve", "Model",
+    {200: Answer("Trained (wait=true): the new model serves.", TRAINED),
+     202: Answer("Training started (wait=false).", TRAINED)}, "admin",
+    params=(Param("wait", boolean("true: answer once the new model serves.", True)),
+            Param("retune", boolean("true: run the per-shop choice of model again even if "
+                                    "the shop's data did not change much.", False))),
+    errors=(400, 401, 403, 404, 409),
+))
 @authorized
 async def train(request: Request, shop: Shop) -> Response:
     wait = parse_bool("wait", request.query_params.get("wait"))
@@ -171,6 +277,23 @@ async def _drain_and_train(state: Any, shop_id: str, retune: bool = False) -> Mo
     return info
 
 
+EXCLUDED = obj("The products the owner never wants recommended.", {
+    "shop_id": SHOP_ID,
+    "product_ids": array(product_id(), "Excluded products."),
+})
+
+
+@documented(
+    Operation("GET", "getExclusions", "Products never recommended", "Catalog",
+              {200: Answer("The excluded products.", EXCLUDED)}, "catalog:read",
+              errors=(401, 403, 404)),
+    Operation("PUT", "putExclusions", "Replace the products never recommended", "Catalog",
+              {200: Answer("The excluded products, as stored.", EXCLUDED)}, "catalog:write",
+              body=obj("The whole new list.",
+                       {"product_ids": array(product_id(), "Products to exclude.")},
+                       closed=False),
+              errors=(400, 401, 403, 404, 413)),
+)
 @authorized
 async def exclusions(request: Request, shop: Shop) -> Response:
     """GET: the products the owner excluded. PUT {"product_ids": [...]}: replace that list."""

@@ -244,7 +244,9 @@ async def erase_shop(redis: aioredis.Redis, shop_id: str) -> dict[str, int]:
 
 def _index_keys(shop: Shop) -> list[str]:
     lookups = [keys.domain_index(shop.platform, shop.domain),
-               keys.api_key_index(shop.api_key_hash), keys.widget_key_index(shop.widget_key)]
+               keys.widget_key_index(shop.widget_key)]
+    lookups += [keys.api_key_index(k.key_hash) for k in shop.api_keys or ()
+                if k.key_hash] or [keys.api_key_index(shop.api_key_hash)]
     if shop.access.store_ref:
         lookups.append(keys.domain_index(shop.platform, shop.access.store_ref))
     return lookups

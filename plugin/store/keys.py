@@ -48,6 +48,11 @@ def shop_config(shop_id: str) -> str:
     return f"{_shop(shop_id)}:config"
 
 
+def api_key_use(shop_id: str) -> str:
+    """HASH key id -> epoch seconds of its last use (noted at most once a minute a process)."""
+    return f"{_shop(shop_id)}:api-key-use"
+
+
 def events(shop_id: str) -> str:
     """STREAM of accepted webhook events (raw body + headers), read by the ingest group;
     processed entries are trimmed after SHOPRECO_EVENT_RETENTION_DAYS."""

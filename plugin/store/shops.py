@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import re
 import secrets
@@ -18,6 +17,7 @@ from redis.exceptions import WatchError
 
 from plugin.config import Secret
 from plugin.store import changes, keys, sealing
+from plugin.store.api_keys import ApiKey, find_key, shop_keys
 from plugin.store.connection import text
 
 PLATFORMS = ("shopify", "woocommerce", "ecwid", "bigcommerce", "custom")
@@ -67,9 +67,15 @@ class Shop:
     locale: str = DEFAULT_LOCALE
     origins: tuple[str, ...] = ()  # storefront origins allowed by the widget's CORS
     uninstalled_at: float | None = None  # the platform app was removed: no work, no answers
+    api_keys: tuple[ApiKey, ...] = ()  # the default key (api_key_hash) first, then named ones
+
+    def api_key(self, secret: str, now: float | None = None) -> ApiKey | None:
+        """The live key this secret is, if any (plugin.store.api_keys)."""
+        named = self.api_keys or shop_keys({"api_key_hash": self.api_key_hash})
+        return find_key(named, secret, time.time() if now is None else now)
 
     def accepts_api_key(self, api_key: str) -> bool:
-        return hmac.compare_digest(hash_api_key(api_key), self.api_key_hash)
+        return self.api_key(api_key) is not None
 
 
 @dataclass(frozen=True)
@@ -250,6 +256,7 @@ def parse_shop(shop_id: str, raw: Mapping[Any, Any]) -> Shop | None:
         locale=fields.get("locale") or DEFAULT_LOCALE,
         origins=tuple(json.loads(fields.get("origins") or "[]")),
         uninstalled_at=float(fields["uninstalled_at"]) if fields.get("uninstalled_at") else None,
+        api_keys=shop_keys(fields),
     )
 
 

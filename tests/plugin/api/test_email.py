@@ -1,6 +1,6 @@
 """E-mail blocks (plugin/api/email.py) over real HTTP: signed URLs without the API key,
 refusals of changed or expired links, e-mail-safe HTML, tracked click redirects, shop
-isolation."""
+isolation; the block URL call's answers are what the API reference declares."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from plugin.store.shops import NewShop
 from plugin.store.tracking import clicks_of_customer, day_of
 from tests.conftest import Store
 from tests.helpers import auth, order_payload, send_orders, train
+from tests.openapi_check import reference, schema_errors, undocumented
 
 XSS = "<img src=x onerror=alert(1)>"
 PUBLIC = "http://testserver"  # the public_url of the test server's settings
@@ -295,3 +296,43 @@ def test_a_click_counts_for_its_own_shop_only(http, store, email_shop, make_shop
 def test_block_of_a_shop_without_model_is_empty(http, shop) -> None:
     response = http.get(local(block_link(http, shop, "1")))
     assert response.status_code == 200 and response.text == ""
+
+
+# ---- the API reference --------------------------------------------------------------------------
+
+BLOCK_URL_ROUTE = "/api/v1/shops/{shop_id}/lifecycle/customers/{customer_id}/email-block-url"
+
+
+def test_the_reference_declares_only_the_block_url_call(http) -> None:
+    """The signed /email/v1/ links are public pages, not API calls: not in the reference."""
+    doc = reference(http)
+    assert undocumented(doc, BLOCK_URL_ROUTE) == []
+    operation = doc["paths"][BLOCK_URL_ROUTE]["get"]
+    assert operation["security"] == [{"apiKey": ["lifecycle:read"]}]
+    assert [p["name"] for p in operation["parameters"]] == [
+        "shop_id", "customer_id", "limit", "exclude_purchased", "heading", "expires_in_days"]
+    assert not [path for path in doc["paths"] if path.startswith("/email/")]
+
+
+@pytest.mark.parametrize(("customer_id", "params", "status"), [
+    ("1", {}, 200),
+    ("never-seen", {"limit": "12", "exclude_purchased": "true", "heading": XSS,
+                    "expires_in_days": "365"}, 200),
+    ("1", {"limit": "13"}, 400),
+    ("1", {"heading": "x" * 201}, 400),
+    ("1", {"expires_in_days": "0"}, 400),
+])
+def test_block_url_answers_are_what_the_reference_declares(http, shop, customer_id, params,
+                                                           status) -> None:
+    response = http.get(f"/api/v1/shops/{shop.shop.shop_id}/lifecycle/customers/{customer_id}"
+                        "/email-block-url", params=params, headers=auth(shop))
+    assert response.status_code == status
+    assert schema_errors(reference(http), "GET", BLOCK_URL_ROUTE, response) == []
+
+
+def test_block_url_key_refusals_are_declared(http, shop, make_shop) -> None:
+    url = f"/api/v1/shops/{shop.shop.shop_id}/lifecycle/customers/1/email-block-url"
+    for response, status in [(http.get(url), 401), (http.get(url, headers=auth(make_shop())),
+                                                    403)]:
+        assert response.status_code == status
+        assert schema_errors(reference(http), "GET", BLOCK_URL_ROUTE, response) == []

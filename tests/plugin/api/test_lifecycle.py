@@ -1,6 +1,7 @@
 """The lifecycle endpoints (plugin/api/lifecycle.py) and `shopreco lifecycle` on small shops with
 known answers: edge cases answer clearly (zeros, nulls and a note), bad input is a 400, shops
-stay apart; the dates and times the endpoints take."""
+stay apart; the dates and times the endpoints take; every answer, nulls and errors included, is
+what the API reference (GET /api/v1/openapi.json) declares."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from plugin.store.shops import NewShop
 from plugin.web.params import BadRequest
 from recommender.lifecycle import STAGES
 from tests.conftest import Store, shopreco
+from tests.helpers import auth
+from tests.openapi_check import reference, schema_errors, undocumented
 from tests.plugin.engine.test_lifecycle import order, store_orders
 
 AS_OF = "2023-12-31"  # T0 is 2023-11-14
@@ -166,6 +169,9 @@ def test_mixed_currencies_are_reported_apart(http, store, shop) -> None:
     ("metrics", {"lookback_days": "1.5"}, "lookback_days"),
     ("metrics", {"as_of": "2023-12-01", "end": "2023-12-02"}, "end"),
     ("metrics", {"as_of": AS_OF, "start": "2023-12-01", "end": "2023-11-01"}, "start"),
+    ("metrics", {"as_of": "0001-01-01"}, "as_of"),  # a year before 1970: was a 500
+    ("metrics", {"start": "0001-01-01T00:00:00Z"}, "start"),
+    ("stages", {"as_of": "9999-12-31"}, "as_of"),
 ])
 def test_bad_parameters_are_a_400_naming_them(http, small_shop, path, params, field) -> None:
     response = call(http, small_shop, path, **params)
@@ -215,6 +221,13 @@ def test_a_bad_instant_names_the_parameter(raw: str) -> None:
         parse_instant("end", raw, True)
 
 
+@pytest.mark.parametrize("raw", ["1969-12-30", "0001-01-01", "9000-01-02T00:00:00Z"])
+def test_instants_outside_1970_to_9000_are_refused(raw: str) -> None:
+    with pytest.raises(BadRequest, match=r"^end must be between 1970-01-01 and 9000-01-01"):
+        parse_instant("end", raw, False)
+    assert parse_instant("end", "1970-01-01", False) == pytest.approx(-0.001)
+
+
 def test_as_of_is_now_unless_given() -> None:
     before = time.time()
     assert before <= parse_as_of(None) <= time.time()
@@ -249,3 +262,103 @@ def test_cli_refuses_an_unknown_shop_and_a_bad_date(store: Store, shop) -> None:
     assert unknown.returncode == 1 and "no shop 'no-such-shop'" in unknown.stderr
     bad = shopreco(store, "lifecycle", shop.shop.shop_id, "--as-of", "soon")
     assert bad.returncode == 1 and "as_of must be a date" in bad.stderr
+
+
+# ---- the API reference --------------------------------------------------------------------------
+
+ROUTE = "/api/v1/shops/{shop_id}/lifecycle/"
+ROUTES = {"metrics": "metrics", "cohorts": "cohorts", "stages": "stages",
+          "customers": "customers/{customer_id}"}
+
+
+def declared(http: httpx.Client, shop: NewShop, path: str, **params: str) -> httpx.Response:
+    """The answer to GET lifecycle/`path`, checked against the reference."""
+    response = call(http, shop, path, **params)
+    route = ROUTE + ROUTES[path.split("/")[0]]
+    assert schema_errors(reference(http), "GET", route, response) == [], response.text
+    return response
+
+
+@pytest.mark.parametrize("route", ROUTES.values())
+def test_the_reference_documents_every_field_with_a_valid_example(http, route) -> None:
+    doc = reference(http)
+    assert undocumented(doc, ROUTE + route) == []
+    operation = doc["paths"][ROUTE + route]["get"]
+    assert operation["security"] == [{"apiKey": ["lifecycle:read"]}]
+    assert operation["tags"] == ["Lifecycle"]
+
+
+def test_metrics_parameters_are_declared(http) -> None:
+    operation = reference(http)["paths"][ROUTE + "metrics"]["get"]
+    assert [p["name"] for p in operation["parameters"]] == [
+        "shop_id", "as_of", "start", "end", "lookback_days"]
+    assert operation["parameters"][4]["schema"]["maximum"] == 3650
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    ("metrics", {"as_of": AS_OF}),
+    ("metrics", {"as_of": AS_OF, "start": "2023-11-20", "end": "2023-12-31",
+                 "lookback_days": "30"}),
+    ("metrics", {"as_of": AS_OF, "start": "2020-01-01", "end": "2020-01-31"}),  # rate null
+    ("cohorts", {"as_of": AS_OF}),
+    ("stages", {"as_of": AS_OF}),  # empty stages: share and mean churn risk null
+    ("customers/ann", {"as_of": AS_OF}),
+    ("customers/bob", {"as_of": "2023-11-20T12:00:00+01:00"}),
+    ("customers/cy", {"as_of": AS_OF}),  # only a refunded order: stage null
+    ("customers/ann", {"as_of": "2023-11-01"}),  # before the first order: stage null
+])
+def test_answers_are_what_the_reference_declares(http, small_shop, path, params) -> None:
+    assert declared(http, small_shop, path, **params).status_code == 200
+
+
+def test_a_shop_without_orders_answers_as_declared(http, shop) -> None:
+    assert declared(http, shop, "metrics").json()["repeat_purchase_rate"] is None
+    assert declared(http, shop, "cohorts").json()["note"] is not None
+    assert declared(http, shop, "stages").json()["repurchase_cycle_days"] is None
+
+
+def test_one_order_customers_answer_as_declared(http, store, shop) -> None:
+    """Without a repeat customer there is no cycle: expected_next_order is null."""
+    store_orders(store, shop.shop.shop_id, [order("o1", "olga", 0), order("p1", "pia", 3)])
+    body = declared(http, shop, "customers/olga", as_of=AS_OF).json()
+    assert body["stage"] is not None and body["expected_next_order"] is None
+    assert declared(http, shop, "stages", as_of=AS_OF).json()["repurchase_cycle_days"] is None
+
+
+def test_money_per_currency_answers_as_declared(http, store, shop) -> None:
+    """Months without an order in a currency have a null AOV; no currency is `unknown`."""
+    store_orders(store, shop.shop.shop_id, [
+        order("e1", "eva", 0, prices=("10.00",)),
+        order("u1", "uma", 30, prices=("30.00",), currency="USD"),
+        order("n1", "nia", 31, prices=("5.50",), currency=""),
+    ])
+    body = declared(http, shop, "metrics", as_of=AS_OF).json()
+    assert set(body["money"]) == {"EUR", "USD", "unknown"}
+    assert body["monthly"][0]["aov"]["USD"] is None and len(body["notes"]) == 1
+
+
+@pytest.mark.parametrize(("path", "params", "status"), [
+    ("metrics", {"as_of": "tomorrow"}, 400),
+    ("metrics", {"lookback_days": "3651"}, 400),
+    ("metrics", {"as_of": AS_OF, "start": "2023-12-01", "end": "2023-11-01"}, 400),
+    ("cohorts", {"as_of": ""}, 400),
+    ("stages", {"as_of": "2024-02-30"}, 400),
+    ("customers/ann", {"as_of": "12/31/2023"}, 400),
+    ("customers/nobody", {}, 404),
+])
+def test_refusals_are_what_the_reference_declares(http, small_shop, path, params,
+                                                  status) -> None:
+    assert declared(http, small_shop, path, **params).status_code == status
+
+
+def test_key_and_shop_refusals_are_declared(http, small_shop, make_shop) -> None:
+    doc, route = reference(http), ROUTE + "stages"
+    url = f"/api/v1/shops/{small_shop.shop.shop_id}/lifecycle/stages"
+    for response, status in [
+        (http.get(url), 401),
+        (http.get(url, headers=auth(make_shop())), 403),
+        (http.get("/api/v1/shops/no-such-shop/lifecycle/stages", headers=auth(small_shop)),
+         404),
+    ]:
+        assert response.status_code == status
+        assert schema_errors(doc, "GET", route, response) == []

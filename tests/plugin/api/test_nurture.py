@@ -1,6 +1,7 @@
 """Nurture feeds (plugin/api/nurture.py) over real HTTP: pagination that covers each customer
 of a stage once, CSV that matches JSON, the products of the personal API call, stage filters,
-refusals, isolation; the cursor."""
+refusals, isolation; the cursor; JSON answers and refusals are what the API reference
+declares."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from plugin.web.params import BadRequest
 from recommender.lifecycle import STAGES, CustomerStage
 from tests.conftest import Store
 from tests.helpers import auth, eventually, order_payload, send_orders, train
+from tests.openapi_check import reference, schema_errors, undocumented
 from tests.plugin.api.test_email import api_items, catalog, local
 from tests.plugin.engine.test_serving import (
     URL_PRODUCTS,
@@ -243,6 +245,70 @@ def test_before_the_first_model_customers_come_without_products(http, store, sho
     assert body["model_version"] is None
     assert [(i["customer_id"], i["products"]) for i in body["items"]] == [
         ("c0", []), ("c1", []), ("c2", [])]
+
+
+# ---- the API reference --------------------------------------------------------------------------
+
+FEED_ROUTE = "/api/v1/shops/{shop_id}/lifecycle/feed"
+
+
+def declared(http: httpx.Client, response: httpx.Response) -> httpx.Response:
+    assert schema_errors(reference(http), "GET", FEED_ROUTE, response) == [], response.text
+    return response
+
+
+def test_the_reference_documents_every_field_and_parameter(http) -> None:
+    doc = reference(http)
+    assert undocumented(doc, FEED_ROUTE) == []
+    operation = doc["paths"][FEED_ROUTE]["get"]
+    assert operation["security"] == [{"apiKey": ["lifecycle:read"]}]
+    params = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert list(params) == ["shop_id", "stage", "as_of", "limit", "cursor", "products",
+                            "exclude_purchased", "format"]
+    assert params["stage"]["enum"] == ["all", *STAGES]
+    assert (params["limit"]["maximum"], params["products"]["maximum"]) == (500, 12)
+    assert params["format"]["enum"] == ["json", "csv"]
+    assert "text/csv" in operation["responses"]["200"]["description"]
+
+
+def test_every_page_is_what_the_reference_declares(http, feed_shop) -> None:
+    """Products without a price or a safe URL (the catalog's 103) give nulls."""
+    pages, nulls = 0, set()
+    for params in ({"limit": 25, "products": 12}, {"stage": "loyal", "limit": 3,
+                                                    "exclude_purchased": "true"}):
+        response = declared(http, feed(http, feed_shop, **params))
+        while True:
+            body = response.json()
+            pages += 1
+            nulls |= {k for i in body["items"] for p in i["products"] for k, v in p.items()
+                      if v is None}
+            if body["next_cursor"] is None:
+                break
+            response = declared(http, http.get(
+                f"/api/v1/shops/{feed_shop.shop.shop_id}/lifecycle/feed",
+                params={**params, "cursor": body["next_cursor"]}, headers=auth(feed_shop)))
+    assert pages > 3 and {"price", "display_price", "url", "email_image_url"} <= nulls
+
+
+def test_a_feed_before_any_model_or_cycle_is_declared(http, store, shop) -> None:
+    assert declared(http, feed(http, shop)).json()["items"] == []
+    line = LineItem(product_id="101", variant_id=None, title="P", quantity=1, price="3.00")
+    for n in range(2):
+        order = Order(order_id=f"o{n}", customer_id=f"c{n}", created_at=1.7e9 + n,
+                      updated_at=1.7e9 + n, cancelled=False, currency="EUR", total_price="3.00",
+                      lines=(line,))
+        store.run(lambda r, o=order: store_order(r, shop.shop.shop_id, o))
+    body = declared(http, feed(http, shop, limit=1)).json()
+    assert body["model_version"] is None and body["next_cursor"] is not None
+    assert body["items"][0]["expected_next_order"] is None  # no repeat customer, no cycle
+
+
+@pytest.mark.parametrize("params", [
+    {"stage": "vip"}, {"limit": "501"}, {"products": "13"}, {"exclude_purchased": "maybe"},
+    {"as_of": "yesterday"}, {"cursor": "not-a-cursor"}, {"format": "xml"},
+])
+def test_refusals_are_what_the_reference_declares(http, shop, params) -> None:
+    assert declared(http, feed(http, shop, **params)).status_code == 400
 
 
 # ---- cursors ------------------------------------------------------------------------------------

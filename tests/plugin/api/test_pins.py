@@ -1,6 +1,7 @@
 """The owner's pinned products through the JSON API (plugin/api/pins.py) over real HTTP: the
 list replaced whole and read back, every refusal a 400 with its reason that leaves the stored
-pins as they were, and the API key of the shop required."""
+pins as they were, the API key of the shop required, and every answer as the API reference
+(GET /api/v1/openapi.json) describes it."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 
 from plugin.store.pins import MAX_PINS, Pin, pins, replace_pins
 from plugin.store.shops import NewShop
 from tests.conftest import Store
 from tests.helpers import auth
+from tests.openapi_check import reference, schema_errors, undocumented
 
 NEXT_YEAR = datetime.now(UTC).year + 1
 
@@ -144,3 +147,75 @@ def test_pins_need_the_shops_api_key(http: httpx.Client, shop: NewShop,
     assert get(http, other)["pins"] == []
     for method in ("POST", "DELETE"):
         assert http.request(method, url(shop), headers=auth(shop)).status_code == 405
+
+
+# ---- the API reference ----------------------------------------------------------------------
+
+PATH = "/api/v1/shops/{shop_id}/pins"
+
+
+def body_errors(doc: dict[str, Any], body: Any) -> list[str]:
+    """What in `body` breaks the PUT body the reference declares (it holds no $ref)."""
+    schema = doc["paths"][PATH]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    return [error.message for error in Draft202012Validator(schema).iter_errors(body)]
+
+
+def test_every_answer_is_as_the_reference_describes(http: httpx.Client, store: Store,
+                                                    shop: NewShop, make_shop: Any) -> None:
+    doc = reference(http)
+    empty = http.get(url(shop), headers=auth(shop))
+    assert empty.json()["pins"] == [] and schema_errors(doc, "GET", PATH, empty) == []
+    sent = {"shop_id": "ignored", "pins": [
+        {"product_id": "p9", "for_product_id": None, "until": None},
+        {"product_id": 7300000000000000001, "for_product_id": "p2",
+         "until": f"{NEXT_YEAR}-12-24", "active": False},
+        {"product_id": "p1", "until": f"{NEXT_YEAR}-06-01T10:30:00.5+02:00"},
+    ]}
+    assert body_errors(doc, sent) == []
+    stored = put(http, shop, sent)
+    assert stored.status_code == 200, stored.text
+    assert schema_errors(doc, "PUT", PATH, stored) == []
+    ended = time.time() - 60
+    store.run(lambda r: replace_pins(r, shop.shop.shop_id, [
+        Pin("p1", None, ended, ended - 9), Pin("p2", "p1", None, ended),
+        Pin("p3", "p4", ended + 86400 * 400, ended)]))
+    listed = http.get(url(shop), headers=auth(shop))
+    assert [(p["until"] is None, p["for_product_id"], p["active"])
+            for p in listed.json()["pins"]] == [(False, None, False), (True, "p1", True),
+                                                 (False, "p4", True)]
+    assert schema_errors(doc, "GET", PATH, listed) == []
+    assert body_errors(doc, listed.json()) == []  # what GET answers may be sent back
+    refusals = [
+        http.put(url(shop), content="not json", headers=auth(shop)),
+        put(http, shop, {"pins": [{"product_id": "p1", "until": PAST}]}),
+        put(http, shop, _many(MAX_PINS + 1)),
+        http.put(url(shop), content=b"x" * (store.settings.max_body_bytes + 1),
+                 headers=auth(shop)),
+        http.put(url(shop), json={"pins": []}),
+        http.put(url(shop), json={"pins": []}, headers=auth(make_shop())),
+        http.put("/api/v1/shops/no-such-shop/pins", json={"pins": []}, headers=auth(shop)),
+    ]
+    assert [r.status_code for r in refusals] == [400, 400, 400, 413, 401, 403, 404]
+    for refused in refusals:
+        assert schema_errors(doc, "PUT", PATH, refused) == []
+    missing = http.get("/api/v1/shops/no-such-shop/pins", headers=auth(shop))
+    assert missing.status_code == 404 and schema_errors(doc, "GET", PATH, missing) == []
+
+
+@pytest.mark.parametrize("body", [
+    [], {"pins": [], "extra": 1}, {"pins": [{"product_id": "p1", "for_product": "p2"}]},
+    {"pins": [{"for_product_id": "p2"}]}, {"pins": [{"product_id": True}]},
+    {"pins": [{"product_id": "p1", "until": 1_900_000_000}]}, _many(MAX_PINS + 1),
+], ids=["list", "extra", "unknown-field", "no-product", "bool-id", "number-until", "too-many"])
+def test_the_reference_refuses_bodies_the_server_refuses(http: httpx.Client, shop: NewShop,
+                                                         body: Any) -> None:
+    assert body_errors(reference(http), body) != []
+    assert put(http, shop, body).status_code == 400
+
+
+def test_the_reference_documents_every_field_with_a_valid_example(http: httpx.Client) -> None:
+    doc = reference(http)
+    assert undocumented(doc, PATH) == []
+    operations = doc["paths"][PATH]
+    assert (operations["get"]["security"], operations["put"]["security"]) == (
+        [{"apiKey": ["catalog:read"]}], [{"apiKey": ["catalog:write"]}])

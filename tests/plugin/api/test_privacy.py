@@ -1,6 +1,7 @@
 """The privacy API (plugin/api/privacy.py) over real HTTP: a stored data request, a customer's
-export and their erasure, with their parameters checked. (What an export holds and what an
-erasure removes everywhere: tests/plugin/store/test_privacy.py.)"""
+export and their erasure, with their parameters checked, every answer as the API reference
+(GET /api/v1/openapi.json) describes it. (What an export holds and what an erasure removes
+everywhere: tests/plugin/store/test_privacy.py.)"""
 
 from __future__ import annotations
 
@@ -12,13 +13,25 @@ import pytest
 
 from plugin.api.privacy import parse_email, parse_order_ids
 from plugin.store import keys
+from plugin.store.events import Event
+from plugin.store.fields import PayloadError
 from plugin.store.order import LineItem, Order
 from plugin.store.privacy import store_data_request
 from plugin.store.records import store_order
 from plugin.store.shops import NewShop
 from plugin.web.params import BadRequest
 from tests.conftest import Store
-from tests.helpers import auth
+from tests.helpers import (
+    auth,
+    body_of,
+    bundle_orders,
+    order_payload,
+    send_orders,
+    shopify_headers,
+    train,
+)
+from tests.openapi_check import reference, schema_errors, undocumented
+from webhooks.ingest import Ingestor, dead_letter
 
 AT = 1_750_000_000.0
 
@@ -128,3 +141,103 @@ def test_the_privacy_endpoints_need_the_shops_api_key(http: httpx.Client, custom
                             headers=auth(other)).status_code == 403
     assert len(http.get(url(customers, "customers/ann/data"),
                         headers=auth(customers)).json()["orders"]) == 2  # nothing erased
+
+
+# ---- the API reference ----------------------------------------------------------------------
+
+SHOPS = "/api/v1/shops/{shop_id}"
+REQUEST = f"{SHOPS}/privacy/requests/{{request_id}}"
+DATA = f"{SHOPS}/customers/{{customer_id}}/data"
+CUSTOMER = f"{SHOPS}/customers/{{customer_id}}"
+ANN_EMAIL = "Ann.Privacy@example.com"
+GUEST_ORDER = 90_001  # ann's guest checkout: found by her e-mail
+
+
+@pytest.fixture
+def trained(http: httpx.Client, store: Store, shop: NewShop) -> NewShop:
+    """40 customers' orders and a trained model; customer 1 (ann) has a refund on her first
+    order and a guest checkout with her e-mail, a dead letter names her, and Shopify asked
+    for her data (request 4401) after the training (and the worker acted on it)."""
+    orders = bundle_orders(customers=40)
+    for payload in orders[:3]:  # customer 1's
+        payload["email"] = payload["customer"]["email"] = ANN_EMAIL
+    first = orders[0]
+    first["refunds"] = [{"id": 77001, "refund_line_items": [
+        {"line_item_id": first["line_items"][0]["id"], "quantity": 1}]}]
+    guest = order_payload(GUEST_ORDER, None, [101, 104])
+    guest["email"] = ANN_EMAIL
+    send_orders(http, shop, [*orders, guest])
+    assert train(http, shop).status_code == 200
+    broken = body_of({"id": 1, "note": "call me", "contact_email": ANN_EMAIL})
+    fields = {k.encode(): v if isinstance(v, bytes) else v.encode()
+              for k, v in Event("shopify", "orders/updated", "dl-1", broken).fields().items()}
+    shop_id = shop.shop.shop_id
+    store.run(lambda r: dead_letter(r, shop_id, b"1-1", fields, PayloadError("broken"), 1))
+    request = {"shop_id": 1, "shop_domain": shop.shop.domain,
+               "customer": {"id": 1, "email": ANN_EMAIL}, "orders_requested": [GUEST_ORDER],
+               "data_request": {"id": 4401}}
+    body = body_of(request)
+    secret = shop.shop.webhook_secrets[0].reveal()
+    sent = http.post("/webhooks/shopify", content=body, headers=shopify_headers(
+        shop.shop.domain, secret, body, topic="customers/data_request"))
+    assert sent.status_code == 200, sent.text
+    store.run(lambda r: Ingestor(r).drain(shop_id))
+    return shop
+
+
+def test_every_privacy_answer_is_as_the_reference_describes(
+        http: httpx.Client, trained: NewShop, make_shop: Any) -> None:
+    doc = reference(http)
+    key = auth(trained)
+    kept = http.get(url(trained, "privacy/requests/4401"), headers=key)
+    assert kept.status_code == 200, kept.text
+    assert schema_errors(doc, "GET", REQUEST, kept) == []
+    params = {"email": ANN_EMAIL, "order_ids": f"{GUEST_ORDER}, 10001"}
+    exported = http.get(url(trained, "customers/1/data"), params=params, headers=key)
+    assert exported.status_code == 200, exported.text
+    assert schema_errors(doc, "GET", DATA, exported) == []
+    for export in (kept.json(), exported.json()):  # every nested schema was exercised
+        orders = {o["order_id"]: o for o in export["orders"]}
+        assert orders[str(GUEST_ORDER)]["customer_id"] is None
+        assert orders["10000"]["refunds"] and orders["10000"]["lines"]
+        assert export["email"] == ANN_EMAIL.lower() and export["model"]["version"] is not None
+        assert export["model"]["holds_customer"] and export["model"]["purchased_product_ids"]
+        assert any("order" in event for event in export["events"])
+        assert export["dead_letters"][0]["error"] == "PayloadError: broken"
+    stranger = http.get(url(trained, "customers/nobody/data"), headers=key)
+    assert stranger.json()["email"] is None and stranger.json()["orders"] == []
+    assert schema_errors(doc, "GET", DATA, stranger) == []
+    erased = http.delete(url(trained, "customers/1"), params=params, headers=key)
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["erased"]["model_version"] is not None
+    assert schema_errors(doc, "DELETE", CUSTOMER, erased) == []
+    again = http.delete(url(trained, "customers/1"), headers=key)  # nothing left: no new model
+    assert again.json()["erased"]["model_version"] is None
+    assert schema_errors(doc, "DELETE", CUSTOMER, again) == []
+    other = auth(make_shop())
+    for method, template, path in (("GET", REQUEST, "privacy/requests/4401"),
+                                   ("GET", DATA, "customers/1/data"),
+                                   ("DELETE", CUSTOMER, "customers/1")):
+        refused = [
+            http.request(method, url(trained, path), params={"email": "ann"}, headers=key),
+            http.request(method, url(trained, path), params={"order_ids": "1,,2"}, headers=key),
+            http.request(method, url(trained, path)),
+            http.request(method, url(trained, path), headers=other),
+            http.request(method, f"/api/v1/shops/no-such-shop/{path}", headers=key),
+        ]
+        expected = [400, 400, 401, 403, 404]
+        if template == REQUEST:  # no parameters to refuse; the request is gone with ann
+            expected[:2] = [404, 404]
+        assert [r.status_code for r in refused] == expected, (path, refused[0].text)
+        for response in refused:
+            assert schema_errors(doc, method, template, response) == [], response.text
+
+
+@pytest.mark.parametrize("route", [REQUEST, DATA, CUSTOMER])
+def test_the_reference_documents_every_field_with_a_valid_example(http: httpx.Client,
+                                                                  route: str) -> None:
+    doc = reference(http)
+    assert undocumented(doc, route) == []
+    for operation in doc["paths"][route].values():
+        assert operation["security"] == [{"apiKey": ["privacy"]}]
+        assert operation["tags"] == ["Privacy"]

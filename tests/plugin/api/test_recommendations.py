@@ -12,6 +12,7 @@ from plugin.store.shops import NewShop
 from recommender.shop_model import ShopModel
 from tests.conftest import LiveServer, settings_for
 from tests.helpers import auth, order_payload, send_orders, train
+from tests.openapi_check import reference, schema_errors
 
 
 @pytest.fixture
@@ -213,3 +214,60 @@ def test_exclusions_are_replaced_and_read_back(http, shop) -> None:
     shape = http.put(url, content=b"{nope", headers=auth(shop)).json()["detail"]
     assert shape.endswith('send JSON: {"product_ids": [...]}')
     assert http.put(url, json={"product_ids": []}, headers=auth(shop)).json()["product_ids"] == []
+
+
+# ---- the answers keep the API reference (GET /api/v1/openapi.json) ---------------------------
+
+REC = "/api/v1/shops/{shop_id}/recommendations"
+
+
+def test_every_recommendation_answer_keeps_the_reference(http, trained_shop, shop) -> None:
+    doc = reference(http)
+    trained, empty = trained_shop.shop.shop_id, shop.shop.shop_id
+    calls = [
+        ("GET", f"{REC}/products/{{product_id}}", "/recommendations/products/101", {}, None),
+        ("GET", f"{REC}/products/{{product_id}}", "/recommendations/products/101",
+         {"kind": "similar", "limit": 2}, None),
+        ("GET", f"{REC}/products/{{product_id}}", "/recommendations/products/101",
+         {"kind": "nearby"}, None),  # 400
+        ("GET", f"{REC}/customers/{{customer_id}}", "/recommendations/customers/3",
+         {"exclude_purchased": "true"}, None),
+        ("GET", f"{REC}/customers/{{customer_id}}", "/recommendations/customers/3",
+         {"limit": "0"}, None),  # 400
+        ("POST", f"{REC}/cart", "/recommendations/cart", {},
+         {"product_ids": ["101"], "customer_id": "3", "limit": 4}),
+        ("POST", f"{REC}/cart", "/recommendations/cart", {}, {"product_ids": "101"}),  # 400
+        ("GET", f"{REC}/trending", "/recommendations/trending", {"limit": 5}, None),
+        ("GET", "/api/v1/shops/{shop_id}/model", "/model", {}, None),
+        ("GET", "/api/v1/shops/{shop_id}/exclusions", "/exclusions", {}, None),
+        ("PUT", "/api/v1/shops/{shop_id}/exclusions", "/exclusions", {},
+         {"product_ids": ["103"]}),
+    ]
+    seen = set()
+    for shop_id, key in ((trained, auth(trained_shop)), (empty, auth(shop))):
+        for method, template, path, params, body in calls:
+            response = http.request(method, f"/api/v1/shops/{shop_id}{path}", params=params,
+                                    json=body, headers=key)
+            seen.add((template, response.status_code))
+            assert schema_errors(doc, method, template, response) == [], (path, response.text)
+    assert (f"{REC}/cart", 400) in seen and (f"{REC}/trending", 200) in seen
+    items = http.get(f"/api/v1/shops/{trained}/recommendations/products/101",
+                     headers=auth(trained_shop)).json()["items"]
+    assert any("because" in item for item in items)  # the optional field is exercised
+
+
+def test_training_answers_keep_the_reference(http, shop) -> None:
+    doc = reference(http)
+    template = "/api/v1/shops/{shop_id}/model/train"
+    nothing = train(http, shop)
+    assert nothing.status_code == 409
+    assert schema_errors(doc, "POST", template, nothing) == []
+    send_orders(http, shop, [order_payload(1, 1, [1, 2]), order_payload(2, 2, [1, 3])])
+    for wait in ("true", "false"):
+        response = http.post(f"/api/v1/shops/{shop.shop.shop_id}/model/train",
+                             params={"wait": wait}, headers=auth(shop))
+        assert response.status_code == (200 if wait == "true" else 202)
+        assert schema_errors(doc, "POST", template, response) == []
+    wrong = http.get(f"/api/v1/shops/{shop.shop.shop_id}/model", headers={"Authorization": "x"})
+    assert wrong.status_code == 401
+    assert schema_errors(doc, "GET", "/api/v1/shops/{shop_id}/model", wrong) == []

@@ -1,5 +1,6 @@
 """GET .../widgets/stats (plugin/api/widget_stats.py) over real HTTP: the shop's widget counts of
-the last `days` days per placement, with the orders attributed to them."""
+the last `days` days per placement, with the orders attributed to them, every answer as the
+API reference (GET /api/v1/openapi.json) describes it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from plugin.store.shops import NewShop
 from plugin.store.tracking import WidgetEvent, day_of, record_events
 from tests.conftest import Store
 from tests.helpers import auth
+from tests.openapi_check import reference, schema_errors, undocumented
 
 DAY = 86400.0
 
@@ -98,3 +100,39 @@ def test_stats_are_the_shops_own(http: httpx.Client, store: Store, make_shop: An
     path = f"/api/v1/shops/{mine.shop.shop_id}/widgets/stats"
     assert http.get(path).status_code == 401
     assert http.get(path, headers=auth(other)).status_code == 403
+
+
+def test_every_answer_is_as_the_reference_describes(http: httpx.Client, store: Store,
+                                                    make_shop: Any) -> None:
+    doc, path = reference(http), "/api/v1/shops/{shop_id}/widgets/stats"
+    busy, idle = make_shop(), make_shop()
+    now = time.time()
+    events(store, busy, "ann", ("impression", "cart", "p1", now - 120),
+           ("click", "cart", "p1", now - 100), ("add_to_cart", "cart", "p1", now - 90),
+           ("click", "email", "p9", now - 80))  # a click without impressions: ctr null
+    lines = (LineItem("p1", None, "One", 2, "10.00", "o1-1"),
+             LineItem("p9", None, "Other", 1, "5.50", "o1-2"))
+    store.run(lambda r: store_order(r, busy.shop.shop_id, Order(
+        "o1", "ann", now - 30, now - 30, False, "USD", "25.50", lines)))
+    answer = stats(http, busy, days="7")
+    body = answer.json()
+    assert body["placements"]["cart"]["attributed_revenue"] == {}  # the later click won
+    assert body["placements"]["email"]["attributed_revenue"] == {"USD": "25.50"}
+    assert body["placements"]["cart"]["clicked_revenue"] == {"USD": "20.00"}
+    assert body["placements"]["email"]["ctr"] is None and body["total"]["ctr"] == 2.0
+    assert schema_errors(doc, "GET", path, answer) == []
+    empty = stats(http, idle)
+    assert empty.json()["placements"] == {} and schema_errors(doc, "GET", path, empty) == []
+    refused = [stats(http, busy, days="0"), stats(http, busy, days="401"),
+               http.get(f"/api/v1/shops/{busy.shop.shop_id}/widgets/stats"),
+               http.get(f"/api/v1/shops/{busy.shop.shop_id}/widgets/stats", headers=auth(idle)),
+               http.get("/api/v1/shops/no-such-shop/widgets/stats", headers=auth(busy))]
+    assert [r.status_code for r in refused] == [400, 400, 401, 403, 404]
+    for response in refused:
+        assert schema_errors(doc, "GET", path, response) == [], response.text
+
+
+def test_the_reference_documents_every_field_with_a_valid_example(http: httpx.Client) -> None:
+    doc, path = reference(http), "/api/v1/shops/{shop_id}/widgets/stats"
+    assert undocumented(doc, path) == []
+    assert doc["paths"][path]["get"]["security"] == [{"apiKey": ["recommendations:read"]}]

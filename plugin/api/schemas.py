@@ -1,0 +1,83 @@
+"""Schemas more than one API module answers with (the OpenAPI reference's components):
+recommendation items and answers, ids, money, times and the common query parameters."""
+
+from __future__ import annotations
+
+from plugin.web.openapi import (
+    Param,
+    Schema,
+    array,
+    boolean,
+    integer,
+    named,
+    nullable,
+    number,
+    obj,
+    path_param,
+    string,
+)
+from plugin.web.params import DEFAULT_LIMIT, MAX_LIMIT
+
+
+def product_id(description: str = "A product's id on the shop's platform.") -> Schema:
+    return string(description, "632910392", minLength=1, maxLength=128)
+
+
+def customer_id(description: str = "A customer's id on the shop's platform.") -> Schema:
+    return string(description, "207119551", minLength=1, maxLength=128)
+
+
+SHOP_ID = string("The shop's id.", "my-shop")
+MODEL_VERSION = nullable(string("The version of the model that made the answer; null before the "
+                                "first training.", "7"))
+PRICE = nullable(string("A price: a decimal string in the currency `currency` (never a float, so "
+                        "no cent is lost); null when the catalog does not know it.", "19.90",
+                        pattern=r"^-?\d+(\.\d+)?$"))
+CURRENCY = string("An ISO 4217 currency code.", "EUR", pattern="^[A-Z]{3}$")
+HTTP_URL = nullable(string("An absolute http(s) URL, or null when none is known or it is not "
+                           "safe to show.", "https://shop.example.com/products/mug",
+                           format="uri"))
+ISO_TIME = string("A time in UTC, ISO 8601.", "2026-12-01T09:30:00Z", format="date-time")
+
+ITEM = named("RecommendationItem", obj(
+    "A recommended product with the catalog's display fields.",
+    {
+        "product_id": product_id(),
+        "score": number("How strongly the model recommends it (higher first; comparable only "
+                        "within one answer).", 0.7081),
+        "reason": string(
+            "Why it is here: bought_together, similar_items, cart, personal, buy_again, "
+            "trending (a fallback filling the list) or pinned (the owner's pin).",
+            "bought_together"),
+        "because": array(product_id(), "The products (asked about, in the cart or bought "
+                         "before) that led to it, where known.", examples=[["632910392"]]),
+        "title": nullable(string("The product's title.", "Blue mug")),
+        "price": PRICE,
+        "currency": CURRENCY,
+        "url": HTTP_URL,
+        "image_url": HTTP_URL,
+        "variant_id": string("The variant to add to a cart, where the platform has variants.",
+                             "808950810"),
+    },
+    optional=("because", "variant_id"),
+))
+
+RECOMMENDATIONS = named("Recommendations", obj(
+    "Recommended products, best first.",
+    {
+        "shop_id": SHOP_ID,
+        "model_version": MODEL_VERSION,
+        "strategy": string("What made the list (the shop's chosen model, or trending before "
+                           "one is trained).", "als+copurchase"),
+        "items": array(ITEM, "At most `limit` products, best first; never the products "
+                             "asked about."),
+    },
+))
+
+LIMIT = Param("limit", integer(f"How many products at most (default {DEFAULT_LIMIT}).",
+                               DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT))
+PRODUCT_ID = path_param("product_id", "A product's id on the shop's platform.", "632910392")
+CUSTOMER_ID = path_param("customer_id", "A customer's id on the shop's platform.", "207119551")
+EXCLUDE_PURCHASED = Param("exclude_purchased", boolean(
+    "true: only products the customer never bought; false (default): what they are most "
+    "likely to buy next, repurchases included.", False))
