@@ -165,6 +165,8 @@ def banner(public_url: str, api_key: str, store: DemoStore, trained: dict[str, A
   Try the API:
     curl -H 'Authorization: Bearer {api_key}' \\
       '{public_url}/api/v1/shops/{DEMO_SHOP}/recommendations/products/{first}?kind=bought_together&limit=4'
+  The API's reference (every call; Authorize with the key above to try them):
+    {public_url}/api/docs   (API keys with scopes: the dashboard's API keys page)
 
 {install}
   Ctrl-C stops it. The data stays in the data folder; run the demo again to reuse it.
