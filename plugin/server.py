@@ -72,7 +72,8 @@ class HeadLimit:
                 len(scope.get("query_string") or b"") + \
                 sum(len(name) + len(value) + 4 for name, value in scope["headers"])
             if size > self.limit:
-                body = (b'{"type":"about:blank","title":"Request Header Fields Too Large",'
+                body = (b'{"type":"/api/docs/problems#headers-too-large",'
+                        b'"title":"Request Header Fields Too Large",'
                         b'"status":431,"detail":"the request line and headers may take at most '
                         + str(self.limit).encode() + b' bytes"}')
                 await send({"type": "http.response.start", "status": 431, "headers": [

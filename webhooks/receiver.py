@@ -44,7 +44,7 @@ async def receive(request: Request) -> Response:
         return _answer({"status": "ping", "shop_id": shop.shop_id})
     if not adapter.verify(shop, headers, body):
         return problem(401, f"the {platform} webhook signature does not match shop "
-                            f"{shop.shop_id!r}'s webhook secret")
+                            f"{shop.shop_id!r}'s webhook secret", kind="invalid-signature")
     try:
         payload = parse_json(body)
         delivery = adapter.describe(headers, body, payload)

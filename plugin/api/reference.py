@@ -5,6 +5,7 @@ nothing of any other server (its validator badge is off, a CSP keeps everything 
 
 from __future__ import annotations
 
+import html
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from plugin.web.openapi import document
+from plugin.web.problems import KINDS, PROBLEMS_PATH, TITLES
 from plugin.web.responses import json_bytes
 
 OPENAPI_PATH = "/api/v1/openapi.json"
@@ -84,8 +86,36 @@ async def docs_start(request: Request) -> Response:
                     headers={"Cache-Control": "no-cache"})
 
 
+def problems_html() -> str:
+    rows = "\n".join(
+        f'<tr id="{kind}"><th scope="row"><code>{PROBLEMS_PATH}#{kind}</code></th>'
+        f"<td>{status} {html.escape(TITLES.get(status, 'Error'))}</td>"
+        f"<td>{html.escape(meaning)}</td></tr>"
+        for kind, (status, meaning) in KINDS.items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{TITLE}: kinds of error</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:1rem auto;padding:0 1rem}}
+table{{border-collapse:collapse}}th,td{{text-align:left;padding:.4rem;border-bottom:1px solid
+#ccc;vertical-align:top}}tr:target{{background:#fff6d5}}</style></head>
+<body><h1>Kinds of error</h1>
+<p>Every error of the <a href="{DOCS_PATH}">{TITLE}</a> (and of its webhook endpoints) is
+<code>application/problem+json</code> (RFC 9457) whose <code>type</code> is one of these; its
+<code>detail</code> says, for a person, what went wrong this time.</p>
+<table><thead><tr><th scope="col">type</th><th scope="col">status</th>
+<th scope="col">meaning</th></tr></thead><tbody>
+{rows}
+</tbody></table></body></html>"""
+
+
+async def problems_page(request: Request) -> Response:
+    return HTMLResponse(problems_html(), headers={"Content-Security-Policy": PAGE_POLICY})
+
+
 routes = [
     Route(OPENAPI_PATH, openapi_json),
+    Route(PROBLEMS_PATH, problems_page),
     Route(DOCS_PATH, docs_page),
     Route(f"{DOCS_PATH}/start.js", docs_start),
     Mount(ASSETS, StaticFiles(directory=swagger_ui_files()), name="api-docs-assets"),

@@ -128,6 +128,7 @@ def test_bad_signature_is_401_and_stores_nothing(http, shop, store) -> None:
     response = post(http, body, headers)
     assert response.status_code == 401
     assert response.headers["content-type"] == PROBLEM
+    assert response.json()["type"] == "/api/docs/problems#invalid-signature"
     assert shop.shop.webhook_secrets[0].reveal() not in response.text
     assert event_count(store, shop.shop.shop_id) == 0
 

@@ -95,5 +95,6 @@ def test_a_handlers_bad_request_is_a_400_problem(http: httpx.Client, shop: NewSh
     answer = http.get(trending(shop.shop.shop_id), params={"limit": "0"}, headers=auth(shop))
     assert answer.status_code == 400
     assert answer.headers["content-type"] == "application/problem+json"
-    assert answer.json() == {"type": "about:blank", "title": "Bad Request", "status": 400,
+    assert answer.json() == {"type": "/api/docs/problems#invalid-request",
+                             "title": "Bad Request", "status": 400,
                              "detail": "limit must be an integer from 1 to 100, got '0'"}

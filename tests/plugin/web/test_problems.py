@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from plugin.web.problems import PROBLEM_MEDIA_TYPE, TITLES, problem
+from plugin.web.problems import DEFAULT_KIND, KINDS, PROBLEM_MEDIA_TYPE, TITLES, problem
 
 
 def body_of(status: int, detail: str, **extra: object) -> dict[str, object]:
@@ -22,8 +22,23 @@ def test_a_problem_has_the_rfc_9457_members(status: int) -> None:
     assert answer.media_type == PROBLEM_MEDIA_TYPE == "application/problem+json"
     assert answer.headers["content-type"] == "application/problem+json"
     assert body_of(status, "do this instead") == {
-        "type": "about:blank", "title": TITLES[status], "status": status,
-        "detail": "do this instead"}
+        "type": f"/api/docs/problems#{DEFAULT_KIND[status]}", "title": TITLES[status],
+        "status": status, "detail": "do this instead"}
+
+
+def test_each_kind_has_a_stable_type_on_its_status() -> None:
+    assert body_of(403, "x", kind="missing-scope")["type"] == "/api/docs/problems#missing-scope"
+    assert body_of(401, "x")["type"] == "/api/docs/problems#missing-key"
+    assert all(KINDS[kind][0] == status for status, kind in DEFAULT_KIND.items())
+    with pytest.raises(ValueError, match="unknown kind"):
+        problem(400, "x", kind="oops")
+
+
+def test_the_problems_page_explains_every_kind(http: httpx.Client) -> None:
+    page = http.get("/api/docs/problems")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for kind, (status, _) in KINDS.items():
+        assert f'id="{kind}"' in page.text and f"<td>{status} " in page.text
 
 
 def test_the_titles_are_the_http_reason_phrases() -> None:
