@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plugin.api import PREFIX
-from plugin.api.schemas import CUSTOMER_ID, SHOP_ID, customer_id
+from plugin.api.schemas import CUSTOMER_ID, SHOP_ID, amount, amount_schema, customer_id
 from plugin.engine.lifecycle import (
     DEFINITIONS,
     NOT_A_PURCHASE,
@@ -169,12 +169,12 @@ def customer_scores() -> dict[str, Schema]:
 
 
 MONEY = obj("Sales in one currency up to as_of.", {
-    "revenue": number("The orders' net value: price * net quantity of their lines.", 2480.5,
-                      minimum=0),
+    "revenue": amount_schema("The orders' net value: price * net quantity of their lines.",
+                             "2480.50"),
     "orders": count("Orders in this currency.", 96),
-    "aov": number("Average order value: revenue / orders.", 25.84, minimum=0),
+    "aov": amount_schema("Average order value: revenue / orders.", "25.84"),
     "customers": count("Customers who paid in this currency.", 41),
-    "clv": number("Historic customer lifetime value: revenue / customers.", 60.5, minimum=0),
+    "clv": amount_schema("Historic customer lifetime value: revenue / customers.", "60.50"),
 })
 PERIOD_MONEY = obj("Sales in one currency in the period.", {
     "revenue": MONEY["properties"]["revenue"], "orders": MONEY["properties"]["orders"],
@@ -207,7 +207,7 @@ PERIOD = obj("What happened in the period (start, end].", {
     "new_customers": count("Of them, customers with their first order in the period.", 12),
     "returning_customers": count("Of them, customers who had ordered before.", 21),
     "money": by_currency(PERIOD_MONEY, "Revenue and AOV in the period, per currency.",
-                         {"EUR": {"revenue": 1502.0, "orders": 58, "aov": 25.9}}),
+                         {"EUR": {"revenue": "1502.00", "orders": 58, "aov": "25.90"}}),
 })
 MONTH_ROW = obj("One calendar month (UTC).", {
     "month": MONTH,
@@ -215,12 +215,12 @@ MONTH_ROW = obj("One calendar month (UTC).", {
     "customers": count("Customers ordering in the month.", 8),
     "new_customers": count("Of them, customers with their first order that month.", 3),
     "returning_customers": count("Of them, customers who had ordered before.", 5),
-    "revenue": by_currency(number("Revenue in the month.", 231.0, minimum=0),
+    "revenue": by_currency(amount_schema("Revenue in the month.", "231.00"),
                            "Revenue per currency of the shop's orders (0 in a month without "
-                           "one in it).", {"EUR": 231.0}),
-    "aov": by_currency(nullable(number("Average order value in the month; null without an "
-                                       "order in that currency.", 25.67, minimum=0)),
-                       "AOV per currency.", {"EUR": 25.67}),
+                           "one in it).", {"EUR": "231.00"}),
+    "aov": by_currency(nullable(amount_schema("Average order value in the month; null without "
+                                              "an order in that currency.", "25.67")),
+                       "AOV per currency.", {"EUR": "25.67"}),
 })
 METRICS = obj("Lifetime-to-date numbers, retention and sales over a period, a monthly series.", {
     "shop_id": SHOP_ID,
@@ -233,8 +233,8 @@ METRICS = obj("Lifetime-to-date numbers, retention and sales over a period, a mo
     "orders_per_customer": nullable(number("orders / customers; null without customers.",
                                            2.3415, minimum=1)),
     "money": by_currency(MONEY, "Lifetime sales per currency.",
-                         {"EUR": {"revenue": 2480.5, "orders": 96, "aov": 25.84,
-                                  "customers": 41, "clv": 60.5}}),
+                         {"EUR": {"revenue": "2480.50", "orders": 96, "aov": "25.84",
+                                  "customers": 41, "clv": "60.50"}}),
     "retention": RETENTION,
     "period": PERIOD,
     "monthly": array(MONTH_ROW, "Every month from the first order's to as_of's (at most 10 "
@@ -336,7 +336,20 @@ async def metrics_endpoint(request: Request, shop: Shop) -> Response:
         raise BadRequest(f"start ({iso(start)}) must be before end ({iso(end)})")
     lookback = parse_lookback(params.get("lookback_days"))
     facts = await load_order_facts(request.app.state.redis, shop.shop_id)
-    return JSONResponse(metrics(shop.shop_id, facts, as_of, start, end, lookback))
+    return JSONResponse(money_as_text(metrics(shop.shop_id, facts, as_of, start, end, lookback)))
+
+
+def money_as_text(answer: dict[str, Any]) -> dict[str, Any]:
+    """The metrics' sums of money as the API answers money: decimal strings (amount)."""
+    for rows in (answer["money"], answer["period"]["money"]):
+        for currency, row in rows.items():
+            for name in ("revenue", "aov", "clv"):
+                if name in row:
+                    row[name] = amount(row[name], currency)
+    for month in answer["monthly"]:
+        for name in ("revenue", "aov"):
+            month[name] = {c: amount(v, c) for c, v in month[name].items()}
+    return answer
 
 
 def parse_lookback(raw: str | None) -> float:

@@ -3,6 +3,10 @@ recommendation items and answers, ids, money, times and the common query paramet
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
+from babel.numbers import get_currency_precision
+
 from plugin.web.openapi import (
     Param,
     Schema,
@@ -33,6 +37,24 @@ MODEL_VERSION = nullable(string("The version of the model that made the answer; 
 PRICE = nullable(string("A price: a decimal string in the currency `currency` (never a float, so "
                         "no cent is lost); null when the catalog does not know it.", "19.90",
                         pattern=r"^-?\d+(\.\d+)?$"))
+AMOUNT_PATTERN = r"^-?\d+(\.\d+)?$"
+
+
+def amount_schema(description: str, example: str) -> Schema:
+    """A sum of money in the API: a decimal string with the currency's minor digits (2 for
+    EUR, 0 for JPY), beside or under its currency."""
+    return string(f"{description} A decimal string in the currency's minor unit digits.",
+                  example, pattern=AMOUNT_PATTERN)
+
+
+def amount(value: float | None, currency: str) -> str | None:
+    """A computed sum of money as the API answers it (amount_schema); None stays None."""
+    if value is None:
+        return None
+    unit = Decimal(1).scaleb(-get_currency_precision(currency))
+    return str(Decimal(repr(float(value))).quantize(unit, ROUND_HALF_UP))
+
+
 CURRENCY = string("An ISO 4217 currency code.", "EUR", pattern="^[A-Z]{3}$")
 HTTP_URL = nullable(string("An absolute http(s) URL, or null when none is known or it is not "
                            "safe to show.", "https://shop.example.com/products/mug",
@@ -47,10 +69,12 @@ ITEM = named("RecommendationItem", obj(
                         "within one answer).", 0.7081),
         "reason": string(
             "Why it is here: bought_together, similar_items, cart, personal, buy_again, "
-            "trending (a fallback filling the list) or pinned (the owner's pin).",
+            "recently_viewed (the visitor viewed it), browsing (the visitor's views led to "
+            "it), trending (a fallback filling the list) or pinned (the owner's pin).",
             "bought_together"),
-        "because": array(product_id(), "The products (asked about, in the cart or bought "
-                         "before) that led to it, where known.", examples=[["632910392"]]),
+        "because": array(product_id(), "The products (asked about, in the cart, bought or "
+                         "viewed before) that led to it, where known.",
+                         examples=[["632910392"]]),
         "title": nullable(string("The product's title.", "Blue mug")),
         "price": PRICE,
         "currency": CURRENCY,

@@ -56,8 +56,8 @@ def test_metrics_of_a_small_shop(http, small_shop) -> None:
     body = ok(http, small_shop, "metrics", as_of=AS_OF)
     assert (body["customers"], body["orders"], body["repeat_customers"]) == (2, 4, 1)
     assert body["repeat_purchase_rate"] == 0.5 and body["orders_per_customer"] == 2.0
-    assert body["money"] == {"EUR": {"revenue": 75.0, "orders": 4, "aov": 18.75,
-                                     "customers": 2, "clv": 37.5}}
+    assert body["money"] == {"EUR": {"revenue": "75.00", "orders": 4, "aov": "18.75",
+                                     "customers": 2, "clv": "37.50"}}  # money: decimal strings
     assert body["as_of"] == "2023-12-31T23:59:59.999Z"
     assert [m["month"] for m in body["monthly"]] == ["2023-11", "2023-12"]
     assert body["monthly"][0]["new_customers"] == 2 and body["monthly"][1]["orders"] == 1
@@ -154,7 +154,7 @@ def test_mixed_currencies_are_reported_apart(http, store, shop) -> None:
         order("u1", "uma", 1, prices=("30.00",), currency="USD"),
     ])
     body = ok(http, shop, "metrics", as_of=AS_OF)
-    assert body["money"]["EUR"]["revenue"] == 10.0 and body["money"]["USD"]["revenue"] == 30.0
+    assert body["money"]["EUR"]["revenue"] == "10.00" and body["money"]["USD"]["revenue"] == "30.00"
     assert "EUR, USD" in body["notes"][0] and "never converted" in body["notes"][0]
 
 

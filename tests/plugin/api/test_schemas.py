@@ -7,7 +7,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from plugin.api.schemas import CURRENCY, HTTP_URL, ITEM, LIMIT, PRICE, product_id
+from plugin.api.schemas import CURRENCY, HTTP_URL, ITEM, LIMIT, PRICE, amount, product_id
 from plugin.web.openapi import COMPONENTS
 
 
@@ -42,3 +42,11 @@ def test_money_ids_and_urls_have_their_documented_types() -> None:
     assert Draft202012Validator(HTTP_URL).is_valid(None)
     limit = Draft202012Validator(LIMIT.schema)
     assert limit.is_valid(100) and not limit.is_valid(0) and not limit.is_valid(101)
+
+
+def test_sums_of_money_are_decimal_strings_in_the_currency_s_digits() -> None:
+    assert amount(18.75, "EUR") == "18.75" and amount(60.5, "EUR") == "60.50"
+    assert amount(0.1 + 0.2, "USD") == "0.30"  # a float sum's error does not show
+    assert amount(1234.5, "JPY") == "1235" and amount(1.2345, "KWD") == "1.235"
+    assert amount(2.005, "EUR") == "2.01" and amount(None, "EUR") is None
+    assert amount(7.0, "unknown") == "7.00"
