@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
@@ -48,7 +49,15 @@ from plugin.web.openapi import (
     obj,
     string,
 )
-from plugin.web.params import BadRequest, parse_bool, parse_id, parse_limit
+from plugin.web.params import (
+    BadRequest,
+    page_cursor,
+    parse_bool,
+    parse_id,
+    parse_int,
+    parse_limit,
+    parse_page_cursor,
+)
 from plugin.web.problems import problem
 from plugin.web.responses import json_bytes
 
@@ -277,18 +286,26 @@ async def _drain_and_train(state: Any, shop_id: str, retune: bool = False) -> Mo
     return info
 
 
-EXCLUDED = obj("The products the owner never wants recommended.", {
+PAGE_LIMIT = 1000  # product ids a page of the excluded list holds at most
+EXCLUDED = obj("The products the owner never wants recommended: a page of them.", {
     "shop_id": SHOP_ID,
-    "product_ids": array(product_id(), "Excluded products."),
+    "product_ids": array(product_id(), "Excluded products, in id order (as text): at most "
+                         "`limit`.", maxItems=PAGE_LIMIT),
+    "next_cursor": nullable(string("Pass it as `cursor` for the next page; null on the last.",
+                                   "MTAwNTQ")),
 })
+PAGING = (Param("limit", integer(f"Ids per page (default and at most {PAGE_LIMIT}).",
+                                 PAGE_LIMIT, minimum=1, maximum=PAGE_LIMIT)),
+          Param("cursor", string("next_cursor of the previous page, unchanged.", "MTAwNTQ")))
 
 
 @documented(
     Operation("GET", "getExclusions", "Products never recommended", "Catalog",
               {200: Answer("The excluded products.", EXCLUDED)}, "catalog:read",
-              errors=(401, 403, 404)),
+              params=PAGING),
     Operation("PUT", "putExclusions", "Replace the products never recommended", "Catalog",
-              {200: Answer("The excluded products, as stored.", EXCLUDED)}, "catalog:write",
+              {200: Answer("The excluded products as stored: the first page.", EXCLUDED)},
+              "catalog:write",
               body=obj("The whole new list.",
                        {"product_ids": array(product_id(), "Products to exclude.")},
                        closed=False),
@@ -305,8 +322,19 @@ async def exclusions(request: Request, shop: Shop) -> Response:
         ids = [parse_id("product_ids[]", p) for p in body["product_ids"]]
         await replace_excluded(redis, shop.shop_id, ids)
         request.app.state.cache.changed(shop.shop_id, (changes.BLOCKED, ""))
-    return JSONResponse({"shop_id": shop.shop_id,
-                         "product_ids": await excluded(redis, shop.shop_id)})
+        return _excluded_page(shop, await excluded(redis, shop.shop_id), PAGE_LIMIT, None)
+    params = request.query_params
+    return _excluded_page(shop, await excluded(redis, shop.shop_id),
+                          parse_int("limit", params.get("limit"), PAGE_LIMIT, 1, PAGE_LIMIT),
+                          parse_page_cursor(params.get("cursor")))
+
+
+def _excluded_page(shop: Shop, ids: list[str], limit: int, after: str | None) -> Response:
+    start = 0 if after is None else bisect.bisect_right(ids, after)
+    page = ids[start:start + limit]
+    more = start + limit < len(ids)
+    return JSONResponse({"shop_id": shop.shop_id, "product_ids": page,
+                         "next_cursor": page_cursor(page[-1]) if more and page else None})
 
 
 

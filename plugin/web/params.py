@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from plugin.store.fields import PayloadError, id_string
@@ -57,3 +58,21 @@ def parse_int(name: str, raw: str | None, default: int, low: int, high: int) -> 
     if not low <= value <= high:
         raise BadRequest(f"{name} must be an integer from {low} to {high}, got {raw!r}")
     return value
+
+
+def page_cursor(after: str) -> str:
+    """The cursor of a page that ends with `after` (opaque to clients: base64url of it)."""
+    return base64.urlsafe_b64encode(after.encode()).decode().rstrip("=")
+
+
+def parse_page_cursor(raw: str | None) -> str | None:
+    """What page_cursor encoded, or None without a cursor; BadRequest for any other text."""
+    if raw is None:
+        return None
+    try:
+        after = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("cursor is not one this list gave: pass next_cursor unchanged") from None
+    if not after or page_cursor(after) != raw:
+        raise BadRequest("cursor is not one this list gave: pass next_cursor unchanged")
+    return after

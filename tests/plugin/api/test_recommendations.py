@@ -202,7 +202,7 @@ def test_refusals_are_answered_without_loading_a_model(store, trained_shop, monk
 def test_exclusions_are_replaced_and_read_back(http, shop) -> None:
     url = f"/api/v1/shops/{shop.shop.shop_id}/exclusions"
     assert http.get(url, headers=auth(shop)).json() == {"shop_id": shop.shop.shop_id,
-                                                        "product_ids": []}
+                                                        "product_ids": [], "next_cursor": None}
     put = http.put(url, json={"product_ids": ["b", 7, "a", "b"]}, headers=auth(shop))
     assert put.status_code == 200 and put.json()["product_ids"] == ["7", "a", "b"]
     assert http.get(url, headers=auth(shop)).json()["product_ids"] == ["7", "a", "b"]
@@ -213,6 +213,27 @@ def test_exclusions_are_replaced_and_read_back(http, shop) -> None:
     assert http.get(url, headers=auth(shop)).json()["product_ids"] == ["c"]  # kept as it was
     shape = http.put(url, content=b"{nope", headers=auth(shop)).json()["detail"]
     assert shape.endswith('send JSON: {"product_ids": [...]}')
+
+
+def test_a_long_exclusion_list_pages_with_a_cursor(http, shop) -> None:
+    url = f"/api/v1/shops/{shop.shop.shop_id}/exclusions"
+    ids = [f"p{n:04d}" for n in range(2500)]
+    put = http.put(url, json={"product_ids": ids}, headers=auth(shop))
+    assert put.json()["product_ids"] == ids[:1000] and put.json()["next_cursor"]
+    walked, cursor, pages = [], None, 0
+    while True:
+        page = http.get(url, params={"limit": 700, **({"cursor": cursor} if cursor else {})},
+                        headers=auth(shop)).json()
+        walked += page["product_ids"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == ids and pages == 4
+    for bad in ({"cursor": "not-one"}, {"cursor": ""}, {"limit": "1001"}):
+        refused = http.get(url, params=bad, headers=auth(shop))
+        assert refused.status_code == 400, bad
+        assert refused.json()["type"] == "/api/docs/problems#invalid-request"
     assert http.put(url, json={"product_ids": []}, headers=auth(shop)).json()["product_ids"] == []
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.web.params import BadRequest, parse_bool, parse_id, parse_int, parse_limit
+from plugin.web.params import (
+    BadRequest,
+    page_cursor,
+    parse_bool,
+    parse_id,
+    parse_int,
+    parse_limit,
+    parse_page_cursor,
+)
 
 
 @pytest.mark.parametrize(("raw", "expected"), [(None, 10), ("1", 1), ("100", 100), (7, 7)])
@@ -47,3 +55,16 @@ def test_int_has_a_default_and_a_range() -> None:
         parse_int("days", "91", 30, 1, 90)
     with pytest.raises(BadRequest, match="days must be an integer from 1 to 90"):
         parse_int("days", "x", 30, 1, 90)
+
+
+@pytest.mark.parametrize("after", ["7", "p0001", "ünïcode", "a/b+c=d"])
+def test_a_page_cursor_gives_back_what_it_encoded(after: str) -> None:
+    cursor = page_cursor(after)
+    assert "=" not in cursor and parse_page_cursor(cursor) == after
+    assert parse_page_cursor(None) is None
+
+
+@pytest.mark.parametrize("raw", ["", "!!!", "not-one", "gA", "_w"])
+def test_anything_else_is_not_a_cursor(raw: str) -> None:
+    with pytest.raises(BadRequest, match="pass next_cursor unchanged"):
+        parse_page_cursor(raw)
