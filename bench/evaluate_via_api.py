@@ -130,7 +130,8 @@ async def run(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="shopreco-eval-api-"))
     try:
         settings = replace(Settings.from_env({}), data_dir=data_dir, fsync_always=False,
-                           retrain_debounce_seconds=3600, retrain_max_delay_seconds=3600)
+                           retrain_debounce_seconds=3600, retrain_max_delay_seconds=3600,
+                           api_rate_per_minute=10**9)  # a call per test customer, at once
         async with open_redis(settings) as redis:
             new = await add_shop(redis, "evaluation", "custom", "evaluation.example", "")
         server = make_server(settings, "127.0.0.1", PORT)

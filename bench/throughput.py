@@ -10,8 +10,8 @@ Baselines, started in this run: a bare Starlette app under uvicorn with the same
 (`plugin.server.uvicorn_options`) and the same number of processes, whose GET answers a JSON
 body of the size of a real recommendation answer and whose POST reads a webhook-sized body.
 shopreco: `shopreco serve --workers N` on the demo store (145 products, 4,000 orders,
-trained) in a temporary embedded Redis, the widget rate limit raised so every request is
-served (it is still counted).
+trained) in a temporary embedded Redis, the widget and API rate limits raised so every request
+is served (it is still counted).
 
 Beside req/s and p99 it prints the server's CPU time per request (its processes' user + system
 time over the run, the embedded Redis daemon included; --by-process splits it) and the ratio

@@ -17,6 +17,8 @@ from starlette.routing import BaseRoute, Route
 from plugin.admin import routes as admin_routes
 from plugin.api import (
     api_keys,
+    browsing,
+    catalog,
     email,
     lifecycle,
     nurture,
@@ -32,6 +34,7 @@ from plugin.shopify import routes as shopify_routes
 from plugin.store.cache import ShopCache
 from plugin.store.connection import open_redis
 from plugin.store.migrations import migrate
+from plugin.web.auth import ApiRateLimit
 from plugin.web.problems import problem
 from plugin.worker import running_workers
 from webhooks import receiver
@@ -70,10 +73,12 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             )
             app.state.background = set()
             app.state.widget_rate = WidgetRateLimit(redis, settings.widget_rate_per_minute)
+            app.state.api_rate = ApiRateLimit(redis, settings.api_rate_per_minute)
             stop = asyncio.Event()
             refreshers = [
                 asyncio.create_task(app.state.cache.run(stop), name="shopreco-cache"),
                 asyncio.create_task(app.state.widget_rate.run(stop), name="shopreco-rate"),
+                asyncio.create_task(app.state.api_rate.run(stop), name="shopreco-api-rate"),
             ]
             try:
                 if settings.run_worker:
@@ -92,6 +97,8 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             *receiver.routes,
             *recommendations.routes,
             Route("/healthz", health),
+            *browsing.routes,
+            *catalog.routes,
             *pins.routes,
             *privacy.routes,
             *lifecycle.routes,

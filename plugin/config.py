@@ -107,6 +107,9 @@ class Settings:
     log_level: str = "INFO"
     tuning_seconds: int = 60
     widget_rate_per_minute: int = 600
+    # calls per minute with one API key, for shops without a limit of their own (`shopreco
+    # shops rate-limit`)
+    api_rate_per_minute: int = 600
     attribution_days: int = 7
     body_timeout_seconds: int = 10
     trusted_proxies: tuple[str, ...] = ()
@@ -150,6 +153,9 @@ class Settings:
             tuning_seconds=_int(env, "SHOPRECO_TUNING_SECONDS", cls.tuning_seconds, 0),
             widget_rate_per_minute=_int(
                 env, "SHOPRECO_WIDGET_RATE_PER_MINUTE", cls.widget_rate_per_minute, 1
+            ),
+            api_rate_per_minute=_int(
+                env, "SHOPRECO_API_RATE_PER_MINUTE", cls.api_rate_per_minute, 1
             ),
             attribution_days=_at_most(
                 env, "SHOPRECO_ATTRIBUTION_DAYS", _int(

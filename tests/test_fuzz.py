@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plugin.store import keys
-from plugin.store.shops import NewShop
+from plugin.store.shops import MAX_API_RATE_PER_MINUTE, NewShop, set_api_rate
 from tests.conftest import Store
 from tests.helpers import auth, order_payload, send_orders, shopify_signature, train
 from tests.webhooks.test_adapters import base64_hmac, standard_headers
@@ -87,7 +87,13 @@ EVENTS = {"visitor_id": "v-1234567890", "customer_id": "3", "events": [
      "at": int(time.time() * 1000), "model_version": "1"}]}
 WIDGET_BODY = BODY | mutated(EVENTS).map(encoded)
 CART = {"product_ids": ["101", "102"], "limit": 3, "customer_id": "3"}
-API_BODY = BODY | mutated(CART).map(encoded)
+PRODUCT = {"product_id": "101", "title": "Mug", "price": "9.90", "currency": "EUR",
+           "url": "/products/mug", "image_url": "https://cdn.example.com/m.jpg",
+           "available": True, "variant_id": "1011"}
+BROWSING = {"visitor_id": "v-1234567890", "customer_id": "3", "events": [
+    {"type": "product_view", "product_id": "101", "at": "2026-01-01T10:00:00Z"}]}
+API_BODY = BODY | mutated(CART).map(encoded) | mutated(PRODUCT).map(encoded) \
+    | mutated({"products": [PRODUCT]}).map(encoded) | mutated(BROWSING).map(encoded)
 HEADER_NAME = st.sampled_from(["X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-WC-Webhook-Topic",
                                "X-WC-Webhook-Source", "webhook-id", "webhook-timestamp",
                                "X-Ecwid-Webhook-Signature", "Content-Type", "X-Forwarded-For"])
@@ -98,7 +104,7 @@ PARAMS = st.dictionaries(
     st.sampled_from(["limit", "kind", "exclude_purchased", "product_id", "product_ids",
                      "customer_id", "placement", "as_of", "start", "end", "lookback_days",
                      "stage", "format", "cursor", "products", "days", "key", "email",
-                     "order_ids", "wait"]),
+                     "order_ids", "wait", "visitor_id"]),
     st.text(max_size=30) | NASTY.filter(lambda v: "\ud800" not in v and "\udfff" not in v),
     max_size=5)
 
@@ -113,6 +119,8 @@ def fuzz_shop(store: Store, base_url: str) -> NewShop:
     new = store.run(lambda redis: add_shop(redis, shop_id, "shopify",
                                            f"{shop_id}.myshopify.com", "http://testserver",
                                            currency="EUR"))
+    # every generated call reaches its handler, however many a minute (no 429 for the key)
+    store.run(lambda redis: set_api_rate(redis, shop_id, MAX_API_RATE_PER_MINUTE))
     with httpx.Client(base_url=base_url, timeout=60) as http:
         send_orders(http, new, [order_payload(900 + n, n % 12, [101 + n % 5, 106 + n % 3])
                                 for n in range(40)])
@@ -126,8 +134,8 @@ def snapshot(store: Store, shop_id: str) -> dict[bytes, Any]:
     async def dump(redis: Any) -> dict[bytes, Any]:
         found: dict[bytes, Any] = {}
         async for key in redis.scan_iter(match=keys.shop_pattern(shop_id), count=500):
-            if b":widget:rate:" in key:  # the rate limit counts every request, by design
-                continue
+            if b":widget:rate:" in key or b":api:rate:" in key:  # the rate limits count
+                continue  # every call, by design
             if await redis.type(key) == b"stream":
                 groups = [(g["name"], g["pending"], g["last-delivered-id"])
                           for g in await redis.xinfo_groups(key)]
@@ -213,10 +221,11 @@ def test_webhook_receivers(http, store, fuzz_shop, platform_shops, body, headers
 
 @FUZZ
 @given(body=API_BODY, params=PARAMS,
-       endpoint=st.sampled_from(["recommendations/cart", "exclusions"]))
+       endpoint=st.sampled_from(["recommendations/cart", "exclusions", "catalog/products",
+                                 "catalog/products/101", "events"]))
 def test_api_bodies(http, store, fuzz_shop, body, params, endpoint) -> None:
     shop_id = fuzz_shop.shop.shop_id
-    method = "PUT" if endpoint == "exclusions" else "POST"
+    method = "PUT" if endpoint in ("exclusions", "catalog/products/101") else "POST"
     check(store, fuzz_shop, lambda: http.request(
         method, f"/api/v1/shops/{shop_id}/{endpoint}", content=body, params=params,
         headers=auth(fuzz_shop), timeout=TIMEOUT))
@@ -226,7 +235,9 @@ READS = ["recommendations/products/101", "recommendations/products/%F0%9F%92%A5"
          "recommendations/customers/3", "recommendations/customers/%00", "recommendations/trending",
          "model", "exclusions", "lifecycle/metrics", "lifecycle/cohorts", "lifecycle/stages",
          "lifecycle/customers/3", "lifecycle/feed", "customers/3/data", "widgets/stats",
-         "lifecycle/customers/3/email-block-url", "privacy/requests/x"]
+         "lifecycle/customers/3/email-block-url", "privacy/requests/x",
+         "catalog/products/101", "recommendations/visitors/v-1234567890",
+         "recommendations/visitors/%F0%9F%92%A5"]
 
 
 @FUZZ

@@ -1,8 +1,12 @@
-"""POST /widgets/v1/events: the widget's impression, click and add-to-cart beacons.
+"""POST /widgets/v1/events: the widget's impression, click and add-to-cart beacons, and the
+product views of the pages it is on.
 
 Body (JSON, sent as text/plain by sendBeacon or as application/json), at most 32 KB:
 {"visitor_id": str, "customer_id": str|null,
  "events": [{"id", "type", "placement", "product_id", "model_version"?, "at" (epoch ms)}]}
+A `product_view` (a product page the script is on) needs no placement. Views and add-to-carts
+join the visitor's browsing history (plugin.store.browsing: recently viewed, inspired by
+browsing); impressions, clicks and add-to-carts are counted per placement.
 A batch is checked whole before anything is stored: one bad event refuses it with 400.
 """
 
@@ -16,6 +20,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from plugin.store.browsing import ADD_TO_CART, VIEW, record_browsing
 from plugin.store.shops import Shop
 from plugin.store.tracking import KINDS, WidgetEvent, record_events
 from plugin.web.body import BodyTimeout, BodyTooLarge, InvalidJson, decode_json, read_body
@@ -28,6 +33,8 @@ MAX_EVENTS = 200
 MAX_EVENT_AGE_SECONDS = 24 * 3600  # older beacons are stale: dropped
 MAX_ID_LENGTH = 128
 EVENT_PLACEMENTS = frozenset(PLACEMENTS) | {"email"}
+EVENT_KINDS = (*KINDS, VIEW)
+BROWSED = frozenset({VIEW, ADD_TO_CART})  # what joins the visitor's browsing history
 _TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}\Z")
 _EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,128}\Z")
 # Crawlers, previews, headless browsers and scripts (case-insensitive substrings).
@@ -60,10 +67,12 @@ def parse_event(index: int, raw: Any, now: float) -> WidgetEvent:
     if not isinstance(raw, dict):
         raise BadRequest(f"{where} must be an object")
     kind = raw.get("type")
-    if kind not in KINDS:
-        raise BadRequest(f"{where}.type must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind not in EVENT_KINDS:
+        raise BadRequest(f"{where}.type must be one of {', '.join(EVENT_KINDS)}, got {kind!r}")
     placement = raw.get("placement")
-    if not isinstance(placement, str) or placement not in EVENT_PLACEMENTS:
+    if kind == VIEW and placement is None:
+        placement = ""  # a page without a widget (the script's `view` command)
+    elif not isinstance(placement, str) or placement not in EVENT_PLACEMENTS:
         raise BadRequest(f"{where}.placement must be a widget placement, got {placement!r}")
     version = raw.get("model_version")
     if version is not None and (not isinstance(version, str) or len(version) > 64):
@@ -113,7 +122,13 @@ async def receive_events(request: Request, shop: Shop) -> Response:
         visitor_id, customer_id, events = parse_batch(body, time.time())
     except BadRequest as error:
         return problem(400, str(error))
-    if not is_bot(request.headers.get("user-agent")) and events:
-        await record_events(request.app.state.redis, shop.shop_id, visitor_id, customer_id,
-                            events)
+    if is_bot(request.headers.get("user-agent")) or not events:
+        return Response(status_code=204)
+    redis = request.app.state.redis
+    counted = [e for e in events if e.kind != VIEW]
+    if counted or customer_id is not None:
+        await record_events(redis, shop.shop_id, visitor_id, customer_id, counted)
+    browsed = [(e.product_id, e.at) for e in events if e.kind in BROWSED]
+    if browsed:
+        await record_browsing(redis, shop.shop_id, visitor_id, browsed)
     return Response(status_code=204)

@@ -12,15 +12,20 @@ from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
 
-from plugin.engine import queries
+from plugin.engine import browsing, queries
 from plugin.engine.queries import Query
+from plugin.store.browsing import visitor_id
 from plugin.store.cache import ShopCache
+from plugin.store.fields import PayloadError
 from plugin.web.params import BadRequest, parse_id, parse_limit
 
 MAX_LIMIT = 24
 DEFAULT_LIMIT = "4"
 MAX_PRODUCT_IDS = 50
 MAX_REMEMBERED_QUERY = 512  # bytes of a query string parse_query remembers
+# Placements made of the visitor's browsing: their answers name the history they were made
+# of, read for each call (plugin.engine.browsing), so they are never cached by a browser.
+VISITOR_PLACEMENTS = frozenset({"recently_viewed", "inspired_by_browsing"})
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class WidgetRequest:
     product_id: str | None
     product_ids: tuple[str, ...]
     customer_id: str | None
+    visitor_id: str | None = None  # the browser's `shopreco_vid` (browsing placements only)
 
 
 Builder = Callable[[ShopCache, str, WidgetRequest], Awaitable[Query]]
@@ -64,12 +70,20 @@ def parse_request(params: Mapping[str, str]) -> WidgetRequest:
     if len(product_ids) > MAX_PRODUCT_IDS:
         raise BadRequest(f"product_ids takes at most {MAX_PRODUCT_IDS} ids, got {len(product_ids)}")
     customer_id = params.get("customer_id") or None
+    visitor = params.get("visitor_id") or None
+    if visitor is not None and placement in VISITOR_PLACEMENTS:
+        try:
+            visitor_id(visitor)
+        except PayloadError as error:
+            raise BadRequest(str(error)) from None
     return WidgetRequest(
         placement=placement,
         limit=min(parse_limit(params.get("limit", DEFAULT_LIMIT)), MAX_LIMIT),
         product_id=params.get("product_id") or None,
         product_ids=tuple(parse_id("product_ids[]", p) for p in product_ids),
         customer_id=None if customer_id is None else parse_id("customer_id", customer_id),
+        # kept only where it counts: other placements' answers stay shared by every visitor
+        visitor_id=visitor if placement in VISITOR_PLACEMENTS else None,
     )
 
 
@@ -116,6 +130,29 @@ async def _buy_again(cache: ShopCache, shop_id: str, request: WidgetRequest) -> 
     return await queries.buy_again(cache, shop_id, _customer(request), request.limit)
 
 
+def _visitor(request: WidgetRequest) -> str:
+    if request.visitor_id is None:
+        raise BadRequest(f"visitor_id is missing (placement {request.placement}): the "
+                         "script sends its visitor id")
+    return request.visitor_id
+
+
+def _page_product(request: WidgetRequest) -> str | None:
+    return None if request.product_id is None else _product(request)
+
+
+async def _recently_viewed(cache: ShopCache, shop_id: str, request: WidgetRequest) -> Query:
+    """The visitor's views, without the product of the page it is on (`product_id`)."""
+    return await browsing.recently_viewed(cache, shop_id, _visitor(request), request.limit,
+                                          _page_product(request))
+
+
+async def _inspired(cache: ShopCache, shop_id: str, request: WidgetRequest) -> Query:
+    """What goes with the visitor's views, the page's product (`product_id`) the newest."""
+    return await browsing.inspired_by_browsing(cache, shop_id, _visitor(request),
+                                               request.limit, _page_product(request))
+
+
 PLACEMENTS: dict[str, Builder] = {
     "bundle": _bundle,
     "also_bought": _also_bought,
@@ -124,6 +161,8 @@ PLACEMENTS: dict[str, Builder] = {
     "home": _home,
     "trending": _trending,
     "buy_again": _buy_again,
+    "recently_viewed": _recently_viewed,
+    "inspired_by_browsing": _inspired,
     # names of the first widget version, kept working
     "product": _bundle,
     "similar": _also_bought,

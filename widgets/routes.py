@@ -4,12 +4,14 @@ the shop's registered origins and are rate limited per widget key and client IP.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from plugin.engine.queries import Query
 from plugin.engine.serving import kept, serve_query
 from plugin.store.shops import Shop
 from plugin.web.params import BadRequest
@@ -17,7 +19,7 @@ from plugin.web.problems import problem
 from plugin.web.responses import json_bytes
 from widgets.cors import cached, cors_headers, preflight, strong_etag
 from widgets.events import receive_events
-from widgets.placements import build_query, parse_query
+from widgets.placements import VISITOR_PLACEMENTS, build_query, parse_query
 
 STATIC = Path(__file__).parent / "static"
 
@@ -61,6 +63,12 @@ async def widget_recommendations(request: Request) -> Response:
     try:
         if isinstance(widget, str):
             raise BadRequest(widget)
+        key: Hashable = ("widget", widget)
+        built: Query | None = None
+        browsing = widget.placement in VISITOR_PLACEMENTS
+        if browsing and shop.uninstalled_at is None:  # the visitor's history, read now, is
+            built = await build_query(cache, shop.shop_id, widget)  # named by the key
+            key = ("widget", widget.placement, built.key)
 
         async def make() -> tuple[bytes, str]:
             if shop.uninstalled_at is not None:  # the platform app was removed: show nothing
@@ -68,7 +76,7 @@ async def widget_recommendations(request: Request) -> Response:
                     "placement": widget.placement, "model_version": None, "strategy": "none",
                     "currency": shop.currency, "locale": shop.locale, "items": []})
                 return body, strong_etag(body)
-            query = await build_query(cache, shop.shop_id, widget)
+            query = built or await build_query(cache, shop.shop_id, widget)
             served = await serve_query(cache, shop.shop_id, shop.currency, query)
             body = json_bytes({
                 "placement": widget.placement, "model_version": served.model_version,
@@ -76,13 +84,16 @@ async def widget_recommendations(request: Request) -> Response:
                 "items": served.items})
             return body, strong_etag(body)
 
-        body, etag = await kept(cache, shop.shop_id, ("widget", widget), widget.customer_id,
-                                make)
+        body, etag = await kept(cache, shop.shop_id, key, widget.customer_id, make)
     except BadRequest as error:
-        response = problem(400, str(error))
-        response.headers.update(cors)
-        return response
-    return cached(request, body, etag, cors, private=widget.customer_id is not None)
+        refused = problem(400, str(error))
+        refused.headers.update(cors)
+        return refused
+    response = cached(request, body, etag, cors,
+                      private=browsing or widget.customer_id is not None)
+    if browsing:  # a view on the next page changes it: asked again each time (304 if not)
+        response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 async def widget_events(request: Request) -> Response:

@@ -22,8 +22,9 @@ OVERLAPS = ((0, "stop the old secret now"), (3600, "1 hour"), (86400, "1 day"),
 SCOPE_HELP = {
     "recommendations:read": "recommendations, trending, the model, widget figures",
     "lifecycle:read": "lifecycle figures, stages and nurture feeds",
-    "catalog:read": "excluded and pinned products",
-    "catalog:write": "change excluded and pinned products",
+    "catalog:read": "catalog products, excluded and pinned products",
+    "catalog:write": "change catalog products, excluded and pinned products",
+    "events:write": "send shoppers' browsing events (product views, add-to-carts)",
     "privacy": "customer data exports and erasure",
     "admin": "everything, keys and training included",
 }

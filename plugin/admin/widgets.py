@@ -19,6 +19,8 @@ SNIPPETS = (
     ("thank_you", "thank-you page", 'data-product-ids="ID1,ID2" data-customer-id="CUSTOMER_ID"'),
     ("home", "home page", ""),
     ("buy_again", "account or home page", 'data-customer-id="CUSTOMER_ID"'),
+    ("recently_viewed", "any page", ""),
+    ("inspired_by_browsing", "home or product page", ""),
 )
 # (CSS variable, label, input type, default)
 THEME = (

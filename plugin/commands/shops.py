@@ -1,4 +1,5 @@
-"""`shopreco shops add|list|new-api-key|origins`: register shops and manage their keys."""
+"""`shopreco shops add|list|new-api-key|origins|rate-limit`: register shops and manage their
+keys, widget origins and API rate limit."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from plugin.store.shops import (
     DEFAULT_LOCALE,
     PLATFORMS,
     PlatformAccess,
+    ShopError,
     add_shop,
     allowed_origins,
     change_origins,
     get_shop,
     issue_api_key,
     list_shops,
+    set_api_rate,
 )
 
 
@@ -54,6 +57,15 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     origins.add_argument("--add", action="append", default=[], metavar="URL")
     origins.add_argument("--remove", action="append", default=[], metavar="URL")
     origins.set_defaults(command=cmd_origins)
+    rate = shops.add_parser("rate-limit", help="show or set the calls a minute each of a shop's "
+                                               "API keys may make")
+    rate.add_argument("shop_id")
+    given = rate.add_mutually_exclusive_group()
+    given.add_argument("--per-minute", type=int, metavar="N",
+                       help="allow N calls a minute per API key (more: 429 with Retry-After)")
+    given.add_argument("--default", action="store_true",
+                       help="use the server's SHOPRECO_API_RATE_PER_MINUTE again")
+    rate.set_defaults(command=cmd_rate_limit)
 
 
 async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -94,4 +106,18 @@ async def cmd_origins(args: argparse.Namespace, settings: Settings) -> int:
         shop = await get_shop(redis, args.shop_id)
     allowed = sorted(allowed_origins(shop)) if shop else list(changed)
     print_json({"shop_id": args.shop_id, "origins": list(changed), "allowed": allowed})
+    return 0
+
+
+async def cmd_rate_limit(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_redis(settings) as redis:
+        if args.per_minute is not None or args.default:
+            await set_api_rate(redis, args.shop_id, None if args.default else args.per_minute)
+        shop = await get_shop(redis, args.shop_id)
+    if shop is None:
+        raise ShopError(f"shop {args.shop_id!r} does not exist")
+    own = shop.api_rate_per_minute
+    print_json({"shop_id": shop.shop_id,
+                "api_rate_per_minute": settings.api_rate_per_minute if own is None else own,
+                "set_by": "SHOPRECO_API_RATE_PER_MINUTE" if own is None else "shop"})
     return 0

@@ -67,11 +67,17 @@ async def serve_query(cache: ShopCache, shop_id: str, currency: str, query: Quer
     """Run `query` on the shop's serving model with its merchandising filter; display fields
     from the catalog, the owner's pins first (`pinned`). No model yet: an empty answer with
     strategy "none". The answer is kept in the process's cache until a change note names what
-    it was made of (Query.key) or a pin it holds ends."""
+    it was made of (Query.key) or a pin it holds ends. A query that can answer without a model
+    (`without_model(blocked)`: a visitor's recently viewed products) does so before the first."""
     async def make() -> Served:
         serving = await _model_and_filter(cache, shop_id)
         if serving is None:
-            return Served(None, "none", [])
+            alone = getattr(query, "without_model", None)
+            if alone is None:
+                return Served(None, "none", [])
+            answer: Answer = alone(await cache.blocked(shop_id))
+            return Served(None, answer.strategy,
+                          await render_items(cache, shop_id, currency, answer), query)
         version, model, blocked, pins = serving
         answer = await _group_run(cache).run(model, blocked, pins, query)
         return Served(version, answer.strategy,

@@ -28,8 +28,8 @@ from redis.exceptions import WatchError
 from plugin.store import changes, keys
 from plugin.store.connection import text
 
-SCOPES = ("recommendations:read", "lifecycle:read", "catalog:read", "catalog:write", "privacy",
-          "admin")
+SCOPES = ("recommendations:read", "lifecycle:read", "catalog:read", "catalog:write",
+          "events:write", "privacy", "admin")
 ADMIN = "admin"  # every scope
 DEFAULT_KEY_ID = "default"
 MAX_KEYS = 50

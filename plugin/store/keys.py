@@ -276,6 +276,15 @@ def widget_rate(shop_id: str, client: str, window: int) -> str:
 WIDGET_RATE_WINDOW_SECONDS = 60
 
 
+def api_rate(shop_id: str, key_id: str, window: int) -> str:
+    """STRING calls with one of the shop's API keys (its key_id) in one fixed window (epoch
+    seconds // API_RATE_WINDOW_SECONDS); expires one second after the window."""
+    return f"{_shop(shop_id)}:api:rate:{window}:{key_id}"
+
+
+API_RATE_WINDOW_SECONDS = 60
+
+
 def widget_event_seen(shop_id: str, event_id: str) -> str:
     """STRING marker of a widget event id already counted; expires after
     WIDGET_EVENT_DEDUPE_SECONDS (browsers resend a beacon within seconds)."""
@@ -312,6 +321,16 @@ def widget_customer_visitors(shop_id: str, customer_id: str) -> str:
     """SET visitor ids seen with this customer id (their clicks count for the customer);
     expires WIDGET_CLICKS_TTL_SECONDS after the last link."""
     return f"{_shop(shop_id)}:widget:visitors:{customer_id}"
+
+
+def visitor_browsing(shop_id: str, visitor_id: str) -> str:
+    """ZSET product id -> epoch seconds of one visitor's latest view of it (or add to cart):
+    the newest plugin.store.browsing.MAX_BROWSED kept, none older than BROWSING_TTL_SECONDS;
+    the key expires that long after the last event."""
+    return f"{_shop(shop_id)}:browsing:{visitor_id}"
+
+
+BROWSING_TTL_SECONDS = 30 * 24 * 3600
 
 
 def widget_attribution(shop_id: str) -> str:

@@ -68,6 +68,7 @@ class Shop:
     origins: tuple[str, ...] = ()  # storefront origins allowed by the widget's CORS
     uninstalled_at: float | None = None  # the platform app was removed: no work, no answers
     api_keys: tuple[ApiKey, ...] = ()  # the default key (api_key_hash) first, then named ones
+    api_rate_per_minute: int | None = None  # calls per key and minute; None: the setting's
 
     def api_key(self, secret: str, now: float | None = None) -> ApiKey | None:
         """The live key this secret is, if any (plugin.store.api_keys)."""
@@ -257,6 +258,8 @@ def parse_shop(shop_id: str, raw: Mapping[Any, Any]) -> Shop | None:
         origins=tuple(json.loads(fields.get("origins") or "[]")),
         uninstalled_at=float(fields["uninstalled_at"]) if fields.get("uninstalled_at") else None,
         api_keys=shop_keys(fields),
+        api_rate_per_minute=int(fields["api_rate_per_minute"])
+        if fields.get("api_rate_per_minute") else None,
     )
 
 
@@ -320,6 +323,31 @@ async def issue_api_key(redis: aioredis.Redis, shop_id: str) -> str:
         changes.note(pipe, shop_id, (changes.SHOP, ""))
         await pipe.execute()
     return api_key
+
+
+MAX_API_RATE_PER_MINUTE = 1_000_000_000
+
+# Sets (or with "" removes) the shop's API rate limit if the shop exists, with its change note.
+_SET_API_RATE = changes.NOTE_LUA + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == '' then redis.call('HDEL', KEYS[1], 'api_rate_per_minute')
+else redis.call('HSET', KEYS[1], 'api_rate_per_minute', ARGV[1]) end
+note_change(KEYS[2], KEYS[3], ARGV[2], ARGV[3], '')
+return 1
+"""
+
+
+async def set_api_rate(redis: aioredis.Redis, shop_id: str, per_minute: int | None) -> None:
+    """Limit each of the shop's API keys to `per_minute` calls a minute (None: the server's
+    SHOPRECO_API_RATE_PER_MINUTE); every process applies it within the shop cache's bound."""
+    if per_minute is not None and not 1 <= per_minute <= MAX_API_RATE_PER_MINUTE:
+        raise ShopError(f"the API rate limit is 1 to {MAX_API_RATE_PER_MINUTE} calls a minute, "
+                        f"got {per_minute}")
+    done = await redis.eval(_SET_API_RATE, 3, keys.shop_config(shop_id),
+                            *changes.note_keys(shop_id), "" if per_minute is None else per_minute,
+                            keys.CHANGES_MAXLEN, changes.SHOP)
+    if not done:
+        raise ShopError(f"shop {shop_id!r} does not exist")
 
 
 def parse_origin(raw: str) -> str:

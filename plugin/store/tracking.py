@@ -90,6 +90,15 @@ async def record_click(
         await pipe.execute()
 
 
+async def link_visitor(redis: aioredis.Redis, shop_id: str, visitor_id: str,
+                       customer_id: str) -> None:
+    """Link a visitor to the customer signed in with it (the API's browsing events): its
+    clicks count for the customer, and erasing the customer erases its clicks and browsing."""
+    async with redis.pipeline(transaction=True) as pipe:
+        await _link(redis, pipe, shop_id, visitor_id, customer_id)
+        await pipe.execute()
+
+
 async def _link(redis: aioredis.Redis, pipe: Pipeline, shop_id: str, visitor_id: str,
                 customer_id: str) -> None:
     """Queue the visitor -> customer link (the visitor's clicks count for the customer)."""
@@ -181,10 +190,11 @@ def _click(member: bytes, score: float) -> Click:
 
 
 async def erase_customer_tracking(redis: aioredis.Redis, shop_id: str, customer_id: str) -> int:
-    """Delete the customer's clicks, their visitor links and those visitors' clicks (privacy
-    erasure); returns how many keys were deleted."""
+    """Delete the customer's clicks, their visitor links and those visitors' clicks and
+    browsing histories (privacy erasure); returns how many keys were deleted."""
     links = keys.widget_customer_visitors(shop_id, customer_id)
     visitors = await redis.smembers(links)
     doomed = [keys.widget_clicks_customer(shop_id, customer_id), links]
     doomed += [keys.widget_clicks_visitor(shop_id, text(v)) for v in visitors]
+    doomed += [keys.visitor_browsing(shop_id, text(v)) for v in visitors]
     return int(await redis.delete(*doomed))

@@ -92,8 +92,9 @@ def named(name: str, schema: Schema) -> Schema:
 PROBLEM = named("Problem", obj(
     "An error: RFC 9457 problem details (media type application/problem+json).",
     {
-        "type": string("What kind of error (a URI; about:blank: the status says it all).",
-                       "about:blank"),
+        "type": string("What kind of error: a stable URI per kind, /api/docs/problems#KIND, "
+                       "whose page explains each (branch on it, not on detail).",
+                       "/api/docs/problems#invalid-request"),
         "title": string("The status' name.", "Bad Request"),
         "status": integer("The HTTP status code.", 400),
         "detail": string("What went wrong and what to do about it, for a person.",
@@ -101,6 +102,20 @@ PROBLEM = named("Problem", obj(
     },
     closed=False,  # some errors add fields of their own (for example `errors`)
 ))
+
+# Every answer to a call whose API key is known carries its rate limit (plugin.web.auth; the
+# IETF draft-ietf-httpapi-ratelimit-headers), a 429 also Retry-After.
+RATE_LIMIT_HEADERS: dict[str, Schema] = {
+    "RateLimit-Policy": string(
+        "The API key's quota: q calls per fixed window of w seconds (set per shop).",
+        '"default";q=600;w=60', pattern=r'^"default";q=[0-9]+;w=[0-9]+$'),
+    "RateLimit": string(
+        "What is left of it: r more calls in the t seconds until the window ends.",
+        '"default";r=599;t=42', pattern=r'^"default";r=[0-9]+;t=[0-9]+$'),
+}
+RETRY_AFTER: dict[str, Schema] = {"Retry-After": string(
+    "Seconds until the key's window ends and calls are answered again.", "42",
+    pattern="^[0-9]+$")}
 
 # ---- operations ---------------------------------------------------------------------------------
 
@@ -145,7 +160,8 @@ class Operation:
     description: str = ""
     params: tuple[Param, ...] = ()
     body: Schema | None = None
-    errors: tuple[int, ...] = (400, 401, 403, 404)  # problem answers; 503 is added to all
+    errors: tuple[int, ...] = (400, 401, 403, 404)  # problem answers; 503 is added to all,
+    # 429 and the rate limit's headers to those with a scope
     links: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
@@ -224,9 +240,14 @@ def _operation(path: str, op: Operation) -> Schema:
     for status, answer in sorted(op.answers.items()):
         answers[str(status)] = _answer(answer, op.links.get(status))
     body_errors = (408, 413) if op.body is not None else ()  # a slow or an oversized body
-    for status in (*op.errors, *body_errors, 503):
+    limited = (429,) if op.scope else ()  # over the key's rate limit
+    for status in (*op.errors, *body_errors, *limited, 503):
         answers.setdefault(str(status), _answer(Answer(
-            TITLES.get(status, "Error"), PROBLEM, PROBLEM_MEDIA_TYPE), None))
+            TITLES.get(status, "Error"), PROBLEM, PROBLEM_MEDIA_TYPE,
+            headers=RETRY_AFTER if status == 429 else {}), None))
+    if limited:
+        for answered in answers.values():
+            answered["headers"] = {**_headers(RATE_LIMIT_HEADERS), **answered.get("headers", {})}
     spec: Schema = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag]}
     if op.description:
         spec["description"] = op.description
@@ -246,9 +267,13 @@ def _answer(answer: Answer, links: Mapping[str, Any] | None) -> Schema:
         spec["content"] = {answer.media_type: {"schema": answer.schema}}
         spec["content"].update({kind: {"schema": schema} for kind, schema in answer.also.items()})
     if answer.headers:
-        spec["headers"] = {name: {"description": schema.get("description", ""), "schema": {
-            k: v for k, v in schema.items() if k != "description"}}
-            for name, schema in answer.headers.items()}
+        spec["headers"] = _headers(answer.headers)
     if links:
         spec["links"] = dict(links)
     return spec
+
+
+def _headers(headers: Mapping[str, Schema]) -> Schema:
+    return {name: {"description": schema.get("description", ""), "schema": {
+        k: v for k, v in schema.items() if k != "description"}}
+        for name, schema in headers.items()}

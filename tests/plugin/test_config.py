@@ -30,7 +30,8 @@ def test_example_file_names_every_setting() -> None:
                  "SHOPRECO_CLAIM_IDLE_SECONDS", "SHOPRECO_RECONCILE_MINUTES",
                  "SHOPRECO_LOG_LEVEL", "SHOPRECO_TUNING_SECONDS", "SHOPRECO_WIDGET_RATE_PER_MINUTE",
                  "SHOPRECO_ATTRIBUTION_DAYS", "SHOPRECO_BODY_TIMEOUT_SECONDS",
-                 "SHOPRECO_TRUSTED_PROXIES", "SHOPRECO_WORKER_NICE"):
+                 "SHOPRECO_TRUSTED_PROXIES", "SHOPRECO_WORKER_NICE",
+                 "SHOPRECO_API_RATE_PER_MINUTE"):
         assert name in text
 
 
@@ -45,6 +46,7 @@ def test_redis_url_password_never_shows_in_repr() -> None:
     ("SHOPRECO_MAX_BODY_BYTES", "lots"), ("SHOPRECO_MAX_BODY_BYTES", "10"),
     ("SHOPRECO_RUN_WORKER", "maybe"),
     ("SHOPRECO_WIDGET_RATE_PER_MINUTE", "0"), ("SHOPRECO_ATTRIBUTION_DAYS", "91"),
+    ("SHOPRECO_API_RATE_PER_MINUTE", "0"), ("SHOPRECO_API_RATE_PER_MINUTE", "many"),
     ("SHOPRECO_BODY_TIMEOUT_SECONDS", "0"), ("SHOPRECO_BODY_TIMEOUT_SECONDS", "301"),
     ("SHOPRECO_BODY_TIMEOUT_SECONDS", "soon"),
     ("SHOPRECO_TRUSTED_PROXIES", "proxy.internal"), ("SHOPRECO_TRUSTED_PROXIES", "10.0.0.0/33"),

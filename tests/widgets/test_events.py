@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from plugin.store import keys
+from plugin.store.browsing import browsed
 from plugin.store.shops import NewShop
 from plugin.store.tracking import WidgetEvent
 from plugin.web.params import BadRequest
@@ -160,6 +161,53 @@ def test_any_json_type_in_any_event_field_is_400_not_500(http, store, shop, fiel
         assert response.status_code == 400, (field, value, response.text)
 
 
+# ---- product views: the visitor's browsing history ---------------------------------------------
+
+
+def visited(store: Store, shop: NewShop, visitor: str = "v-1") -> tuple[str, ...]:
+    return store.run(lambda r: browsed(r, shop.shop.shop_id, visitor))
+
+
+def view(product_id: str, **changes: Any) -> dict[str, Any]:
+    sent = event("product_view", product_id=product_id, **changes)
+    del sent["model_version"]  # what the script sends for a page's product: no placement
+    if "placement" not in changes:
+        del sent["placement"]
+    return sent
+
+
+def test_product_views_and_add_to_carts_join_the_visitors_history_only(
+        http, store, shop) -> None:
+    now = time.time() * 1000
+    answer = post(http, shop, batch(view("p1", at=now - 3000), view("p2", at=now - 2000),
+                                    event("product_view", placement="bundle", product_id="p3",
+                                          at=now - 1000)))
+    assert answer.status_code == 204, answer.text
+    assert visited(store, shop) == ("p3", "p2", "p1")
+    assert widget_keys(store, shop) == []  # a view is not a widget event: nothing counted
+    assert stats(http, shop)["placements"] == {}
+    assert post(http, shop, batch(event("add_to_cart", placement="cart", product_id="p1"),
+                                  event("click", product_id="p9"))).status_code == 204
+    assert visited(store, shop) == ("p1", "p3", "p2")  # a click is not browsing
+    assert stats(http, shop)["placements"]["cart"]["add_to_carts"] == 1
+    assert visited(store, shop, "v-2") == ()
+
+
+def test_a_signed_in_visitors_views_link_them_to_the_customer(http, store, shop) -> None:
+    assert post(http, shop, batch(view("p1"), customer="c7")).status_code == 204
+    linked = store.run(lambda r: r.smembers(keys.widget_customer_visitors(shop.shop.shop_id,
+                                                                          "c7")))
+    assert linked == {b"v-1"} and visited(store, shop) == ("p1",)
+
+
+def test_bots_views_are_not_kept_and_a_bad_view_refuses_the_batch(http, store, shop) -> None:
+    assert post(http, shop, batch(view("p1")), user_agent="Googlebot/2.1").status_code == 204
+    assert visited(store, shop) == ()
+    for bad in (view("p1", placement="sidebar"), view(""), view("p1", at="now")):
+        assert post(http, shop, batch(view("p2"), bad)).status_code == 400
+    assert visited(store, shop) == ()
+
+
 # ---- the batch as parsed ----------------------------------------------------------------------
 
 
@@ -169,6 +217,16 @@ def test_a_batch_gives_the_visitor_the_customer_and_each_event() -> None:
     visitor, customer, parsed = parse_batch(json.dumps(batch(sent, customer="77")).encode(), now)
     assert (visitor, customer) == ("v-1", "77")
     assert parsed == [WidgetEvent(sent["id"], "click", "email", "p1", pytest.approx(now - 5))]
+
+
+def test_a_view_needs_no_placement() -> None:
+    now = time.time()
+    sent = event("product_view", at=now * 1000)
+    del sent["placement"]
+    _, _, parsed = parse_batch(json.dumps(batch(sent)).encode(), now)
+    assert parsed == [WidgetEvent(sent["id"], "product_view", "", "p1", pytest.approx(now))]
+    with pytest.raises(BadRequest, match=r"events\[0\].placement must be a widget placement"):
+        parse_batch(json.dumps(batch({**sent, "type": "click"})).encode(), now)
 
 
 def test_stale_events_are_dropped_and_future_ones_count_as_now() -> None:

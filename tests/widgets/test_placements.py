@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
+import uuid
 
 import pytest
 
 from plugin.engine import queries
 from plugin.web.params import BadRequest
+from tests.browser import DESKTOP_UA
 from tests.helpers import auth
-from tests.widgets.conftest import api_ids, ids, widget
+from tests.widgets.conftest import PATH, api_ids, ids, widget
 from widgets.placements import (
     MAX_LIMIT,
     MAX_PRODUCT_IDS,
     MAX_REMEMBERED_QUERY,
     PLACEMENTS,
+    VISITOR_PLACEMENTS,
     WidgetRequest,
     build_query,
     parse_query,
@@ -208,3 +212,68 @@ def test_cart_placement_never_returns_cart_items(http, widget_shop) -> None:
         "key": widget_shop.shop.widget_key, "placement": "cart", "product_ids": "1,2"})
     assert response.status_code == 200
     assert not {"1", "2"} & {i["product_id"] for i in response.json()["items"]}
+
+
+# ---- the browsing placements: the visitor's views, read for each call -------------------------
+
+
+def test_a_visitor_id_counts_only_for_the_browsing_placements() -> None:
+    assert parse_request({"placement": "recently_viewed", "visitor_id": "v-1"}).visitor_id \
+        == "v-1"
+    assert parse_request({"placement": "trending", "visitor_id": "v-1"}).visitor_id is None
+    assert parse_request({"placement": "trending", "visitor_id": "a b"}).visitor_id is None
+    with pytest.raises(BadRequest, match="visitor_id must be 1 to 128 letters"):
+        parse_request({"placement": "inspired_by_browsing", "visitor_id": "a b"})
+    for placement in VISITOR_PLACEMENTS:
+        with pytest.raises(BadRequest, match=f"visitor_id is missing \\(placement {placement}"):
+            query_of(placement=placement)
+
+
+def beacon(http, shop, visitor: str, *product_ids: str) -> None:
+    now = time.time() * 1000
+    events = [{"id": uuid.uuid4().hex, "type": "product_view", "product_id": p,
+               "at": now - 10 * (len(product_ids) - n)} for n, p in enumerate(product_ids)]
+    response = http.post("/widgets/v1/events", params={"key": shop.shop.widget_key},
+                         json={"visitor_id": visitor, "customer_id": None, "events": events},
+                         headers={"User-Agent": DESKTOP_UA})
+    assert response.status_code == 204, response.text
+
+
+def test_recently_viewed_follows_each_view_and_is_never_cached_by_the_browser(
+        http, euro_shop) -> None:
+    assert ids(widget(http, euro_shop, "recently_viewed", visitor_id="v-1")) == []
+    beacon(http, euro_shop, "v-1", "103", "105")
+    first = widget(http, euro_shop, "recently_viewed", visitor_id="v-1", limit="6")
+    assert ids(first) == ["105", "103"]
+    assert first.headers["cache-control"] == "private, no-cache"
+    assert first.json()["items"][0]["reason"] == "recently_viewed"
+    assert ids(first) == api_ids(http, euro_shop, "/recommendations/visitors/v-1",
+                                 kind="recently_viewed", limit="6")
+    unchanged = http.get(PATH, params={"key": euro_shop.shop.widget_key, "limit": "6",
+                                       "placement": "recently_viewed", "visitor_id": "v-1"},
+                         headers={"If-None-Match": first.headers["etag"]})
+    assert unchanged.status_code == 304
+    beacon(http, euro_shop, "v-1", "101")
+    assert ids(widget(http, euro_shop, "recently_viewed", visitor_id="v-1", limit="6")) == [
+        "101", "105", "103"]
+    on_its_page = widget(http, euro_shop, "recently_viewed", visitor_id="v-1",
+                         product_id="105", limit="6")
+    assert ids(on_its_page) == ["101", "103"]  # not the product of the page it is on
+    assert ids(widget(http, euro_shop, "recently_viewed", visitor_id="v-2")) == []
+
+
+def test_inspired_by_browsing_is_the_apis_list_and_never_a_view(http, euro_shop) -> None:
+    beacon(http, euro_shop, "v-3", "103", "101")
+    shown = ids(widget(http, euro_shop, "inspired_by_browsing", visitor_id="v-3", limit="4"))
+    assert shown == api_ids(http, euro_shop, "/recommendations/visitors/v-3",
+                            kind="inspired_by_browsing", limit="4")
+    assert shown[0] == "102" and not {"101", "103"} & set(shown)
+    on_a_page = ids(widget(http, euro_shop, "inspired_by_browsing", visitor_id="v-3",
+                           product_id="104", limit="4"))
+    assert "104" not in on_a_page and not {"101", "103"} & set(on_a_page)
+
+
+def test_browsing_placements_without_a_visitor_are_400(http, euro_shop) -> None:
+    for placement in VISITOR_PLACEMENTS:
+        response = widget(http, euro_shop, placement)
+        assert response.status_code == 400 and "visitor_id" in response.json()["detail"]

@@ -444,6 +444,51 @@ def test_the_visitor_id_is_kept_across_page_views(context, storefront) -> None:
     assert page.evaluate("localStorage.getItem('shopreco_vid')") == kept
 
 
+def test_recently_viewed_and_inspired_by_browsing_follow_the_pages_seen(context,
+                                                                       storefront) -> None:
+    first, second = pair(storefront)
+    third = next(p for p in storefront.demo.products
+                 if p.product_id not in {first.product_id, second.product_id})
+    page = context.new_page()
+    watch = PageWatch(page)
+    beacons: list[dict[str, Any]] = []
+    page.on("request", lambda r: beacons.append(json.loads(r.post_data))
+            if "/widgets/v1/events" in r.url else None)
+    for product in (first, second):  # product pages: their widgets send the page's view
+        page.goto(f"{storefront.url}/demo/products/{product.handle}")
+        wait_for(page, lambda p=product: [e["product_id"] for e in events(beacons)
+                                          if e["type"] == "product_view"][-1:] ==
+                 [p.product_id], f"the view of {product.product_id}")
+    seen = [e["product_id"] for e in events(beacons) if e["type"] == "product_view"]
+    assert seen == [first.product_id, second.product_id]  # once each, though two widgets
+    visitor = page.evaluate("localStorage.getItem('shopreco_vid')")
+    serve(page, f"{storefront.url}/shop/seen", host_page(storefront, (
+        '<div data-shopreco="recently_viewed" data-limit="4"></div>'
+        '<shopreco-recommendations placement="inspired_by_browsing" limit="4">'
+        '</shopreco-recommendations>')))
+    page.goto(f"{storefront.url}/shop/seen")
+    recent, inspired = "[data-shopreco=recently_viewed]", "shopreco-recommendations"
+    ready(page, recent)
+    assert shown_ids(page, recent) == [second.product_id, first.product_id]
+    assert page.locator(f"{recent} h2").inner_text() == "Recently viewed"
+    shoot(page, recent, "recently-viewed")
+    ready(page, inspired)
+    shown = shown_ids(page, inspired)
+    assert shown == storefront.recommended_ids(placement="inspired_by_browsing",
+                                               visitor_id=visitor, limit="4")
+    assert not {first.product_id, second.product_id} & set(shown)
+    assert page.locator(f"{inspired} h2").inner_text() == "Inspired by your browsing"
+    shoot(page, inspired, "inspired-by-browsing")
+    page.evaluate(f"shopreco.push(['view', '{third.product_id}']); shopreco.flush()")
+    wait_for(page, lambda: third.product_id in [e["product_id"] for e in events(beacons)],
+             "the view sent by the `view` command")
+    page.reload()
+    ready(page, recent)
+    assert shown_ids(page, recent) == [third.product_id, second.product_id, first.product_id]
+    assert {b["visitor_id"] for b in beacons} == {visitor}
+    assert watch.errors == []
+
+
 # --------------------------------------------------------------------------- safety
 
 

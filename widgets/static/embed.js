@@ -17,12 +17,14 @@
     include: "Include ", thisItem: "This item: ", prev: "Previous", next: "Next",
     bundle: "Frequently bought together", also_bought: "Customers also bought",
     similar: "You may also like", cart: "Complete your order", thank_you: "Picked for you",
-    home: "Recommended for you", trending: "Trending now", buy_again: "Buy it again"
+    home: "Recommended for you", trending: "Trending now", buy_again: "Buy it again",
+    recently_viewed: "Recently viewed", inspired_by_browsing: "Inspired by your browsing"
   };
   L.product = L.bundle;
   L.customer = L.thank_you;
   const PERSONAL = /^(home|buy_again|thank_you|cart|customer)$/;
   const BUNDLE = /^(bundle|product)$/;
+  const VISIT = /^(recently_viewed|inspired_by_browsing)$/;
   let visitor, known, queue = [], timer = 0, seq = 0;
   const seen = {};
 
@@ -58,7 +60,7 @@
       try {
         visitor = localStorage.getItem("shopreco_vid");
         if (!visitor) localStorage.setItem("shopreco_vid", (visitor = rid()));
-      } catch {  }
+      } catch {}
       visitor = visitor || rid();
     }
     return visitor;
@@ -71,7 +73,7 @@
       const body = JSON.stringify({ visitor_id: visitorId(),
         customer_id: cfg.customerId || known || null, events: queue.splice(0, 40) });
       let sent = false;
-      try { sent = navigator.sendBeacon(url, body); } catch {  }
+      try { sent = navigator.sendBeacon(url, body); } catch {}
       if (!sent) {
         fetch(url, { method: "POST", body, keepalive: true, credentials: "omit",
           headers: { "Content-Type": "text/plain" } }).catch(() => {});
@@ -85,6 +87,7 @@
     if (now) flush();
     else timer = timer || setTimeout(flush, 1000);
   };
+  const view = (pid) => pid && !seen[pid] && track("product_view", {}, seen[pid] = pid);
   const IO = w.IntersectionObserver;
   const viewer = IO && new IO(safe((entries) => entries.forEach((e) => {
     if (!e.isIntersecting || e.intersectionRatio < 0.5) return;
@@ -93,7 +96,6 @@
     if (!seen[k]) { seen[k] = 1; track("impression", ctx, pid); }
   })), { threshold: 0.5 });
 
-  // add to cart: the platform's cart API, or a DOM event the shop handles
   const post = (url, body) => fetch(url, { method: "POST", body, credentials: "same-origin",
     headers: typeof body == "string" ? { "Content-Type": "application/json" } : {} })
     .then((r) => { if (!r.ok) throw r.status; });
@@ -271,7 +273,8 @@ button:disabled{opacity:.6}:focus-visible{outline:2px solid ${ACC}}.x>ul{flex:1}
   const load = (el) => {
     const o = opts(el), n = (el._srSeq = ++seq);
     const q = { key: cfg.key, placement: o.placement, limit: o.limit, product_id: o.productId,
-      product_ids: o.productIds, customer_id: o.customerId };
+      product_ids: o.productIds, customer_id: o.customerId,
+      visitor_id: VISIT.test(o.placement) && visitorId() };
     el._srLoaded = 1;
     if (!cfg.key || !w.fetch) return fail(el, "failed");
     if (el.getAttribute("data-shopreco-state") !== "ready") state(el, "loading");
@@ -295,6 +298,7 @@ button:disabled{opacity:.6}:focus-visible{outline:2px solid ${ACC}}.x>ul{flex:1}
     el._sr = 1;
     state(el, "waiting");
     const o = opts(el);
+    view(o.productId);
     // reserve about the rendered height, unless the shop's CSS already reserves space
     if (!(parseFloat(getComputedStyle(el).minHeight) > 0)) {
       el.style.minHeight = (BUNDLE.test(o.placement) ? 62 + 69 * (+o.limit + !!(o.title || o.price))
@@ -313,6 +317,7 @@ button:disabled{opacity:.6}:focus-visible{outline:2px solid ${ACC}}.x>ul{flex:1}
     config: (c) => { Object.assign(cfg, c); Object.assign(L, c.labels); },
     refresh: () => ready(scan),
     flush,
+    view,
     render: (target, options) => ready(safe(() => {
       const el = typeof target === "string" ? d.querySelector(target) : target;
       if (!el) return;

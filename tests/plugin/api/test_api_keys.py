@@ -38,6 +38,7 @@ def test_a_scoped_key_calls_what_its_scopes_allow_and_is_told_what_it_lacks(http
         refused = http.request(method, base + path, headers=bearer(secret), json={})
         assert refused.status_code == 403, (path, refused.text)
         assert f"lacks the scope '{scope}'" in refused.json()["detail"]
+        assert refused.json()["type"] == "/api/docs/problems#missing-scope"
         assert "storefront" in refused.json()["detail"] and secret not in refused.text
     listed = http.get(f"{base}/keys", headers=auth(shop))
     assert schema_errors(doc, "GET", KEYS, listed) == []
@@ -65,7 +66,8 @@ def test_rotation_overlaps_and_revocation_stops_the_key_at_once(http, shop) -> N
     revoked = http.delete(f"{base}/keys/{key_id}", headers=auth(shop))
     assert revoked.status_code == 200 and revoked.json()["revoked"]["key_id"] == key_id
     assert schema_errors(doc, "DELETE", KEYS + "/{key_id}", revoked) == []
-    assert http.get(f"{base}/lifecycle/stages", headers=bearer(old)).status_code == 401
+    gone = http.get(f"{base}/lifecycle/stages", headers=bearer(old))
+    assert gone.status_code == 401 and gone.json()["type"] == "/api/docs/problems#invalid-key"
     assert http.get(f"{base}/lifecycle/stages", headers=bearer(new)).status_code == 200
 
 
@@ -91,5 +93,6 @@ def test_refusals_name_what_is_wrong_and_change_nothing(http, shop, make_shop) -
     other = make_shop()
     stranger = http.get(f"{base}/keys", headers=auth(other))
     assert stranger.status_code == 403 and "another shop" in stranger.json()["detail"]
+    assert stranger.json()["type"] == "/api/docs/problems#other-shop-key"
     assert [k["key_id"] for k in http.get(f"{base}/keys", headers=auth(shop)).json()["keys"]] \
         == ["default"]

@@ -1,5 +1,6 @@
-"""`shopreco shops add|list|new-api-key|origins` (plugin/commands/shops.py): the keys shown once,
-no secrets listed, the API key stored hashed, refusals, widget origins."""
+"""`shopreco shops add|list|new-api-key|origins|rate-limit` (plugin/commands/shops.py): the keys
+shown once, no secrets listed, the API key stored hashed, refusals, widget origins, the API rate
+limit."""
 
 from __future__ import annotations
 
@@ -120,3 +121,36 @@ def test_new_api_key_of_an_unknown_shop_fails(cli: Cli) -> None:
     result = cli("shops", "new-api-key", "no-such-shop")
     assert result.returncode == 1 and "'no-such-shop' does not exist" in result.stderr
     assert result.stdout == ""
+
+
+def test_rate_limit_sets_shows_and_resets_a_shops_api_limit(cli: Cli, store: Store) -> None:
+    shop_id = new_id()
+    assert cli("shops", "add", shop_id, "--platform", "custom",
+               "--domain", f"{shop_id}.example.com").returncode == 0
+    shown = cli("shops", "rate-limit", shop_id, SHOPRECO_API_RATE_PER_MINUTE="900").json()
+    assert shown == {"shop_id": shop_id, "api_rate_per_minute": 900,
+                     "set_by": "SHOPRECO_API_RATE_PER_MINUTE"}
+    assert cli("shops", "rate-limit", shop_id, "--per-minute", "5").json() == {
+        "shop_id": shop_id, "api_rate_per_minute": 5, "set_by": "shop"}
+    shop = store.run(lambda r: get_shop(r, shop_id))
+    assert shop is not None and shop.api_rate_per_minute == 5
+    assert cli("shops", "rate-limit", shop_id).json()["api_rate_per_minute"] == 5
+    reset = cli("shops", "rate-limit", shop_id, "--default").json()
+    assert reset == {"shop_id": shop_id, "api_rate_per_minute": 600,
+                     "set_by": "SHOPRECO_API_RATE_PER_MINUTE"}
+    shop = store.run(lambda r: get_shop(r, shop_id))
+    assert shop is not None and shop.api_rate_per_minute is None
+
+
+def test_rate_limit_refusals(cli: Cli) -> None:
+    shop_id = new_id()
+    assert cli("shops", "add", shop_id, "--platform", "custom",
+               "--domain", f"{shop_id}.example.com").returncode == 0
+    zero = cli("shops", "rate-limit", shop_id, "--per-minute", "0")
+    assert zero.returncode == 1 and "1 to 1000000000 calls a minute, got 0" in zero.stderr
+    unknown = cli("shops", "rate-limit", "no-such-shop", "--per-minute", "5")
+    assert unknown.returncode == 1 and "'no-such-shop' does not exist" in unknown.stderr
+    assert cli("shops", "rate-limit", "no-such-shop").returncode == 1
+    with pytest.raises(SystemExit) as usage:
+        cli("shops", "rate-limit", shop_id, "--per-minute", "5", "--default")
+    assert usage.value.code == 2

@@ -123,11 +123,14 @@ Contents = dict[bytes, list[bytes]]
 
 def shop_contents(store: Store, shop_id: str) -> tuple[Contents, list[str]]:
     """Per key of the shop: its name, string value, hash fields and values, stream entries, or
-    set and list members, except model arrays; and the user ids of every stored model."""
+    set and list members, except model arrays and rate-limit counters; and the user ids of
+    every stored model."""
     async def dump(redis: Any) -> tuple[Contents, list[str]]:
         contents: Contents = {}
         user_ids: list[str] = []
         async for key in redis.scan_iter(match=keys.shop_pattern(shop_id)):
+            if b":widget:rate:" in key or b":api:rate:" in key:
+                continue  # the rate limits' counters: every call counts, a refused one too
             found = contents.setdefault(key, [key])
             kind = await redis.type(key)
             if kind == b"string":

@@ -11,6 +11,7 @@ import pytest
 
 from plugin.config import Secret
 from plugin.store import keys
+from plugin.store.cache import ShopCache
 from plugin.store.shops import (
     NewShop,
     PlatformAccess,
@@ -26,6 +27,7 @@ from plugin.store.shops import (
     parse_origin,
     reinstall,
     rotate_webhook_secret,
+    set_api_rate,
     set_storefront_url,
     shop_by_domain,
     shop_by_widget_key,
@@ -240,3 +242,34 @@ def test_a_shop_in_public_json_shows_its_keys_once() -> None:
         "widget_key": "wk_1", "webhook_url": "https://reco.example/webhooks/shopify",
         "webhook_secret": "current"}
     assert "sk_1" not in repr(shown)
+
+
+def test_an_api_rate_limit_is_stored_and_reaches_a_cache_holding_the_shop(store) -> None:
+    shop_id = register(store, new_id()).shop.shop_id
+
+    async def work(redis) -> list[int | None]:
+        cache = ShopCache(redis)
+        seen = []
+        for per_minute in (7, None):
+            before = await cache.shop(shop_id)
+            await set_api_rate(redis, shop_id, per_minute)
+            await cache.refresh()  # the change note drops the held shop
+            after = await cache.shop(shop_id)
+            assert before is not None and after is not None
+            seen += [before.api_rate_per_minute, after.api_rate_per_minute]
+        return seen
+
+    assert store.run(work) == [None, 7, 7, None]
+
+
+@pytest.mark.parametrize("per_minute", [0, -1, 1_000_000_001])
+def test_an_api_rate_limit_out_of_range_is_refused(store, per_minute: int) -> None:
+    with pytest.raises(ShopError, match="1 to 1000000000 calls a minute"):
+        store.run(lambda r: set_api_rate(r, "any-shop", per_minute))
+
+
+def test_an_api_rate_limit_of_an_unknown_shop_is_refused_and_makes_nothing(store) -> None:
+    shop_id = new_id()
+    with pytest.raises(ShopError, match="does not exist"):
+        store.run(lambda r: set_api_rate(r, shop_id, 5))
+    assert store.run(lambda r: r.exists(keys.shop_config(shop_id))) == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from plugin.store import keys
+from plugin.store.browsing import browsed, record_browsing
 from plugin.store.tracking import (
     MAX_CLICKS_KEPT,
     MAX_VISITORS_PER_CUSTOMER,
@@ -17,6 +18,7 @@ from plugin.store.tracking import (
     counter_field,
     day_of,
     erase_customer_tracking,
+    link_visitor,
     record_click,
     record_events,
 )
@@ -184,3 +186,18 @@ def test_erasing_a_customers_tracking_removes_their_visitors_clicks_too(
     assert deleted == 4  # their clicks, their links, the clicks of v1 and v2
     assert gone == [] and again == 0
     assert [c.product_id for c in kept] == ["p3", "p3"]  # another customer's stay
+
+
+def test_erasing_a_customer_removes_their_linked_visitors_browsing(
+        store: Store, make_shop: Any) -> None:
+    shop_id = make_shop().shop.shop_id
+
+    async def work(redis: Any) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
+        await record_browsing(redis, shop_id, "v1", [("p1", T0)], T0)
+        await record_browsing(redis, shop_id, "v2", [("p2", T0)], T0)
+        await link_visitor(redis, shop_id, "v1", "c1")
+        deleted = await erase_customer_tracking(redis, shop_id, "c1")
+        return (deleted, await browsed(redis, shop_id, "v1", T0),
+                await browsed(redis, shop_id, "v2", T0))
+
+    assert store.run(work) == (2, (), ("p2",))  # the link and v1's history; v2 is not theirs

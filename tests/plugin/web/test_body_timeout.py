@@ -64,7 +64,7 @@ def shop_data(store: Store, shop: NewShop) -> dict[bytes, Any]:
         async for key in redis.scan_iter(match=keys.shop_pattern(shop.shop.shop_id)):
             if await redis.type(key) == b"stream":
                 data[key] = await redis.xlen(key) or None
-            elif b":widget:rate:" not in key:
+            elif b":widget:rate:" not in key and b":api:rate:" not in key:
                 data[key] = await redis.dump(key)
         return {key: value for key, value in data.items() if value is not None}
     return store.run(dump)

@@ -40,6 +40,12 @@ async def thing(request: Request) -> Response:
     return JSONResponse({})
 
 
+@documented(Operation("GET", "getOpen", "Read without a key", "Things",
+                      {200: Answer("Anything.", THING)}, errors=()))
+async def open_thing(request: Request) -> Response:
+    return JSONResponse({})
+
+
 async def undeclared(request: Request) -> Response:
     return JSONResponse({})
 
@@ -59,12 +65,34 @@ def test_declared_operations_become_paths_with_parameters_answers_and_scopes() -
     assert get["parameters"][2]["schema"] == {"type": "integer", "examples": [10], "minimum": 1}
     assert get["security"] == [{"apiKey": ["things:read"]}]
     assert put["security"] == [{"apiKey": ["things:write"]}]
-    assert set(get["responses"]) == {"200", "400", "401", "403", "404", "503"}
-    assert set(put["responses"]) == {"200", "400", "408", "413", "503"}  # a body: 408, 413
+    # a scope: the key's rate limit (429); a body: 408, 413
+    assert set(get["responses"]) == {"200", "400", "401", "403", "404", "429", "503"}
+    assert set(put["responses"]) == {"200", "400", "408", "413", "429", "503"}
     problem = put["responses"]["413"]["content"]["application/problem+json"]["schema"]
     assert problem == {"$ref": "#/components/schemas/Problem"}
     assert put["requestBody"]["content"]["application/json"]["schema"] == THING
     Draft202012Validator.check_schema(doc["components"]["schemas"]["Problem"])
+
+
+def test_operations_with_a_scope_declare_the_rate_limit_and_its_429() -> None:
+    doc = build(Route("/api/v1/shops/{shop_id}/things/{thing_id}", thing,
+                      methods=["GET", "PUT"]),
+                Route("/api/v1/open", open_thing))
+    get = doc["paths"]["/api/v1/shops/{shop_id}/things/{thing_id}"]["get"]
+    for status, answer in get["responses"].items():
+        assert set(answer["headers"]) >= {"RateLimit", "RateLimit-Policy"}, status
+        for header in answer["headers"].values():
+            Draft202012Validator.check_schema(header["schema"])
+            assert Draft202012Validator(header["schema"]).is_valid(
+                header["schema"]["examples"][0])
+    limited = get["responses"]["429"]
+    assert set(limited["headers"]) == {"RateLimit", "RateLimit-Policy", "Retry-After"}
+    assert limited["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"}
+    policy = Draft202012Validator(limited["headers"]["RateLimit-Policy"]["schema"])
+    assert policy.is_valid('"default";q=5;w=60') and not policy.is_valid("q=5;w=60")
+    unscoped = doc["paths"]["/api/v1/open"]["get"]["responses"]
+    assert "429" not in unscoped and all("headers" not in a for a in unscoped.values())
 
 
 def test_closed_objects_refuse_fields_they_do_not_list() -> None:
