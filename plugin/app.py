@@ -29,6 +29,7 @@ from plugin.api import (
     widget_stats,
 )
 from plugin.config import Settings
+from plugin.connect import routes as connect_routes
 from plugin.engine.refresh_ahead import RefreshAhead
 from plugin.shopify import routes as shopify_routes
 from plugin.store.cache import ShopCache
@@ -108,6 +109,7 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             *api_keys.routes,
             *reference.routes,
             *shopify_routes.routes,
+            *connect_routes.routes(),
             *admin_routes.routes,
             *extra_routes,
         ],

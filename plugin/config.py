@@ -121,6 +121,17 @@ class Settings:
     shopify_client_secret: Secret = field(default_factory=lambda: Secret(""))
     shopify_scopes: str = "read_orders,read_products,read_customers"
     shopify_base_url: str = "https://{shop}"
+    # One-click connect (plugin.connect): the BigCommerce and Ecwid apps' credentials and where
+    # their OAuth and API endpoints are (tests and the demo point them at local fakes).
+    # WooCommerce needs no app: each store makes REST keys for us when its owner approves.
+    bigcommerce_client_id: str = ""
+    bigcommerce_client_secret: Secret = field(default_factory=lambda: Secret(""))
+    bigcommerce_login_url: str = "https://login.bigcommerce.com"
+    bigcommerce_api_url: str = "https://api.bigcommerce.com"
+    ecwid_client_id: str = ""
+    ecwid_client_secret: Secret = field(default_factory=lambda: Secret(""))
+    ecwid_oauth_url: str = "https://my.ecwid.com"
+    ecwid_api_url: str = "https://app.ecwid.com/api/v3"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -171,6 +182,16 @@ class Settings:
             shopify_scopes=_scopes(env, "SHOPRECO_SHOPIFY_SCOPES", cls.shopify_scopes),
             shopify_base_url=_shop_template(env, "SHOPRECO_SHOPIFY_BASE_URL",
                                             cls.shopify_base_url),
+            bigcommerce_client_id=(env.get("SHOPRECO_BIGCOMMERCE_CLIENT_ID") or "").strip(),
+            bigcommerce_client_secret=Secret(env.get("SHOPRECO_BIGCOMMERCE_CLIENT_SECRET") or ""),
+            bigcommerce_login_url=_base_url(env, "SHOPRECO_BIGCOMMERCE_LOGIN_URL",
+                                            cls.bigcommerce_login_url),
+            bigcommerce_api_url=_base_url(env, "SHOPRECO_BIGCOMMERCE_API_URL",
+                                          cls.bigcommerce_api_url),
+            ecwid_client_id=(env.get("SHOPRECO_ECWID_CLIENT_ID") or "").strip(),
+            ecwid_client_secret=Secret(env.get("SHOPRECO_ECWID_CLIENT_SECRET") or ""),
+            ecwid_oauth_url=_base_url(env, "SHOPRECO_ECWID_OAUTH_URL", cls.ecwid_oauth_url),
+            ecwid_api_url=_base_url(env, "SHOPRECO_ECWID_API_URL", cls.ecwid_api_url),
         )
 
 
@@ -183,6 +204,14 @@ def _scopes(env: Mapping[str, str], name: str, default: str) -> str:
         raise ConfigError(f"{name} must be comma-separated Shopify scopes such as "
                           f"read_orders,read_products; got {raw!r}")
     return ",".join(scopes)
+
+
+def _base_url(env: Mapping[str, str], name: str, default: str) -> str:
+    """An http(s) URL without a trailing slash (a platform's endpoint, or a local stand-in)."""
+    raw = (env.get(name) or default).strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", raw):
+        raise ConfigError(f"{name} must be an http(s) URL such as {default}; got {raw!r}")
+    return raw
 
 
 def _shop_template(env: Mapping[str, str], name: str, default: str) -> str:

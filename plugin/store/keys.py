@@ -362,3 +362,24 @@ EMAIL_CLICK_DEDUPE_SECONDS = 24 * 3600
 def shop_pattern(shop_id: str) -> str:
     """SCAN pattern matching every per-shop key of a shop."""
     return f"{PREFIX}:{{{shop_id}}}:*"
+
+
+def connect_pending(platform: str, nonce_digest: str) -> str:
+    """STRING JSON data of a one-click connect to `platform` we started (the nonce's sha256);
+    expires after CONNECT_PENDING_SECONDS, deleted when the platform answers (single use)."""
+    return f"{PREFIX}:connect:pending:{platform}:{nonce_digest}"
+
+
+CONNECT_PENDING_SECONDS = 30 * 60
+
+
+def connect_seen(platform: str, digest: str) -> str:
+    """STRING marking a platform's authorization code or signed payload (its sha256) as used
+    (expires in a day)."""
+    return f"{PREFIX}:connect:seen:{platform}:{digest}"
+
+
+def connection(shop_id: str) -> str:
+    """HASH a connected shop's link to its platform: stage, orders, total, error, at (the
+    import's progress), hooks and scripts (JSON lists of what we created on the platform)."""
+    return f"{_shop(shop_id)}:connection"

@@ -426,11 +426,14 @@ async def reseal_token(redis: aioredis.Redis, shop_id: str, only_clear: bool = F
     return bool(await redis.eval(_REPLACE_TOKEN, 1, keys.shop_config(shop_id), stored, resealed))
 
 
-async def reinstall(redis: aioredis.Redis, shop_id: str, api_token: str) -> None:
-    """The platform app was installed again on a known shop: its new access token (sealed),
-    the uninstall mark gone."""
+async def reinstall(redis: aioredis.Redis, shop_id: str, api_token: str,
+                    api_user: str | None = None) -> None:
+    """The platform app was installed again on a known shop: its new access token (sealed)
+    and, for WooCommerce, its new consumer key; the uninstall mark gone."""
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(keys.shop_config(shop_id), "api_token", sealing.seal(api_token))
+        if api_user is not None:
+            pipe.hset(keys.shop_config(shop_id), "api_user", api_user)
         pipe.hdel(keys.shop_config(shop_id), "uninstalled_at")
         changes.note(pipe, shop_id, (changes.SHOP, ""))
         await pipe.execute()
