@@ -3,7 +3,9 @@
 
 A case owns a local fake of its platform (a Starlette app served by AppServer, in
 plugin.demo.fake_<platform>) that follows the platform's documented contract, and plays the
-store owner's browser and the platform's side of each step.
+store owner's browser and the platform's side of each step. Each
+tests/plugin/connect/<platform>_case.py module names its class `Case` (for example
+`class Case:` or `Case = WooCommerceCase`), built with no arguments.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ class Webhook:
 
 
 class ConnectCase(Protocol):
+    """Used as `with Case() as case:` — entering starts the fake platform (AppServer from
+    tests.plugin.shopify.conftest), leaving stops it."""
+
     platform: str  # "woocommerce", "bigcommerce", "ecwid"
+
+    def __enter__(self) -> ConnectCase: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
     def settings(self) -> dict[str, Any]:
         """plugin.config.Settings fields that point our server at the fake platform (client
