@@ -7,6 +7,7 @@ are fetched, and a deletion is believed only once the API answers 404 for the en
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -46,6 +47,7 @@ ORDER_EVENTS = frozenset({"order.created", "order.updated"})
 ORDER_DELETED = "order.deleted"
 PRODUCT_EVENTS = frozenset({"product.created", "product.updated"})
 PRODUCT_DELETED = "product.deleted"
+APP_UNINSTALLED = "application.uninstalled"  # the owner removed the app: its token is revoked
 COUNTING_PAYMENT_STATUSES = frozenset({"PAID", "PARTIALLY_REFUNDED"})
 PAGE_SIZE = 100  # the most GET /orders returns per request
 
@@ -287,7 +289,9 @@ class EcwidAdapter(PlatformAdapter):
             await _apply_order(context, payload, deleted=topic == ORDER_DELETED)
         elif topic in PRODUCT_EVENTS or topic == PRODUCT_DELETED:
             await _apply_product(context, payload, deleted=topic == PRODUCT_DELETED)
-        # unfinished_order.*, application.* and the rest stay in the event stream, stored
+        elif topic == APP_UNINSTALLED:
+            await records.mark_uninstalled(context.redis, context.shop.shop_id, time.time())
+        # unfinished_order.*, the other application.* and the rest stay in the event stream
 
 
 ADAPTER = EcwidAdapter()

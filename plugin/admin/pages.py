@@ -44,9 +44,10 @@ def render(request: Request, template: str, context: dict[str, Any],
     response = templates.TemplateResponse(request, template, context, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     frame_domain = getattr(request.state, "frame_domain", "")
-    if frame_domain:  # signed in from the Shopify admin: framed by that shop's admin only
+    if frame_domain:  # signed in from the platform's admin: framed by that shop's admin only
+        shopify = " https://admin.shopify.com" if frame_domain.endswith(".myshopify.com") else ""
         response.headers["Content-Security-Policy"] = (
-            f"frame-ancestors https://{frame_domain} https://admin.shopify.com;")
+            f"frame-ancestors https://{frame_domain}{shopify};")
     else:
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Content-Security-Policy"] = "frame-ancestors 'none';"

@@ -38,6 +38,7 @@ from plugin.store.shops import (
     add_shop,
     get_shop,
     reinstall,
+    rotate_webhook_secret,
     shop_by_domain,
 )
 from webhooks.backfill import Page, PageSource, run_backfill
@@ -179,11 +180,16 @@ async def register(redis: aioredis.Redis, settings: Settings, platform: str, dom
                    access: PlatformAccess, webhook_secret: str, storefront_url: str,
                    currency: str = "USD") -> Registered:
     """Add the shop (a free id from its domain), or give a known one (same platform and
-    domain or store id) its new keys and clear its uninstall mark."""
+    domain or store id) its new keys and clear its uninstall mark. A known shop whose webhook
+    secret changed (an app's rotated client secret) takes the new one, the old one still
+    accepted until the next rotation."""
     known = await shop_by_domain(redis, platform, domain)
     if known is not None:
         await reinstall(redis, known.shop_id, access.api_token.reveal(),
                         api_user=access.api_user or None)
+        if webhook_secret and known.webhook_secrets \
+                and known.webhook_secrets[0].reveal() != webhook_secret:
+            await rotate_webhook_secret(redis, known.shop_id, webhook_secret)
         return Registered(await get_shop(redis, known.shop_id) or known, None, False)
     where = re.match(r"^(https?://[^/]+)", storefront_url)
     created = await add_shop(
@@ -282,7 +288,8 @@ def landing(shop: Shop, title: str, api_key: str | None, login_link: str | None,
         "<h2>Your API key</h2><p>Shown only this once; keep it somewhere safe:</p>"
         f"<p><code id='api-key'>{html.escape(api_key)}</code></p>")
     login_part = "" if not login_link else (
-        f"<li>See what it earns: <a id='dashboard' href='{html.escape(login_link)}'>open your "
+        f"<li>See what it earns: <a id='dashboard' target='_blank' rel='noopener' "
+        f"href='{html.escape(login_link)}'>open your "
         "dashboard</a> (this link works once, for 15 minutes).</li>")
     heading = f"{'Connected' if new else 'Connected again'}: {html.escape(title)} " \
               f"store {html.escape(shop.domain)}"

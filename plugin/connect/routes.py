@@ -28,13 +28,16 @@ from starlette.routing import BaseRoute, Route
 from plugin.admin import sessions
 from plugin.admin.pages import owner_page, render
 from plugin.config import Settings
-from plugin.connect import common
+from plugin.connect import bigcommerce, common, ecwid, woocommerce
 from plugin.connect.common import Connector, HookState
 from plugin.store.shops import get_shop
 from plugin.web.problems import problem
 from webhooks.http import FetchError
 
 CONNECTORS: tuple[Connector, ...] = (  # one per platform, in the page's order
+    woocommerce.CONNECTOR,
+    bigcommerce.CONNECTOR,
+    ecwid.CONNECTOR,
 )
 LIVE_CHECK_SECONDS = 5.0
 

@@ -21,7 +21,7 @@ from plugin.config import Secret
 from plugin.engine.training import purchases_of
 from plugin.store import keys
 from plugin.store.order import LineItem, Order
-from plugin.store.shops import Shop
+from plugin.store.shops import Shop, get_shop
 from tests.conftest import Store
 from tests.helpers import SHARED_DATA
 from tests.platform_server import (
@@ -279,6 +279,16 @@ def test_deleted_product_becomes_unavailable(store, http, api) -> None:
     post(http, shop, event(shop, "product.deleted", 66722483))
     drain(store, shop.shop_id)
     assert stored_product(store, shop.shop_id, "66722483")["available"] is False
+
+
+def test_application_uninstalled_stops_work_and_drops_the_token(store, http, api) -> None:
+    shop = ecwid_shop(store, api)  # entityId: the store that removed the app
+    assert post(http, shop, event(shop, "application.uninstalled",
+                                  shop.access.store_ref)).status_code == 200
+    drain(store, shop.shop_id)
+    after = store.run(lambda r: get_shop(r, shop.shop_id))
+    assert after is not None and after.uninstalled_at is not None
+    assert not after.access.api_token.reveal() and dead_letters(store, shop.shop_id) == []
 
 
 # Fetch failures

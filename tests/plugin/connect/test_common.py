@@ -70,7 +70,11 @@ def test_registering_adds_a_shop_then_reconnects_it(store: Store) -> None:
         again = await common.register(
             redis, settings, "woocommerce", domain,
             PlatformAccess(api_user="ck_2", api_token=Secret("cs_2")),
-            webhook_secret="ignored", storefront_url=f"https://{domain}")
+            webhook_secret="whsec", storefront_url=f"https://{domain}")
+        rotated = await common.register(
+            redis, settings, "woocommerce", domain, PlatformAccess(api_token=Secret("cs_3")),
+            webhook_secret="whsec-2", storefront_url=f"https://{domain}")
+        assert [s.reveal() for s in rotated.shop.webhook_secrets] == ["whsec-2", "whsec"]
         return first, again
 
     first, again = store.run(run)
