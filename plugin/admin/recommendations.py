@@ -31,7 +31,7 @@ from widgets.placements import PLACEMENTS, build_query, parse_request
 
 log = logging.getLogger(__name__)
 SHOWN_PLACEMENTS = ("bundle", "also_bought", "cart", "thank_you", "home", "buy_again",
-                    "trending")
+                    "trending", "recently_viewed", "inspired_by_browsing")
 MAX_EXCLUDED = 1000
 
 
@@ -40,7 +40,7 @@ async def preview(request: Request, shop_id: str, currency: str,
     """The preview form's values and, when a placement was asked for, its answer or what is
     wrong with the question."""
     asked = {k: params.get(k, "") for k in ("placement", "product_id", "product_ids",
-                                            "customer_id")}
+                                            "customer_id", "visitor_id")}
     if not asked["placement"]:
         return {"asked": asked, "items": None, "problem": None}
     try:

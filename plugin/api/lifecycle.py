@@ -22,7 +22,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plugin.api import PREFIX
-from plugin.api.schemas import CUSTOMER_ID, SHOP_ID, amount, amount_schema, customer_id
+from plugin.api.schemas import (
+    CURRENCY,
+    CUSTOMER_ID,
+    SHOP_ID,
+    amount,
+    amount_schema,
+    customer_id,
+)
 from plugin.engine.lifecycle import (
     DEFINITIONS,
     NOT_A_PURCHASE,
@@ -155,8 +162,9 @@ def customer_scores() -> dict[str, Schema]:
         "recency_days": number("Days from the last order that counts to as_of.", 12.4,
                                minimum=0),
         "frequency": integer("Orders that count.", 3, minimum=1),
-        "monetary": number("Their orders' net value (in the shop's currency when it sells in "
-                           "one).", 184.5, minimum=0),
+        "monetary": amount_schema("Their orders' net value (in the shop's currency, "
+                                  "`currency`, when it sells in one).", "184.50"),
+        "currency": CURRENCY,
         "r": integer(f"Recency score, {score}: latest order = 5.", 4, minimum=1, maximum=5),
         "f": integer(f"Frequency score, {score}.", 3, minimum=1, maximum=5),
         "m": integer(f"Monetary score, {score}.", 4, minimum=1, maximum=5),
@@ -417,7 +425,8 @@ async def customer_endpoint(request: Request, shop: Shop) -> Response:
     stage = stages.row(row)
     rule = STAGE_RULES[stage.stage]
     answer.update({
-        **asdict(stage), "label": rule.label, "rule": rule.rule, "action": rule.action,
+        **asdict(stage), "monetary": amount(stage.monetary, shop.currency),
+        "currency": shop.currency, "label": rule.label, "rule": rule.rule, "action": rule.action,
         "expected_next_order": iso(stage.expected_next_order),
         "first_order": iso(float(stages.first_at[row])),
         "last_order": iso(float(stages.last_at[row])), "note": None,

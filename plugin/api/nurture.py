@@ -31,6 +31,7 @@ from plugin.api.schemas import (
     ITEM,
     MODEL_VERSION,
     SHOP_ID,
+    amount,
     customer_id,
 )
 from plugin.api.signed_links import BLOCK_LINK_DAYS, CLICK_LINK_DAYS, block_url, expiry, link_secret
@@ -169,7 +170,7 @@ def stage_fields(stage: CustomerStage, currency: str) -> dict[str, Any]:
     return {
         "customer_id": stage.customer_id, "stage": stage.stage,
         "recency_days": round(stage.recency_days, 2), "frequency": stage.frequency,
-        "monetary": round(stage.monetary, 2), "currency": currency,
+        "monetary": amount(stage.monetary, currency), "currency": currency,
         "r": stage.r, "f": stage.f, "m": stage.m, "churn_risk": round(stage.churn_risk, 4),
         "expected_next_order": iso(stage.expected_next_order),
     }
@@ -185,8 +186,9 @@ PRODUCT = named("NurtureProduct", obj(
 ))
 SCORES = customer_scores()
 CUSTOMER = named("NurtureCustomer", obj(
-    "A customer of the feed: stage and scores (recency_days and monetary rounded to 2 places, "
-    "churn_risk to 4), the e-mail block's link and the products to show.", {
+    "A customer of the feed: stage and scores (recency_days rounded to 2 places, monetary to "
+    "the currency's minor unit, churn_risk to 4), the e-mail block's link and the products to "
+    "show.", {
         "customer_id": customer_id(),
         **{name: SCORES[name] for name in ("stage", "recency_days", "frequency", "monetary")},
         "currency": CURRENCY,

@@ -119,6 +119,26 @@ DEAD_LETTER = named("ExportedDeadLetter", obj(
         "error": entry_text("Why it failed.", "PayloadError: line_items must be a list"),
         "attempts": entry_text("How many times the worker tried it.", "1"),
     }, optional=("order", "replays")))
+VISITOR = string("A visitor (a browser or session) linked to them: the storefront's token "
+                 "sent with their customer id in browsing events, or the widget's.",
+                 "9f3c2a71d04b4e59a8e3c1b2f6d7e8a0")
+BROWSING = named("ExportedBrowsing", obj(
+    "One linked visitor's browsing history (POST .../events, the storefront widget): the "
+    "products they viewed or added to a cart, newest first.", {
+        "visitor_id": VISITOR,
+        "products": array(obj("A product of the history.", {
+            "product_id": product_id(),
+            "at": number("Their latest view of it or add to cart (the history keeps one time "
+                         "per product, not which of the two): Unix seconds.", 1750000000.0),
+        }), "The products held (at most 50, none kept past 30 days)."),
+    }))
+CLICK = named("ExportedWidgetClick", obj("A click on a recommended product.", {
+    "visitor_id": nullable({**VISITOR, "description": "The linked visitor who clicked; null: "
+                                                      "the customer, signed in."}),
+    "placement": string("Where it was shown (a widget placement, or email).", "bundle"),
+    "product_id": product_id(),
+    "at": number("When: Unix seconds.", 1750000000.0),
+}))
 EXPORT_FIELDS: dict[str, Schema] = {
     "shop_id": SHOP_ID,
     "customer_id": customer_id("The customer exported."),
@@ -129,6 +149,11 @@ EXPORT_FIELDS: dict[str, Schema] = {
                            "those asked about), oldest first."),
     "events": array(EVENT, "The raw webhook events naming them, oldest first."),
     "dead_letters": array(DEAD_LETTER, "The dead letters naming them, oldest first."),
+    "browsing": array(BROWSING, "The browsing histories of the visitors linked to them, by "
+                      "visitor id."),
+    "widget_clicks": array(CLICK, "Their clicks on recommended products, and those of the "
+                           "visitors linked to them, kept for attribution; oldest first per "
+                           "visitor (theirs first)."),
     "model": obj("The serving model's row for them.", {
         "version": nullable(string("The serving model's version; null before the first "
                                    "training.", "7")),
@@ -188,9 +213,11 @@ async def data_request(request: Request, shop: Shop) -> Response:
 @documented(Operation(
     "GET", "exportCustomer", "Everything held about a customer", TAG,
     {200: Answer("The customer's export.", EXPORT)}, SCOPE,
-    description="Their stored orders, the raw webhook events and dead letters naming them, and "
-                "the serving model's row for them (the catalog and the model's aggregates hold "
-                "no identity). A customer the shop has never seen gets an empty export.",
+    description="Their stored orders, the raw webhook events and dead letters naming them, the "
+                "browsing histories and widget clicks of the visitors linked to them (browsing "
+                "events or widget events sent with their customer id) and their own clicks, "
+                "and the serving model's row for them (the catalog and the model's aggregates "
+                "hold no identity). A customer the shop has never seen gets an empty export.",
     params=(CUSTOMER_ID, EMAIL, ORDER_IDS), errors=(400, 401, 403, 404),
 ))
 @authorized

@@ -1,10 +1,12 @@
 """The demo storefront: a small shop whose pages embed the widget in every placement.
 
 Pages: home (trending, or personal with a buy-again shelf for a returning customer chosen with
-`?customer=ID`), product pages (bundle + "customers also bought" carousel), the cart
-("complete your order") and the thank-you page (`/demo/thank-you?customer=ID&products=a,b`,
-"picked for you"). The three ways to embed are all used: `data-shopreco` placeholders, the
-`<shopreco-recommendations>` element and the `window.shopreco` command queue. The widget's
+`?customer=ID`, and "inspired by your browsing" below the products), product pages (bundle +
+"customers also bought" carousel + "recently viewed": the other products this browser viewed,
+whose product pages sent their views), the cart ("complete your order") and the thank-you page
+(`/demo/thank-you?customer=ID&products=a,b`, "picked for you"). The three ways to embed are
+all used: `data-shopreco` placeholders, the `<shopreco-recommendations>` element and the
+`window.shopreco` command queue. The widget's
 "shopreco:add-to-cart" event is handled by a few lines of page script that post to the demo
 cart (`POST /demo/cart/items`), as a custom shop would."""
 
@@ -194,6 +196,8 @@ class Storefront:
             body += element("buy_again", customer_id=customer)
         body += '<h2 id="all">All products</h2><div class="grid">'
         body += "".join(card(p) for p in self.store.products) + "</div>"
+        # what goes with the products this browser viewed (trending before any view)
+        body += element("inspired_by_browsing")
         return self.page(request, "Home", body)
 
     async def product(self, request: Request) -> Response:
@@ -209,6 +213,8 @@ class Storefront:
             + placeholder("bundle", product_id=item.product_id, product_title=item.title,
                           product_price=item.price)
             + element("also_bought", product_id=item.product_id)
+            # last: empty (and hidden) until this browser has viewed another product
+            + placeholder("recently_viewed", product_id=item.product_id)
         )
         return self.page(request, item.title, body)
 

@@ -96,3 +96,12 @@ async def browsed(redis: aioredis.Redis, shop_id: str, visitor: str,
         keys.visitor_browsing(shop_id, visitor), "+inf", repr(cutoff), start=0, num=MAX_BROWSED)
     return tuple(text(member) for member in found)
 
+
+
+async def browsing_history(redis: aioredis.Redis, shop_id: str,
+                           visitor: str) -> list[tuple[str, float]]:
+    """Everything the visitor's history holds, newest first: (product id, epoch seconds of
+    their latest view of it or add to cart), for the privacy export."""
+    found: list[Any] = await redis.zrevrange(keys.visitor_browsing(shop_id, visitor), 0, -1,
+                                             withscores=True)
+    return [(text(member), float(at)) for member, at in found]

@@ -4,7 +4,9 @@ everything held about them (plugin.store.erasure erases it).
 Shopify sends the mandatory privacy webhooks (customers/data_request, customers/redact,
 shop/redact: webhooks/shopify_privacy.py); the other platforms have none, so the API and the
 CLI offer the same actions. An export holds the customer's stored orders, the raw webhook
-events and dead letters that mention them, and their row of the serving model.
+events and dead letters that mention them, the browsing histories and widget clicks of the
+visitors (browsers) linked to them, their own widget clicks, and their row of the serving
+model.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import numpy as np
 import redis.asyncio as aioredis
 
 from plugin.store import keys
+from plugin.store.browsing import browsing_history
 from plugin.store.connection import text
 from plugin.store.models import load_model
 from plugin.store.order import email_customer_id, stored_order
 from plugin.store.records import iter_orders
+from plugin.store.tracking import clicks_held, linked_visitors
 
 PAGE = 500
 _CUSTOMER_FIELDS = ("customer_id", "customerId")
@@ -129,9 +133,11 @@ async def export_customer(
     order_ids: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Everything held about one customer, JSON-ready: their stored orders (normalised), the
-    raw webhook events and dead letters that mention them, and the served model's row for
-    them (the products it holds as purchased). The catalog is not personal data."""
+    raw webhook events and dead letters that mention them, the browsing and widget clicks of
+    the visitors linked to them and their own clicks, and the served model's row for them
+    (the products it holds as purchased). The catalog is not personal data."""
     subject = await find_subject(redis, shop_id, customer_id, email, order_ids)
+    visitors = await linked_visitors(redis, shop_id, customer_id)
     return {
         "shop_id": shop_id,
         "customer_id": customer_id,
@@ -140,6 +146,14 @@ async def export_customer(
         "orders": await _stored_orders(redis, shop_id, subject),
         "events": await _exported_entries(redis, keys.events(shop_id), subject),
         "dead_letters": await _exported_entries(redis, keys.dead_letters(shop_id), subject),
+        "browsing": [{"visitor_id": visitor, "products": [
+            {"product_id": product_id, "at": at}
+            for product_id, at in await browsing_history(redis, shop_id, visitor)]}
+            for visitor in visitors],
+        "widget_clicks": [
+            {"visitor_id": visitor, "placement": click.placement,
+             "product_id": click.product_id, "at": click.at}
+            for visitor, click in await clicks_held(redis, shop_id, customer_id, visitors)],
         "model": await _model_row(redis, shop_id, customer_id),
         "not_personal": NOT_PERSONAL,
     }

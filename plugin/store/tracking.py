@@ -189,6 +189,28 @@ def _click(member: bytes, score: float) -> Click:
     return Click(placement, product_id, float(score))
 
 
+async def clicks_held(redis: aioredis.Redis, shop_id: str, customer_id: str,
+                      visitors: Sequence[str]) -> list[tuple[str | None, Click]]:
+    """Every click kept of the customer (visitor None) and of each of `visitors`, oldest
+    first within each, for the privacy export."""
+    sources: list[tuple[str | None, str]] = [
+        (None, keys.widget_clicks_customer(shop_id, customer_id)),
+        *((visitor, keys.widget_clicks_visitor(shop_id, visitor)) for visitor in visitors)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for _visitor, key in sources:
+            pipe.zrange(key, 0, -1, withscores=True)
+        replies = await pipe.execute()
+    return [(visitor, _click(member, score))
+            for (visitor, _key), found in zip(sources, replies, strict=True)
+            for member, score in found]
+
+
+async def linked_visitors(redis: aioredis.Redis, shop_id: str, customer_id: str) -> list[str]:
+    """The visitors linked to the customer (link_visitor, widget events naming them), sorted."""
+    found = await redis.smembers(keys.widget_customer_visitors(shop_id, customer_id))
+    return sorted(text(visitor) for visitor in found)
+
+
 async def erase_customer_tracking(redis: aioredis.Redis, shop_id: str, customer_id: str) -> int:
     """Delete the customer's clicks, their visitor links and those visitors' clicks and
     browsing histories (privacy erasure); returns how many keys were deleted."""

@@ -6,12 +6,15 @@ Rate limit: a fixed window of API_RATE_WINDOW_SECONDS per API key (shop and key 
 shop's `api_rate_per_minute` calls (`shopreco shops rate-limit`; else the setting
 SHOPRECO_API_RATE_PER_MINUTE), counted in this process and shared with the others through
 Redis (plugin.store.ratelimit: no round trip per call; with N processes a key can get beyond
-the limit what the others serve it within one SYNC_SECONDS, and `r` is that late too). A new
+the limit what the others serve it within one SYNC_SECONDS, and `a` is that late too). A new
 limit reaches every process through the shop cache (within its REFRESH_SECONDS). Every answer
-once the key is known carries the IETF draft's headers (draft-ietf-httpapi-ratelimit-headers):
-`RateLimit-Policy: "default";q=LIMIT;w=WINDOW` and `RateLimit: "default";r=REMAINING;t=
-SECONDS_TO_THE_WINDOW_END`; over the limit the call is not run but answered 429 with
-`Retry-After`. Refusals of the key itself (401, 403, 404) are not counted.
+once the key is known carries the IETF draft's fields (draft-ietf-httpapi-ratelimit-headers,
+the WG's text after -11: RateLimit's `a` (available quota) and `w` (effective window) replaced
+-11's `r` and `t`): `RateLimit-Policy: "default";q=LIMIT;w=WINDOW` and `RateLimit:
+"default";a=AVAILABLE;w=SECONDS_TO_THE_WINDOW_END`, each a Structured Field List of one
+String item with Integer parameters; over the limit the call is not run but answered 429 with
+`Retry-After` (the window's end, as the draft asks: never before the effective window ends).
+Refusals of the key itself (401, 403, 404) are not counted.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from plugin.web.problems import problem
 
 Handler = Callable[[Request, Shop], Awaitable[Response]]
 POLICY = "default"  # the name of the one quota policy in the RateLimit headers
-_RATE = b'"' + POLICY.encode() + b'";r=%d;t=%d'
+_RATE = b'"' + POLICY.encode() + b'";a=%d;w=%d'
 
 
 class ApiRateLimit(WindowLimit):

@@ -107,11 +107,14 @@ PROBLEM = named("Problem", obj(
 # IETF draft-ietf-httpapi-ratelimit-headers), a 429 also Retry-After.
 RATE_LIMIT_HEADERS: dict[str, Schema] = {
     "RateLimit-Policy": string(
-        "The API key's quota: q calls per fixed window of w seconds (set per shop).",
-        '"default";q=600;w=60', pattern=r'^"default";q=[0-9]+;w=[0-9]+$'),
+        "The API key's quota policy (IETF draft-ietf-httpapi-ratelimit-headers; a Structured "
+        "Field List of one String item): q calls (quota units: requests) per fixed window of "
+        "w seconds (set per shop).",
+        '"default";q=600;w=60', pattern=r'^"default";q=[0-9]+;w=[1-9][0-9]*$'),
     "RateLimit": string(
-        "What is left of it: r more calls in the t seconds until the window ends.",
-        '"default";r=599;t=42', pattern=r'^"default";r=[0-9]+;t=[0-9]+$'),
+        "The service limit of that policy now (the same draft): a calls available (the "
+        "available quota) within the w seconds until the window ends (the effective window).",
+        '"default";a=599;w=42', pattern=r'^"default";a=[0-9]+;w=[0-9]+$'),
 }
 RETRY_AFTER: dict[str, Schema] = {"Retry-After": string(
     "Seconds until the key's window ends and calls are answered again.", "42",

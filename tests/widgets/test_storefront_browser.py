@@ -489,6 +489,34 @@ def test_recently_viewed_and_inspired_by_browsing_follow_the_pages_seen(context,
     assert watch.errors == []
 
 
+def test_a_demo_product_page_shows_the_products_viewed_before_it(context, storefront) -> None:
+    """The demo storefront's "Recently viewed": hidden for a first view, then the products
+    whose pages the visitor saw, newest first, never the page's own."""
+    first, second = pair(storefront)
+    third = next(p for p in storefront.demo.products
+                 if p.product_id not in {first.product_id, second.product_id})
+    page = context.new_page()
+    watch = PageWatch(page)
+    stored: list[dict[str, Any]] = []  # beacons the server answered: their views are kept
+    page.on("response", lambda r: stored.append(json.loads(r.request.post_data))
+            if "/widgets/v1/events" in r.url and r.status == 204 else None)
+    recent = "[data-shopreco=recently_viewed]"
+    for product in (first, second):
+        page.goto(f"{storefront.url}/demo/products/{product.handle}")
+        if product is first:  # nothing viewed before: an empty shelf, hidden
+            page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # lazily
+            page.locator(f"{recent}[data-shopreco-state=empty]").wait_for(
+                state="attached", timeout=WAIT_MS)
+        wait_for(page, lambda p=product: p.product_id in [
+            e["product_id"] for e in events(stored) if e["type"] == "product_view"],
+            f"the view of {product.product_id}")
+    page.goto(f"{storefront.url}/demo/products/{third.handle}")
+    ready(page, recent)
+    assert shown_ids(page, recent) == [second.product_id, first.product_id]
+    assert page.locator(f"{recent} h2").inner_text() == "Recently viewed"
+    assert watch.errors == []
+
+
 # --------------------------------------------------------------------------- safety
 
 
@@ -530,11 +558,13 @@ def test_api_down_leaves_placeholders_hidden_and_the_console_clean(context, stor
     page.route("**/widgets/v1/recommendations*", lambda route: route.abort())
     page.goto(f"{storefront.url}/demo/products/{first.handle}")
     hosts = page.locator("[data-shopreco], shopreco-recommendations")
-    for host in ("[data-shopreco=bundle]", "shopreco-recommendations"):
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # the last renders lazily
+    for host in ("[data-shopreco=bundle]", "shopreco-recommendations",
+                 "[data-shopreco=recently_viewed]"):
         page.wait_for_function(f"""document.querySelector('{host}')
             .dataset.shoprecoState === 'failed'""", timeout=WAIT_MS)
-    assert hosts.count() == 2
-    for index in range(2):
+    assert hosts.count() == 3
+    for index in range(3):
         assert hosts.nth(index).is_hidden()
         assert hosts.nth(index).evaluate("el => el.shadowRoot === null")
     assert watch.errors == [] and watch.dialogs == []

@@ -60,6 +60,36 @@ def test_the_preview_is_what_the_widget_answers(store: Store, http: httpx.Client
             and 'role="alert"' in refused.text
 
 
+def test_the_browsing_placements_preview_a_visitors_lists(store: Store, http: httpx.Client,
+                                                          paired: NewShop) -> None:
+    """recently_viewed and inspired_by_browsing are offered, and show what the widget answers
+    for the visitor id asked about (without one: what is missing)."""
+    sent = http.post(f"/api/v1/shops/{paired.shop.shop_id}/events",
+                     headers={"Authorization": f"Bearer {paired.api_key}"},
+                     json={"visitor_id": "v-owner", "events": [
+                         {"type": "product_view", "product_id": p} for p in ("103", "101")]})
+    assert sent.status_code == 200, sent.text
+    with httpx.Client(base_url=http.base_url, timeout=30) as client:
+        sign_in(store, paired, client)
+        page = client.get("/admin/recommendations").text
+        for name in ("recently_viewed", "inspired_by_browsing"):
+            assert f'<option value="{name}" >{name}</option>' in page
+        assert 'id="visitor_id" name="visitor_id"' in page
+        recent = preview_ids(client, placement="recently_viewed", visitor_id="v-owner")
+        assert recent == ["101", "103"]  # newest first
+        assert recent == widget_ids(http, paired, placement="recently_viewed",
+                                    visitor_id="v-owner")
+        assert preview_ids(client, placement="recently_viewed", visitor_id="v-owner",
+                           product_id="101") == ["103"]  # the page's own product left out
+        inspired = preview_ids(client, placement="inspired_by_browsing", visitor_id="v-owner")
+        assert inspired and not {"101", "103"} & set(inspired)
+        assert inspired == widget_ids(http, paired, placement="inspired_by_browsing",
+                                      visitor_id="v-owner")
+        missing = client.get("/admin/recommendations", params={"placement": "recently_viewed"})
+        assert 'role="alert"' in missing.text and "visitor_id is missing" in missing.text
+        assert 'id="preview-items"' not in missing.text
+
+
 def test_excluded_products_are_saved_and_never_shown(store: Store, http: httpx.Client,
                                                      paired: NewShop) -> None:
     with httpx.Client(base_url=http.base_url, timeout=30) as client:

@@ -109,11 +109,21 @@ def test_stages_count_every_customer_once(http, small_shop) -> None:
 def test_one_customer_with_stage_scores_and_dates(http, small_shop) -> None:
     body = ok(http, small_shop, "customers/ann", as_of=AS_OF)
     assert (body["frequency"], body["monetary"], body["r"], body["f"], body["m"]) == (
-        3, 60.0, 5, 5, 5)
+        3, "60.00", 5, 5, 5)  # money: a decimal string, as in the metrics
+    assert body["currency"] == small_shop.shop.currency  # the precision's currency
     assert body["stage"] == "champions" and body["label"] == "Champions"
     assert body["first_order"] == "2023-11-14T22:13:20Z"
     assert body["expected_next_order"] == "2023-12-14T22:13:20Z"  # last + the 10-day cycle
     assert 0 < body["churn_risk"] < 1
+
+
+def test_a_customers_spend_has_their_shops_currency_digits(http, store, make_shop) -> None:
+    yen, euro = make_shop(currency="JPY"), make_shop(currency="EUR")
+    for shop in (yen, euro):
+        store_orders(store, shop.shop.shop_id, [order("x1", "kim", 0, prices=("1234.5",)),
+                                                order("x2", "kim", 3, prices=("0.004",))])
+    assert (ok(http, yen, "customers/kim", as_of=AS_OF)["monetary"],
+            ok(http, euro, "customers/kim", as_of=AS_OF)["monetary"]) == ("1235", "1234.50")
 
 
 def test_a_refunds_only_customer_has_no_stage_and_a_reason(http, small_shop) -> None:

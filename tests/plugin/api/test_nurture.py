@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
@@ -119,6 +120,8 @@ def test_stage_filter_matches_shop_stages(http, store, feed_shop) -> None:
             known = stages[item["customer_id"]]
             assert (item["stage"], item["frequency"], item["r"], item["f"], item["m"]) == (
                 stage, known.frequency, known.r, known.f, known.m)
+            assert item["monetary"] == str(Decimal(repr(known.monetary)).quantize(
+                Decimal("0.01"), ROUND_HALF_UP))  # money: a decimal string with USD's cents
 
 
 @pytest.mark.parametrize("exclude", [False, True])
@@ -143,6 +146,7 @@ def test_csv_parses_and_matches_json(http, feed_shop) -> None:
         assert row["stage"] == item["stage"]
         assert row["email_block_url"] == item["email_block_url"]
         assert int(row["frequency"]) == item["frequency"]
+        assert row["monetary"] == item["monetary"] and item["currency"] == "USD"
         assert float(row["churn_risk"]) == item["churn_risk"]
         for n, product in enumerate(item["products"], start=1):
             assert row[f"product_{n}_id"] == product["product_id"]

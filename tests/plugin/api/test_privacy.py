@@ -6,6 +6,7 @@ everywhere: tests/plugin/store/test_privacy.py.)"""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from plugin.store.order import LineItem, Order
 from plugin.store.privacy import store_data_request
 from plugin.store.records import store_order
 from plugin.store.shops import NewShop
+from plugin.store.tracking import record_click
 from plugin.web.params import BadRequest
 from tests.conftest import Store
 from tests.helpers import (
@@ -156,8 +158,9 @@ GUEST_ORDER = 90_001  # ann's guest checkout: found by her e-mail
 @pytest.fixture
 def trained(http: httpx.Client, store: Store, shop: NewShop) -> NewShop:
     """40 customers' orders and a trained model; customer 1 (ann) has a refund on her first
-    order and a guest checkout with her e-mail, a dead letter names her, and Shopify asked
-    for her data (request 4401) after the training (and the worker acted on it)."""
+    order and a guest checkout with her e-mail, a dead letter names her, her browser v-ann
+    sent browsing events with her id and clicked a widget, and Shopify asked for her data
+    (request 4401) after the training (and the worker acted on it)."""
     orders = bundle_orders(customers=40)
     for payload in orders[:3]:  # customer 1's
         payload["email"] = payload["customer"]["email"] = ANN_EMAIL
@@ -173,6 +176,14 @@ def trained(http: httpx.Client, store: Store, shop: NewShop) -> NewShop:
               for k, v in Event("shopify", "orders/updated", "dl-1", broken).fields().items()}
     shop_id = shop.shop.shop_id
     store.run(lambda r: dead_letter(r, shop_id, b"1-1", fields, PayloadError("broken"), 1))
+    an_hour_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    browsed = http.post(url(shop, "events"), headers=auth(shop), json={
+        "visitor_id": "v-ann", "customer_id": "1", "events": [
+            {"type": "product_view", "product_id": "101", "at": an_hour_ago},
+            {"type": "add_to_cart", "product_id": "102"}]})
+    assert browsed.status_code == 200 and browsed.json()["recorded"] == 2, browsed.text
+    store.run(lambda r: record_click(r, shop_id, placement="recently_viewed", product_id="101",
+                                     customer_id="1", visitor_id="v-ann", at=AT))
     request = {"shop_id": 1, "shop_domain": shop.shop.domain,
                "customer": {"id": 1, "email": ANN_EMAIL}, "orders_requested": [GUEST_ORDER],
                "data_request": {"id": 4401}}
@@ -204,8 +215,13 @@ def test_every_privacy_answer_is_as_the_reference_describes(
         assert export["model"]["holds_customer"] and export["model"]["purchased_product_ids"]
         assert any("order" in event for event in export["events"])
         assert export["dead_letters"][0]["error"] == "PayloadError: broken"
+        assert [(b["visitor_id"], [p["product_id"] for p in b["products"]])
+                for b in export["browsing"]] == [("v-ann", ["102", "101"])]
+        assert {(c["visitor_id"], c["product_id"], c["at"]) for c in export["widget_clicks"]} \
+            == {(None, "101", AT), ("v-ann", "101", AT)}
     stranger = http.get(url(trained, "customers/nobody/data"), headers=key)
     assert stranger.json()["email"] is None and stranger.json()["orders"] == []
+    assert stranger.json()["browsing"] == stranger.json()["widget_clicks"] == []
     assert schema_errors(doc, "GET", DATA, stranger) == []
     erased = http.delete(url(trained, "customers/1"), params=params, headers=key)
     assert erased.status_code == 200, erased.text

@@ -90,6 +90,9 @@ def test_home_lists_every_product_and_the_most_loyal_customers(
         assert f'href="/demo/?customer={customer_id}">{name}</a>' in page
     assert '<div data-shopreco="home" data-limit="6">' in page
     assert 'placement="buy_again"' not in page  # no shelf of their own products for a visitor
+    inspired = ('<shopreco-recommendations placement="inspired_by_browsing" limit="6">'
+                '</shopreco-recommendations>')  # the browser's own views: no id on the page
+    assert page.index('<h2 id="all">') < page.index(inspired)  # below: nothing jumps
 
 
 def test_playing_a_customer_signs_in_until_signing_out(visitor: httpx.Client) -> None:
@@ -105,7 +108,7 @@ def test_playing_a_customer_signs_in_until_signing_out(visitor: httpx.Client) ->
     assert embed_script(signed_out)["data-customer-id"] == visitor.cookies[SHOPPER_COOKIE]
 
 
-def test_a_product_page_embeds_the_bundle_and_the_carousel(
+def test_a_product_page_embeds_the_bundle_the_carousel_and_the_recently_viewed(
         visitor: httpx.Client, demo: DemoStore) -> None:
     product = next(p for p in demo.products if "&" in p.title)
     page = visitor.get(f"/demo/products/{product.handle}").text
@@ -114,6 +117,9 @@ def test_a_product_page_embeds_the_bundle_and_the_carousel(
             f'data-product-title="{product.title.replace("&", "&amp;")}" '
             f'data-product-price="{product.price}"></div>') in page
     assert f'placement="also_bought" limit="6" product-id="{product.product_id}"' in page
+    recent = (f'<div data-shopreco="recently_viewed" data-limit="4" '
+              f'data-product-id="{product.product_id}"></div>')  # all but this page's product
+    assert recent in page and page.index(recent) > page.index('placement="also_bought"')
     assert visitor.get("/demo/products/no-such-product").status_code == 404
 
 

@@ -317,7 +317,7 @@ def test_api_customer_answers_match_pandas(http, retail_shop) -> None:
         row = expected.loc[customer_id]
         assert (body["stage"], body["frequency"], body["r"], body["f"], body["m"]) == (
             row["stage"], row["frequency"], row["r"], row["f"], row["m"])
-        assert body["monetary"] == pytest.approx(row["monetary"], abs=0.01)
+        assert float(body["monetary"]) == pytest.approx(row["monetary"], abs=0.01)
         assert body["churn_risk"] == pytest.approx(row["churn_risk"], abs=1e-9)
         assert pd.Timestamp(body["last_order"]).timestamp() == row["last"]
 

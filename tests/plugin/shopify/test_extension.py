@@ -183,6 +183,17 @@ def test_without_both_metafields_the_embed_renders_nothing(key, base) -> None:
     assert render("embed", app=app(key, base)).strip() == ""
 
 
+def test_on_a_product_page_the_embed_sends_the_products_view() -> None:
+    """For the browsing blocks on any page: the view is sent even where no block names the
+    product (an id as a string: ids pass 2^53)."""
+    shopify = {"app": app("wk_1", "https://reco.example.com"),
+               "product": product(9007199254740993, XSS, 100, 1)}
+    html = render("embed", **shopify)
+    assert 'window.shopreco.push(["view", "9007199254740993"]);' in html
+    assert html.index('"view"') < html.index("embed.js")  # queued before the script runs
+    assert '"view"' not in render("embed", app=shopify["app"])  # not on other pages
+
+
 # ---- the app blocks ----------------------------------------------------------------------
 
 
@@ -253,6 +264,27 @@ def test_buy_again_is_only_for_a_signed_in_customer() -> None:
     assert placeholders(render("buy-again")) == []
     found = placeholder(render("buy-again", customer={"id": 42}))
     assert found == {"data-shopreco": "buy_again", "data-customer-id": "42", "data-limit": "4"}
+
+
+@pytest.mark.parametrize(("block", "placement"), [("recently-viewed", "recently_viewed"),
+                                                  ("inspired-by-browsing", "inspired_by_browsing")])
+def test_browsing_blocks_show_for_anyone_and_name_the_page_product(block: str,
+                                                                    placement: str) -> None:
+    """No customer needed (the script sends its own visitor id); on a product page the
+    product (left out of recently viewed, the newest view for inspired by browsing)."""
+    assert placeholder(render(block)) == {"data-shopreco": placement, "data-limit": "4"}
+    on_product = placeholder(render(block, product=SHIRT, customer={"id": 42},
+                                    request={"page_type": "product"}))
+    assert on_product == {"data-shopreco": placement, "data-product-id": "632910392",
+                          "data-limit": "4"}
+
+
+def test_browsing_blocks_are_offered_where_the_readme_says() -> None:
+    assert "enabled_on" not in schema("recently-viewed")  # any page
+    assert schema("inspired-by-browsing")["enabled_on"] == {"templates": ["index", "product"]}
+    readme = (EXTENSION / "README.md").read_text()
+    assert "`blocks/recently-viewed.liquid`" in readme
+    assert "`blocks/inspired-by-browsing.liquid`" in readme
 
 
 @pytest.mark.parametrize("block", APP_BLOCKS)

@@ -86,6 +86,8 @@ def product_page(widget_key: str, base_url: str) -> str:
         render("complete-your-order", **shopify),
         render("picked-for-you", **shopify),
         render("buy-again", **shopify),
+        render("inspired-by-browsing", **shopify),
+        render("recently-viewed", **shopify),
     ]
     sections = "".join(f'<section style="min-height:400px">{b}</section>' for b in blocks)
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -165,6 +167,21 @@ def test_the_extensions_blocks_render_the_models_widgets(context, trained, base_
                 **params)
             assert calls[placement]["customer_id"] == str(CUSTOMER)
         assert "105" in shown_ids(page, "[data-shopreco=buy_again]")
+
+        inspired, recent = ("[data-shopreco=inspired_by_browsing]",
+                            "[data-shopreco=recently_viewed]")
+        ready(page, inspired)
+        visitor = page.evaluate("localStorage.getItem('shopreco_vid')")
+        for placement in ("inspired_by_browsing", "recently_viewed"):
+            assert (calls[placement]["product_id"], calls[placement]["visitor_id"]) == (
+                "101", visitor)
+        shown = shown_ids(page, inspired)  # what goes with 101, the newest view: never 101
+        assert shown == answer(base_url, shop, placement="inspired_by_browsing",
+                               visitor_id=visitor, product_id="101", limit="4")
+        assert "101" not in shown
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # renders lazily
+        page.locator(f"{recent}[data-shopreco-state=empty]").wait_for(  # only 101 viewed
+            state="attached", timeout=WAIT_MS)
         assert "customer_id" not in calls["bundle"]
         assert calls["bundle"]["key"] == shop.shop.widget_key
         assert watch.errors == [] and watch.dialogs == [] and watch.failed_loads == []

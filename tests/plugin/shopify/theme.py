@@ -24,7 +24,8 @@ from liquid.token import TOKEN_EOF, TOKEN_TAG, Token
 
 EXTENSION = Path(__file__).resolve().parents[3] / "plugin" / "shopify" / "extension"
 BLOCKS = EXTENSION / "blocks"
-APP_BLOCKS = ("bundle", "also-bought", "complete-your-order", "picked-for-you", "buy-again")
+APP_BLOCKS = ("bundle", "also-bought", "complete-your-order", "picked-for-you", "buy-again",
+              "recently-viewed", "inspired-by-browsing")
 
 
 class SchemaNode(ast.Node):

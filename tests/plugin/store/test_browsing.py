@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from plugin.store import keys
-from plugin.store.browsing import MAX_BROWSED, browsed, record_browsing, visitor_id
+from plugin.store.browsing import (
+    MAX_BROWSED,
+    browsed,
+    browsing_history,
+    record_browsing,
+    visitor_id,
+)
 from plugin.store.fields import PayloadError
 from tests.conftest import Store
 
@@ -31,6 +37,19 @@ def test_products_come_newest_first_each_once_at_its_latest_view(
     assert kept == 4
     assert first == ("p1", "p3", "p2")
     assert after_late == first  # an older event moves nothing back
+
+
+def test_the_whole_history_is_read_with_its_times_for_an_export(
+        store: Store, make_shop: Any) -> None:
+    shop_id = make_shop().shop.shop_id
+
+    async def work(redis: Any) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        await record_browsing(redis, shop_id, "v1", [("p1", NOW - 50), ("p2", NOW - 40.5),
+                                                     ("p1", NOW - 20)], NOW)
+        return (await browsing_history(redis, shop_id, "v1"),
+                await browsing_history(redis, shop_id, "v-unknown"))
+
+    assert store.run(work) == ([("p1", NOW - 20), ("p2", NOW - 40.5)], [])
 
 
 def test_the_history_is_bounded_and_expires(store: Store, make_shop: Any) -> None:

@@ -4,15 +4,19 @@ in a shop's data, Shopify's data requests, the API and CLI export."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
 from plugin.store import keys
+from plugin.store.browsing import record_browsing
+from plugin.store.erasure import erase_customer
 from plugin.store.events import Event, append
 from plugin.store.privacy import (
     Subject,
     decode_value,
+    export_customer,
     find_subject,
     get_data_request,
     loose_id,
@@ -20,6 +24,7 @@ from plugin.store.privacy import (
     order_event_id,
     store_data_request,
 )
+from plugin.store.tracking import WidgetEvent, link_visitor, record_events
 from tests.conftest import Store, shopreco
 from tests.helpers import body_of, order_payload
 from tests.plugin.store.conftest import (
@@ -180,6 +185,40 @@ def test_an_export_finds_a_guest_order_by_email_and_holds_no_model_before_traini
                              "purchased_product_ids": []}
     assert read == json.loads(json.dumps(kept)) and unknown is None
     assert kept["request_id"] == "req-1" and kept["email"] == "guest.ann@example.com"
+
+
+def test_an_export_holds_the_browsing_and_clicks_of_their_visitors_until_erased(
+        store: Store, make_shop: Any) -> None:
+    """Visitors linked to the customer (browsing events or widget events with their id):
+    each one's products with the time of the latest view or add to cart, and the clicks;
+    another customer's visitor is not in it, and the erasure leaves nothing to export."""
+    shop_id = make_shop().shop.shop_id
+    now = time.time()
+
+    async def work(redis: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        await record_browsing(redis, shop_id, "v-ann", [("501", now - 60), ("502", now - 30)])
+        await link_visitor(redis, shop_id, "v-ann", "ann-1")
+        await record_browsing(redis, shop_id, "v-bob", [("503", now - 10)])
+        await link_visitor(redis, shop_id, "v-bob", "bob-1")
+        await record_events(redis, shop_id, "v-ann", "ann-1", [
+            WidgetEvent("e1", "click", "recently_viewed", "501", now - 20)])
+        before = await export_customer(redis, shop_id, "ann-1")
+        await erase_customer(redis, shop_id, "ann-1")
+        return (before, await export_customer(redis, shop_id, "ann-1"),
+                await export_customer(redis, shop_id, "bob-1"))
+
+    before, after, bob = store.run(work)
+    assert before["browsing"] == [{"visitor_id": "v-ann", "products": [
+        {"product_id": "502", "at": now - 30}, {"product_id": "501", "at": now - 60}]}]
+    assert before["widget_clicks"] == [
+        {"visitor_id": None, "placement": "recently_viewed", "product_id": "501",
+         "at": now - 20},
+        {"visitor_id": "v-ann", "placement": "recently_viewed", "product_id": "501",
+         "at": now - 20}]
+    assert "v-bob" not in json.dumps(before) and "503" not in json.dumps(before)
+    assert (after["browsing"], after["widget_clicks"]) == ([], [])
+    assert bob["browsing"] == [{"visitor_id": "v-bob", "products": [
+        {"product_id": "503", "at": now - 10}]}]
 
 
 def test_a_subject_needs_a_customer_id(store: Store, make_shop: Any) -> None:

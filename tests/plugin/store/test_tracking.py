@@ -13,12 +13,14 @@ from plugin.store.tracking import (
     MAX_VISITORS_PER_CUSTOMER,
     Click,
     WidgetEvent,
+    clicks_held,
     clicks_of_customer,
     clicks_of_customers,
     counter_field,
     day_of,
     erase_customer_tracking,
     link_visitor,
+    linked_visitors,
     record_click,
     record_events,
 )
@@ -201,3 +203,23 @@ def test_erasing_a_customer_removes_their_linked_visitors_browsing(
                 await browsed(redis, shop_id, "v2", T0))
 
     assert store.run(work) == (2, (), ("p2",))  # the link and v1's history; v2 is not theirs
+
+
+def test_an_export_reads_the_linked_visitors_and_every_click_kept(
+        store: Store, make_shop: Any) -> None:
+    shop_id = make_shop().shop.shop_id
+
+    async def work(redis: Any) -> tuple[Any, ...]:
+        await record_click(redis, shop_id, placement="email", product_id="p1",
+                           customer_id="c1", visitor_id=None, at=T0 - 3 * DAY)
+        await record_events(redis, shop_id, "v2", "c1", [event("e2", product="p2", at=T0)])
+        await link_visitor(redis, shop_id, "v1", "c1")
+        await record_events(redis, shop_id, "v3", "c2", [event("e3", product="p3")])
+        visitors = await linked_visitors(redis, shop_id, "c1")
+        return (visitors, await clicks_held(redis, shop_id, "c1", visitors),
+                await linked_visitors(redis, shop_id, "nobody"))
+
+    visitors, clicks, nobody = store.run(work)
+    assert visitors == ["v1", "v2"] and nobody == []
+    assert clicks == [(None, Click("email", "p1", T0 - 3 * DAY)),  # theirs first
+                      (None, Click("bundle", "p2", T0)), ("v2", Click("bundle", "p2", T0))]

@@ -35,7 +35,7 @@ from tests.openapi_check import reference, schema_errors
 from tests.plugin.test_supervisor import command_env, process_of, settings_for_dir, wait_healthy
 
 WINDOW = keys.API_RATE_WINDOW_SECONDS
-RATE = re.compile(r'^"default";r=(\d+);t=(\d+)$')
+RATE = re.compile(r'^"default";a=(\d+);w=(\d+)$')  # the draft after -11: available, window
 EXCLUSIONS = "/api/v1/shops/{shop_id}/exclusions"
 
 
@@ -53,7 +53,7 @@ def bearer(secret: str) -> dict[str, str]:
 
 
 def left(answer: httpx.Response) -> tuple[int, int]:
-    """(r, t) of the answer's RateLimit field."""
+    """(a, w) of the answer's RateLimit field: the available quota and the effective window."""
     found = RATE.match(answer.headers["ratelimit"])
     assert found, answer.headers["ratelimit"]
     return int(found[1]), int(found[2])
@@ -74,6 +74,33 @@ def test_check_counts_and_makes_the_headers_of_each_call() -> None:
     assert calls[0][1][0] == (b"ratelimit-policy", b'"default";q=2;w=60')
     assert [RATE.match(headers[1][1].decode())[1] for _, headers in calls] == ["1", "0", "0"]
     assert rate.check("s", "other key", 2)[0] == 0  # a budget of its own
+
+
+def structured_list(value: str) -> list[tuple[str, dict[str, int]]]:
+    """A Structured Field List of String items with Integer parameters (RFC 9651 sections
+    4.2.1, 4.2.3, 4.2.5, 4.2.6), parsed strictly: anything else fails the test."""
+    members = []
+    for member in value.split(","):
+        text = member.strip(" ")
+        found = re.fullmatch(r'"([^"\\]*)"((?:;[a-z*][a-z0-9_.*-]*=-?[0-9]{1,15})*)', text)
+        assert found, value
+        params = [p.split("=") for p in found[2].split(";")[1:]]
+        assert len({k for k, _ in params}) == len(params), value  # each parameter once
+        members.append((found[1], {k: int(v) for k, v in params}))
+    return members
+
+
+def test_the_fields_are_the_drafts_structured_lists_of_one_policy(http, store, shop) -> None:
+    """RateLimit-Policy: "default";q;w and RateLimit: "default";a;w (the draft after -11):
+    one String item each, the same policy, the required q and a, windows in seconds."""
+    shop_id = limited(store, shop, 3).shop.shop_id
+    within_one_window()
+    answer = http.get(trending(shop_id), headers=auth(shop))
+    [(policy, declared)] = structured_list(answer.headers["ratelimit-policy"])
+    [(named, now)] = structured_list(answer.headers["ratelimit"])
+    assert policy == named == "default"
+    assert declared == {"q": 3, "w": WINDOW} and set(now) == {"a", "w"}
+    assert now["a"] == 2 and 1 <= now["w"] <= WINDOW
 
 
 def test_every_answer_carries_the_policy_and_what_is_left(http, store, shop) -> None:

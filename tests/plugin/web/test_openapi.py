@@ -91,6 +91,10 @@ def test_operations_with_a_scope_declare_the_rate_limit_and_its_429() -> None:
         "$ref": "#/components/schemas/Problem"}
     policy = Draft202012Validator(limited["headers"]["RateLimit-Policy"]["schema"])
     assert policy.is_valid('"default";q=5;w=60') and not policy.is_valid("q=5;w=60")
+    assert not policy.is_valid('"default";q=5;w=0')  # a window is never zero seconds
+    rate = Draft202012Validator(limited["headers"]["RateLimit"]["schema"])
+    assert rate.is_valid('"default";a=0;w=42')  # available quota, effective window
+    assert not rate.is_valid('"default";r=0;t=42')  # draft -11's names are gone
     unscoped = doc["paths"]["/api/v1/open"]["get"]["responses"]
     assert "429" not in unscoped and all("headers" not in a for a in unscoped.values())
 
