@@ -17,6 +17,8 @@ import redis.asyncio as aioredis
 
 from plugin.admin.sessions import login_link
 from plugin.config import Settings
+from plugin.demo.connect_demo import PAGE as CONNECT_PAGE
+from plugin.demo.connect_demo import demo_connect_routes, with_fake_platforms
 from plugin.demo.shopify_install import (
     ADMIN_PAGE,
     INSTALL_PAGE,
@@ -169,6 +171,9 @@ def banner(public_url: str, api_key: str, store: DemoStore, trained: dict[str, A
     {public_url}/api/docs   (API keys with scopes: the dashboard's API keys page)
 
 {install}
+  Connect a WooCommerce, BigCommerce or Ecwid shop in one click (local stand-ins for the
+    three platforms, each with a demo store):  {public_url}{CONNECT_PAGE}
+
   Ctrl-C stops it. The data stays in the data folder; run the demo again to reuse it.
 """
 
@@ -178,6 +183,7 @@ async def run_demo(
 ) -> int:
     public_url = f"http://{host}:{port}"
     settings = with_fake_shopify(replace(settings, public_url=public_url), public_url)
+    settings = with_fake_platforms(settings, public_url)
     sys.stderr.write(f"  generating the demo store ({n_orders} orders) ...\n")
     store = generate_store(seed=seed, n_orders=n_orders)
     async with open_redis(settings) as redis:
@@ -190,7 +196,8 @@ async def run_demo(
                          quiet=True)
 
     routes = [*storefront_routes(store, shop.widget_key, public_url, place_order),
-              *demo_shopify_routes(settings, store, public_url)]
+              *demo_shopify_routes(settings, store, public_url),
+              *demo_connect_routes(settings, public_url)]
     server = make_server(settings, host, port, routes)
     async with serving(server), httpx.AsyncClient(base_url=public_url, timeout=60) as client:
         counts = await replay(client, shop, deliveries(store, public_url))

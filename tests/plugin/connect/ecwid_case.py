@@ -69,7 +69,7 @@ class Case:
 
     def connect(self, client: httpx.Client, ours: str, store: str) -> httpx.Response:
         landing = client.get(self.decide(client, ours, store))
-        link = re.search(r"id='dashboard' href='([^']+)'", landing.text)
+        link = re.search(r"id='dashboard'[^>]*href='([^']+)'", landing.text)
         if link is not None:
             self.dashboard[store] = html.unescape(link[1])
         return landing

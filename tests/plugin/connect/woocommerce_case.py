@@ -65,7 +65,7 @@ class Case:
         back = client.get(html.unescape(approve[1]))  # the store POSTs the keys, then sends
         assert back.status_code == 302, back.text  # the owner to our return_url
         landing = client.get(back.headers["location"])
-        link = re.search(r"id='dashboard' href='([^']+)'", landing.text)
+        link = re.search(r"id='dashboard'[^>]*href='([^']+)'", landing.text)
         if link is not None:
             self.dashboard[store] = html.unescape(link[1])
         return landing

@@ -149,6 +149,7 @@ def test_the_banner_points_at_the_storefront_the_dashboard_and_the_api(
     assert "Authorization: Bearer sk_abc" in text
     assert f"/recommendations/products/{first}?kind=bought_together" in text
     assert "http://127.0.0.1:8000/api/docs" in text and "API keys page" in text
+    assert "Ecwid shop in one click" in text and "http://127.0.0.1:8000/demo/connect" in text
     assert INSTALL_PAGE not in text
     with_install = banner("http://127.0.0.1:8000", "sk_abc", demo, trained, True)
     assert f"http://127.0.0.1:8000{INSTALL_PAGE}" in with_install
