@@ -238,6 +238,9 @@ async def import_history(redis: aioredis.Redis, http: PlatformHttp, shop_id: str
         log.warning("import of shop %r after connecting stopped: %s", shop_id, error)
         await record(redis, shop_id, stage="import stopped", error=str(error))
         return
+    current = await get_shop(redis, shop_id)
+    if current is None or current.uninstalled_at is not None:
+        return  # disconnected meanwhile: what the disconnect recorded stays
     await record(redis, shop_id, stage="done", orders=seen)
 
 

@@ -12,8 +12,9 @@ code for the store's token (stored sealed), reads the store profile, registers t
 webhook secret is the app's client secret, as Ecwid signs with it), writes the store's public
 app config (our address and the shop's widget key, read on the storefront with
 `Ecwid.getAppPublicConfig(client_id)`) and imports the order history.
-An install started in Ecwid's App Market comes back with a code but no state: it is refused
-like any answer to no connect started here (the owner starts from /connect).
+An install started in Ecwid's App Market comes back with a code but no state: it connects
+too (the code is Ecwid's for this app, exchanged with our client secret, and works once); a
+state that is not one we gave out (forged, spent, expired) is refused.
 
 Docs: https://api-docs.ecwid.com/reference/get-token-manually (authorize, token, error=
 access_denied), https://docs.ecwid.com/api-reference/rest-api/application/add-app-storage-data
@@ -228,7 +229,10 @@ async def callback(request: Request) -> Response:
     if not configured(settings):
         return _not_configured()
     redis, params = request.app.state.redis, request.query_params
-    if await common.take(redis, PLATFORM, params.get("state") or "") is None:
+    # No state at all: an install from Ecwid's App Market, which Ecwid starts itself. The
+    # code still has to be Ecwid's, for this app (it is exchanged with our client secret),
+    # and works once; a state we did not give out (forged, spent, expired) is refused.
+    if "state" in params and await common.take(redis, PLATFORM, params["state"]) is None:
         return refusal(400, "This answer from Ecwid belongs to no connect started here in the "
                             f"last {keys.CONNECT_PENDING_SECONDS // 60} minutes (or was used "
                             "already): start again from Connect a shop.")

@@ -184,6 +184,19 @@ def test_an_answer_to_no_connect_started_here_is_refused(
     _nothing_happened(store, case, store_id, calls)
 
 
+def test_an_install_from_the_app_market_comes_without_a_state_and_connects(
+        store: Store, case: Case, ours: str, browse: httpx.Client) -> None:
+    store_id = case.new_store(2)
+    code = dict(parse_qsl(urlsplit(case.decide(browse, ours, store_id)).query))["code"]
+    landing = browse.get(callback(ours, code=code))  # as Ecwid redirects after its own dialog
+    assert landing.status_code == 200 and "id='api-key'" in landing.text, landing.text
+    assert shop_of(store, store_id) is not None
+    again = browse.get(callback(ours, code=code))  # its code works once
+    assert again.status_code == 400 and "used already" in again.text
+    empty = browse.get(callback(ours, code=code, state=""))  # an empty state is no state
+    assert empty.status_code == 400
+
+
 def test_a_replayed_callback_is_refused(store: Store, case: Case, ours: str,
                                         browse: httpx.Client) -> None:
     _, shop, _ = connected(store, case, ours, browse)
