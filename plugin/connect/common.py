@@ -300,7 +300,8 @@ def landing(shop: Shop, title: str, api_key: str | None, login_link: str | None,
 <html lang="en"><head><meta charset="utf-8"><title>{heading}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}}
-progress{{width:100%}} code{{background:#f3f3f3;padding:.1rem .3rem}}</style></head>
+progress{{width:100%}} code{{background:#f3f3f3;padding:.1rem .3rem;word-break:break-all}}
+</style></head>
 <body><h1>{heading}</h1>
 <p>Shop id <code id="shop-id">{html.escape(shop.shop_id)}</code>.</p>
 <h2>What happens next</h2>
