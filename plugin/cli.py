@@ -1,5 +1,6 @@
 """The `shopreco` command line: serve, worker, shops, keys, backfill, import-csv, train, demo,
-dead-letters, privacy, erase, evaluate, lifecycle, widgets, secrets, shopify, admin."""
+dead-letters, privacy, erase, evaluate, lifecycle, widgets, experiments, secrets, shopify,
+admin."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from plugin.commands import (
     deadletters,
     demo,
     evaluate,
+    experiments,
     import_csv,
     keys,
     lifecycle,
@@ -33,7 +35,7 @@ from webhooks.http import FetchError
 
 # In the order `shopreco --help` lists them.
 COMMANDS = (serve, shops, keys, backfill, train, demo, deadletters, privacy, import_csv, evaluate,
-            lifecycle, widgets, secrets, shopify, admin)
+            lifecycle, widgets, experiments, secrets, shopify, admin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

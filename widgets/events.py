@@ -4,6 +4,8 @@ product views of the pages it is on.
 Body (JSON, sent as text/plain by sendBeacon or as application/json), at most 32 KB:
 {"visitor_id": str, "customer_id": str|null,
  "events": [{"id", "type", "placement", "product_id", "model_version"?, "at" (epoch ms)}]}
+An impression, click or add-to-cart of an answer in an experiment also names its
+`"experiment"` and `"arm"`: it counts for the experiment too (plugin.engine.experiments).
 A `product_view` (a product page the script is on) needs no placement. Views and add-to-carts
 join the visitor's browsing history (plugin.store.browsing: recently viewed, inspired by
 browsing); impressions, clicks and add-to-carts are counted per placement.
@@ -20,7 +22,10 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from plugin.engine.experiments import Tagged, count_batch
 from plugin.store.browsing import ADD_TO_CART, VIEW, record_browsing
+from plugin.store.experiment_data import Counted
+from plugin.store.experiments import ARM_NAME, EXPERIMENT_ID
 from plugin.store.shops import Shop
 from plugin.store.tracking import KINDS, WidgetEvent, record_events
 from plugin.web.body import BodyTimeout, BodyTooLarge, InvalidJson, decode_json, read_body
@@ -90,7 +95,30 @@ def parse_event(index: int, raw: Any, now: float) -> WidgetEvent:
     )
 
 
+Tag = tuple[str, str] | None  # (experiment id, arm) an event's answer was in
+
+
+def parse_tag(index: int, raw: dict[str, Any]) -> Tag:
+    """The optional experiment and arm of an event (both, or neither)."""
+    experiment, arm = raw.get("experiment"), raw.get("arm")
+    if experiment is None and arm is None:
+        return None
+    if not isinstance(experiment, str) or not EXPERIMENT_ID.match(experiment) \
+            or not isinstance(arm, str) or not ARM_NAME.match(arm):
+        raise BadRequest(f"events[{index}].experiment and .arm must be the answer's "
+                         f"`experiment` and `arm`, got {experiment!r} and {arm!r}")
+    return experiment, arm
+
+
 def parse_batch(body: bytes, now: float) -> tuple[str, str | None, list[WidgetEvent]]:
+    visitor_id, customer_id, tagged = parse_tagged_batch(body, now)
+    return visitor_id, customer_id, [event for event, _tag in tagged]
+
+
+def parse_tagged_batch(body: bytes, now: float
+                       ) -> tuple[str, str | None, list[tuple[WidgetEvent, Tag]]]:
+    """The batch's visitor, customer and events with their experiment tags (events older
+    than MAX_EVENT_AGE_SECONDS left out); BadRequest for any bad part."""
     try:
         data: Any = decode_json(body)
     except InvalidJson:
@@ -103,8 +131,9 @@ def parse_batch(body: bytes, now: float) -> tuple[str, str | None, list[WidgetEv
     raw_events = data.get("events")
     if not isinstance(raw_events, list) or not 1 <= len(raw_events) <= MAX_EVENTS:
         raise BadRequest(f"events must be a list of 1 to {MAX_EVENTS} events")
-    events = [parse_event(i, raw, now) for i, raw in enumerate(raw_events)]
-    return visitor_id, customer_id, [e for e in events if e.at >= now - MAX_EVENT_AGE_SECONDS]
+    events = [(parse_event(i, raw, now), parse_tag(i, raw)) for i, raw in enumerate(raw_events)]
+    return visitor_id, customer_id, [(e, tag) for e, tag in events
+                                     if e.at >= now - MAX_EVENT_AGE_SECONDS]
 
 
 async def receive_events(request: Request, shop: Shop) -> Response:
@@ -119,11 +148,12 @@ async def receive_events(request: Request, shop: Shop) -> Response:
     except ClientDisconnect:
         return Response(status_code=400)
     try:
-        visitor_id, customer_id, events = parse_batch(body, time.time())
+        visitor_id, customer_id, tagged = parse_tagged_batch(body, time.time())
     except BadRequest as error:
         return problem(400, str(error))
-    if is_bot(request.headers.get("user-agent")) or not events:
+    if is_bot(request.headers.get("user-agent")) or not tagged:
         return Response(status_code=204)
+    events = [event for event, _tag in tagged]
     redis = request.app.state.redis
     counted = [e for e in events if e.kind != VIEW]
     if counted or customer_id is not None:
@@ -131,4 +161,8 @@ async def receive_events(request: Request, shop: Shop) -> Response:
     browsed = [(e.product_id, e.at) for e in events if e.kind in BROWSED]
     if browsed:
         await record_browsing(redis, shop.shop_id, visitor_id, browsed)
+    if shop.experiments:
+        await count_batch(request.app.state.cache, shop, visitor_id, customer_id, [
+            Tagged(tag[0], tag[1], e.placement, Counted(e.event_id, e.kind))
+            for e, tag in tagged if tag is not None and e.kind in KINDS])
     return Response(status_code=204)

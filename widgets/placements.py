@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.datastructures import QueryParams
 
@@ -38,6 +38,9 @@ class WidgetRequest:
     product_ids: tuple[str, ...]
     customer_id: str | None
     visitor_id: str | None = None  # the browser's `shopreco_vid` (browsing placements only)
+    # the same id on any placement, for experiments only (plugin.engine.experiments): not part
+    # of the request's identity, so answers stay shared by every visitor of an arm
+    experiment_visitor: str | None = field(default=None, compare=False)
 
 
 Builder = Callable[[ShopCache, str, WidgetRequest], Awaitable[Query]]
@@ -71,11 +74,13 @@ def parse_request(params: Mapping[str, str]) -> WidgetRequest:
         raise BadRequest(f"product_ids takes at most {MAX_PRODUCT_IDS} ids, got {len(product_ids)}")
     customer_id = params.get("customer_id") or None
     visitor = params.get("visitor_id") or None
-    if visitor is not None and placement in VISITOR_PLACEMENTS:
+    if visitor is not None:
         try:
             visitor_id(visitor)
         except PayloadError as error:
-            raise BadRequest(str(error)) from None
+            if placement in VISITOR_PLACEMENTS:
+                raise BadRequest(str(error)) from None
+            visitor = None  # elsewhere it only places the visitor in an experiment
     return WidgetRequest(
         placement=placement,
         limit=min(parse_limit(params.get("limit", DEFAULT_LIMIT)), MAX_LIMIT),
@@ -84,6 +89,7 @@ def parse_request(params: Mapping[str, str]) -> WidgetRequest:
         customer_id=None if customer_id is None else parse_id("customer_id", customer_id),
         # kept only where it counts: other placements' answers stay shared by every visitor
         visitor_id=visitor if placement in VISITOR_PLACEMENTS else None,
+        experiment_visitor=visitor,
     )
 
 

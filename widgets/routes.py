@@ -6,20 +6,25 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from plugin.engine import queries
+from plugin.engine.experiments import Assignment, assign, served_by
 from plugin.engine.queries import Query
 from plugin.engine.serving import kept, serve_query
+from plugin.store.cache import ShopCache
+from plugin.store.experiments import CHOSEN, HOLDOUT, POPULARITY
 from plugin.store.shops import Shop
 from plugin.web.params import BadRequest
 from plugin.web.problems import problem
 from plugin.web.responses import json_bytes
 from widgets.cors import cached, cors_headers, preflight, strong_etag
 from widgets.events import receive_events
-from widgets.placements import VISITOR_PLACEMENTS, build_query, parse_query
+from widgets.placements import VISITOR_PLACEMENTS, WidgetRequest, build_query, parse_query
 
 STATIC = Path(__file__).parent / "static"
 
@@ -63,37 +68,52 @@ async def widget_recommendations(request: Request) -> Response:
     try:
         if isinstance(widget, str):
             raise BadRequest(widget)
+        assignment = None
+        if shop.experiments and shop.uninstalled_at is None:
+            assignment = await assign(cache, shop, widget.placement, widget.experiment_visitor,
+                                      widget.customer_id)
+        strategy = served_by(shop, widget.placement, assignment)
         key: Hashable = ("widget", widget)
         built: Query | None = None
         browsing = widget.placement in VISITOR_PLACEMENTS
         if browsing and shop.uninstalled_at is None:  # the visitor's history, read now, is
             built = await build_query(cache, shop.shop_id, widget)  # named by the key
             key = ("widget", widget.placement, built.key)
-
-        async def make() -> tuple[bytes, str]:
-            if shop.uninstalled_at is not None:  # the platform app was removed: show nothing
-                body = json_bytes({
-                    "placement": widget.placement, "model_version": None, "strategy": "none",
-                    "currency": shop.currency, "locale": shop.locale, "items": []})
-                return body, strong_etag(body)
-            query = built or await build_query(cache, shop.shop_id, widget)
-            served = await serve_query(cache, shop.shop_id, shop.currency, query)
-            body = json_bytes({
-                "placement": widget.placement, "model_version": served.model_version,
-                "strategy": served.strategy, "currency": shop.currency, "locale": shop.locale,
-                "items": served.items})
-            return body, strong_etag(body)
-
-        body, etag = await kept(cache, shop.shop_id, key, widget.customer_id, make)
+        if assignment is not None or strategy != CHOSEN:  # an arm's answer is its own
+            key = (key, strategy if assignment is None else assignment.key)
+        body, etag = await kept(cache, shop.shop_id, key, widget.customer_id, lambda: answer(
+            cache, shop, widget, built, strategy, assignment))
     except BadRequest as error:
         refused = problem(400, str(error))
         refused.headers.update(cors)
         return refused
-    response = cached(request, body, etag, cors,
-                      private=browsing or widget.customer_id is not None)
+    response = cached(request, body, etag, cors, private=browsing or assignment is not None
+                      or widget.customer_id is not None)
     if browsing:  # a view on the next page changes it: asked again each time (304 if not)
         response.headers["Cache-Control"] = "private, no-cache"
     return response
+
+
+async def answer(cache: ShopCache, shop: Shop, widget: WidgetRequest, built: Query | None,
+                 strategy: str, assignment: Assignment | None) -> tuple[bytes, str]:
+    """The widget's answer body and ETag: the placement's strategy (plugin.store.experiments:
+    the shop's model, popularity or nothing), and the experiment's arm when it is in one."""
+    found: dict[str, Any] = {
+        "placement": widget.placement, "model_version": None, "strategy": "none",
+        "currency": shop.currency, "locale": shop.locale, "items": []}
+    if assignment is not None:
+        found.update(assignment.fields())
+    if shop.uninstalled_at is None and strategy == HOLDOUT:
+        found["strategy"] = HOLDOUT  # no widget: the placeholder stays hidden
+    elif shop.uninstalled_at is None:  # else the platform app was removed: show nothing
+        query = built or await build_query(cache, shop.shop_id, widget)
+        if strategy == POPULARITY:
+            query = queries.Popular(query.anchors, query.limit)
+        served = await serve_query(cache, shop.shop_id, shop.currency, query)
+        found.update(model_version=served.model_version, strategy=served.strategy,
+                     items=served.items)
+    body = json_bytes(found)
+    return body, strong_etag(body)
 
 
 async def widget_events(request: Request) -> Response:

@@ -19,6 +19,9 @@
                                 and a customer's e-mail block preview (plugin.admin.nurture)
     GET  /admin/keys            the shop's API keys; POST /admin/keys (create),
                                 /admin/keys/rotate, /admin/keys/revoke (plugin.admin.keys)
+    GET  /admin/experiments     the shop's A/B experiments and a form to make one; one's page
+                                with its results (plugin.admin.experiments); POST
+                                /admin/experiments (make), /start, /stop, /ship, /serve
     GET  /admin/shopify         signed in from the Shopify admin (its signed query and App
                                 Bridge session token; plugin.admin.shopify)
 
@@ -32,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from plugin.admin import keys, nurture, passwords, sessions, shopify
+from plugin.admin import experiments, keys, nurture, passwords, sessions, shopify
 from plugin.admin.customers import customers_csv, customers_page
 from plugin.admin.health import health_page, replay
 from plugin.admin.overview import overview
@@ -114,4 +117,5 @@ routes = [
     *passwords.routes,
     *nurture.routes,
     *keys.routes,
+    *experiments.routes,
 ]

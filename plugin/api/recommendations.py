@@ -6,7 +6,7 @@ import asyncio
 import bisect
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from typing import Any
 
 from starlette.requests import Request
@@ -22,16 +22,21 @@ from plugin.api.schemas import (
     PRODUCT_ID,
     RECOMMENDATIONS,
     SHOP_ID,
+    VISITOR_ID,
     customer_id,
     product_id,
 )
 from plugin.engine import queries, train_requests
+from plugin.engine.experiments import assign, served_by
 from plugin.engine.queries import Query
 from plugin.engine.serving import kept, serve_query
 from plugin.engine.training import NothingToTrain, train_shop
 from plugin.store import changes, keys
+from plugin.store.browsing import visitor_id
 from plugin.store.connection import text
 from plugin.store.exclusions import excluded, replace_excluded
+from plugin.store.experiments import CHOSEN, HOLDOUT, POPULARITY
+from plugin.store.fields import PayloadError
 from plugin.store.models import ModelInfo, current_model_info
 from plugin.store.shops import Shop
 from plugin.web.auth import authorized
@@ -66,20 +71,49 @@ WORKER_TRAINING_SECONDS = 900.0  # a waiting train call gives the worker this lo
 
 async def answer_response(
     request: Request, shop: Shop, query: Query,
-    build: Callable[[], Awaitable[Query]] | None = None,
+    build: Callable[[], Awaitable[Query]] | None = None, placement: str | None = None,
 ) -> Response:
     """The answer to `query` (built by `build` when it needs the customer's history: `query`
-    then only names it), encoded once and kept until what it was made of changes."""
+    then only names it), encoded once and kept until what it was made of changes. A call
+    answered for a widget placement is in the experiment running on it when it names a
+    visitor or a customer, and served with the placement's strategy
+    (plugin.engine.experiments)."""
     cache = request.app.state.cache
+    assignment = None
+    if placement is not None and shop.experiments:
+        assignment = await assign(cache, shop, placement, _visitor(request), query.customer)
+    strategy = CHOSEN if placement is None else served_by(shop, placement, assignment)
 
     async def make() -> bytes:
-        asked = query if build is None else await build()
-        served = await serve_query(cache, shop.shop_id, shop.currency, asked)
-        return json_bytes({"shop_id": shop.shop_id, "model_version": served.model_version,
-                           "strategy": served.strategy, "items": served.items})
+        found: dict[str, Any] = {"shop_id": shop.shop_id, "model_version": None,
+                                 "strategy": HOLDOUT, "items": []}
+        if strategy != HOLDOUT:
+            asked = query if build is None else await build()
+            if strategy == POPULARITY:
+                asked = queries.Popular(asked.anchors, asked.limit)
+            served = await serve_query(cache, shop.shop_id, shop.currency, asked)
+            found.update(model_version=served.model_version, strategy=served.strategy,
+                         items=served.items)
+        if assignment is not None:
+            found.update(assignment.fields())
+        return json_bytes(found)
 
-    body = await kept(cache, shop.shop_id, ("api", query.key), query.customer, make)
-    return Response(body, media_type="application/json")
+    key: Hashable = ("api", query.key)
+    if assignment is not None or strategy != CHOSEN:  # an arm's answer is its own
+        key = (key, strategy if assignment is None else assignment.key)
+    body = await kept(cache, shop.shop_id, key, query.customer, make)
+    return Response(body, media_type="application/json",
+                    headers={"Cache-Control": "private"} if assignment else None)
+
+
+def _visitor(request: Request) -> str | None:
+    raw = request.query_params.get("visitor_id")
+    if raw is None:
+        return None
+    try:
+        return visitor_id(raw)
+    except PayloadError as error:
+        raise BadRequest(str(error)) from None
 
 
 TAG = "Recommendations"
@@ -102,7 +136,8 @@ def _more(operation_id: str) -> dict[str, object]:
                 "never sold gets trending products.",
     params=(PRODUCT_ID, Param("kind", string("Which list (default bought_together).",
                                              "bought_together",
-                                             enum=["bought_together", "similar"])), LIMIT),
+                                             enum=["bought_together", "similar"])), LIMIT,
+            VISITOR_ID),
     links={200: _more("productRecommendations")},
 ))
 @authorized
@@ -111,9 +146,11 @@ async def product_recommendations(request: Request, shop: Shop) -> Response:
     kind = request.query_params.get("kind", "bought_together")
     limit = parse_limit(request.query_params.get("limit"))
     if kind == "bought_together":
-        return await answer_response(request, shop, queries.BoughtTogether(product_id, limit))
+        return await answer_response(request, shop, queries.BoughtTogether(product_id, limit),
+                                     placement="bundle")
     if kind == "similar":
-        return await answer_response(request, shop, queries.Similar(product_id, limit))
+        return await answer_response(request, shop, queries.Similar(product_id, limit),
+                                     placement="also_bought")
     raise BadRequest(f"kind must be bought_together or similar, got {kind!r}")
 
 
@@ -122,7 +159,7 @@ async def product_recommendations(request: Request, shop: Shop) -> Response:
     description="What this customer is most likely to buy next, from their orders (`reason` "
                 "buy_again or personal); a customer the shop has not seen gets trending "
                 "products.",
-    params=(CUSTOMER_ID, LIMIT, EXCLUDE_PURCHASED),
+    params=(CUSTOMER_ID, LIMIT, EXCLUDE_PURCHASED, VISITOR_ID),
     links={200: _more("productRecommendations")},
 ))
 @authorized
@@ -133,7 +170,7 @@ async def customer_recommendations(request: Request, shop: Shop) -> Response:
     return await answer_response(
         request, shop, queries.Personal(customer_id, limit, exclude),
         lambda: queries.personal(request.app.state.cache, shop.shop_id, customer_id, limit,
-                                 exclude))
+                                 exclude), "home")
 
 
 CART = obj("A cart.", {
@@ -146,7 +183,7 @@ CART = obj("A cart.", {
 @documented(Operation(
     "POST", "cartRecommendations", "What completes a cart", TAG, LISTED, SCOPE,
     description="Products that go with everything in the cart (never one already in it).",
-    body=CART, errors=(400, 401, 403, 404, 413),
+    params=(VISITOR_ID,), body=CART, errors=(400, 401, 403, 404, 413),
 ))
 @authorized
 async def cart_recommendations(request: Request, shop: Shop) -> Response:
@@ -154,7 +191,7 @@ async def cart_recommendations(request: Request, shop: Shop) -> Response:
     query = _cart_query(raw) if len(raw) <= REMEMBERED_BODY else _cart_query.__wrapped__(raw)
     if isinstance(query, str):
         raise BadRequest(query)
-    return await answer_response(request, shop, query)
+    return await answer_response(request, shop, query, placement="cart")
 
 
 REMEMBERED_BODY = 1024  # a storefront sends the same few carts again and again
@@ -181,12 +218,13 @@ def _cart_query(raw: bytes) -> queries.Cart | str:
 
 @documented(Operation(
     "GET", "trendingProducts", "What sells now", TAG, LISTED, SCOPE,
-    description="Products by recent sales, newer orders weighing more.", params=(LIMIT,),
+    description="Products by recent sales, newer orders weighing more.",
+    params=(LIMIT, VISITOR_ID),
 ))
 @authorized
 async def trending(request: Request, shop: Shop) -> Response:
     limit = parse_limit(request.query_params.get("limit"))
-    return await answer_response(request, shop, queries.Trending(limit))
+    return await answer_response(request, shop, queries.Trending(limit), placement="trending")
 
 
 MODEL_META = nullable({"type": "object", "description": "The model's description: when it was "

@@ -95,8 +95,19 @@ RECOMMENDATIONS = named("Recommendations", obj(
                            "one is trained).", "als+copurchase"),
         "items": array(ITEM, "At most `limit` products, best first; never the products "
                              "asked about."),
+        "experiment": string("The running experiment the call is in (it names a visitor or "
+                             "a customer); absent outside one.", "exp_0123456789ab",
+                             pattern="^exp_[a-f0-9]{12}$"),
+        "arm": string("The experiment's arm that answered; send both back with the widget "
+                      "events of the products shown.", "B", minLength=1, maxLength=40),
     },
+    optional=("experiment", "arm"),
 ))
+VISITOR_ID = Param("visitor_id", string(
+    "The shopper's visitor id (the widget's `shopreco_vid`: 1 to 128 letters, digits, '_', "
+    "'.', ':' or '-'): places the call in the running experiment of its placement, if any.",
+    "9f3c2a71d04b4e59a8e3c1b2f6d7e8a0", pattern="^[A-Za-z0-9_.:-]{1,128}$", minLength=1,
+    maxLength=128))
 
 LIMIT = Param("limit", integer(f"How many products at most (default {DEFAULT_LIMIT}).",
                                DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT))

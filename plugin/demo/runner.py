@@ -19,6 +19,7 @@ from plugin.admin.sessions import login_link
 from plugin.config import Settings
 from plugin.demo.connect_demo import PAGE as CONNECT_PAGE
 from plugin.demo.connect_demo import demo_connect_routes, with_fake_platforms
+from plugin.demo.experiment import WIDGET_RATE_PER_MINUTE, demo_experiment
 from plugin.demo.shopify_install import (
     ADMIN_PAGE,
     INSTALL_PAGE,
@@ -158,6 +159,7 @@ def banner(public_url: str, api_key: str, store: DemoStore, trained: dict[str, A
   Storefront (product and cart pages with the widget):  {public_url}/demo/
   The shop owner's dashboard (a one-time sign-in link, valid for a day):
     {admin_link}
+    (Experiments: simulated shoppers test the bundle widget against none, done in a minute)
   A product page:  {public_url}/demo/products/{store.products[0].handle}
   Model {trained['model_version']} ({meta['strategy']}): learned from {meta['orders']} orders
     (of the {len(store.orders)} generated: cancelled and fully refunded orders do not count),
@@ -184,6 +186,7 @@ async def run_demo(
     public_url = f"http://{host}:{port}"
     settings = with_fake_shopify(replace(settings, public_url=public_url), public_url)
     settings = with_fake_platforms(settings, public_url)
+    settings = replace(settings, widget_rate_per_minute=WIDGET_RATE_PER_MINUTE)  # shoppers
     sys.stderr.write(f"  generating the demo store ({n_orders} orders) ...\n")
     store = generate_store(seed=seed, n_orders=n_orders)
     async with open_redis(settings) as redis:
@@ -206,6 +209,9 @@ async def run_demo(
         result = await check(client, api_key, store)
         verdict = "first" if result["pair_found"] else "NOT first"
         sys.stderr.write(f"  check: the always-bought-together product comes back {verdict}\n")
+        if not exit_after_setup:  # simulated shoppers run an experiment meanwhile
+            await demo_experiment(client, api_key, shop.widget_key,
+                                  [p.product_id for p in store.products], place_order)
         print(banner(public_url, api_key, store, trained, any(
             getattr(r, "path", "") == INSTALL_PAGE for r in routes), admin_link), flush=True)
         if exit_after_setup:

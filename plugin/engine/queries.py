@@ -15,6 +15,7 @@ Cart            what completes a cart             API cart; cart placement
 Personal        picked for a customer             API customer; nurture feed; e-mail block
 BuyAgain        their own products to rebuy       buy_again placement
 Trending        what sells now                    API trending; trending placement
+Popular         trending, the anchors left out    an experiment's popularity arm
 Home            trending, or new picks if known   home placement
 ThankYou        after an order                    thank_you placement
 """
@@ -270,6 +271,33 @@ class Trending:
 
     def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
         return model.trending(self.limit, blocked)
+
+    def personal_call(self, model: ShopModel) -> PersonalCall | None:
+        return None
+
+    def kept_out(self, model: ShopModel) -> AbstractSet[str] | None:
+        return frozenset()
+
+
+@dataclass(frozen=True)
+class Popular:
+    """Trending without the products asked about: an experiment's popularity arm on any
+    placement (plugin.store.experiments)."""
+
+    anchors: tuple[str, ...]
+    limit: int
+    name: str = "popular"
+
+    @property
+    def key(self) -> Hashable:
+        return (self.name, self.anchors, self.limit)
+
+    @property
+    def customer(self) -> str | None:
+        return None
+
+    def run(self, model: ShopModel, blocked: AbstractSet[str]) -> Answer:
+        return model.trending(self.limit, {*blocked, *self.anchors})
 
     def personal_call(self, model: ShopModel) -> PersonalCall | None:
         return None

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 
 from plugin.store import keys
 from plugin.store.connection import text
+from plugin.store.experiment_data import count_orders
 from plugin.store.order import Order, stored_order
 from plugin.store.tracking import Click, clicks_of_customers
 
@@ -124,7 +125,8 @@ async def attribute_orders(
     stored: Mapping[str, Order] | None = None,
 ) -> None:
     """attribute_order of each order, in three round trips for all (four when some stored
-    version must be read: those not in `stored`, the versions the caller just stored)."""
+    version must be read: those not in `stored`, the versions the caller just stored), and
+    one more for the running experiments (plugin.store.experiment_data.count_orders)."""
     order_ids = list(dict.fromkeys(order_ids))
     if not order_ids:
         return
@@ -154,6 +156,8 @@ async def attribute_orders(
             pipe.zadd(keys.widget_attributed_orders(shop_id),
                       {i: a.created_at for i, a in found.items()})
         await pipe.execute()
+    # the running experiments' orders (one HGET when none runs)
+    await count_orders(redis, shop_id, [known[i] for i in order_ids if i in known])
 
 
 async def attributions_since(

@@ -383,3 +383,45 @@ def connection(shop_id: str) -> str:
     """HASH a connected shop's link to its platform: stage, orders, total, error, at (the
     import's progress), hooks and scripts (JSON lists of what we created on the platform)."""
     return f"{_shop(shop_id)}:connection"
+
+
+def experiments(shop_id: str) -> str:
+    """HASH experiment id -> JSON record (plugin.store.experiments: name, placement, arms,
+    status, times, the results frozen when it stopped). The running ones are also in the
+    shop's config (field `experiments`), which every process holds."""
+    return f"{_shop(shop_id)}:experiments"
+
+
+def experiment_units(shop_id: str, experiment_id: str) -> str:
+    """HASH unit ("v:<visitor id>" or "c:<customer digest>") -> "<arm index> <epoch seconds>" of
+    its first exposure in the experiment (a unit is counted once)."""
+    return f"{_shop(shop_id)}:experiment:{experiment_id}:units"
+
+
+def experiment_pins(shop_id: str, experiment_id: str) -> str:
+    """HASH customer id -> the unit the customer was first seen with in the experiment (their
+    visitor's, or their own): later requests and orders naming them count for that unit."""
+    return f"{_shop(shop_id)}:experiment:{experiment_id}:pins"
+
+
+def experiment_counts(shop_id: str, experiment_id: str) -> str:
+    """HASH "<arm index>:<visitors|impression|click|add_to_cart|clicked|added>" -> count
+    (clicked, added: units with at least one click, one add-to-cart)."""
+    return f"{_shop(shop_id)}:experiment:{experiment_id}:counts"
+
+
+def experiment_acts(shop_id: str, experiment_id: str) -> str:
+    """HASH "<click|add_to_cart>:<unit>" -> "1": the units that clicked or added to cart."""
+    return f"{_shop(shop_id)}:experiment:{experiment_id}:acts"
+
+
+def experiment_orders(shop_id: str, experiment_id: str) -> str:
+    """HASH order id -> JSON [unit, arm index, currency, net value] of each order counted for
+    the experiment while it ran (recomputed whenever the order is stored)."""
+    return f"{_shop(shop_id)}:experiment:{experiment_id}:orders"
+
+
+def experiment_event_seen(shop_id: str, event_id: str) -> str:
+    """STRING marker of a widget event id counted for an experiment; expires after
+    WIDGET_EVENT_DEDUPE_SECONDS."""
+    return f"{_shop(shop_id)}:experiment:seen:{event_id}"

@@ -19,6 +19,7 @@ from plugin.config import Secret
 from plugin.store import changes, keys, sealing
 from plugin.store.api_keys import ApiKey, find_key, shop_keys
 from plugin.store.connection import text
+from plugin.store.experiments import Experiment, parse_running, parse_serving
 
 PLATFORMS = ("shopify", "woocommerce", "ecwid", "bigcommerce", "custom")
 # Where each platform's webhooks go: one URL for all shops (the shop is named in the
@@ -69,6 +70,8 @@ class Shop:
     uninstalled_at: float | None = None  # the platform app was removed: no work, no answers
     api_keys: tuple[ApiKey, ...] = ()  # the default key (api_key_hash) first, then named ones
     api_rate_per_minute: int | None = None  # calls per key and minute; None: the setting's
+    experiments: tuple[Experiment, ...] = ()  # the running ones (plugin.store.experiments)
+    serving: tuple[tuple[str, str], ...] = ()  # (placement or "*", shipped strategy)
 
     def api_key(self, secret: str, now: float | None = None) -> ApiKey | None:
         """The live key this secret is, if any (plugin.store.api_keys)."""
@@ -260,6 +263,8 @@ def parse_shop(shop_id: str, raw: Mapping[Any, Any]) -> Shop | None:
         api_keys=shop_keys(fields),
         api_rate_per_minute=int(fields["api_rate_per_minute"])
         if fields.get("api_rate_per_minute") else None,
+        experiments=parse_running(fields),
+        serving=parse_serving(fields),
     )
 
 

@@ -20,8 +20,8 @@ from tests.helpers import body_of, order_payload, shopify_headers
 
 # `shopreco --help`'s commands, as plugin.cli.COMMANDS orders their modules
 LISTED = ["serve", "worker", "shops", "keys", "backfill", "train", "demo", "dead-letters",
-          "privacy", "erase", "import-csv", "evaluate", "lifecycle", "widgets", "secrets",
-          "shopify", "admin"]
+          "privacy", "erase", "import-csv", "evaluate", "lifecycle", "widgets", "experiments",
+          "secrets", "shopify", "admin"]
 
 
 def test_shop_added_by_cli_receives_webhooks_on_the_running_server(store, http) -> None:

@@ -24,7 +24,6 @@
   L.customer = L.thank_you;
   const PERSONAL = /^(home|buy_again|thank_you|cart|customer)$/;
   const BUNDLE = /^(bundle|product)$/;
-  const VISIT = /^(recently_viewed|inspired_by_browsing)$/;
   let visitor, known, queue = [], timer = 0, seq = 0;
   const seen = {};
 
@@ -83,7 +82,8 @@
   const track = (type, ctx, pid, now) => {
     if (sa("track") === "off") return; // a preview (the owner's admin): nothing counted
     queue.push({ id: rid(), type, placement: ctx.placement, product_id: String(pid),
-      model_version: ctx.version || null, at: Date.now() });
+      model_version: ctx.version || null, at: Date.now(), experiment: ctx.e,
+      arm: ctx.a });
     if (now) flush();
     else timer = timer || setTimeout(flush, 1000);
   };
@@ -235,7 +235,8 @@ button:disabled{opacity:.6}:focus-visible{outline:2px solid ${ACC}}.x>ul{flex:1}
   };
 
   const render = (el, o, data) => {
-    const ctx = { placement: data.placement || o.placement, version: data.model_version };
+    const ctx = { placement: data.placement || o.placement, version: data.model_version,
+      e: data.experiment, a: data.arm };
     const loc = cfg.locale || data.locale || d.documentElement.lang;
     const fmt = (it) => money(it.price, it.currency || fmt.cur, loc);
     fmt.cur = data.currency || cfg.currency || data.items[0].currency;
@@ -274,7 +275,7 @@ button:disabled{opacity:.6}:focus-visible{outline:2px solid ${ACC}}.x>ul{flex:1}
     const o = opts(el), n = (el._srSeq = ++seq);
     const q = { key: cfg.key, placement: o.placement, limit: o.limit, product_id: o.productId,
       product_ids: o.productIds, customer_id: o.customerId,
-      visitor_id: VISIT.test(o.placement) && visitorId() };
+      visitor_id: visitorId() };
     el._srLoaded = 1;
     if (!cfg.key || !w.fetch) return fail(el, "failed");
     if (el.getAttribute("data-shopreco-state") !== "ready") state(el, "loading");
