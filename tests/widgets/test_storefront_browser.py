@@ -482,6 +482,9 @@ def test_recently_viewed_and_inspired_by_browsing_follow_the_pages_seen(context,
     page.evaluate(f"shopreco.push(['view', '{third.product_id}']); shopreco.flush()")
     wait_for(page, lambda: third.product_id in [e["product_id"] for e in events(beacons)],
              "the view sent by the `view` command")
+    wait_for(page, lambda: storefront.recommended_ids(  # stored (a beacon is not awaited)
+        placement="recently_viewed", visitor_id=visitor, limit="4")[:1] == [third.product_id],
+        "the view stored")
     page.reload()
     ready(page, recent)
     assert shown_ids(page, recent) == [third.product_id, second.product_id, first.product_id]
