@@ -138,6 +138,8 @@ class Settings:
         env = os.environ if env is None else env
         data_dir = env.get("SHOPRECO_DATA_DIR") or str(default_data_dir())
         redis_url = env.get("REDIS_URL") or None
+        if redis_url is not None and is_cluster_url(redis_url):
+            parse_cluster_url(redis_url)  # refused at start, not at the first command
         return cls(
             data_dir=Path(data_dir).expanduser(),
             redis_url=Secret(redis_url) if redis_url else None,
@@ -221,6 +223,47 @@ def _shop_template(env: Mapping[str, str], name: str, default: str) -> str:
         raise ConfigError(f"{name} must be an http(s) URL containing {{shop}}, e.g. "
                           f"https://{{shop}}; got {raw!r}")
     return raw
+
+
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+@dataclass(frozen=True)
+class ClusterUrl:
+    """A REDIS_URL naming a Redis Cluster: `redis+cluster://[user:password@]host:port[,...]`
+    (`rediss+cluster://` for TLS). Any one reachable node is enough; the client learns the rest
+    of the cluster from it."""
+
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
+
+
+def parse_cluster_url(url: str) -> ClusterUrl:
+    """The nodes and credentials of a cluster REDIS_URL (ConfigError naming what is wrong;
+    the error never shows the password)."""
+    scheme, _, rest = url.partition("://")
+    example = "redis+cluster://:password@10.0.0.1:6379,10.0.0.2:6379"
+    if scheme.lower() not in CLUSTER_SCHEMES or not rest:
+        raise ConfigError(f"REDIS_URL for a cluster must look like {example}")
+    userinfo, at, hosts = rest.rpartition("@")
+    username, _, password = userinfo.partition(":") if at else ("", "", "")
+    nodes = [_cluster_node(part, example) for part in hosts.rstrip("/").split(",")]
+    return ClusterUrl(tuple(nodes), username or None, password or None,
+                      scheme.lower() == "rediss+cluster")
+
+
+def _cluster_node(part: str, example: str) -> tuple[str, int]:
+    match = re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[^\s/:@\[\]]+):(\d{1,5})", part.strip())
+    if match is None or not 0 < int(match[2]) < 65536:
+        raise ConfigError(f"REDIS_URL for a cluster names each node as host:port, like "
+                          f"{example}; got {part.strip()!r}")
+    return match[1].strip("[]"), int(match[2])
 
 
 def read_env_file(path: Path) -> dict[str, str]:

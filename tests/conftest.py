@@ -14,18 +14,20 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from hypothesis.configuration import set_hypothesis_home_dir
+from redis.asyncio.cluster import RedisCluster
 
-from plugin.config import Settings
+from plugin.config import Secret, Settings
 from plugin.server import make_server
 from plugin.store import sealing
-from plugin.store.connection import EmbeddedRedis
+from plugin.store.connection import EmbeddedRedis, open_cluster
 from plugin.store.shops import NewShop, add_shop
+from tests.cluster import Cluster, running_cluster
 
 T = TypeVar("T")
 
@@ -37,9 +39,16 @@ class Store:
     embedded: EmbeddedRedis
     settings: Settings
 
+    def client(self) -> aioredis.Redis:
+        return aioredis.Redis(unix_socket_path=self.embedded.socket_path)
+
+    async def ready(self, client: aioredis.Redis) -> None:
+        """Prepare a new client before its first command (nothing to do on one Redis)."""
+
     def run(self, work: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
         async def call() -> T:
-            client = aioredis.Redis(unix_socket_path=self.embedded.socket_path)
+            client = self.client()
+            await self.ready(client)
             try:
                 return await work(client)
             finally:
@@ -103,6 +112,40 @@ def store(data_dir: Path) -> Iterator[Store]:
     )
     yield Store(embedded, settings)
     embedded.close()
+
+
+class ClusterStore(Store):
+    """The session's test cluster (tests/cluster.py) in the place of the embedded Redis: the
+    same fixtures and tests, every command through a RedisCluster client."""
+
+    def __init__(self, cluster: Cluster, settings: Settings) -> None:
+        self.cluster = cluster
+        self.settings = settings
+
+    def client(self) -> aioredis.Redis:
+        return cast(aioredis.Redis, open_cluster(self.cluster.url))
+
+    async def ready(self, client: aioredis.Redis) -> None:
+        await cast(RedisCluster, client).initialize()  # as open_redis does
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """A 3-master, 3-replica Redis Cluster on loopback, started only for tests that ask."""
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def cluster_store(redis_cluster: Cluster, data_dir: Path) -> ClusterStore:
+    sealing.use(sealing.Keyring.for_data_dir(data_dir))
+    settings = Settings(
+        data_dir=data_dir / "cluster", redis_url=Secret(redis_cluster.url),
+        public_url="http://testserver", max_body_bytes=64 * 1024,
+        retrain_debounce_seconds=3600, retrain_max_delay_seconds=3600, fsync_always=False,
+        body_timeout_seconds=60,
+    )
+    return ClusterStore(redis_cluster, settings)
 
 
 class LiveServer:

@@ -279,6 +279,20 @@ def kill_dir() -> Iterator[Path]:
 
 
 def test_sigkilled_workers_lose_nothing_and_count_nothing_twice(kill_dir: Path) -> None:
+    embedded = EmbeddedRedis(kill_dir, fsync_always=False)
+    settings = Settings(data_dir=kill_dir, run_worker=False, fsync_always=False)
+    client = redis.Redis(unix_socket_path=embedded.socket_path)
+    try:
+        replay_with_killed_workers(Store(embedded, settings), client, workers_on(kill_dir))
+    finally:
+        client.close()
+        embedded.close()
+
+
+def replay_with_killed_workers(store: Store, client: Any, workers: Restartable) -> None:
+    """The replay of the test above on `store` (its settings serve; `client` is a sync client
+    of the same Redis), with `workers` as the worker processes; also run on a Redis Cluster
+    (tests/test_cluster.py)."""
     webhooks, sends = plan()
     newest = newest_versions(webhooks)
     first_sent: dict[str, int] = {}
@@ -288,14 +302,9 @@ def test_sigkilled_workers_lose_nothing_and_count_nothing_twice(kill_dir: Path) 
         first_sent[newest[str(v.order_id)].webhook_id] < first_sent[v.webhook_id]
         for v in webhooks
     )
-    embedded = EmbeddedRedis(kill_dir, fsync_always=False)
-    settings = Settings(data_dir=kill_dir, run_worker=False, fsync_always=False)
-    store = Store(embedded, settings)
-    client = redis.Redis(unix_socket_path=embedded.socket_path)
-    workers = workers_on(kill_dir)
     left_pending: list[int] = []
     try:
-        with LiveServer(settings) as url:
+        with LiveServer(store.settings) as url:
             shop = store.run(lambda r: add_shop(r, SHOP_ID, "shopify", DOMAIN, url))
             sender = Sender(url, shop.shop.webhook_secrets[0].reveal())
 
@@ -313,8 +322,6 @@ def test_sigkilled_workers_lose_nothing_and_count_nothing_twice(kill_dir: Path) 
         pending: Any = client.xpending(keys.events(SHOP_ID), GROUP)
     finally:
         workers.close()
-        client.close()
-        embedded.close()
 
     answers = Counter(sender.answers)
     assert len(left_pending) == KILLS and sum(left_pending) > 0, left_pending

@@ -42,6 +42,7 @@ from plugin.store.fields import PayloadError
 from plugin.store.order import Order
 from plugin.store.scripts import Script
 from plugin.store.shops import Shop, get_shop, shop_ids
+from plugin.store.slots import read_group
 from plugin.web.body import InvalidJson
 from webhooks.adapter import Context, PlatformAdapter, parse_json
 from webhooks.http import FetchError, PlatformHttp
@@ -245,9 +246,8 @@ class Ingestor:
             await asyncio.sleep((block_ms or 0) / 1000)
             return 0
         try:
-            response: Any = await self.redis.xreadgroup(
-                GROUP, self.consumer, streams, count=BATCH, block=block_ms
-            )
+            response: Any = await read_group(  # per slot on a cluster (plugin.store.slots)
+                self.redis, GROUP, self.consumer, streams, BATCH, block_ms)
         except ResponseError as error:
             if "NOGROUP" not in str(error):
                 raise
@@ -275,7 +275,7 @@ class Ingestor:
         nothing pending an hour ago (each process start adds one). Returns events trimmed."""
         stream = keys.events(shop_id)
         cutoff_ms = int((time.time() - self.retention_seconds) * 1000)
-        groups = await self.redis.xinfo_groups(stream)
+        groups = await self.redis.xinfo_groups(stream) if await self.redis.exists(stream) else []
         group = next((g for g in groups if text(g["name"]) == GROUP), None)
         if group is None:
             return 0

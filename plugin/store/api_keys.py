@@ -5,7 +5,12 @@ The key `shops add` printed is the shop's `default` key (all scopes: `admin`), k
 config hash's `api_key_hash` as before. Named keys are a JSON list in the same hash's
 `api_keys` field, so every process's shop cache (plugin.store.cache) sees a change as it sees
 any change of the shop: within REFRESH_SECONDS. Each key's hash is also indexed to its shop
-(keys.api_key_index), which lets the check tell "another shop's key" from "no key".
+(keys.api_key_index), which lets the check tell "another shop's key" from "no key". That index
+is global (another Redis Cluster slot than the shop's), so it is written after the shop's own
+transaction: an entry always names a key the config already holds (the check rereads the shop
+when it finds one of its own), a crash in between only leaves a hint missing or a revoked key's
+hint behind (the config still refuses the key), and the next change of the shop's keys writes
+every live key's entry again.
 
 Rotation: a new key with the same name and scopes, the old one kept until `expires_at` (an
 overlap for deployments to switch); revoking ends a key at once (in every process within the
@@ -211,26 +216,34 @@ async def _change(redis: aioredis.Redis, shop_id: str, change: Change) -> NewKey
                 if len(kept) > MAX_KEYS:
                     raise ApiKeyError(f"a shop has at most {MAX_KEYS} API keys; revoke one first")
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-                _write(pipe, shop_id, fields, kept, [*gone, *([dropped] if dropped else [])])
+                _write(pipe, shop_id, fields, kept)
                 await pipe.execute()
             except WatchError:
                 continue
+        await write_index(redis, shop_id, kept, [*gone, *([dropped] if dropped else [])])
         return None if made is None or secret is None else NewKey(made, secret)
 
 
-def _write(pipe: Any, shop_id: str, fields: Mapping[str, str], kept: Sequence[ApiKey],
-           dropped: Sequence[ApiKey]) -> None:
+def _write(pipe: Any, shop_id: str, fields: Mapping[str, str], kept: Sequence[ApiKey]) -> None:
     config = keys.shop_config(shop_id)
     default = [k for k in kept if k.key_id == DEFAULT_KEY_ID]
     named = [asdict(k) for k in kept if k.key_id != DEFAULT_KEY_ID]
     pipe.hset(config, mapping={"api_key_hash": default[0].key_hash if default else "",
                                "api_keys": json.dumps(named)})
-    for key in dropped:
-        if key.key_hash:
-            pipe.delete(keys.api_key_index(key.key_hash))
-    for key in kept:
-        pipe.set(keys.api_key_index(key.key_hash), shop_id)
     changes.note(pipe, shop_id, (changes.SHOP, ""))
+
+
+async def write_index(redis: aioredis.Redis, shop_id: str, kept: Sequence[ApiKey],
+                      dropped: Sequence[ApiKey]) -> None:
+    """Point each kept key's hash at the shop and drop the dropped ones' entries: one key each,
+    after the shop's config is written (see the module's note on the order)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in dropped:
+            if key.key_hash:
+                pipe.delete(keys.api_key_index(key.key_hash))
+        for key in kept:
+            pipe.set(keys.api_key_index(key.key_hash), shop_id)
+        await pipe.execute()
 
 
 # ---- last use ---------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from plugin.store import changes, keys
+from plugin.store import changes, keys, slots
 from plugin.store.connection import json_object, text
 from plugin.store.history import read_histories
 from plugin.store.pins import Held, Pin, hold, pins
@@ -334,8 +334,8 @@ class ShopCache:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for shop_id in shop_ids:
-                pipe.xread({keys.changes(shop_id): self._entries[shop_id].last_id},
-                           count=NOTES_PER_READ)
+                slots.queue_xread(pipe, {keys.changes(shop_id): self._entries[shop_id].last_id},
+                                  NOTES_PER_READ)  # on a cluster, sent straight to its node
                 pipe.exists(keys.shop_config(shop_id))
             replies = await pipe.execute()
         stale_shops: set[str] = set()

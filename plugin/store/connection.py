@@ -13,14 +13,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
-from plugin.config import Settings
+from plugin.config import Settings, is_cluster_url, parse_cluster_url
 from plugin.store import sealing
 
 log = logging.getLogger(__name__)
@@ -149,13 +150,38 @@ def _file_lock(path: Path) -> Any:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def open_cluster(url: str) -> RedisCluster:
+    """A RedisCluster client for a `redis+cluster://` URL (plugin.config.parse_cluster_url).
+
+    It speaks the same commands as the single-node client, so the rest of the code takes it as
+    one: every script, transaction and multi-key command stays within one shop's hash slot.
+    """
+    parsed = parse_cluster_url(url)
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
+        username=parsed.username, password=parsed.password, ssl=parsed.tls,
+        socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT,
+        health_check_interval=30, retry=_retry(),
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
     """Yield an asyncio Redis client (bytes in, bytes out) for the configured store, with the
     settings' keyring installed for access tokens (plugin.store.sealing)."""
     sealing.add(sealing.Keyring.for_settings(settings))
     embedded: EmbeddedRedis | None = None
-    if settings.redis_url is not None:
+    if settings.redis_url is not None and is_cluster_url(settings.redis_url.reveal()):
+        cluster = open_cluster(settings.redis_url.reveal())
+        # now, on this loop: redis-py runs a cluster transaction's queued commands on loops of
+        # their own, and one that had to learn the cluster there would leave its sockets there
+        try:
+            await cluster.initialize()
+        except BaseException:
+            await cluster.aclose()
+            raise
+        client = cast(aioredis.Redis, cluster)
+    elif settings.redis_url is not None:
         client = aioredis.Redis.from_url(
             settings.redis_url.reveal(),
             socket_timeout=SOCKET_TIMEOUT,

@@ -12,13 +12,12 @@ import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import redis.asyncio as aioredis
 
 from plugin.store import keys
 from plugin.store.order import Order, stored_order
-from plugin.store.scripts import Arg
+from plugin.store.scripts import Arg, Script
 
 PAGE = 500
 
@@ -65,14 +64,14 @@ async def write_records_of(redis: aioredis.Redis, shop_id: str, kind: Derived,
                            stored: list[tuple[bytes, bytes]]) -> int:
     """Write the records of stored orders, given as (order id, JSON as read); an order whose
     JSON changed since is left to the write that changed it. Non-empty records written."""
-    script: Any = redis.register_script(kind.backfill_script)
+    script = Script(kind.backfill_script)
+    await script.load(redis)  # then queued by its SHA1 (a cluster pipeline takes no EVAL text)
     records = []
     async with redis.pipeline(transaction=False) as pipe:
         for order_id, raw in stored:
             order = stored_order(raw)  # None: breaks the field rules, has no record
             records.append(kind.record(order) if order is not None else b"")
-            await script(keys=[keys.orders(shop_id), *kind.keys(shop_id)],
-                         args=[order_id, hashlib.sha1(raw).hexdigest(), records[-1],
-                               *kind.extra()], client=pipe)
+            script.queue(pipe, [keys.orders(shop_id), *kind.keys(shop_id)],
+                         [order_id, hashlib.sha1(raw).hexdigest(), records[-1], *kind.extra()])
         replies = await pipe.execute()
     return sum(1 for reply, record in zip(replies, records, strict=True) if reply and record)

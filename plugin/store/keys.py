@@ -13,7 +13,9 @@ PREFIX = "shopreco"
 SHOP_ID_RULE = "[a-z0-9][a-z0-9_-]{0,62}"
 SHOP_ID_PATTERN = re.compile(rf"^{SHOP_ID_RULE}\Z")  # \Z: "$" also matches before a final \n
 
-# Global indexes (not per shop).
+# Global indexes (not per shop). Each lives in a cluster slot of its own, so they are written
+# by single-key commands only, never in a shop's script or transaction (the order of those
+# writes: plugin.store.registration).
 SHOPS = f"{PREFIX}:shops"  # SET of shop ids
 MIGRATIONS = f"{PREFIX}:migrations"  # SET of the names of data migrations done (never expires)
 
@@ -46,6 +48,15 @@ def _shop(shop_id: str) -> str:
 def shop_config(shop_id: str) -> str:
     """HASH platform, domain, secrets, api key hash, widget key, storefront url."""
     return f"{_shop(shop_id)}:config"
+
+
+def registering(shop_id: str) -> str:
+    """STRING set while the shop's registration writes its index entries (plugin.store.
+    registration); expires after REGISTERING_SECONDS, deleted when the shop is stored."""
+    return f"{_shop(shop_id)}:registering"
+
+
+REGISTERING_SECONDS = 120
 
 
 def api_key_use(shop_id: str) -> str:

@@ -32,7 +32,9 @@ class Script:
               ) -> None:
         """Add a call to `pipe` (its reply is a NoScriptError if the server lacks the script:
         `missing` finds those, which ran nothing and can be sent again after `load`)."""
-        pipe.evalsha(self.sha, len(keys), *keys, *args)
+        # through execute_command: redis-py's Redis Cluster pipeline blocks its `evalsha`
+        # method, yet sends the same command to the node of its keys (named by numkeys)
+        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 
     async def load(self, redis: aioredis.Redis) -> None:
         await redis.script_load(self.source)

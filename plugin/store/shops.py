@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from plugin.config import Secret
-from plugin.store import changes, keys, sealing
+from plugin.store import changes, keys, registration, sealing
 from plugin.store.api_keys import ApiKey, find_key, shop_keys
 from plugin.store.connection import text
 from plugin.store.experiments import Experiment, parse_running, parse_serving
@@ -163,48 +163,21 @@ async def add_shop(
 
 
 async def _store_new_shop(redis: aioredis.Redis, shop: Shop) -> None:
-    lookups = [keys.domain_index(shop.platform, shop.domain)]
+    domains = [keys.domain_index(shop.platform, shop.domain)]
     if shop.access.store_ref:
-        lookups.append(keys.domain_index(shop.platform, shop.access.store_ref))
-    created = await redis.eval(
-        _REGISTER_SCRIPT,
-        4 + len(lookups),
-        keys.shop_config(shop.shop_id),
-        keys.api_key_index(shop.api_key_hash),
-        keys.widget_key_index(shop.widget_key),
-        keys.SHOPS,
-        *lookups,
-        shop.shop_id,
-        *_config_fields(shop),
-    )
-    if created == -1:
+        domains.append(keys.domain_index(shop.platform, shop.access.store_ref))
+    lookups = [keys.api_key_index(shop.api_key_hash), keys.widget_key_index(shop.widget_key)]
+    # each step within one cluster slot, in an order a crash cannot make inconsistent
+    outcome = await registration.register(redis, shop.shop_id, _config_fields(shop), domains,
+                                          lookups)
+    if outcome is registration.Outcome.ID_TAKEN:
         raise ShopError(f"shop {shop.shop_id!r} already exists")
-    if created == -2:
+    if outcome is registration.Outcome.DOMAIN_TAKEN:
         raise ShopError(
             f"{shop.platform} store {shop.domain!r} (or its store id) is already registered "
             "to another shop"
         )
     await changes.note(redis, shop.shop_id, (changes.ALL, ""))  # its id may have been used
-
-
-# One atomic step so two concurrent registrations cannot both take an id or a domain.
-# The global indexes sit in other cluster slots: on Redis Cluster this needs reworking.
-_REGISTER_SCRIPT = """
-local config, apikey, widget, shops = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local shop_id = ARGV[1]
-if redis.call('EXISTS', config) == 1 then return -1 end
-for i = 5, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then return -2 end
-end
-local fields = {}
-for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', config, unpack(fields))
-for i = 5, #KEYS do redis.call('SET', KEYS[i], shop_id) end
-redis.call('SET', apikey, shop_id)
-redis.call('SET', widget, shop_id)
-redis.call('SADD', shops, shop_id)
-return 1
-"""
 
 
 def _config_fields(shop: Shop) -> list[str]:
@@ -323,9 +296,12 @@ async def issue_api_key(redis: aioredis.Redis, shop_id: str) -> str:
     new_hash = hash_api_key(api_key)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(config_key, "api_key_hash", new_hash)
+        changes.note(pipe, shop_id, (changes.SHOP, ""))
+        await pipe.execute()
+    # the global index after the shop's own slot (plugin.store.api_keys explains the order)
+    async with redis.pipeline(transaction=False) as pipe:
         pipe.delete(keys.api_key_index(text(old_hash)))
         pipe.set(keys.api_key_index(new_hash), shop_id)
-        changes.note(pipe, shop_id, (changes.SHOP, ""))
         await pipe.execute()
     return api_key
 

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from plugin.config import ConfigError, Secret, Settings, read_env_file
+from plugin.config import (
+    ConfigError,
+    Secret,
+    Settings,
+    is_cluster_url,
+    parse_cluster_url,
+    read_env_file,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shopreco.env.example"
 
@@ -152,3 +159,20 @@ def test_env_file_line_without_a_name_is_refused(tmp_path: Path) -> None:
     path.write_text("=value\n")
     with pytest.raises(ConfigError, match=r"bad\.env:1: expected KEY=value"):
         read_env_file(path)
+
+
+def test_a_cluster_url_names_its_nodes_and_credentials() -> None:
+    parsed = parse_cluster_url("redis+cluster://:pw@10.0.0.1:6379,[::1]:7000,redis-2:6380/")
+    assert parsed.nodes == (("10.0.0.1", 6379), ("::1", 7000), ("redis-2", 6380))
+    assert parsed.password == "pw" and parsed.username is None and not parsed.tls
+    tls = parse_cluster_url("rediss+cluster://app:pw@redis:6379")
+    assert tls.tls and tls.username == "app" and tls.nodes == (("redis", 6379),)
+    assert is_cluster_url("REDIS+CLUSTER://h:1") and not is_cluster_url("redis://h:6379/0")
+
+
+@pytest.mark.parametrize("url", ["redis+cluster://", "redis+cluster://:secret-pw@host",
+                                 "redis+cluster://a:1,b", "redis+cluster://h:70000"])
+def test_a_bad_cluster_url_is_refused_at_start_without_its_password(url: str) -> None:
+    with pytest.raises(ConfigError, match="REDIS_URL") as refused:
+        Settings.from_env({"REDIS_URL": url})
+    assert "secret-pw" not in str(refused.value)

@@ -587,3 +587,15 @@ def test_a_run_that_cannot_be_stored_at_once_is_stored_one_by_one(
                 (await redis.xpending(keys.events(shop.shop_id), GROUP))["pending"])
 
     assert store.run(work) == ([b"20", b"21", b"22"], 0)
+
+
+def test_a_listed_shop_without_a_stream_is_skipped_by_the_housekeeping(store: Store) -> None:
+    # a registration that died between listing the id and storing the config
+    # (plugin.store.registration) leaves an id with no config and no stream
+    dead = "dead-" + uuid.uuid4().hex[:8]
+
+    async def work(redis: Any) -> tuple[int, int]:
+        ingestor = Ingestor(redis)
+        return await ingestor.claim_stale(dead, 0), await ingestor.housekeep(dead)
+
+    assert store.run(work) == (0, 0)

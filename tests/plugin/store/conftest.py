@@ -96,6 +96,11 @@ def add_dead_letter_naming_alice(store: Store, shop_id: str) -> None:
 def populated(http: httpx.Client, make_shop, store: Store) -> Populated:
     """Alice (to erase) and Bob (to keep) among 30 other customers, a trained model, Alice's
     guest order, a refund pending for an order of hers, a dead letter and a data export."""
+    return populate(http, make_shop, store)
+
+
+def populate(http: httpx.Client, make_shop, store: Store) -> Populated:
+    """What `populated` holds (also on the cluster: tests/test_cluster.py)."""
     shop = make_shop()
     orders = [order(ALICE_ORDERS[0], ALICE, ALICE_EMAIL, [501, 502]),
               order(ALICE_ORDERS[1], ALICE, ALICE_EMAIL, [503]),

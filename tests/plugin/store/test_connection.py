@@ -31,7 +31,8 @@ from plugin.store.connection import (
     open_redis,
     text,
 )
-from tests.conftest import Store, free_port, run_async
+from plugin.store.slots import is_cluster
+from tests.conftest import ClusterStore, Store, free_port, run_async
 
 
 @pytest.fixture
@@ -186,6 +187,21 @@ def test_an_external_redis_is_used_as_it_is_and_left_running(store: Store) -> No
 
     assert run_async(work) == b"\xff kept as bytes"
     assert store.run(lambda r: r.get(key)) == b"\xff kept as bytes"  # the server still answers
+
+
+def test_a_cluster_url_opens_a_cluster_client_on_every_node(cluster_store: ClusterStore) -> None:
+    one_node = cluster_store.cluster.url.split(",")[0]  # the client finds the other nodes
+    settings = replace(cluster_store.settings, redis_url=Secret(one_node))
+
+    async def work() -> tuple[bool, set[str]]:
+        async with open_redis(settings) as client:
+            for n in range(30):
+                await client.set(f"test:cluster:{n}", n)
+            nodes = {f"{node.host}:{node.port}" for node in client.get_primaries()}
+            return is_cluster(client), nodes
+
+    clustered, primaries = run_async(work)
+    assert clustered and len(primaries) == 3
 
 
 
