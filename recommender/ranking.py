@@ -81,3 +81,29 @@ def filler_score(floor: float | None, share: float) -> float:
         return share
     margin = max(abs(floor), 1e-6) * 0.5
     return floor - margin * (2.0 - share)
+
+
+class Fillers:
+    """Trending products in trending order (ties by product id), each with its share of the
+    top seller: what tops up an answer (`fill`)."""
+
+    def __init__(self, item_ids: np.ndarray, trending: np.ndarray) -> None:
+        order = np.lexsort((item_ids, -trending))
+        top = float(trending.max()) if len(trending) else 0.0
+        shares = (trending / top if top > 0 else 0.0 * trending)[order]
+        self.items = list(zip(item_ids[order].tolist(), shares.tolist(), strict=True))
+
+    def fill(self, found: list[Recommendation], limit: int,
+             exclude: set[str]) -> list[Recommendation]:
+        """`found` but `exclude`, cut to `limit`, topped up to `limit` with trending products
+        not in `exclude`, scored below everything found (filler_score)."""
+        found = [r for r in found if r.product_id not in exclude][:limit]
+        taken = exclude | {r.product_id for r in found}
+        floor = min((r.score for r in found), default=None)
+        for item, part in self.items:
+            if len(found) >= limit:
+                break
+            if item not in taken:
+                found.append(Recommendation(item, filler_score(floor, part), TRENDING))
+                taken.add(item)
+        return found

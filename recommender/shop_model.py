@@ -21,6 +21,7 @@ from recommender.history import (
 from recommender.matrix import Interactions, Purchase, PurchaseLines, build_interactions
 from recommender.models import trending_scores
 from recommender.neighbours import TOP_K, ItemNeighbours, nearest_by_vectors
+from recommender.next_basket import NextBasket
 from recommender.npz import csr_arrays, csr_from, npz_bytes
 from recommender.plain import Plain
 from recommender.ranking import (
@@ -28,6 +29,7 @@ from recommender.ranking import (
     PERSONAL,
     TRENDING,
     Answer,
+    Fillers,
     Recommendation,
     best,
     best_rows,
@@ -55,7 +57,8 @@ class ShopModel:
     TOP_K nearest items by taste (positive cosine of unit_item_vectors), best first, ties by
     index (what `similar` serves; computed from the taste when not given); cart_neighbours:
     those config.cart_kind names, for carts (the same object when it is config.neighbours);
-    plain: the baselines config.fallbacks names (recommender.plain), None without any.
+    plain: the baselines config.fallbacks names (recommender.plain), None without any;
+    next_basket: the learned repeats and customer neighbours config names (empty without).
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class ShopModel:
         similar_items: sp.csr_matrix | None = None,
         cart_neighbours: ItemNeighbours | None = None,
         plain: Plain | None = None,
+        next_basket: NextBasket | None = None,
     ) -> None:
         if config.fallbacks and plain is None:
             raise ValueError(f"{config.fallbacks} fall back to baselines not given (plain)")
@@ -85,9 +89,11 @@ class ShopModel:
         self.trending_scores = trending
         self.user_recent = user_items.copy() if user_recent is None else user_recent
         self.user_latest = user_items.copy() if user_latest is None else user_latest
+        self.next_basket = NextBasket() if next_basket is None else next_basket
         # the decayed matrices that store user_items' entries (all but very old saves)
-        self._aligned = tuple(decayed for decayed in (self.user_recent, self.user_latest)
-                              if same_structure(decayed, user_items))
+        self._aligned = tuple(decayed for decayed in (self.user_recent, self.user_latest,
+                                                      self.next_basket.repeat)
+                              if decayed is not None and same_structure(decayed, user_items))
         self.similar_items = (nearest_by_vectors(taste.unit_item_vectors(), TOP_K)
                               if similar_items is None else similar_items)
         self._trending_share = share(trending)
@@ -95,11 +101,7 @@ class ShopModel:
         self._items: list[str] = item_ids.tolist()
         self._item_index = {item: i for i, item in enumerate(self._items)}
         self._user_index = {user: u for u, user in enumerate(user_ids.tolist())}
-        self._trending_order = np.lexsort((item_ids, -trending))
-        top = float(trending.max()) if len(trending) else 0.0  # fillers: (item, share of top)
-        shares = (trending / top if top > 0 else 0.0 * trending)[self._trending_order]
-        self._fillers = list(zip([self._items[j] for j in self._trending_order.tolist()],
-                                 shares.tolist(), strict=True))
+        self._fill = Fillers(item_ids, trending).fill
 
     # ---- training and storage -------------------------------------------------------------
 
@@ -123,6 +125,7 @@ class ShopModel:
                                                             LATEST_HALF_LIFE_DAYS))
             plain = (pool.submit(Plain.fit, data, set(config.fallbacks.values()))
                      if config.fallbacks else None)
+            next_basket = pool.submit(NextBasket.fit, data, config)
             taste = config.taste().fit(data.user_items)
             user_recent, user_latest = decayed.result()
             return cls(
@@ -137,6 +140,7 @@ class ShopModel:
                 user_latest=user_latest,
                 cart_neighbours=carts.result(),
                 plain=None if plain is None else plain.result(),
+                next_basket=next_basket.result(),
             )
 
     def to_bytes(self) -> bytes:
@@ -156,6 +160,7 @@ class ShopModel:
             **({} if self.cart_neighbours is self.neighbours else
                csr_arrays("cart_neighbours", self.cart_neighbours.matrix)),
             **({} if self.plain is None else self.plain.to_arrays()),
+            **self.next_basket.to_arrays(self.user_items),
         })
 
     @classmethod
@@ -181,6 +186,7 @@ class ShopModel:
                     csr_from(arrays, "cart_neighbours"))
                 if "cart_neighbours_shape" in stored else None,
                 plain=Plain.from_arrays(arrays),
+                next_basket=NextBasket.from_arrays(arrays, config, user_items),
             )
 
     def without_customers(self, customer_ids: Iterable[str]) -> ShopModel:
@@ -207,6 +213,7 @@ class ShopModel:
             similar_items=self.similar_items,
             cart_neighbours=self.cart_neighbours,
             plain=None if self.plain is None else self.plain.without_users(keep),
+            next_basket=self.next_basket.without_users(keep),
         )
 
     # ---- queries ----------------------------------------------------------------------------
@@ -326,10 +333,14 @@ class ShopModel:
             signal[k] = (self.neighbours.scores(self._decayed(self.user_latest, user, counts))
                          if exclude_purchased else self._own(user, counts))
         signal = share_rows(signal)
+        customers = (share_rows(self.next_basket.customer_rows([u for u, _, _ in live],
+                                                               len(self._items)))
+                     if c.uses_customers else 0.0 * self._trending_share)
         if not exclude_purchased:
             return (c.nurture_own * signal + c.nurture_taste * taste
-                    + c.nurture_trending * self._trending_share)
+                    + c.nurture_customers * customers + c.nurture_trending * self._trending_share)
         scores = (c.discovery_taste * taste + c.discovery_neighbours * signal
+                  + c.discovery_customers * customers
                   + c.discovery_trending * self._trending_share)
         for k, (_, counts, _) in enumerate(live):
             scores[k, counts.indices] = 0.0
@@ -393,8 +404,11 @@ class ShopModel:
 
     def _own(self, user: int | None, counts: Row) -> np.ndarray:
         """The buy-again signal (items,): the customer's time-decayed orders of each product,
-        times the product's rebuy rate when the config says so."""
-        own = self._decayed(self.user_recent, user, counts)
+        times the product's rebuy rate when the config says so; or the learned chance of each
+        repeat (recommender.repeat, orders since training counting 1 each)."""
+        repeat = self.next_basket.repeat
+        own = self._decayed(self.user_recent if repeat is None or not self.config.repeat_model
+                            else repeat, user, counts)
         return own * self.rebuy_rates if self.config.rebuy_weighting else own
 
     def _decayed(self, decayed: sp.csr_matrix, user: int | None, counts: Row) -> np.ndarray:
@@ -432,18 +446,3 @@ class ShopModel:
             reason = "cart" if linked[j] > 0 and led else TRENDING
             found.append(Recommendation(self._items[j], float(scores[j]), reason, because))
         return Answer(c.cart_fallback or c.cart_kind, self._fill(found, limit, exclude))
-
-    def _fill(
-        self, found: list[Recommendation], limit: int, exclude: set[str]
-    ) -> list[Recommendation]:
-        """Top up `found` to `limit` with trending items, scored below everything found."""
-        found = [r for r in found if r.product_id not in exclude][:limit]
-        taken = exclude | {r.product_id for r in found}
-        floor = min((r.score for r in found), default=None)
-        for item, part in self._fillers:
-            if len(found) >= limit:
-                break
-            if item not in taken:
-                found.append(Recommendation(item, filler_score(floor, part), TRENDING))
-                taken.add(item)
-        return found

@@ -25,6 +25,20 @@ from recommender.matrix import Purchase
 K = 10
 CANDIDATES = 30  # per component and case, see Gathered
 DISCOUNT = 1.0 / np.log2(np.arange(K) + 2.0)
+DAY = 86400.0
+VALIDATION_SHARE = 0.2
+MAX_VALIDATION_DAYS = 120.0
+MIN_SPAN_DAYS = 28.0
+
+
+def held_out_cutoff(first: float, last: float) -> float | None:
+    """Where a history from `first` to `last` (epoch seconds) is split in time: the start of
+    its last VALIDATION_SHARE, at most MAX_VALIDATION_DAYS; None when it spans fewer than
+    MIN_SPAN_DAYS."""
+    span_days = (last - first) / DAY
+    if span_days < MIN_SPAN_DAYS:
+        return None
+    return last - min(VALIDATION_SHARE * span_days, MAX_VALIDATION_DAYS) * DAY
 
 
 def next_basket_cases(train: Sequence[Purchase], held_out: Sequence[Purchase],
@@ -95,22 +109,24 @@ class Gathered:
     """A task's component scores on a few candidate items per case: the union of each
     component's CANDIDATES best and the trending best, so that scoring a blend costs
     (cases x ~100), not (cases x items). An item outside every component's top can still
-    rank in a blend's top 10 in principle; for choosing weights that is negligible."""
+    rank in a blend's top 10 in principle; for choosing weights that is negligible. A part
+    given as None is a component the task leaves out (its weights must be 0)."""
 
-    def __init__(self, task: Task, parts: list[np.ndarray], trending_top: np.ndarray) -> None:
+    def __init__(self, task: Task, parts: Sequence[np.ndarray | None],
+                 trending_top: np.ndarray) -> None:
         n_cases, n_items = task.known.shape
         tops = [np.argpartition(-part, min(CANDIDATES, n_items) - 1, axis=1)[:, :CANDIDATES]
-                for part in parts]
+                for part in parts if part is not None]
         rows = [np.unique(np.concatenate([*(t[r] for t in tops), trending_top]))
                 for r in range(n_cases)]
-        width = max(len(r) for r in rows)
+        width = max((len(r) for r in rows), default=0)
         self.columns = np.full((n_cases, width), -1, dtype=np.int64)
         for r, cols in enumerate(rows):
             self.columns[r, : len(cols)] = cols
         padding = self.columns < 0
         columns = np.where(padding, 0, self.columns)
         at = np.arange(n_cases)[:, None]
-        self.parts = [part[at, columns] for part in parts]
+        self.parts = [None if part is None else part[at, columns] for part in parts]
         self.blocked = padding if task.mask is None else padding | task.mask[at, columns]
         self.hits = task.known[at, columns] & ~padding
         self.ideal = task.ideal
@@ -122,7 +138,7 @@ class Gathered:
     def score(self, weights: Sequence[float], trend: np.ndarray) -> float:
         scores = (weights[-1] + 1e-6) * trend  # trending also fills what nothing else names
         for weight, part in zip(weights[:-1], self.parts, strict=True):
-            if weight:
+            if weight and part is not None:
                 scores = scores + weight * part
         scores = np.where(self.blocked, -np.inf, scores)
         top = top_k(scores)

@@ -6,7 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recommender.ranking import SORT_ALL, best, best_rows, filler_score, share, share_rows
+from recommender.ranking import (
+    SORT_ALL,
+    TRENDING,
+    Fillers,
+    Recommendation,
+    best,
+    best_rows,
+    filler_score,
+    share,
+    share_rows,
+)
 
 
 def test_share_clips_negatives_and_scales_the_top_to_one() -> None:
@@ -52,3 +62,14 @@ def test_without_anything_found_a_filler_scores_its_trending_share() -> None:
 def test_fillers_score_below_the_lowest_found_keeping_the_trending_order(floor) -> None:
     top, middle, last = (filler_score(floor, s) for s in (1.0, 0.5, 0.0))
     assert floor > top > middle > last
+
+
+def test_fillers_top_up_in_trending_order_below_what_was_found() -> None:
+    fillers = Fillers(np.array(["a", "b", "c", "d"]), np.array([1.0, 4.0, 4.0, 2.0]))
+    assert fillers.items == [("b", 1.0), ("c", 1.0), ("d", 0.5), ("a", 0.25)]
+    found = [Recommendation("a", 0.8, "personal"), Recommendation("x", 0.9, "personal")]
+    filled = fillers.fill(found, 3, {"x", "b"})
+    assert [r.product_id for r in filled] == ["a", "c", "d"]
+    assert filled[1].reason == TRENDING and 0.8 > filled[1].score > filled[2].score
+    assert fillers.fill([], 2, set()) == [Recommendation("b", 1.0, TRENDING),
+                                          Recommendation("c", 1.0, TRENDING)]

@@ -15,6 +15,7 @@ from recommender import shop_model
 from recommender.matrix import Purchase
 from recommender.neighbours import nearest_by_vectors
 from recommender.shop_model import TRENDING, Answer, Config, ShopModel
+from tests.recommender.repeat_shop import repeat_heavy_shop
 from tests.recommender.test_tuning import START, bundle_shop
 from tests.recommender.two_groups import two_groups
 
@@ -498,3 +499,78 @@ def test_an_unchanged_history_serves_the_trained_taste_and_a_new_order_folds_in(
     more = {**counts, "p9": counts.get("p9", 0) + 3}
     assert model.for_customer(customer, 8, True, history=more) != \
         model.for_customer(customer, 8, True)
+
+
+# ---- next-basket parts: learned repeats, customer neighbours ---------------------------------
+
+NEXT_BASKET = Config(repeat_model=True, customers="tifu", customers_k=20, nurture_customers=0.5,
+                     discovery_customers=1.0, discovery_neighbours=0.0, discovery_taste=0.0,
+                     discovery_trending=0.0)
+
+
+@pytest.fixture(scope="module")
+def next_basket_model() -> ShopModel:
+    return ShopModel.train(repeat_heavy_shop(customers=160), NEXT_BASKET)
+
+
+def test_next_basket_parts_are_trained_saved_without_pickle_and_read_back(
+        next_basket_model) -> None:
+    m = next_basket_model
+    assert m.next_basket.repeat is not None and m.next_basket.customers is not None
+    assert m.config.strategy == "als+copurchase+tifu, repeats learned"
+    raw = m.to_bytes()
+    with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
+        names = set(arrays.files)
+    assert {"user_repeat_data", "customers_data", "customers_indices"} <= names
+    assert "user_repeat_indices" not in names  # user_items' structure, stored once
+    loaded = ShopModel.from_bytes(raw)
+    for ask in (lambda x: x.for_customer("c5", 10, False), lambda x: x.for_customer("c5", 10, True),
+                lambda x: x.buy_again("c9", 6),
+                lambda x: x.for_customer("c5", 10, False, history={"p0": 9, "p3": 1})):
+        assert ask(loaded) == ask(m)
+
+
+def test_discovery_by_customer_neighbours_names_what_the_group_buys(next_basket_model) -> None:
+    """Discovery weighs customer neighbours alone: never a purchase, and first the products
+    of the customer's group (p0-p14 for c0, c4, ...) they did not buy yet."""
+    m = next_basket_model
+    group = {f"p{n}" for n in range(15)}
+    for customer in ("c0", "c4", "c8", "c12"):
+        found = [r.product_id for r in m.for_customer(customer, 5, True).items]
+        assert len(found) == 5 and not set(found) & m.purchased_by(customer)
+        left = len(group - m.purchased_by(customer))
+        assert set(found[:min(left, 5)]) <= group
+
+
+def test_learned_repeats_serve_buy_again_and_count_new_orders(next_basket_model) -> None:
+    m = next_basket_model
+    bought = m.purchased_by("c3")
+    again = m.buy_again("c3", 4)
+    assert [r.reason for r in again.items] == ["buy_again"] * 4
+    assert {r.product_id for r in again.items} <= bought
+    row = list(m.user_ids).index("c3")
+    counts = {m.item_ids[j]: int(n) for j, n in zip(m.user_items[row].indices,
+                                                      m.user_items[row].data, strict=True)}
+    assert m.buy_again("c3", 4, history=counts) == again  # nothing new: as trained
+    counts["p0"] = 1  # bought since training: an order counts 1, above any learned chance
+    assert m.buy_again("c3", 1, history=counts).items[0].product_id == "p0"
+    stranger = m.for_customer("nobody", 5, False, history={"p1": 2, "p2": 1})
+    assert [r.product_id for r in stranger.items[:2]] == ["p1", "p2"]
+
+
+def test_erasure_drops_the_customer_from_the_next_basket_parts(next_basket_model) -> None:
+    m = next_basket_model
+    cleaned = m.without_customers(["c1"])
+    assert cleaned.next_basket.repeat is not None and cleaned.next_basket.customers is not None
+    assert cleaned.next_basket.repeat.shape[0] == len(m.user_ids) - 1
+    assert cleaned.next_basket.customers.matrix.shape[0] == len(m.user_ids) - 1
+    assert cleaned.for_customer("c2", 8, True) == m.for_customer("c2", 8, True)
+
+
+def test_a_burst_with_next_basket_parts_gets_the_answers_asked_alone(next_basket_model) -> None:
+    m = next_basket_model
+    asked: list[tuple[str, dict[str, int] | None]] = [
+        ("c1", None), ("c2", {"p16": 3}), ("nobody", None), ("new", {"p40": 1})]
+    for exclude in (False, True):
+        assert m.for_customers(asked, 6, exclude) == [
+            m.for_customer(c, 6, exclude, history=h) for c, h in asked]

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from recommender import tuning
+from recommender import search, tuning
 from recommender.matrix import Purchase
 from recommender.plain import BASELINES, POPULARITY
 from recommender.shop_model import Config, ShopModel
@@ -74,16 +74,16 @@ def test_carts_take_the_neighbours_that_complete_them_best(monkeypatch, carts_be
     """Carts are chosen on their own: where BM25 completes the held-out carts better than the
     neighbours the other tasks share, carts get BM25 (and its weights and score); where it
     does not, carts keep the shared ones (no second set of neighbours to fit and store)."""
-    run = tuning._Search.run
+    run = search.Search.run
 
-    def rigged(search: tuning._Search) -> None:
+    def rigged(search: search.Search) -> None:
         run(search)
         for (task, _, kind, half_life), (score, weights) in list(search.results.items()):
             if task == "upsell" and kind == "bm25":  # BM25 wins or loses every cart grid
                 search.results[task, "*", kind, half_life] = (
                     (score + 0.5, weights) if carts_better else (-1.0, weights))
 
-    monkeypatch.setattr(tuning._Search, "run", rigged)
+    monkeypatch.setattr(search.Search, "run", rigged)
     choice = choose(bundle_shop(customers=150), budget_seconds=600)
     config = choice.config
     wanted = "bm25" if carts_better else "copurchase"
@@ -108,14 +108,14 @@ def test_a_task_no_blend_beats_falls_back_to_the_best_baseline(monkeypatch,
     """Popularity rigged to score 1.0 (beats anything) on the carts, or every baseline 0.0:
     the carts, and only they, fall back to popularity, and the model the choice trains
     serves them by it; or no task falls back to it."""
-    run = tuning._Search.run
+    run = search.Search.run
 
-    def rigged(search: tuning._Search) -> None:
+    def rigged(search: search.Search) -> None:
         run(search)
         for name in search.baselines["upsell"]:  # popularity beats all, or none does
             search.baselines["upsell"][name] = float(baseline_wins and name == POPULARITY)
 
-    monkeypatch.setattr(tuning._Search, "run", rigged)
+    monkeypatch.setattr(search.Search, "run", rigged)
     purchases = bundle_shop(customers=150)
     model, choice = train_tuned(purchases, budget_seconds=600)
     verdict = choice.report["tasks"]["upsell"]
@@ -162,13 +162,13 @@ def test_a_personal_model_that_would_end_past_the_budget_is_not_started(monkeypa
     end past it and is not fitted; the whole choice stays within its budget."""
     clock = [0.0]
     monkeypatch.setattr(tuning, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
-    grid = tuning._Search._grid
+    grid = search.Search._grid
 
-    def slow(search: tuning._Search, *args: object, **kwargs: object) -> None:
+    def slow(search: search.Search, *args: object, **kwargs: object) -> None:
         grid(search, *args, **kwargs)  # type: ignore[arg-type]
         clock[0] += 10.0
 
-    monkeypatch.setattr(tuning._Search, "_grid", slow)
+    monkeypatch.setattr(search.Search, "_grid", slow)
     choice = choose(bundle_shop(customers=150), budget_seconds=70)
     assert choice.report["personal_models_tried"] == ["als"]
     assert choice.report["budget_exhausted"] and choice.report["seconds"] <= 70
