@@ -12,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from plugin.engine import queries
+from plugin.engine.blended import arm_query
 from plugin.engine.experiments import Assignment, assign, served_by
 from plugin.engine.queries import Query
 from plugin.engine.serving import kept, serve_query
 from plugin.store.cache import ShopCache
-from plugin.store.experiments import CHOSEN, HOLDOUT, POPULARITY
+from plugin.store.experiments import CHOSEN, HOLDOUT
 from plugin.store.shops import Shop
 from plugin.web.params import BadRequest
 from plugin.web.problems import problem
@@ -106,9 +106,7 @@ async def answer(cache: ShopCache, shop: Shop, widget: WidgetRequest, built: Que
     if shop.uninstalled_at is None and strategy == HOLDOUT:
         found["strategy"] = HOLDOUT  # no widget: the placeholder stays hidden
     elif shop.uninstalled_at is None:  # else the platform app was removed: show nothing
-        query = built or await build_query(cache, shop.shop_id, widget)
-        if strategy == POPULARITY:
-            query = queries.Popular(query.anchors, query.limit)
+        query = arm_query(strategy, built or await build_query(cache, shop.shop_id, widget))
         served = await serve_query(cache, shop.shop_id, shop.currency, query)
         found.update(model_version=served.model_version, strategy=served.strategy,
                      items=served.items)

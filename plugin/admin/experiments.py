@@ -20,17 +20,21 @@ from plugin.engine import experiments as engine
 from plugin.store import experiments as store
 from plugin.store.experiments import (
     ALL,
+    CONFIG,
     MAX_ARMS,
     PLACEMENTS,
     STRATEGIES,
     ExperimentConflict,
     ExperimentError,
     UnknownExperiment,
+    blend_of,
 )
 from plugin.store.shops import get_shop
+from recommender.blend import BlendError, blend_from_text, blend_summary
 
 STRATEGY_HELP = {"chosen": "the shop's model (as without an experiment)",
-                 "popularity": "trending products", "holdout": "no widget at all"}
+                 "popularity": "trending products", "holdout": "no widget at all",
+                 "config": "the shop's model with a fixed blend"}
 METRICS = {"conversion_rate": "Conversion", "add_to_cart_rate": "Add-to-cart rate",
            "click_rate": "Click rate", "revenue_per_visitor": "Revenue per visitor"}
 DEFAULT_ARMS = (("A", "chosen", 50), ("B", "holdout", 50))
@@ -54,6 +58,7 @@ async def _list(request: Request, session: sessions.Session, status: int = 200,
         "serving": await store.shipped(redis, session.shop_id),
         "placements": [*PLACEMENTS, ALL], "strategies": STRATEGIES,
         "strategy_help": STRATEGY_HELP, "rows": range(MAX_ARMS), "defaults": DEFAULT_ARMS,
+        "serves_text": serves_text,
         **shown}, status=status)
 
 
@@ -62,8 +67,17 @@ async def experiments_page(request: Request, session: sessions.Session) -> Respo
     return await _list(request, session)
 
 
+def serves_text(serves: str) -> str:
+    """A placement's strategy (Arm.serves) as the page shows it."""
+    blend = blend_of(serves)
+    if blend is None:
+        return f"{serves}: {STRATEGY_HELP.get(serves, '')}"
+    return f"{CONFIG}: {STRATEGY_HELP[CONFIG]} ({blend_summary(blend)})"
+
+
 def arms_of(form: FormData) -> list[dict[str, Any]]:
-    """The arms of the form's rows that have a name (arm_name_N, arm_strategy_N, arm_share_N)."""
+    """The arms of the form's rows that have a name (arm_name_N, arm_strategy_N, arm_share_N,
+    and arm_config_N for a config arm: name=value, ... as recommender.blend reads it)."""
     arms = []
     for n in range(MAX_ARMS):
         name = str(form.get(f"arm_name_{n}") or "").strip()
@@ -74,8 +88,14 @@ def arms_of(form: FormData) -> list[dict[str, Any]]:
             share: Any = float(raw)
         except ValueError:
             share = raw
-        arms.append({"name": name, "strategy": str(form.get(f"arm_strategy_{n}") or ""),
-                     "share": share})
+        arm = {"name": name, "strategy": str(form.get(f"arm_strategy_{n}") or ""),
+               "share": share}
+        if arm["strategy"] == CONFIG:
+            try:
+                arm["config"] = blend_from_text(str(form.get(f"arm_config_{n}") or ""))
+            except BlendError as error:
+                raise ExperimentError(f"arm {name}: {error}") from None
+        arms.append(arm)
     return arms
 
 
@@ -128,6 +148,7 @@ async def _one(request: Request, session: sessions.Session, experiment_id: str,
     return render(request, "experiment.html", {
         "shop": await get_shop(redis, session.shop_id), "session": session,
         "experiment": found, "results": results, "strategy_help": STRATEGY_HELP,
+        "serves_text": serves_text,
         "percent": _percent,
         "comparisons": [comparison_row(c) for c in (results or {}).get("comparisons", [])],
         **shown}, status=status)

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from plugin.api.schemas import SHOP_ID
 from plugin.api.widget_stats import revenue
-from plugin.store.experiments import MAX_ARMS, MAX_NAME, MIN_ARMS, PLACEMENTS, STRATEGIES
+from plugin.store.experiments import (
+    MAX_ARMS,
+    MAX_NAME,
+    MIN_ARMS,
+    PLACEMENTS,
+    SERVABLE,
+    STRATEGIES,
+)
 from plugin.web.openapi import (
     Param,
     Schema,
@@ -19,6 +26,7 @@ from plugin.web.openapi import (
     obj,
     string,
 )
+from recommender.blend import MAX_WEIGHT, SWITCHES, WEIGHTS
 
 ID_PATTERN = "^exp_[a-f0-9]{12}$"
 ARM_PATTERN = "^[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}$"
@@ -53,17 +61,30 @@ def per_currency(description: str) -> Schema:
             "propertyNames": {"pattern": "^[A-Z]{3}$"}}
 
 
+BLEND = obj(
+    "A config arm's fixed blend of the shop's trained model: the weights of each signal in "
+    "the personal list (nurture_*), the list of products never bought (discovery_*) and the "
+    "cart (cart_*), and how buy-again weighs (rebuy_weighting, repeat_model). Sent: the "
+    "fields to set, the defaults (chosen on UCI Online Retail) fill the rest, `{}` is the "
+    "default blend; answered: every field. No task falls back to a baseline in a blend.",
+    {**{name: number(f"The weight {name}.", 1.0, minimum=0, maximum=MAX_WEIGHT)
+        for name in WEIGHTS},
+     **{name: boolean(f"Buy-again switch {name}.", False) for name in SWITCHES}},
+    optional=(*WEIGHTS, *SWITCHES))
 ARM = obj("An arm: a strategy and its share of the traffic.", {
     "name": arm_name("The arm's name (unique in the experiment)."),
     "strategy": string("What the arm serves: `chosen` (the shop's model), `popularity` "
-                       "(trending products) or `holdout` (no widget).", "chosen",
+                       "(trending products), `holdout` (no widget) or `config` (the shop's "
+                       "model with the fixed blend `config`).", "chosen",
                        enum=list(STRATEGIES)),
     "share": number("Its percent of the traffic (the arms' shares sum to 100).", 50,
                     exclusiveMinimum=0, maximum=100),
-})
+    "config": BLEND,
+}, optional=("config",))
 ARM_RESULT = obj("What one arm counted.", {
     "name": arm_name("The arm."),
     "strategy": string("Its strategy.", "chosen", enum=list(STRATEGIES)),
+    "config": BLEND,
     "share": number("Its share of the traffic, in percent.", 50, minimum=0, maximum=100),
     "visitors": count("Visitors (or customers) exposed: answered at least once.", 1520),
     "impressions": count("Products shown (50% in view).", 4210),
@@ -81,7 +102,7 @@ ARM_RESULT = obj("What one arm counted.", {
     "revenue": revenue("Net value of the orders.", {"EUR": "5120.40"}),
     "revenue_per_visitor": per_currency("Revenue / visitors."),
     "aov": per_currency("Average order value: revenue / orders in that currency."),
-})
+}, optional=("config",))
 COMPARISON = obj("An arm against the control on one metric.", {
     "arm": arm_name("The arm compared with the control (the first arm)."),
     "metric": string("The metric: a per-visitor rate (two-proportion z-test) or revenue per "
@@ -143,7 +164,9 @@ EXPERIMENTS = obj("The shop's experiments.", {
     "shop_id": SHOP_ID,
     "experiments": array(obj("An experiment (GET it for its results).", _FIELDS),
                          "The newest first."),
-    "serving": {**mapping(string("A strategy.", "popularity", enum=list(STRATEGIES)),
+    "serving": {**mapping(string("A strategy; a shipped config arm's is `config:` and its "
+                                 "blend as JSON.", "popularity",
+                                 pattern="^(" + "|".join(SERVABLE) + r"|config:\{.*\})$"),
                           "The strategies shipped experiments set: by placement (`*`: every "
                           "placement without its own); the others serve the shop's model.",
                           {"cart": "popularity"}), "propertyNames": {"enum": WHERE}},
@@ -151,8 +174,9 @@ EXPERIMENTS = obj("The shop's experiments.", {
 NEW = obj("An experiment to make (or a draft's new content).", {
     "name": string("Its name.", "Bundle against no widget", minLength=1, maxLength=MAX_NAME),
     "placement": string("A widget placement, or `*` for all.", "bundle", enum=WHERE),
-    "arms": array(obj("An arm.", ARM["properties"]), f"{MIN_ARMS} to {MAX_ARMS} arms with "
-                  "different names, the first the control.", minItems=MIN_ARMS,
+    "arms": array(obj("An arm.", ARM["properties"], optional=("config",)),
+                  f"{MIN_ARMS} to {MAX_ARMS} arms with different names, the first the "
+                  "control.", minItems=MIN_ARMS,
                   maxItems=MAX_ARMS),
 })
 SHIP = obj("The arm to serve.", {"arm": arm_name("The arm's name.")})

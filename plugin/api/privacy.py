@@ -154,6 +154,11 @@ EXPORT_FIELDS: dict[str, Schema] = {
     "widget_clicks": array(CLICK, "Their clicks on recommended products, and those of the "
                            "visitors linked to them, kept for attribution; oldest first per "
                            "visitor (theirs first)."),
+    "experiments": array(obj("An experiment they are in.", {
+        "experiment_id": string("The experiment.", "exp_0123456789ab"),
+        "name": string("Its name.", "Bundle against none"),
+        "arm": string("Their arm: the one their first visitor (or they) were in.", "B"),
+    }), "The A/B experiments that hold them (the arm they are kept in), oldest first."),
     "model": obj("The serving model's row for them.", {
         "version": nullable(string("The serving model's version; null before the first "
                                    "training.", "7")),

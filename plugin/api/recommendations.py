@@ -27,6 +27,7 @@ from plugin.api.schemas import (
     product_id,
 )
 from plugin.engine import queries, train_requests
+from plugin.engine.blended import arm_query
 from plugin.engine.experiments import assign, served_by
 from plugin.engine.queries import Query
 from plugin.engine.serving import kept, serve_query
@@ -35,7 +36,7 @@ from plugin.store import changes, keys
 from plugin.store.browsing import visitor_id
 from plugin.store.connection import text
 from plugin.store.exclusions import excluded, replace_excluded
-from plugin.store.experiments import CHOSEN, HOLDOUT, POPULARITY
+from plugin.store.experiments import CHOSEN, HOLDOUT
 from plugin.store.fields import PayloadError
 from plugin.store.models import ModelInfo, current_model_info
 from plugin.store.shops import Shop
@@ -88,9 +89,7 @@ async def answer_response(
         found: dict[str, Any] = {"shop_id": shop.shop_id, "model_version": None,
                                  "strategy": HOLDOUT, "items": []}
         if strategy != HOLDOUT:
-            asked = query if build is None else await build()
-            if strategy == POPULARITY:
-                asked = queries.Popular(asked.anchors, asked.limit)
+            asked = arm_query(strategy, query if build is None else await build())
             served = await serve_query(cache, shop.shop_id, shop.currency, asked)
             found.update(model_version=served.model_version, strategy=served.strategy,
                          items=served.items)

@@ -14,7 +14,15 @@ from plugin.config import Settings
 from plugin.engine import experiments as engine
 from plugin.store import experiments as store
 from plugin.store.connection import open_redis
-from plugin.store.experiments import ALL, PLACEMENTS, STRATEGIES, UnknownExperiment
+from plugin.store.experiments import (
+    ALL,
+    CONFIG,
+    PLACEMENTS,
+    SERVABLE,
+    STRATEGIES,
+    UnknownExperiment,
+)
+from recommender.blend import BlendError, blend_from_text
 
 
 def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
@@ -34,6 +42,11 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
                         help=f"an arm (repeat, 2 to 5; the first is the control); STRATEGY "
                              f"is one of {', '.join(STRATEGIES)}, SHARE its share of the "
                              "traffic, e.g. --arm A:chosen:50 --arm B:holdout:50")
+    create.add_argument("--config", action="append", default=[], dest="blends",
+                        metavar="NAME:FIELD=VALUE,...",
+                        help="a config arm's blend (the defaults fill the fields not named; "
+                             "none: the default blend), e.g. --arm B:config:50 --config "
+                             "B:nurture_trending=1,nurture_own=0")
     create.set_defaults(command=cmd_create)
     for name, helped, command in (("start", "run a draft", cmd_start),
                                   ("stop", "stop it; its results are kept as of now",
@@ -56,7 +69,7 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
                                              "to the shop's model)")
     serve.add_argument("shop_id")
     serve.add_argument("placement", choices=[*PLACEMENTS, ALL])
-    serve.add_argument("strategy", choices=STRATEGIES)
+    serve.add_argument("strategy", choices=SERVABLE)
     serve.set_defaults(command=cmd_serve)
 
 
@@ -81,9 +94,27 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def with_blends(arms: list[dict[str, Any]], blends: list[str]) -> list[dict[str, Any]]:
+    """The arms, each config arm with the blend a --config NAME:FIELD=VALUE,... gives it."""
+    given = {}
+    for raw in blends:
+        name, colon, text = raw.partition(":")
+        if not colon:
+            raise ValueError(f"--config takes NAME:FIELD=VALUE,..., got {raw!r}")
+        try:
+            given[name] = blend_from_text(text)
+        except BlendError as error:
+            raise ValueError(f"--config {name}: {error}") from None
+    named = {arm["name"] for arm in arms if arm["strategy"] == CONFIG}
+    if set(given) - named:
+        raise ValueError(f"--config names no config arm: {', '.join(sorted(set(given) - named))}")
+    return [{**arm, "config": given.get(arm["name"], {})} if arm["strategy"] == CONFIG else arm
+            for arm in arms]
+
+
 async def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
-    made = store.new_experiment(args.name, args.placement, [parse_arm(a) for a in args.arms],
-                                time.time())
+    arms = with_blends([parse_arm(a) for a in args.arms], args.blends)
+    made = store.new_experiment(args.name, args.placement, arms, time.time())
     async with open_redis(settings) as redis:
         await store.create_experiment(redis, args.shop_id, made)
     print_json(made.to_dict(with_results=False))
@@ -110,7 +141,7 @@ async def cmd_ship(args: argparse.Namespace, settings: Settings) -> int:
         shipped = await engine.ship(redis, args.shop_id, args.experiment_id, args.arm)
     arm = shipped.arm(args.arm)
     where = "every placement" if shipped.placement == ALL else f"placement {shipped.placement}"
-    print(f"{where} of shop {args.shop_id} now serves arm {arm.name}: {arm.strategy}")
+    print(f"{where} of shop {args.shop_id} now serves arm {arm.name}: {arm.serves}")
     return 0
 
 

@@ -42,7 +42,7 @@ class Assignment:
     @property
     def key(self) -> Hashable:
         """Names the arm in an answer's cache key: an arm's answer never reaches another."""
-        return (self.experiment.experiment_id, self.arm.name, self.arm.strategy)
+        return (self.experiment.experiment_id, self.arm.name, self.arm.serves)
 
     def fields(self) -> dict[str, str]:
         """What an answer in the experiment says of it."""
@@ -222,8 +222,8 @@ async def ship(redis: aioredis.Redis, shop_id: str, experiment_id: str, arm_name
 
 
 def served_by(shop: Shop, placement: str, assignment: Assignment | None) -> str:
-    """The strategy that answers: the arm's in an experiment, else the placement's shipped
-    one, else the shop's chosen model."""
+    """The strategy that answers (Arm.serves): the arm's in an experiment, else the
+    placement's shipped one, else the shop's chosen model."""
     if assignment is not None:
-        return assignment.arm.strategy
+        return assignment.arm.serves
     return store.serving_strategy(shop.serving, placement)

@@ -7,6 +7,9 @@ first is the control) each serve a strategy with a share of the traffic:
     chosen      the shop's own model, as the placement serves it without an experiment
     popularity  the shop's trending products (the answer's own products left out)
     holdout     no widget at all: an empty answer, the placeholder stays hidden
+    config      the shop's model with a fixed blend (recommender.blend: the arm's `config`
+                names blend weights, the defaults fill the rest), e.g. the default blend
+                against the shop's tuned choice; the same trained model serves both
 
 A unit (a visitor "v:<id>", or a customer "c:<digest>" seen without a visitor) is in the arm
 `arm_for` says: sha256 of "<experiment id>:<unit>" read as a number in [0, 1) and placed on
@@ -18,7 +21,8 @@ one arm per placement at a time. Arms cannot change once an experiment started: 
 experiment instead. The running experiments are also kept in the shop's config (field
 `experiments`, noted like any shop change), so every process holds them with the shop. A
 shipped experiment's arm becomes its placement's strategy (field `serving`: placement or "*"
--> strategy; "chosen" is the default and is not stored).
+-> strategy; "chosen" is the default and is not stored; a config arm's strategy is
+"config:" and its blend as JSON, `Arm.serves`).
 """
 
 from __future__ import annotations
@@ -36,9 +40,11 @@ from redis.exceptions import WatchError
 
 from plugin.store import changes, keys
 from plugin.store.connection import text
+from recommender.blend import BlendError, blend_weights
 
-CHOSEN, POPULARITY, HOLDOUT = "chosen", "popularity", "holdout"
-STRATEGIES = (CHOSEN, POPULARITY, HOLDOUT)
+CHOSEN, POPULARITY, HOLDOUT, CONFIG = "chosen", "popularity", "holdout", "config"
+STRATEGIES = (CHOSEN, POPULARITY, HOLDOUT, CONFIG)
+SERVABLE = (CHOSEN, POPULARITY, HOLDOUT)  # without an experiment (a blend: ship its arm)
 ALL = "*"
 # The widget placements an experiment may run on (widgets.placements names them; a test
 # keeps the two lists in step).
@@ -71,6 +77,34 @@ class Arm:
     name: str
     strategy: str
     share: float  # percent of the traffic; the arms' shares sum to 100
+    blend: tuple[tuple[str, float | bool], ...] = ()  # a config arm's, every blend field
+
+    @property
+    def serves(self) -> str:
+        """What answers for it: its strategy, for a config arm "config:" and its blend."""
+        if self.strategy != CONFIG:
+            return self.strategy
+        return CONFIG + ":" + json.dumps(dict(self.blend), sort_keys=True, separators=(",", ":"))
+
+    def to_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"name": self.name, "strategy": self.strategy,
+                                 "share": self.share}
+        if self.strategy == CONFIG:
+            found["config"] = dict(self.blend)
+        return found
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Arm:
+        return cls(data["name"], data["strategy"], float(data["share"]),
+                   tuple(sorted(data.get("config", {}).items())))
+
+
+def blend_of(serves: str) -> dict[str, float | bool] | None:
+    """The blend a strategy of Arm.serves names (a config arm's), else None."""
+    if not serves.startswith(CONFIG + ":"):
+        return None
+    found: dict[str, float | bool] = json.loads(serves[len(CONFIG) + 1:])
+    return found
 
 
 @dataclass(frozen=True)
@@ -102,8 +136,7 @@ class Experiment:
     def to_dict(self, with_results: bool = True) -> dict[str, Any]:
         found: dict[str, Any] = {
             "id": self.experiment_id, "name": self.name, "placement": self.placement,
-            "arms": [{"name": a.name, "strategy": a.strategy, "share": a.share}
-                     for a in self.arms],
+            "arms": [a.to_dict() for a in self.arms],
             "status": self.status, "created_at": self.created_at,
             "started_at": self.started_at, "stopped_at": self.stopped_at,
             "shipped_arm": self.shipped_arm}
@@ -115,7 +148,7 @@ class Experiment:
     def from_dict(cls, data: Mapping[str, Any]) -> Experiment:
         return cls(
             experiment_id=data["id"], name=data["name"], placement=data["placement"],
-            arms=tuple(Arm(a["name"], a["strategy"], float(a["share"])) for a in data["arms"]),
+            arms=tuple(Arm.from_dict(a) for a in data["arms"]),
             status=data["status"], created_at=float(data["created_at"]),
             started_at=data.get("started_at"), stopped_at=data.get("stopped_at"),
             shipped_arm=data.get("shipped_arm"), results=data.get("results"))
@@ -154,8 +187,8 @@ def customer_unit(customer_id: str) -> str:
 
 def new_experiment(name: Any, placement: Any, arms: Any, now: float) -> Experiment:
     """A draft experiment, checked: a name, a placement (or "*"), 2 to 5 arms
-    [{"name", "strategy", "share"}] with unique names, known strategies and positive shares
-    (scaled to sum to 100)."""
+    [{"name", "strategy", "share"}, and "config" for a config arm] with unique names, known
+    strategies and positive shares (scaled to sum to 100)."""
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME \
             or any(ord(c) < 32 for c in name):
         raise ExperimentError(f"an experiment's name is 1 to {MAX_NAME} printable characters, "
@@ -199,7 +232,23 @@ def _arm(n: int, item: Any) -> Arm:
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 100:
         raise ExperimentError(f"arms[{n}].share is a positive share of the traffic (up to "
                               f"100), got {share!r}")
-    return Arm(name, strategy, float(share))
+    return Arm(name, strategy, float(share), _blend(n, strategy, item.get("config")))
+
+
+def _blend(n: int, strategy: str, raw: Any) -> tuple[tuple[str, float | bool], ...]:
+    """A config arm's blend, every field (recommender.blend); no config for other arms."""
+    if strategy != CONFIG:
+        if raw is not None:
+            raise ExperimentError(f"arms[{n}].config is for a config arm only (strategy "
+                                  f"{strategy!r} has none)")
+        return ()
+    if not isinstance(raw, Mapping):
+        raise ExperimentError(f"arms[{n}].config must be an object of blend weights (empty: "
+                              f"the default blend), got {raw!r}")
+    try:
+        return tuple(sorted(blend_weights(raw).items()))
+    except BlendError as error:
+        raise ExperimentError(f"arms[{n}].config: {error}") from None
 
 
 # ---- stored ------------------------------------------------------------------------------
@@ -332,10 +381,10 @@ async def ship_experiment(redis: aioredis.Redis, shop_id: str, experiment_id: st
 async def serve_strategy(redis: aioredis.Redis, shop_id: str, placement: str,
                          strategy: str) -> None:
     """Serve `placement` (or "*": every placement, replacing their own) with `strategy`;
-    "chosen" goes back to the shop's model."""
-    if placement not in (*PLACEMENTS, ALL) or strategy not in STRATEGIES:
+    "chosen" goes back to the shop's model (a config arm's blend is served by shipping it)."""
+    if placement not in (*PLACEMENTS, ALL) or strategy not in SERVABLE:
         raise ExperimentError(f"placement must be one of {', '.join(PLACEMENTS)} or *, and "
-                              f"strategy one of {', '.join(STRATEGIES)}")
+                              f"strategy one of {', '.join(SERVABLE)}")
     await _write(redis, shop_id, None, None, (placement, strategy))
 
 
@@ -372,7 +421,7 @@ async def _write(redis: aioredis.Redis, shop_id: str, experiment_id: str | None,
                     runs = RUNNING in (found.status, changed.status)
                     if changed.status == SHIPPED and found.status != SHIPPED:
                         serve = (changed.placement,
-                                 changed.arm(str(changed.shipped_arm)).strategy)
+                                 changed.arm(str(changed.shipped_arm)).serves)
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
                 if changed is not None:
                     pipe.hset(records, changed.experiment_id, json.dumps(changed.to_dict()))

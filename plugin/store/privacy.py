@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from plugin.store import keys
 from plugin.store.browsing import browsing_history
 from plugin.store.connection import text
+from plugin.store.experiments import arm_for, list_experiments
 from plugin.store.models import load_model
 from plugin.store.order import email_customer_id, stored_order
 from plugin.store.records import iter_orders
@@ -134,8 +135,9 @@ async def export_customer(
 ) -> dict[str, Any]:
     """Everything held about one customer, JSON-ready: their stored orders (normalised), the
     raw webhook events and dead letters that mention them, the browsing and widget clicks of
-    the visitors linked to them and their own clicks, and the served model's row for them
-    (the products it holds as purchased). The catalog is not personal data."""
+    the visitors linked to them and their own clicks, the experiment arms they are pinned in,
+    and the served model's row for them (the products it holds as purchased). The catalog is
+    not personal data."""
     subject = await find_subject(redis, shop_id, customer_id, email, order_ids)
     visitors = await linked_visitors(redis, shop_id, customer_id)
     return {
@@ -154,9 +156,23 @@ async def export_customer(
             {"visitor_id": visitor, "placement": click.placement,
              "product_id": click.product_id, "at": click.at}
             for visitor, click in await clicks_held(redis, shop_id, customer_id, visitors)],
+        "experiments": await _experiment_arms(redis, shop_id, customer_id),
         "model": await _model_row(redis, shop_id, customer_id),
         "not_personal": NOT_PERSONAL,
     }
+
+
+async def _experiment_arms(redis: aioredis.Redis, shop_id: str, customer_id: str
+                           ) -> list[dict[str, Any]]:
+    """The experiments the customer is pinned in, with the arm that pin puts them in."""
+    found = await list_experiments(redis, shop_id)
+    async with redis.pipeline(transaction=False) as pipe:
+        for experiment in found:
+            pipe.hget(keys.experiment_pins(shop_id, experiment.experiment_id), customer_id)
+        units = await pipe.execute()
+    return [{"experiment_id": e.experiment_id, "name": e.name,
+             "arm": arm_for(e, text(unit)).name}
+            for e, unit in zip(found, units, strict=True) if unit is not None][::-1]
 
 
 async def store_data_request(

@@ -119,6 +119,16 @@ def test_forms_need_the_csrf_token_and_say_what_is_wrong(store: Store, shop: New
         twice = [client.post("/admin/experiments/stop", data={
             "csrf": csrf, "experiment_id": experiment_id}) for _ in range(2)]
         assert twice[0].status_code == 409 and "only a running experiment" in twice[0].text
+        arms = {"csrf": csrf, "name": "blend", "placement": "home", "arm_name_0": "A",
+                "arm_strategy_0": "chosen", "arm_share_0": "50", "arm_name_1": "B",
+                "arm_strategy_1": "config", "arm_share_1": "50"}
+        unreadable = client.post("/admin/experiments", data={**arms, "arm_config_1": "own"})
+        assert unreadable.status_code == 400 and "arm B: a blend is written" in unreadable.text
+        blended = client.post("/admin/experiments", data={
+            **arms, "arm_config_1": "nurture_trending=1, nurture_own=0"}, follow_redirects=True)
+        assert blended.status_code == 200
+        assert "the shop&#39;s model with a fixed blend (nurture_own=0, nurture_trending=1)" \
+            in blended.text
 
 
 def test_another_shops_experiment_is_not_found(store: Store, make_shop: Any,

@@ -151,3 +151,48 @@ def test_recommendation_calls_answer_with_their_arm(http: httpx.Client, trained:
 
 def arm_index_of(experiment: dict[str, Any], unit: str) -> int:
     return arm_index(Experiment.from_dict(experiment), unit)
+
+
+def test_a_config_arm_serves_the_model_with_its_blend(http: httpx.Client, shop: NewShop,
+                                                      doc: dict[str, Any]) -> None:
+    """Customers 1 and 2 bought 4 and 5 only; 9 sells most. The chosen blend puts their own
+    products first, the config arm that weighs trending alone puts 9 first; shipped, it serves
+    every call of the placement. (A customer stays in their first visitor's arm: one each.)"""
+    send_orders(http, shop, [*(order_payload(n, 1 + n % 2, [4, 5]) for n in range(1, 5)),
+                             *(order_payload(n, n, [9, n % 3 + 1]) for n in range(10, 25))])
+    assert train(http, shop).status_code == 200
+    trending_only = {"nurture_own": 0, "nurture_taste": 0, "nurture_trending": 1}
+    experiment = made(http, shop, doc, "home", [
+        {"name": "A", "strategy": "chosen", "share": 50},
+        {"name": "B", "strategy": "config", "share": 50, "config": trending_only}])
+    arm_b = experiment["arms"][1]
+    assert arm_b["config"]["nurture_trending"] == 1 and arm_b["config"]["discovery_taste"] == 1
+    step(http, shop, doc, experiment["id"], "start")
+    path = "/recommendations/customers/{customer_id}"
+    visitors = {"AB"[arm_index_of(experiment, f"v:{v}")]: v for v in map(str, range(40))}
+    first = {}
+    for customer, (arm, visitor) in enumerate(sorted(visitors.items()), start=1):
+        body = call(http, shop, "GET", path, doc, ids={"customer_id": str(customer)},
+                    params={"visitor_id": visitor}).json()
+        assert body["arm"] == arm
+        first[arm] = body["items"][0]
+    assert first["A"]["product_id"] in ("4", "5") and first["A"]["reason"] == "buy_again"
+    assert first["B"]["product_id"] == "9" and first["B"]["reason"] == "personal"
+    shipped = step(http, shop, doc, experiment["id"], "ship", json={"arm": "B"})
+    assert shipped.status_code == 200, shipped.text
+    serving = call(http, shop, "GET", "/experiments", doc).json()["serving"]
+    assert serving["home"].startswith("config:{")
+    after = call(http, shop, "GET", path, doc, ids={"customer_id": "1"}).json()
+    assert after["items"][0]["product_id"] == "9" and "experiment" not in after
+
+
+@pytest.mark.parametrize(("arm", "says"), [
+    ({"name": "B", "strategy": "config", "share": 50}, "config must be an object"),
+    ({"name": "B", "strategy": "config", "share": 50, "config": {"factors": 9}}, "not factors"),
+    ({"name": "B", "strategy": "holdout", "share": 50, "config": {}}, "for a config arm only"),
+])
+def test_a_bad_config_arm_is_refused(http: httpx.Client, shop: NewShop, doc: dict[str, Any],
+                                     arm: dict[str, Any], says: str) -> None:
+    response = call(http, shop, "POST", "/experiments", doc, json={
+        "name": "blend", "placement": "home", "arms": [AB[0], arm]})
+    assert response.status_code == 400 and says in response.json()["detail"]

@@ -15,6 +15,13 @@ import pytest
 from plugin.api.privacy import parse_email, parse_order_ids
 from plugin.store import keys
 from plugin.store.events import Event
+from plugin.store.experiment_data import pin_customer
+from plugin.store.experiments import (
+    arm_for,
+    create_experiment,
+    new_experiment,
+    start_experiment,
+)
 from plugin.store.fields import PayloadError
 from plugin.store.order import LineItem, Order
 from plugin.store.privacy import store_data_request
@@ -153,6 +160,7 @@ DATA = f"{SHOPS}/customers/{{customer_id}}/data"
 CUSTOMER = f"{SHOPS}/customers/{{customer_id}}"
 ANN_EMAIL = "Ann.Privacy@example.com"
 GUEST_ORDER = 90_001  # ann's guest checkout: found by her e-mail
+IN_EXPERIMENT: dict[str, dict[str, str]] = {}  # by shop: ann's experiment and arm
 
 
 @pytest.fixture
@@ -184,6 +192,19 @@ def trained(http: httpx.Client, store: Store, shop: NewShop) -> NewShop:
     assert browsed.status_code == 200 and browsed.json()["recorded"] == 2, browsed.text
     store.run(lambda r: record_click(r, shop_id, placement="recently_viewed", product_id="101",
                                      customer_id="1", visitor_id="v-ann", at=AT))
+    experiment = new_experiment("Bundle against none", "bundle", [
+        {"name": "A", "strategy": "chosen", "share": 50},
+        {"name": "B", "strategy": "holdout", "share": 50}], AT)
+
+    async def in_experiment(redis: Any) -> None:
+        await create_experiment(redis, shop_id, experiment)
+        await start_experiment(redis, shop_id, experiment.experiment_id, AT)
+        await pin_customer(redis, shop_id, experiment.experiment_id, "1", "v:v-ann")
+
+    store.run(in_experiment)
+    IN_EXPERIMENT[shop_id] = {"experiment_id": experiment.experiment_id,
+                              "name": experiment.name,
+                              "arm": arm_for(experiment, "v:v-ann").name}
     request = {"shop_id": 1, "shop_domain": shop.shop.domain,
                "customer": {"id": 1, "email": ANN_EMAIL}, "orders_requested": [GUEST_ORDER],
                "data_request": {"id": 4401}}
@@ -219,6 +240,7 @@ def test_every_privacy_answer_is_as_the_reference_describes(
                 for b in export["browsing"]] == [("v-ann", ["102", "101"])]
         assert {(c["visitor_id"], c["product_id"], c["at"]) for c in export["widget_clicks"]} \
             == {(None, "101", AT), ("v-ann", "101", AT)}
+        assert export["experiments"] == [IN_EXPERIMENT[trained.shop.shop_id]]
     stranger = http.get(url(trained, "customers/nobody/data"), headers=key)
     assert stranger.json()["email"] is None and stranger.json()["orders"] == []
     assert stranger.json()["browsing"] == stranger.json()["widget_clicks"] == []
@@ -230,6 +252,7 @@ def test_every_privacy_answer_is_as_the_reference_describes(
     again = http.delete(url(trained, "customers/1"), headers=key)  # nothing left: no new model
     assert again.json()["erased"]["model_version"] is None
     assert schema_errors(doc, "DELETE", CUSTOMER, again) == []
+    assert http.get(url(trained, "customers/1/data"), headers=key).json()["experiments"] == []
     other = auth(make_shop())
     for method, template, path in (("GET", REQUEST, "privacy/requests/4401"),
                                    ("GET", DATA, "customers/1/data"),

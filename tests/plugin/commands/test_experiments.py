@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from plugin.commands.experiments import format_results, parse_arm
+from plugin.commands.experiments import format_results, parse_arm, with_blends
 from plugin.store.shops import NewShop
 from tests.helpers import eventually, order_payload, send_orders, train
 from tests.plugin.commands.conftest import Cli
@@ -27,6 +27,41 @@ def test_an_arm_is_name_strategy_and_share() -> None:
                                                  "share": 25.0}
     with pytest.raises(ValueError, match="NAME:STRATEGY:SHARE"):
         parse_arm("B:holdout")
+
+
+def test_a_config_arm_takes_its_blend() -> None:
+    arms = [parse_arm("A:chosen:50"), parse_arm("B:config:25"), parse_arm("C:config:25")]
+    found = with_blends(arms, ["B:nurture_own=0,repeat_model=true"])
+    assert found[0] == arms[0] and "config" not in found[0]
+    assert found[1]["config"] == {"nurture_own": 0.0, "repeat_model": True}
+    assert found[2]["config"] == {}  # the default blend
+    with pytest.raises(ValueError, match="names no config arm: A"):
+        with_blends(arms, ["A:nurture_own=0"])
+    with pytest.raises(ValueError, match="NAME:FIELD=VALUE"):
+        with_blends(arms, ["nurture_own=0"])
+    with pytest.raises(ValueError, match=r"--config B: .*name=value"):
+        with_blends(arms, ["B:nurture_own"])
+
+
+def test_a_config_arm_is_made_and_shipped(cli: Cli, trained: NewShop) -> None:
+    shop_id = trained.shop.shop_id
+    made = cli("experiments", "create", shop_id, "--name", "defaults", "--placement", "home",
+               "--arm", "A:chosen:50", "--arm", "B:config:50", "--config",
+               "B:nurture_trending=2")
+    assert made.returncode == 0, made.stderr
+    arm = made.json()["arms"][1]
+    assert arm["strategy"] == "config" and arm["config"]["nurture_trending"] == 2.0
+    bad = cli("experiments", "create", shop_id, "--name", "x", "--placement", "home",
+              "--arm", "A:chosen:50", "--arm", "B:config:50", "--config", "B:factors=3")
+    assert bad.returncode == 1 and "not factors" in bad.stderr
+    experiment_id = made.json()["id"]
+    cli("experiments", "start", shop_id, experiment_id)
+    shipped = cli("experiments", "ship", shop_id, experiment_id, "--arm", "B")
+    assert shipped.returncode == 0 and "now serves arm B: config:{" in shipped.stdout
+    serving = cli("experiments", "list", shop_id).json()["serving"]
+    assert '"nurture_trending":2.0' in serving["home"]
+    with pytest.raises(SystemExit):  # argparse: a blend is served by shipping its arm
+        cli("experiments", "serve", shop_id, "home", "config")
 
 
 def test_make_run_read_stop_and_ship(cli: Cli, http: httpx.Client, trained: NewShop) -> None:

@@ -22,6 +22,7 @@ from plugin.store.experiments import (
     ExperimentError,
     arm_for,
     arm_index,
+    blend_of,
     create_experiment,
     edit_draft,
     get_experiment,
@@ -216,6 +217,43 @@ def test_shipping_an_arm_serves_its_strategy_on_the_placement(store: Store,
     assert shop.serving == (("cart", "popularity"),)
     assert serving_strategy(shop.serving, "cart") == "popularity"
     assert serving_strategy(shop.serving, "bundle") == "chosen"
+
+
+def test_a_config_arm_keeps_its_whole_blend_and_ships_it(store: Store,
+                                                         make_shop: Any) -> None:
+    shop_id = make_shop().shop.shop_id
+    experiment = made(store, shop_id, "home", [
+        {"name": "A", "strategy": "chosen", "share": 50},
+        {"name": "B", "strategy": "config", "share": 50, "config": {"nurture_own": 0.5}}])
+    arm = experiment.arms[1]
+    assert dict(arm.blend)["nurture_own"] == 0.5 and dict(arm.blend)["cart_neighbours"] == 1.0
+    assert blend_of(arm.serves) == dict(arm.blend) and blend_of("popularity") is None
+    assert Experiment.from_dict(json.loads(json.dumps(experiment.to_dict()))) == experiment
+    assert experiment.arms[0].serves == "chosen" and "config" not in experiment.to_dict()[
+        "arms"][0]
+
+    async def work(redis: aioredis.Redis) -> Any:
+        await start_experiment(redis, shop_id, experiment.experiment_id, NOW)
+        await stop_experiment(redis, shop_id, experiment.experiment_id, NOW + 1)
+        await ship_experiment(redis, shop_id, experiment.experiment_id, "B")
+        with pytest.raises(ExperimentError, match="strategy one of chosen, popularity, holdout"):
+            await serve_strategy(redis, shop_id, "home", "config")
+        return await get_shop(redis, shop_id)
+
+    shop = store.run(work)
+    assert shop.serving == (("home", arm.serves),)
+    assert blend_of(serving_strategy(shop.serving, "home")) == dict(arm.blend)
+
+
+@pytest.mark.parametrize(("arm", "says"), [
+    ({"name": "B", "strategy": "config", "share": 50, "config": [1]}, "must be an object"),
+    ({"name": "B", "strategy": "config", "share": 50, "config": {"nurture_own": -1}},
+     r"arms\[1\].config: nurture_own is a weight"),
+    ({"name": "B", "strategy": "popularity", "share": 50, "config": {}}, "config arm only"),
+])
+def test_a_config_arm_needs_a_blend_and_only_it_has_one(arm: dict[str, Any], says: str) -> None:
+    with pytest.raises(ExperimentError, match=says):
+        draft("home", [AB[0], arm])
 
 
 def test_every_placement_shipped_at_once_and_back(store: Store, make_shop: Any) -> None:
