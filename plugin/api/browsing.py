@@ -155,7 +155,8 @@ VISITOR_ID = Param("visitor_id", visitor(), "path")
                 "empty for a visitor without views. `inspired_by_browsing`: products the "
                 "model links to their recent views (reason browsing, `because` the views), "
                 "never one they viewed, filled with trending products. Both hold the events "
-                "sent just before.",
+                "sent just before. The list is the widget placement of the same name: in an "
+                "experiment running on it, the visitor's arm answers (`experiment`, `arm`).",
     params=(VISITOR_ID, Param("kind", string("Which list (default recently_viewed).",
                                              lists.RECENTLY_VIEWED, enum=list(KIND_NAMES))),
             LIMIT),
@@ -176,7 +177,7 @@ async def visitor_recommendations(request: Request, shop: Shop) -> Response:
         query = await lists.inspired_by_browsing(cache, shop.shop_id, token, limit)
     else:
         raise BadRequest(f"kind must be {' or '.join(KIND_NAMES)}, got {kind!r}")
-    return await answer_response(request, shop, query)
+    return await answer_response(request, shop, query, placement=kind, visitor=token)
 
 
 routes = [

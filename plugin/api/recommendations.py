@@ -73,16 +73,18 @@ WORKER_TRAINING_SECONDS = 900.0  # a waiting train call gives the worker this lo
 async def answer_response(
     request: Request, shop: Shop, query: Query,
     build: Callable[[], Awaitable[Query]] | None = None, placement: str | None = None,
+    visitor: str | None = None,
 ) -> Response:
     """The answer to `query` (built by `build` when it needs the customer's history: `query`
     then only names it), encoded once and kept until what it was made of changes. A call
     answered for a widget placement is in the experiment running on it when it names a
-    visitor or a customer, and served with the placement's strategy
-    (plugin.engine.experiments)."""
+    visitor (`visitor`, else ?visitor_id=) or a customer, and served with the placement's
+    strategy (plugin.engine.experiments)."""
     cache = request.app.state.cache
     assignment = None
     if placement is not None and shop.experiments:
-        assignment = await assign(cache, shop, placement, _visitor(request), query.customer)
+        assignment = await assign(cache, shop, placement, visitor or _visitor(request),
+                                  query.customer)
     strategy = CHOSEN if placement is None else served_by(shop, placement, assignment)
 
     async def make() -> bytes:

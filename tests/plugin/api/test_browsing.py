@@ -17,9 +17,10 @@ import pytest
 from plugin.api.browsing import MAX_EVENTS
 from plugin.store import keys
 from plugin.store.api_keys import create_key
+from plugin.store.experiments import arm_for, create_experiment, new_experiment, start_experiment
 from plugin.store.shops import NewShop
 from tests.conftest import Store
-from tests.helpers import auth
+from tests.helpers import auth, eventually
 from tests.openapi_check import reference, schema_errors, undocumented
 
 EVENTS = "/api/v1/shops/{shop_id}/events"
@@ -235,3 +236,35 @@ def test_erasing_the_linked_customer_erases_the_visitors_history(
     assert erased.status_code == 200, erased.text
     assert history(store, shop) == [] and history(store, shop, "v-2") == [b"102"]
     assert ids(listed(http, shop, "recently_viewed")) == []
+
+
+def test_the_lists_answer_with_the_visitors_arm(http: httpx.Client, store: Store,
+                                                 trained_shop: NewShop) -> None:
+    """An experiment on recently_viewed: the visitor in the path is the unit, so a visitor in
+    the holdout arm gets an empty list and one in the chosen arm their views; the other list
+    is in no experiment."""
+    shop, doc = trained_shop, reference(http)
+    experiment = new_experiment("recent or none", "recently_viewed", [
+        {"name": "A", "strategy": "chosen", "share": 50},
+        {"name": "B", "strategy": "holdout", "share": 50}], time.time())
+
+    async def run(redis: Any) -> None:
+        await create_experiment(redis, shop.shop.shop_id, experiment)
+        await start_experiment(redis, shop.shop.shop_id, experiment.experiment_id, time.time())
+
+    store.run(run)
+    visitors = {arm_for(experiment, f"v:w-{n}").name: f"w-{n}" for n in range(40)}
+    for arm, visitor in visitors.items():
+        assert send(http, shop, views("101", "103"), visitor=visitor).status_code == 200
+
+        def answered(visitor: str = visitor) -> dict[str, Any]:
+            found = listed(http, shop, "recently_viewed", visitor=visitor).json()
+            assert found.get("arm") is not None  # the shop's new experiment reached the server
+            return dict(found)
+
+        body = eventually(answered)
+        assert (body["experiment"], body["arm"]) == (experiment.experiment_id, arm)
+        assert [i["product_id"] for i in body["items"]] == ([] if arm == "B" else ["103", "101"])
+        assert schema_errors(doc, "GET", VISITOR, listed(http, shop, "recently_viewed",
+                                                         visitor=visitor)) == []
+        assert "arm" not in listed(http, shop, "inspired_by_browsing", visitor=visitor).json()
