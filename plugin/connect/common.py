@@ -21,7 +21,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -41,8 +41,10 @@ from plugin.store.shops import (
     rotate_webhook_secret,
     shop_by_domain,
 )
-from webhooks.backfill import Page, PageSource, run_backfill
-from webhooks.http import FetchError, PlatformHttp
+from plugin.web.landing import api_key_part, landing_page
+from webhooks import backfill
+from webhooks.backfill import PageSource, Stages
+from webhooks.http import PlatformHttp
 
 log = logging.getLogger(__name__)
 
@@ -211,46 +213,14 @@ async def free_shop_id(redis: aioredis.Redis, domain: str) -> str:
 
 # --- the history import --------------------------------------------------------------------
 
-async def import_history(redis: aioredis.Redis, http: PlatformHttp, shop_id: str,
-                         source: PageSource) -> None:
-    """The shop's order history and catalog, with progress in the connection's record; stops
-    at once when the shop is disconnected meanwhile."""
-    shop = await get_shop(redis, shop_id)
-    if shop is None or shop.uninstalled_at is not None:
-        return
-    seen = 0
-
-    async def pages(http: PlatformHttp, shop: Shop, cursor: str | None) -> AsyncIterator[Page]:
-        nonlocal seen
-        async for page in source(http, shop, cursor):
-            current = await get_shop(redis, shop.shop_id)
-            if current is None or current.uninstalled_at is not None:
-                return  # disconnected: no more API calls
-            seen += len(page.orders)
-            await record(redis, shop.shop_id, stage="importing", orders=seen,
-                         total="" if page.total is None else page.total)
-            yield page
-
-    await record(redis, shop_id, stage="importing", orders=0, error="")
-    try:
-        await run_backfill(redis, http, shop, pages)
-    except (FetchError, ValueError) as error:
-        log.warning("import of shop %r after connecting stopped: %s", shop_id, error)
-        await record(redis, shop_id, stage="import stopped", error=str(error))
-        return
-    current = await get_shop(redis, shop_id)
-    if current is None or current.uninstalled_at is not None:
-        return  # disconnected meanwhile: what the disconnect recorded stays
-    await record(redis, shop_id, stage="done", orders=seen)
+IMPORT_STAGES = Stages(running="importing", stopped="import stopped")
 
 
 def start_import(tasks: set[asyncio.Task[None]], redis: aioredis.Redis, http: PlatformHttp,
                  shop_id: str, source: PageSource) -> None:
-    """Run `import_history` after the answer, keeping a reference until it ends."""
-    task = asyncio.create_task(import_history(redis, http, shop_id, source),
-                               name=f"import-{shop_id}")
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    """Import the shop's history from `source` after the answer (webhooks.backfill), its
+    progress in the connection's record."""
+    backfill.start_import(tasks, redis, http, shop_id, source, record, IMPORT_STAGES)
 
 
 # --- the landing page ----------------------------------------------------------------------
@@ -286,51 +256,14 @@ def landing(shop: Shop, title: str, api_key: str | None, login_link: str | None,
     """What the owner sees once the platform approved: the import's progress, our webhooks,
     the API key (a new shop's, shown once), a one-time link to the dashboard and how the
     widgets reach the storefront (`storefront_step`, HTML)."""
-    link = progress_link(shop.shop_id)
-    key_part = "" if api_key is None else (
-        "<h2>Your API key</h2><p>Shown only this once; keep it somewhere safe:</p>"
-        f"<p><code id='api-key'>{html.escape(api_key)}</code></p>")
-    login_part = "" if not login_link else (
-        f"<li>See what it earns: <a id='dashboard' target='_blank' rel='noopener' "
-        f"href='{html.escape(login_link)}'>open your "
-        "dashboard</a> (this link works once, for 15 minutes).</li>")
-    heading = f"{'Connected' if new else 'Connected again'}: {html.escape(title)} " \
-              f"store {html.escape(shop.domain)}"
-    response = HTMLResponse(f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{heading}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}}
-progress{{width:100%}} code{{background:#f3f3f3;padding:.1rem .3rem;word-break:break-all}}
-</style></head>
-<body><h1>{heading}</h1>
-<p>Shop id <code id="shop-id">{html.escape(shop.shop_id)}</code>.</p>
-<h2>What happens next</h2>
-<ol>
-<li>Your order history and catalog are imported now:
- <span id="stage">starting</span> <span id="count"></span><br>
- <progress id="bar" max="1"></progress></li>
-<li>Webhooks: <span id="hooks">being created</span>. New orders arrive by themselves from
- now on; recommendations are trained about half a minute after the import.</li>
-<li>{storefront_step}</li>
-{login_part}
-</ol>
-{key_part}
-<script>
-(function poll() {{
-  fetch({json.dumps(link)}).then(function (r) {{ return r.json(); }}).then(function (p) {{
-    document.getElementById("stage").textContent = p.stage || "starting";
-    var n = Number(p.orders || 0), total = Number(p.total || 0);
-    document.getElementById("count").textContent = total ? n + " of " + total + " orders"
-      : (n ? n + " orders" : "");
-    document.getElementById("hooks").textContent = (p.hooks || []).length
-      ? (p.hooks || []).length + " created" : "being created";
-    var bar = document.getElementById("bar");
-    if (total) {{ bar.max = total; bar.value = n; }}
-    if (p.stage === "done") {{ bar.max = 1; bar.value = 1; return; }}
-    setTimeout(poll, 1000);
-  }}).catch(function () {{ setTimeout(poll, 3000); }});
-}})();
-</script></body></html>""")
-    response.headers["Cache-Control"] = "no-store"  # it may hold the API key
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    login_part = [] if not login_link else [
+        f"See what it earns: <a id='dashboard' target='_blank' rel='noopener' "
+        f"href='{html.escape(login_link)}'>open your dashboard</a> (this link works once, for "
+        "15 minutes)."]
+    heading = f"{'Connected' if new else 'Connected again'}: {title} store {shop.domain}"
+    return landing_page(
+        heading, f'<p>Shop id <code id="shop-id">{html.escape(shop.shop_id)}</code>.</p>', [
+            'Webhooks: <span id="hooks">being created</span>. New orders arrive by themselves '
+            "from now on; recommendations are trained about half a minute after the import.",
+            storefront_step, *login_part], progress_link(shop.shop_id), api_key_part(api_key))
+

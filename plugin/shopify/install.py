@@ -29,7 +29,6 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -45,7 +44,7 @@ from plugin.store.shops import PlatformAccess, Shop, add_shop, get_shop, reinsta
 from plugin.store.urls import safe_http_url
 from plugin.web.body import decode_json
 from webhooks import shopify
-from webhooks.backfill import Page, run_backfill
+from webhooks.backfill import Stages, start_import
 from webhooks.http import FetchError, PlatformHttp
 
 log = logging.getLogger(__name__)
@@ -244,38 +243,12 @@ async def progress(redis: aioredis.Redis, shop_id: str) -> dict[str, str]:
             (await redis.hgetall(keys.shopify_install(shop_id))).items()}
 
 
-async def backfill(redis: aioredis.Redis, http: PlatformHttp, shop_id: str) -> None:
-    """The shop's order history and catalog, with progress for the landing page; stops at
-    once when the app is uninstalled meanwhile."""
-    shop = await get_shop(redis, shop_id)
-    if shop is None or shop.uninstalled_at is not None:
-        return
-    seen = 0
-
-    async def pages(http: PlatformHttp, shop: Shop, cursor: str | None) -> AsyncIterator[Page]:
-        nonlocal seen
-        async for page in shopify.backfill_pages(http, shop, cursor):
-            current = await get_shop(redis, shop.shop_id)
-            if current is None or current.uninstalled_at is not None:
-                return  # uninstalled: no more Admin API calls
-            seen += len(page.orders)
-            await set_progress(redis, shop.shop_id, stage="backfilling", orders=seen,
-                               total="" if page.total is None else page.total)
-            yield page
-
-    await set_progress(redis, shop_id, stage="backfilling", orders=0)
-    try:
-        await run_backfill(redis, http, shop, pages)
-    except (FetchError, ValueError) as error:
-        log.warning("backfill of shop %r after install stopped: %s", shop_id, error)
-        await set_progress(redis, shop_id, stage="backfill stopped", error=str(error))
-        return
-    await set_progress(redis, shop_id, stage="done", orders=seen)
+BACKFILL_STAGES = Stages(running="backfilling", stopped="backfill stopped")
 
 
 def start_backfill(tasks: set[asyncio.Task[None]], redis: aioredis.Redis, http: PlatformHttp,
                    shop_id: str) -> None:
-    """Run `backfill` after the answer, keeping a reference until it ends."""
-    task = asyncio.create_task(backfill(redis, http, shop_id), name=f"backfill-{shop_id}")
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    """Import the shop's order history and catalog after the answer (webhooks.backfill), its
+    progress for the landing page."""
+    start_import(tasks, redis, http, shop_id, shopify.backfill_pages, set_progress,
+                 BACKFILL_STAGES)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
-import json
 import time
 from typing import Any
 
@@ -31,6 +30,7 @@ from plugin.shopify.app_config import APP_HOME_PATH, CALLBACK_PATH, INSTALL_PATH
 from plugin.shopify.auth import ShopifyAuthError, check_query, session_claims
 from plugin.store.models import current_model_info
 from plugin.store.shops import shop_by_domain
+from plugin.web.landing import api_key_part, landing_page
 from plugin.web.problems import problem
 from webhooks.http import FetchError
 
@@ -190,7 +190,6 @@ def _page(settings: Settings, shop_id: str, domain: str, api_key: str | None,
     response = _landing(settings, shop_id, domain, api_key, new)
     response.headers["Content-Security-Policy"] = (
         f"frame-ancestors https://{domain} https://admin.shopify.com;")
-    response.headers["Cache-Control"] = "no-store"  # it may hold the API key
     return response
 
 
@@ -199,10 +198,9 @@ def _landing(settings: Settings, shop_id: str, domain: str, api_key: str | None,
     expires = int(time.time()) + PROGRESS_LINK_SECONDS
     link = (f"{PROGRESS_PATH}?shop={shop_id}&exp={expires}"
             f"&sig={progress_signature(settings, shop_id, expires)}")
-    key_part = "" if api_key is None else (
-        "<h2>Your API key</h2><p>Shown only this once; keep it somewhere safe (a new one: "
-        f"<code>shopreco shops new-api-key {html.escape(shop_id)}</code>):</p>"
-        f"<p><code id='api-key'>{html.escape(api_key)}</code></p>")
+    key_part = api_key_part(api_key, (
+        " (a new one: <code>shopreco shops new-api-key "
+        f"{html.escape(shop_id)}</code>)"))
     title = "shopreco is installed" if new else "shopreco is connected"
     embed_step = ("in <em>Online Store → Themes → Customize → App embeds</em> turn on "
                   "<strong>shopreco widgets</strong>;")
@@ -211,41 +209,15 @@ def _landing(settings: Settings, shop_id: str, domain: str, api_key: str | None,
                     f"{settings.shopify_client_id}/embed")
         embed_step = (f'<a id="activate" href="{html.escape(activate)}">turn on the '
                       "<strong>shopreco widgets</strong> app embed</a> in your theme;")
-    return HTMLResponse(f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}}
-progress{{width:100%}} code{{background:#f3f3f3;padding:.1rem .3rem}}</style></head>
-<body><h1>{title} on {html.escape(domain)}</h1>
-<h2>What happens next</h2>
-<ol>
-<li>Your order history and catalog are imported now:
- <span id="stage">starting</span> <span id="count"></span><br>
- <progress id="bar" max="1"></progress></li>
-<li>Recommendations are trained about half a minute after the import; new orders arrive by
- themselves from now on.</li>
-<li>See what they earn: open shopreco from <em>Apps</em> in your Shopify admin; it opens your
- dashboard, signed in by Shopify.</li>
-<li>Show them on your store: {embed_step} then add the blocks <em>Bought together</em>,
- <em>Customers also bought</em>, <em>Complete your order</em>, <em>Picked for you</em> and
- <em>Buy it again</em> where you want them (<em>Add block</em> in the theme editor). No theme
- code is edited.</li>
-</ol>
-{key_part}
-<script>
-(function poll() {{
-  fetch({json.dumps(link)}).then(function (r) {{ return r.json(); }}).then(function (p) {{
-    document.getElementById("stage").textContent = p.stage || "starting";
-    var n = Number(p.orders || 0), total = Number(p.total || 0);
-    document.getElementById("count").textContent = total ? n + " of " + total + " orders"
-      : (n ? n + " orders" : "");
-    var bar = document.getElementById("bar");
-    if (total) {{ bar.max = total; bar.value = n; }}
-    if (p.stage === "done") {{ bar.max = 1; bar.value = 1; return; }}
-    setTimeout(poll, 1000);
-  }}).catch(function () {{ setTimeout(poll, 3000); }});
-}})();
-</script></body></html>""")
+    return landing_page(f"{title} on {domain}", "", [
+        "Recommendations are trained about half a minute after the import; new orders arrive "
+        "by themselves from now on.",
+        "See what they earn: open shopreco from <em>Apps</em> in your Shopify admin; it opens "
+        "your dashboard, signed in by Shopify.",
+        f"Show them on your store: {embed_step} then add the blocks <em>Bought together</em>, "
+        "<em>Customers also bought</em>, <em>Complete your order</em>, <em>Picked for "
+        "you</em> and <em>Buy it again</em> where you want them (<em>Add block</em> in the "
+        "theme editor). No theme code is edited."], link, key_part)
 
 
 routes = [

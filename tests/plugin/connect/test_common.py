@@ -17,7 +17,7 @@ from plugin.store.order import LineItem, Order
 from plugin.store.records import mark_uninstalled
 from plugin.store.shops import PlatformAccess, Shop, get_shop
 from tests.conftest import Store, settings_for
-from webhooks.backfill import Page
+from webhooks.backfill import Page, import_with_progress
 from webhooks.http import FetchError, PlatformHttp
 
 
@@ -113,7 +113,8 @@ def test_the_import_notes_its_progress_and_ends_done(store: Store) -> None:
     async def run(redis: aioredis.Redis) -> dict[str, object]:
         http = PlatformHttp()
         try:
-            await common.import_history(redis, http, shop.shop_id, source)
+            await import_with_progress(redis, http, shop.shop_id, source, common.record,
+                                       common.IMPORT_STAGES)
         finally:
             await http.aclose()
         return await common.connection(redis, shop.shop_id)
@@ -143,8 +144,10 @@ def test_the_import_stops_when_the_shop_is_disconnected_or_the_platform_fails(
         http_redis.append(redis)
         http = PlatformHttp()
         try:
-            await common.import_history(redis, http, stopped.shop_id, uninstalling)
-            await common.import_history(redis, http, failing.shop_id, broken)
+            await import_with_progress(redis, http, stopped.shop_id, uninstalling, common.record,
+                                       common.IMPORT_STAGES)
+            await import_with_progress(redis, http, failing.shop_id, broken, common.record,
+                                       common.IMPORT_STAGES)
         finally:
             await http.aclose()
         return (await common.connection(redis, stopped.shop_id),

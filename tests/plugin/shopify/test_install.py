@@ -30,6 +30,8 @@ from tests.plugin.shopify.conftest import (
     registered,
     signed_query,
 )
+from webhooks import shopify
+from webhooks.backfill import import_with_progress
 from webhooks.http import PlatformHttp
 
 
@@ -130,7 +132,9 @@ def test_uninstall_stops_everything_and_a_reinstall_resumes(
         assert widget["items"] == []
     calls = len(fake.calls)
     http = PlatformHttp()
-    store.run(lambda r: installing.backfill(r, http, shop.shop_id))
+    store.run(lambda r: import_with_progress(r, http, shop.shop_id, shopify.backfill_pages,
+                                             installing.set_progress,
+                                             installing.BACKFILL_STAGES))
     store.run(lambda r: http.aclose())
     assert len(fake.calls) == calls  # no Admin API call for an uninstalled shop
     assert store.run(lambda r: r.hlen(keys.orders(shop.shop_id))) == 2  # data kept
