@@ -150,13 +150,17 @@ RETUNE_GROWTH = 1.25
 
 async def train_shop(redis: aioredis.Redis, shop_id: str, lock_wait: float = 600.0,
                      tuning_seconds: float = TUNING_BUDGET_SECONDS,
-                     retune: bool = False) -> ModelInfo:
+                     retune: bool = False, if_marked: bool = False) -> ModelInfo:
     """Train the shop's model from every stored order and make it the one that serves. Its
     strategy and hyperparameters are chosen on its own history (recommender.tuning) within
     `tuning_seconds`, or reused from the serving model while that choice is recent (see
-    RETUNE_AFTER_SECONDS and RETUNE_GROWTH) unless `retune`."""
+    RETUNE_AFTER_SECONDS and RETUNE_GROWTH) unless `retune`. With `if_marked` (a trainer
+    that found the shop due), only if it is still marked for retraining once the lock is
+    held: another trainer may have trained it meanwhile (NothingToTrain)."""
     async with model_lock(redis, shop_id, lock_wait):
         dirty_mark = await redis.hget(keys.train_dirty(shop_id), "last")
+        if if_marked and dirty_mark is None:
+            raise NothingToTrain(f"shop {shop_id!r} was trained meanwhile")
         read_at = time.time()
         started = time.perf_counter()
         lines, n_orders = await load_lines(redis, shop_id)
@@ -238,7 +242,7 @@ class AutoTrainer:
             if await self.is_due(shop_id):
                 try:
                     await train_shop(self.redis, shop_id, lock_wait=0,
-                                     tuning_seconds=self.tuning_seconds)
+                                     tuning_seconds=self.tuning_seconds, if_marked=True)
                     trained.append(shop_id)
                 except (NothingToTrain, TimeoutError) as error:
                     log.info("auto-train of %s skipped: %s", shop_id, error)

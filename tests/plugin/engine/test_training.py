@@ -272,6 +272,21 @@ def test_a_shop_that_is_training_is_not_trained_twice_at_once(
         store.run(work)
 
 
+def test_a_trainer_that_found_a_shop_due_skips_it_once_another_trained_it(
+        store: Store, make_shop: Any) -> None:
+    """Two trainers saw the shop due; the second takes the lock after the first trained it:
+    the mark is gone, so it does not train the shop a second time."""
+    shop_id = shop_with(store, make_shop, basket_orders(12))
+    store.run(lambda r: r.hset(keys.train_dirty(shop_id), mapping={"first": "1", "last": "1"}))
+    store.run(lambda r: train_shop(r, shop_id, lock_wait=0, tuning_seconds=0, if_marked=True))
+    with pytest.raises(NothingToTrain, match="trained meanwhile"):
+        store.run(lambda r: train_shop(r, shop_id, lock_wait=0, tuning_seconds=0,
+                                       if_marked=True))
+    assert store.run(lambda r: r.get(keys.model_sequence(shop_id))) == b"1"
+    store.run(lambda r: train_shop(r, shop_id, lock_wait=0, tuning_seconds=0))  # asked: trains
+    assert store.run(lambda r: r.get(keys.model_sequence(shop_id))) == b"2"
+
+
 # ---- the auto-trainer ------------------------------------------------------------------------
 # On a database of its own (SELECT 1 of the session's Redis): the test server's auto-trainer
 # works on database 0, and an auto-trainer looks at every registered shop.
