@@ -22,9 +22,16 @@ from tests.conftest import ClusterStore, LiveServer
 from tests.helpers import auth, bundle_orders, eventually, send_orders, train
 from tests.plugin.api.test_lifecycle import (  # noqa: F401  (fixtures and tests run here too)
     small_shop,
+    test_a_customers_spend_has_their_shops_currency_digits,
+    test_a_shop_without_orders_answers_zeros_and_nulls,
+    test_future_as_of_raises_churn_risk,
     test_metrics_of_a_small_shop,
+    test_mixed_currencies_are_reported_apart,
+    test_one_customer_with_stage_scores_and_dates,
+    test_retention_over_a_period,
     test_shops_see_only_their_own_customers,
     test_stages_count_every_customer_once,
+    test_unknown_customer_is_404,
 )
 from tests.plugin.api.test_privacy import (  # noqa: F401
     customers,
