@@ -32,6 +32,11 @@ class Secret:
         return bool(self._value)
 
 
+# The longest SHOPRECO_REDIS_WAIT_MS: WAIT must end within the Redis client's socket timeout
+# (plugin.store.connection.SOCKET_TIMEOUT, 2 s), or the client would drop the connection.
+MAX_REDIS_WAIT_MS = 1500
+
+
 class ConfigError(ValueError):
     """A setting has a value the plugin cannot use; the message names the variable."""
 
@@ -132,6 +137,12 @@ class Settings:
     ecwid_client_secret: Secret = field(default_factory=lambda: Secret(""))
     ecwid_oauth_url: str = "https://my.ecwid.com"
     ecwid_api_url: str = "https://app.ecwid.com/api/v3"
+    # Failover without loss (plugin.store.events): a webhook is answered 200 only once this
+    # many replicas of the Redis node holding its shop's stream acknowledged the append (Redis
+    # WAIT, within redis_wait_ms); fewer in time: 503, and the platform's retry is deduplicated.
+    # 0 (the default) waits for none: the master's own write (and fsync) is enough.
+    redis_wait_replicas: int = 0
+    redis_wait_ms: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -194,6 +205,10 @@ class Settings:
             ecwid_client_secret=Secret(env.get("SHOPRECO_ECWID_CLIENT_SECRET") or ""),
             ecwid_oauth_url=_base_url(env, "SHOPRECO_ECWID_OAUTH_URL", cls.ecwid_oauth_url),
             ecwid_api_url=_base_url(env, "SHOPRECO_ECWID_API_URL", cls.ecwid_api_url),
+            redis_wait_replicas=_at_most(env, "SHOPRECO_REDIS_WAIT_REPLICAS", _int(
+                env, "SHOPRECO_REDIS_WAIT_REPLICAS", cls.redis_wait_replicas, 0), 16),
+            redis_wait_ms=_at_most(env, "SHOPRECO_REDIS_WAIT_MS", _int(
+                env, "SHOPRECO_REDIS_WAIT_MS", cls.redis_wait_ms, 1), MAX_REDIS_WAIT_MS),
         )
 
 

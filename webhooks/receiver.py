@@ -60,7 +60,13 @@ async def receive(request: Request) -> Response:
         api_version=delivery.api_version,
         order=json_bytes(order) if order is not None else b"",  # orjson writes dataclasses
     )
-    stream_id = await intake.append(redis, shop.shop_id, event)
+    settings = request.app.state.settings
+    replication = intake.Replication(settings.redis_wait_replicas, settings.redis_wait_ms)
+    try:
+        stream_id = await intake.append(redis, shop.shop_id, event, replication)
+    except intake.NotReplicated as error:
+        return problem(503, f"the webhook is stored but not yet on enough Redis replicas "
+                            f"({error}); retry it: a retry is not counted twice")
     status = "accepted" if stream_id else "duplicate"
     return _answer({"status": status, "shop_id": shop.shop_id, "event_id": stream_id})
 

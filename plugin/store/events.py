@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 import weakref
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
+from redis.exceptions import ClusterError, RedisClusterException, RedisError
 
 from plugin.store import keys
 from plugin.store.connection import text
@@ -107,12 +110,35 @@ def fallback_delivery_id(topic: str, body: bytes) -> str:
     return "sha256:" + hashlib.sha256(topic.encode() + b"\n" + body).hexdigest()
 
 
-async def append(redis: aioredis.Redis, shop_id: str, event: Event) -> str | None:
+@dataclass(frozen=True)
+class Replication:
+    """How many replicas must acknowledge an append before it is answered (Redis WAIT), and
+    how long to wait for them (milliseconds); settings redis_wait_replicas, redis_wait_ms."""
+
+    replicas: int
+    timeout_ms: int = 1000
+
+
+class NotReplicated(RedisError):
+    """Fewer replicas than asked acknowledged the append in time. The event is stored on the
+    master (and counts as accepted there); answer 503: the platform's retry is then either
+    told "duplicate" once a replica has it too, or, if a failover lost it, stored again."""
+
+    def __init__(self, acknowledged: int, wanted: Replication) -> None:
+        super().__init__(f"{acknowledged} of {wanted.replicas} replica(s) acknowledged the "
+                         f"append within {wanted.timeout_ms} ms")
+        self.acknowledged = acknowledged
+
+
+async def append(redis: aioredis.Redis, shop_id: str, event: Event,
+                 replication: Replication | None = None) -> str | None:
     """Store the event durably; its stream id, or None if this delivery was already accepted.
 
     Appends made at the same time share one round trip (see GroupCommit); a RedisError
-    reaches every caller whose append was in the failed round trip."""
-    stream_id = await _group_commit(redis).append(shop_id, event)
+    reaches every caller whose append was in the failed round trip. With `replication`, the
+    append returns only once that many replicas acknowledged it (else NotReplicated)."""
+    wanted = replication if replication is not None and replication.replicas > 0 else None
+    stream_id = await _group_commit(redis).append(shop_id, event, wanted)
     return text(stream_id) if stream_id else None
 
 
@@ -121,6 +147,7 @@ class _Waiting:
     shop_id: str
     event: Event
     future: asyncio.Future[Any]
+    replication: Replication | None = None
 
 
 class GroupCommit:
@@ -141,6 +168,10 @@ class GroupCommit:
     reaches every caller of its batch; an error reply of a shop's call (its script failed
     midway: the deliveries before the failure are stored) reaches that shop's callers, whose
     platforms then retry and are told "duplicate" for what was stored.
+
+    When a delivery asks for replicas (Replication: SHOPRECO_REDIS_WAIT_REPLICAS), its batch is
+    followed by one Redis WAIT per node, on the connection its appends went over, and a
+    delivery whose node's replicas did not acknowledge in time gets NotReplicated.
     """
 
     MAX_IN_FLIGHT = 4
@@ -151,8 +182,10 @@ class GroupCommit:
         self._scheduled = False
         self._flushes: set[asyncio.Task[None]] = set()
 
-    async def append(self, shop_id: str, event: Event) -> Any:
-        waiting = _Waiting(shop_id, event, asyncio.get_running_loop().create_future())
+    async def append(self, shop_id: str, event: Event,
+                     replication: Replication | None = None) -> Any:
+        waiting = _Waiting(shop_id, event, asyncio.get_running_loop().create_future(),
+                           replication)
         self._queue.append(waiting)
         self._schedule()
         return await waiting.future
@@ -178,20 +211,28 @@ class GroupCommit:
         for waiting in batch:
             by_shop.setdefault(waiting.shop_id, []).append(waiting)
         groups = list(by_shop.values())
+        wanted = _strongest(batch)
+        acks: list[int] = []
         try:
-            replies = await self._send(groups)
+            if wanted is None:
+                replies = await self._send(groups)
+            else:
+                replies, acks = await _send_replicated(self.redis, groups, wanted)
         except Exception as error:  # RedisError: the round trip failed, for all of them
             replies = [error] * len(groups)
         except BaseException:  # cancelled: the loop is closing
             for waiting in batch:
                 waiting.future.cancel()
             raise
-        for group, reply in zip(groups, replies, strict=True):
+        for number, (group, reply) in enumerate(zip(groups, replies, strict=True)):
             for n, waiting in enumerate(group):
                 if waiting.future.done():  # its request was cancelled
                     continue
                 if isinstance(reply, Exception):
                     waiting.future.set_exception(reply)
+                elif waiting.replication and acks[number] < waiting.replication.replicas:
+                    waiting.future.set_exception(NotReplicated(acks[number],
+                                                               waiting.replication))
                 else:
                     waiting.future.set_result(reply[n])
 
@@ -215,7 +256,10 @@ class GroupCommit:
             return list(await pipe.execute(raise_on_error=False))
 
 
-def _append_call(group: list[_Waiting]) -> tuple[list[str], list[Arg]]:
+Call = tuple[list[str], list[Arg]]  # the append script's keys and arguments
+
+
+def _append_call(group: list[_Waiting]) -> Call:
     """Keys and arguments of the append script for one shop's waiting deliveries."""
     shop_id = group[0].shop_id
     script_keys = [keys.events(shop_id), keys.stats(shop_id)]
@@ -224,6 +268,112 @@ def _append_call(group: list[_Waiting]) -> tuple[list[str], list[Arg]]:
         script_keys.append(keys.seen_delivery(shop_id, waiting.event.delivery_id))
         argv.append(packed_fields(waiting.event.fields()))
     return script_keys, argv
+
+
+def _strongest(batch: list[_Waiting]) -> Replication | None:
+    """The WAIT that satisfies every delivery of the batch (None: none asked for one)."""
+    asked = [waiting.replication for waiting in batch if waiting.replication is not None]
+    if not asked:
+        return None
+    return Replication(max(r.replicas for r in asked), max(r.timeout_ms for r in asked))
+
+
+async def _send_replicated(redis: aioredis.Redis, groups: list[list[_Waiting]],
+                           wanted: Replication) -> tuple[list[Any], list[int]]:
+    """The batch's append calls, then WAIT on the same connection: per shop its reply and how
+    many replicas acknowledged it.
+
+    WAIT counts the replicas that have every write of *its own connection* so far, so each
+    node's calls and their WAIT go over one connection: a plain pipeline on a single Redis;
+    on a cluster, one pipeline per node straight to that node (the node that holds each
+    shop's slot in the client's map), so one WAIT per node serves the whole batch. A call the
+    node refuses (MOVED after a failover, a broken connection) fails its shop's deliveries
+    (503, the platform retries) and lets the client learn the new map. A node that did not
+    know the script gets it and runs those calls (with their WAIT) once more."""
+    calls = [_append_call(group) for group in groups]
+    replies: list[Any] = [None] * len(calls)
+    acks = [0] * len(calls)
+    todo = list(range(len(calls)))
+    for attempt in range(2):
+        if isinstance(redis, RedisCluster):
+            done = await _cluster_round(redis, [calls[n] for n in todo], wanted)
+        else:
+            done = await _single_round(redis, [calls[n] for n in todo], wanted)
+        for n, (reply, acked) in zip(todo, done, strict=True):
+            replies[n], acks[n] = reply, acked
+        todo = [n for n in todo if missing(replies[n])]
+        if not todo or attempt == 1:
+            break
+        await _APPEND.load(redis)
+    return replies, acks
+
+
+def _evalsha(call: Call) -> tuple[Any, ...]:
+    script_keys, argv = call
+    return ("EVALSHA", _APPEND.sha, len(script_keys), *script_keys, *argv)
+
+
+async def _single_round(redis: aioredis.Redis, calls: list[Call], wanted: Replication
+                        ) -> list[tuple[Any, int]]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for call in calls:
+            pipe.execute_command(*_evalsha(call))
+        pipe.execute_command("WAIT", wanted.replicas, wanted.timeout_ms)
+        *replies, acked = await pipe.execute(raise_on_error=False)
+    count = acked if isinstance(acked, int) else 0
+    return [(reply, count) for reply in replies]
+
+
+async def _cluster_round(redis: RedisCluster, calls: list[Call], wanted: Replication
+                         ) -> list[tuple[Any, int]]:
+    by_node: dict[str, tuple[ClusterNode, list[int]]] = {}
+    try:
+        await redis.initialize()  # at once unless a failure made the client forget the map
+        for n, (script_keys, _argv) in enumerate(calls):
+            node = redis.get_node_from_key(script_keys[0])
+            if node is None:
+                raise ClusterError(f"no Redis node holds {script_keys[0]!r}")
+            by_node.setdefault(node.name, (node, []))[1].append(n)
+    except RedisClusterException as error:  # no node holds a slot (mid-failover): 503
+        raise ClusterError(f"the Redis Cluster's map is not known: {error}") from error
+    done: list[tuple[Any, int]] = [(None, 0)] * len(calls)
+    rounds = [_node_round(node, [calls[n] for n in numbers], wanted)
+              for node, numbers in by_node.values()]
+    for (_node, numbers), result in zip(by_node.values(), await asyncio.gather(*rounds),
+                                        strict=True):
+        for n, answer in zip(numbers, result, strict=True):
+            done[n] = answer
+    refused = [calls[n][0][0] for n, (reply, _acked) in enumerate(done)
+               if isinstance(reply, RedisError) and not missing(reply)]
+    if refused and not _relearning:
+        task = asyncio.create_task(_relearn(redis, refused[0]))
+        _relearning.add(task)
+        task.add_done_callback(_relearning.discard)
+    return done
+
+
+_relearning: set[asyncio.Task[None]] = set()
+
+
+async def _relearn(redis: RedisCluster, key: str) -> None:
+    """After a node refused a call (MOVED, a broken connection): one keyed command through the
+    client, which follows MOVED or learns the cluster's map anew (in the background: the
+    refused deliveries are answered 503 meanwhile, and their retries find the new master)."""
+    with contextlib.suppress(RedisError, RedisClusterException):
+        await redis.exists(key)
+
+
+async def _node_round(node: ClusterNode, calls: list[Call], wanted: Replication
+                      ) -> list[tuple[Any, int]]:
+    commands = [PipelineCommand(n, *_evalsha(call)) for n, call in enumerate(calls)]
+    commands.append(PipelineCommand(len(calls), "WAIT", wanted.replicas, wanted.timeout_ms))
+    try:
+        await node.execute_pipeline(commands)
+    except RedisError as error:  # the connection could not be made or written to
+        return [(error, 0)] * len(calls)
+    acked = commands[-1].result
+    count = acked if isinstance(acked, int) else 0
+    return [(command.result, count) for command in commands[:-1]]
 
 
 _group_commits: weakref.WeakKeyDictionary[aioredis.Redis, GroupCommit] = \

@@ -176,3 +176,35 @@ def test_a_bad_cluster_url_is_refused_at_start_without_its_password(url: str) ->
     with pytest.raises(ConfigError, match="REDIS_URL") as refused:
         Settings.from_env({"REDIS_URL": url})
     assert "secret-pw" not in str(refused.value)
+
+
+# ---- waiting for Redis replicas before answering a webhook (issue 20) ------------------------
+
+
+def test_waiting_for_replicas_is_off_by_default_and_in_the_example_file() -> None:
+    assert (Settings().redis_wait_replicas, Settings().redis_wait_ms) == (0, 1000)
+    example = Settings.from_env(read_env_file(EXAMPLE))
+    assert (example.redis_wait_replicas, example.redis_wait_ms) == (0, 1000)
+    text = EXAMPLE.read_text()
+    assert "SHOPRECO_REDIS_WAIT_REPLICAS" in text and "SHOPRECO_REDIS_WAIT_MS" in text
+
+
+def test_waiting_for_replicas_is_read() -> None:
+    settings = Settings.from_env({"SHOPRECO_REDIS_WAIT_REPLICAS": "1",
+                                  "SHOPRECO_REDIS_WAIT_MS": "250"})
+    assert (settings.redis_wait_replicas, settings.redis_wait_ms) == (1, 250)
+    assert Settings.from_env({"SHOPRECO_REDIS_WAIT_REPLICAS": "",
+                              "SHOPRECO_REDIS_WAIT_MS": ""}).redis_wait_replicas == 0
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("SHOPRECO_REDIS_WAIT_REPLICAS", "-1", "must be at least 0, got -1"),
+    ("SHOPRECO_REDIS_WAIT_REPLICAS", "17", "must be at most 16, got 17"),
+    ("SHOPRECO_REDIS_WAIT_REPLICAS", "one", "must be an integer, got 'one'"),
+    ("SHOPRECO_REDIS_WAIT_MS", "0", "must be at least 1, got 0"),
+    ("SHOPRECO_REDIS_WAIT_MS", "1501", "must be at most 1500, got 1501"),
+])
+def test_a_bad_replica_wait_is_refused_naming_the_variable(name: str, value: str,
+                                                           message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{name} {message}$"):
+        Settings.from_env({name: value})

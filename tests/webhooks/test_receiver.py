@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
+
 from plugin.store import keys
+from tests.conftest import LiveServer, settings_for
 from tests.helpers import body_of, order_payload, shopify_headers
 from tests.webhooks.test_shopify import PROBLEM, event_count, post
 
@@ -87,3 +90,30 @@ def test_a_repeated_header_counts_with_its_first_value(http, shop, store) -> Non
     first_stranger = http.post("/webhooks/shopify", content=body, headers=[
         *others, ("X-Shopify-Shop-Domain", stranger), ("X-Shopify-Shop-Domain", mine)])
     assert first_stranger.status_code == 404 and stranger in first_stranger.json()["detail"]
+
+
+# ---- SHOPRECO_REDIS_WAIT_REPLICAS: answered only once replicas have the event ---------------
+
+
+def test_without_the_replicas_asked_for_a_webhook_is_503_stored_once_and_retried_safely(
+        store, shop) -> None:
+    """The embedded Redis has no replica: with one asked for, the webhook is answered 503 with
+    Retry-After (the platform retries), stored once; the retry is not counted twice; with the
+    setting off (the default) the same delivery is answered at once, as a duplicate."""
+    body = body_of(order_payload(43, 7, [101]))
+    headers = shopify_headers(shop.shop.domain, secret_of(shop), body,
+                              webhook_id=uuid.uuid4().hex)
+    waiting = settings_for(store, run_worker=False, redis_wait_replicas=1, redis_wait_ms=50)
+    with LiveServer(waiting) as url, httpx.Client(base_url=url, timeout=60) as client:
+        refused = [post(client, body, headers) for _ in range(2)]
+    for answer in refused:
+        assert answer.status_code == 503 and answer.headers["content-type"] == PROBLEM
+        assert answer.headers["retry-after"] == "5"
+        assert "0 of 1 replica(s) acknowledged" in answer.json()["detail"]
+    with LiveServer(settings_for(store, run_worker=False)) as url, \
+            httpx.Client(base_url=url, timeout=60) as client:
+        answered = post(client, body, headers)
+    assert answered.status_code == 200 and answered.json()["status"] == "duplicate"
+    assert event_count(store, shop.shop.shop_id) == 1
+    stats = store.run(lambda r: r.hgetall(keys.stats(shop.shop.shop_id)))
+    assert (stats[b"accepted"], stats[b"duplicates"]) == (b"1", b"2")

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from plugin.store import keys
-from plugin.store.events import Event, append, fallback_delivery_id
+from plugin.store.events import Event, NotReplicated, Replication, append, fallback_delivery_id
 from tests.conftest import Store
 from tests.helpers import body_of, order_payload
 from webhooks import shopify
@@ -242,3 +242,80 @@ def test_appends_of_several_shops_at_once_reach_each_shops_own_stream(
     assert None not in ids
     assert all(len(set(ids[n::3])) == 4 for n in range(3))  # each shop's entries distinct
     assert lengths == [4, 4, 4] and accepted == [4, 4, 4]
+
+
+# ---- waiting for replicas (Redis WAIT, settings redis_wait_replicas / redis_wait_ms) ---------
+
+
+def test_without_the_replicas_asked_for_the_append_is_not_replicated_yet_stored_once(
+    store: Store, make_shop: Any
+) -> None:
+    """The embedded Redis has no replica: WAIT 1 answers 0, so every append of the batch is
+    refused with NotReplicated (the receiver's 503), yet stored once; the platform's retry is
+    then a duplicate, refused the same way until a replica has it, and never counted twice."""
+    shop_id = make_shop().shop.shop_id
+    wanted = Replication(1, 50)
+
+    async def work(redis: aioredis.Redis) -> tuple[list[Any], Any, dict[bytes, bytes], int]:
+        first = await asyncio.gather(*(append(redis, shop_id, delivery(n, f"d-{n}"), wanted)
+                                       for n in range(5)), return_exceptions=True)
+        retried = await asyncio.gather(append(redis, shop_id, delivery(0, "d-0"), wanted),
+                                       return_exceptions=True)
+        return (first, retried[0], await redis.hgetall(keys.stats(shop_id)),
+                await redis.xlen(keys.events(shop_id)))
+
+    first, retried, stats, length = store.run(work)
+    assert all(isinstance(outcome, NotReplicated) and outcome.acknowledged == 0
+               for outcome in first), first
+    assert "0 of 1 replica(s) acknowledged the append within 50 ms" in str(first[0])
+    assert isinstance(retried, NotReplicated)
+    assert length == 5 and (stats[b"accepted"], stats[b"duplicates"]) == (b"5", b"1")
+
+
+def test_zero_replicas_asked_for_is_the_plain_append(store: Store, make_shop: Any) -> None:
+    shop_id = make_shop().shop.shop_id
+
+    async def work(redis: aioredis.Redis) -> tuple[int, list[str | None]]:
+        sent = counting_round_trips(redis)
+        ids = [await append(redis, shop_id, delivery(1), Replication(0, 50)),
+               await append(redis, shop_id, delivery(2), None)]
+        return len(sent), ids
+
+    round_trips, ids = store.run(work)
+    assert None not in ids and round_trips == 2  # one EVALSHA each, no pipeline, no WAIT
+
+
+def test_one_wait_serves_a_batch_of_several_shops_in_one_round_trip(
+    store: Store, make_shop: Any
+) -> None:
+    """The batch's appends and one WAIT on one connection: one pipeline. Only the delivery that
+    asked for a replica is refused; the others in the batch are answered with their ids."""
+    shops = [make_shop().shop.shop_id for _ in range(3)]
+
+    async def work(redis: aioredis.Redis) -> tuple[int, list[Any]]:
+        await append(redis, shops[0], delivery(-1))  # the script is loaded
+        sent = counting_round_trips(redis)
+        outcomes = await asyncio.gather(*(append(redis, shops[n % 3], delivery(n),
+                                                 Replication(1, 20) if n == 0 else None)
+                                          for n in range(8)), return_exceptions=True)
+        return len(sent), outcomes
+
+    round_trips, outcomes = store.run(work)
+    assert round_trips == 1
+    assert isinstance(outcomes[0], NotReplicated)
+    assert all(isinstance(stream_id, str) for stream_id in outcomes[1:]), outcomes
+
+
+def test_a_node_without_the_script_gets_it_and_the_batch_still_waits(
+    store: Store, make_shop: Any
+) -> None:
+    shop_id = make_shop().shop.shop_id
+
+    async def work(redis: aioredis.Redis) -> tuple[Any, int]:
+        await redis.script_flush()
+        outcome = await asyncio.gather(append(redis, shop_id, delivery(1), Replication(1, 20)),
+                                       return_exceptions=True)
+        return outcome[0], await redis.xlen(keys.events(shop_id))
+
+    outcome, length = store.run(work)
+    assert isinstance(outcome, NotReplicated) and length == 1
