@@ -35,6 +35,7 @@ from plugin.engine.refresh_ahead import RefreshAhead
 from plugin.shopify import routes as shopify_routes
 from plugin.store.cache import ShopCache
 from plugin.store.connection import open_redis
+from plugin.store.health import HealthProbe, mode_of
 from plugin.store.migrations import migrate
 from plugin.web.auth import ApiRateLimit
 from plugin.web.problems import problem
@@ -49,9 +50,12 @@ log = logging.getLogger(__name__)
 
 
 async def health(request: Request) -> Response:
-    """Redis answers; `process` tells which web process of `serve --workers N` this is."""
-    await request.app.state.redis.ping()
-    return JSONResponse({"status": "ok", "process": os.getpid()})
+    """The store's state (plugin.store.health), 503 with a reason when it cannot serve;
+    `process` tells which web process of `serve --workers N` this is."""
+    found = await request.app.state.health.check()
+    body = {"status": "ok" if found.ok else "fail", "process": os.getpid(), "redis": found.redis}
+    return JSONResponse(body if found.ok else {**body, "reason": found.reason},
+                        status_code=200 if found.ok else 503)
 
 
 async def storage_unavailable(request: Request, exc: Exception) -> Response:
@@ -69,6 +73,7 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             app.state.redis = redis
             app.state.http = http
             app.state.cache = ShopCache(redis)
+            app.state.health = HealthProbe(redis, mode_of(settings))
             RefreshAhead(app.state.cache).attach()
             app.state.ingestor = Ingestor(
                 redis, http=http, claim_idle_ms=settings.claim_idle_seconds * 1000
