@@ -1,7 +1,7 @@
 """On a real Redis Cluster (tests/cluster.py: 3 masters and 3 replicas on loopback, started
 for this module only): shops spread over slots and nodes, a whole ingest -> train -> serve ->
-erase run without a cross-slot command, and the end-to-end, privacy and lifecycle tests run
-again, their bodies unchanged, with `store` and `base_url` on the cluster. (Workers killed
+erase run without a cross-slot command, and the end-to-end, privacy, lifecycle and experiments
+tests run again, their bodies unchanged, with `store` and `base_url` on the cluster. (Workers killed
 mid-replay on the cluster: tests/test_cluster_kill.py, apart, as this module's server ingests
 every shop's events.)"""
 
@@ -20,6 +20,13 @@ from plugin.store.erasure import erase_shop
 from plugin.store.shops import NewShop, get_shop, shop_by_domain, shop_ids
 from tests.conftest import ClusterStore, LiveServer
 from tests.helpers import auth, bundle_orders, eventually, send_orders, train
+from tests.plugin.api.test_experiments import (  # noqa: F401
+    doc,
+    test_a_config_arm_serves_the_model_with_its_blend,
+    test_recommendation_calls_answer_with_their_arm,
+    test_run_stop_and_ship,
+    trained,
+)
 from tests.plugin.api.test_lifecycle import (  # noqa: F401  (fixtures and tests run here too)
     small_shop,
     test_a_customers_spend_has_their_shops_currency_digits,
@@ -49,6 +56,11 @@ from tests.plugin.store.test_erasure import (  # noqa: F401
     test_events_after_shop_redact_in_the_same_batch_bring_nothing_back,
     test_shop_redact_removes_every_key_and_index_entry_of_the_shop,
     test_worker_keeps_ingesting_other_shops_after_a_shop_redact,
+)
+from tests.plugin.store.test_experiments import (  # noqa: F401
+    test_a_config_arm_keeps_its_whole_blend_and_ships_it,
+    test_one_running_experiment_per_placement,
+    test_stopping_takes_it_out_and_its_kept_results_stay,
 )
 from tests.plugin.store.test_privacy import (  # noqa: F401
     test_an_export_holds_the_browsing_and_clicks_of_their_visitors_until_erased,
