@@ -307,6 +307,8 @@ def calls(shop_api_key: str, widget_key: str, products: list[str], customers: li
                     query += f"&customer_id={customer}"
             elif placement in {"buy_again", "customer", "home"}:
                 query += f"&customer_id={customer}"
+            elif placement in {"recently_viewed", "inspired_by_browsing"}:  # the script's id
+                query += f"&visitor_id=bench-visitor-{i}&product_id={product}"
             paths.append(f"/widgets/v1/recommendations?{query}")
         result.append(Call(f"widget {placement}", "GET", paths))
     return result
