@@ -46,7 +46,7 @@ def arm_figures(experiment: Experiment, found: ExperimentData, index: int,
     in_currency = {c: sum(1 for o in orders if o.currency == c) for c in currencies}
     converted = len({o.unit for o in orders})
     return {
-        "name": arm.name, "strategy": arm.strategy, **arm.to_dict(), "share": arm.share,
+        **arm.to_dict(),  # name, strategy, share (and a config arm's blend)
         "visitors": visitors, "impressions": impressions, "clicks": clicks,
         "add_to_carts": found.count(index, "add_to_cart"),
         "clicked": found.count(index, "clicked"), "added": found.count(index, "added"),
