@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as aioredis
 
@@ -45,6 +45,9 @@ async def running_workers(
         asyncio.create_task(Reconciler(redis, http, settings.reconcile_minutes * 60).run(stop),
                             name="shopreco-woocommerce-reconcile"),
     ]
+    reported: set[str] = set()
+    for task in tasks:  # a loop that ends early says so at once, not only at shutdown
+        task.add_done_callback(_report_early_end(stop, reported))
     try:
         yield
     finally:
@@ -53,7 +56,19 @@ async def running_workers(
         for task in pending:
             task.cancel()
         for task in done:
-            if not task.cancelled() and task.exception() is not None:
+            if not task.cancelled() and task.exception() is not None \
+                    and task.get_name() not in reported:
                 log.error("worker %s failed: %r", task.get_name(), task.exception())
         if own_http:
             await http.aclose()
+
+
+def _report_early_end(stop: asyncio.Event, reported: set[str]
+                      ) -> Callable[[asyncio.Task[None]], None]:
+    def report(task: asyncio.Task[None]) -> None:
+        if stop.is_set() or task.cancelled():
+            return
+        reported.add(task.get_name())
+        log.error("worker %s ended before it was told to stop: %r", task.get_name(),
+                  task.exception())
+    return report

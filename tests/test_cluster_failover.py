@@ -21,6 +21,7 @@ append is refused for want of an acknowledgement, and its retry is counted once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import shutil
 import signal
@@ -37,6 +38,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from redis.asyncio.cluster import ClusterNode
 from redis.cluster import RedisCluster
 
 from plugin.config import Secret, Settings
@@ -155,6 +157,19 @@ def plan(secrets: dict[str, str], seed: int = 20) -> tuple[list[Webhook], list[W
     return webhooks, sends
 
 
+def stream_state(client: RedisCluster, shop_id: str) -> str:
+    """What a failure message shows of a shop's stream: its last id, its group and the first
+    pending entries (who holds them, how long idle), the orders stored."""
+    try:
+        stream: Any = client.xinfo_stream(keys.events(shop_id))
+        return (f"{shop_id}: last id {stream['last-generated-id']!r}, "
+                f"groups {client.xinfo_groups(keys.events(shop_id))}, "
+                f"pending {client.xpending_range(keys.events(shop_id), GROUP, '-', '+', 3)}, "
+                f"orders {client.hlen(keys.orders(shop_id))}")
+    except redis.RedisError as error:
+        return f"{shop_id}: {error!r}"
+
+
 def drained(client: RedisCluster, shop_id: str) -> bool:
     try:
         stream: Any = client.xinfo_stream(keys.events(shop_id))
@@ -212,6 +227,38 @@ def test_an_append_its_replica_did_not_acknowledge_is_refused_and_its_retry_coun
     assert retried is None and length == 2  # a duplicate: stored once
 
 
+def test_a_connection_closed_under_the_batch_is_a_refused_append(
+        failover_cluster: Cluster, work_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """redis-py's cluster client closes every connection, those in use too, when a failover
+    makes it learn the map anew: a batch caught that way fails with AttributeError. The
+    append is refused as Redis being away (the receiver's 503, the platform retries), never
+    another error (a 500), and the retry is stored."""
+    store = ClusterStore(failover_cluster, Settings(data_dir=work_dir,
+                                                    redis_url=Secret(failover_cluster.url)))
+    shop_id = "closed-under"
+    execute_pipeline = ClusterNode.execute_pipeline
+    calls = {"n": 0}
+
+    async def closed_once(self: ClusterNode, commands: Any) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise AttributeError("'NoneType' object has no attribute 'writelines'")
+        return await execute_pipeline(self, commands)
+
+    monkeypatch.setattr(ClusterNode, "execute_pipeline", closed_once)
+
+    async def work(client: Any) -> tuple[Any, Any, int]:
+        event = Event("shopify", "orders/create", "closed-1", b"{}")
+        refused = await asyncio.gather(append(client, shop_id, event, Replication(1, 1000)),
+                                       return_exceptions=True)
+        retried = await append(client, shop_id, event, Replication(1, 1000))
+        return refused[0], retried, await client.xlen(keys.events(shop_id))
+
+    refused, retried, length = store.run(work)
+    assert isinstance(refused, redis.exceptions.ConnectionError), refused
+    assert isinstance(retried, str) and length == 1
+
+
 def test_a_killed_master_loses_no_webhook_answered_2xx_and_counts_none_twice(
         failover_cluster: Cluster, work_dir: Path) -> None:
     cluster = failover_cluster
@@ -256,7 +303,10 @@ def test_a_killed_master_loses_no_webhook_answered_2xx_and_counts_none_twice(
         finally:
             client.close()
     except AssertionError as error:
-        log = (work_dir / "serve.log").read_text()[-4000:]
+        log = (work_dir / "serve.log").read_text()[-8000:]
+        with contextlib.suppress(redis.RedisError), RedisCluster(
+                host="127.0.0.1", port=cluster.ports[0]) as look:
+            log += "\nstreams:\n" + "\n".join(stream_state(look, s) for s in secrets)
         raise AssertionError(f"{error}\nserve's log:\n{log}\nrefusals: {senders.refusals}"
                              ) from error
     finally:

@@ -134,6 +134,16 @@ class PlatformHttp:
         return random.uniform(ceiling / 2, ceiling)
 
 
+_shared: list[PlatformHttp] = []
+
+
+def shared_http() -> PlatformHttp:
+    """One PlatformHttp for the callers that bring none (made at the first call)."""
+    if not _shared:
+        _shared.append(PlatformHttp())
+    return _shared[0]
+
+
 def _safe(url: str) -> str:
     """The URL without query string or user info: those may carry credentials."""
     parsed = httpx.URL(url)

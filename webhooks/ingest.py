@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from plugin.store import keys, records
-from plugin.store.connection import text
+from plugin.store.connection import UNAVAILABLE, text
 from plugin.store.events import Event
 from plugin.store.fields import PayloadError
 from plugin.store.order import Order
@@ -45,7 +45,7 @@ from plugin.store.shops import Shop, get_shop, shop_ids
 from plugin.store.slots import read_group
 from plugin.web.body import InvalidJson
 from webhooks.adapter import Context, PlatformAdapter, parse_json
-from webhooks.http import FetchError, PlatformHttp
+from webhooks.http import FetchError, PlatformHttp, shared_http
 from webhooks.platforms import ADAPTERS
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ async def process_event(
     API (for adapters that fetch) could not be reached.
     """
     adapter = _adapter(event)
-    context = Context(redis=redis, shop=shop, http=http or _default_http())
+    context = Context(redis=redis, shop=shop, http=http or shared_http())
     await adapter.apply(context, event.topic, parse_json(event.body))
 
 
@@ -162,31 +162,24 @@ class _Held:
         self.entry_ids: list[bytes] = [entry_id for entry_id, _fields in entries]
         self.position = 0
         self.lost: set[bytes] = set()
+        self.over = False  # the batch ended (done, or given up: what is left is re-claimed)
 
     async def keep_fresh(self, redis: aioredis.Redis, consumer: str, claim_idle_ms: int) -> None:
-        """Until cancelled: every third of the claim-idle time, refresh what is still held."""
-        while True:
+        """Until the batch is over, every third of the claim-idle time: refresh what is held.
+        `over` ends it for sure: a cancel can be lost (3.11's asyncio.wait_for in redis-py),
+        and a given-up batch's entries kept fresh for ever would never be re-claimed."""
+        while not self.over:
             await asyncio.sleep(claim_idle_ms / 3000)
             held = self.entry_ids[self.position:]
-            if not held:
+            if not held or self.over:
                 return
             try:
                 lost = await _REFRESH_CLAIMS(redis, [self.stream], [GROUP, consumer, *held])
-            except RedisError as error:  # the next turn tries again
+            except Exception as error:  # the next turn tries again (see Ingestor.run)
                 log.warning("ingest: could not refresh the claims on %s (%s)", self.stream,
                             type(error).__name__)
                 continue
             self.lost.update(lost)
-
-
-_shared_http: PlatformHttp | None = None
-
-
-def _default_http() -> PlatformHttp:
-    global _shared_http
-    if _shared_http is None:
-        _shared_http = PlatformHttp()
-    return _shared_http
 
 
 def is_permanent(error: Exception) -> bool:
@@ -232,8 +225,11 @@ class Ingestor:
                 if 0 < await self.read_once(shops, block_ms) < BATCH:
                     with contextlib.suppress(TimeoutError):  # let the next ones gather
                         await asyncio.wait_for(stop.wait(), GATHER_SECONDS)
-            except RedisError as error:
+            except UNAVAILABLE as error:
                 log.warning("ingest: Redis unavailable (%s); retrying", type(error).__name__)
+                await asyncio.sleep(1.0)
+            except Exception:  # outlive anything (docs/deploy.md, Failover): it is re-claimed
+                log.exception("ingest: a round failed; retrying")
                 await asyncio.sleep(1.0)
 
     async def read_once(self, shop_ids: Sequence[str], block_ms: int | None = None) -> int:
@@ -336,7 +332,8 @@ class Ingestor:
                 processed += await self._work_through(shop_id, entries, entries_held)
             return processed
         finally:
-            for keeper in keepers:
+            for entries_held, keeper in zip(held, keepers, strict=True):
+                entries_held.over = True
                 keeper.cancel()
 
     async def _work_through(self, shop_id: str, entries: list[Any], held: _Held) -> int:
@@ -376,7 +373,7 @@ class Ingestor:
         try:
             await records.store_orders(self.redis, shop.shop_id,
                                        [entry.order for entry in run if entry.order])
-        except RedisError:
+        except UNAVAILABLE:
             raise  # not acknowledged: re-claimed once Redis is back
         except Exception as error:  # e.g. ConcurrentUpdate: each event on its own, as usual
             log.info("ingest: storing %d orders of shop %s at once failed (%s); one by one",
@@ -401,10 +398,10 @@ class Ingestor:
             if entry.error is not None:
                 raise entry.error
             assert entry.event is not None and entry.adapter is not None
-            context = Context(redis=self.redis, shop=shop, http=self.http or _default_http())
+            context = Context(redis=self.redis, shop=shop, http=self.http or shared_http())
             payload = entry.payload if entry.order is None else parse_json(entry.event.body)
             await entry.adapter.apply(context, entry.event.topic, payload)
-        except RedisError:
+        except UNAVAILABLE:
             raise  # not acknowledged: re-claimed once Redis is back
         except Exception as error:  # one bad event must not block the stream
             attempts = await self.redis.hincrby(keys.event_attempts(shop.shop_id),

@@ -27,12 +27,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from plugin.engine.training import NothingToTrain, train_shop
 from plugin.store import keys
-from plugin.store.connection import text
+from plugin.store.connection import UNAVAILABLE, text
 from plugin.store.models import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -95,9 +94,12 @@ class TrainRequests:
                 except (ValueError, KeyError, TypeError) as error:  # not one of our requests
                     log.warning("train requests: skipped an unreadable request (%s)",
                                 type(error).__name__)
-                except RedisError as error:
+                except UNAVAILABLE as error:
                     log.warning("train requests: Redis unavailable (%s); retrying",
                                 type(error).__name__)
+                    await asyncio.sleep(POLL_SECONDS)
+                except Exception:  # the loop outlives anything (webhooks.ingest.Ingestor.run)
+                    log.exception("train requests: a round failed; retrying")
                     await asyncio.sleep(POLL_SECONDS)
         finally:
             alive.cancel()
@@ -106,7 +108,7 @@ class TrainRequests:
 
     async def _keep_alive(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            with contextlib.suppress(RedisError):  # run() reports Redis being away
+            with contextlib.suppress(Exception):  # run() reports Redis being away
                 await self.redis.set(keys.TRAINER_ALIVE, "1", ex=ALIVE_SECONDS)
             await asyncio.sleep(POLL_SECONDS)
 
@@ -123,7 +125,7 @@ class TrainRequests:
             answer = {"error": "nothing to train", "message": str(error)}
         except TimeoutError as error:
             answer = {"error": "timeout", "message": str(error)}
-        except RedisError:
+        except UNAVAILABLE:
             raise
         except Exception:  # one shop's failure must not stop the worker
             log.exception("training shop %r for a training request failed", shop_id)

@@ -13,9 +13,9 @@ from typing import Any, cast
 import numpy as np
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from plugin.store import keys
+from plugin.store.connection import UNAVAILABLE
 from plugin.store.history import net_quantities
 from plugin.store.lines import parse_lines, read_records
 from plugin.store.models import ModelInfo, current_model_info, model_lock, publish_model
@@ -231,8 +231,10 @@ class AutoTrainer:
         while not stop.is_set():
             try:
                 await self.train_due_shops()
-            except RedisError as error:
+            except UNAVAILABLE as error:
                 log.warning("auto-train: Redis unavailable (%s); retrying", type(error).__name__)
+            except Exception:  # the loop outlives anything (see webhooks.ingest.Ingestor.run)
+                log.exception("auto-train: a round failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=poll)
 
@@ -246,7 +248,7 @@ class AutoTrainer:
                     trained.append(shop_id)
                 except (NothingToTrain, TimeoutError) as error:
                     log.info("auto-train of %s skipped: %s", shop_id, error)
-                except RedisError:
+                except UNAVAILABLE:
                     raise
                 except Exception:  # one shop's failure must not stop the others' training
                     log.exception("auto-train of %s failed", shop_id)

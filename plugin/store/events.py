@@ -13,6 +13,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
 from redis.exceptions import ClusterError, RedisClusterException, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from plugin.store import keys
 from plugin.store.connection import text
@@ -371,6 +372,11 @@ async def _node_round(node: ClusterNode, calls: list[Call], wanted: Replication
         await node.execute_pipeline(commands)
     except RedisError as error:  # the connection could not be made or written to
         return [(error, 0)] * len(calls)
+    except Exception as error:  # redis-py closed the connection under the call
+        # (its cluster client closes every connection, those in use too, when a failover makes
+        # it learn the map anew): the appends may or may not have run, like a broken connection
+        failed = RedisConnectionError(f"the connection was closed during the call: {error!r}")
+        return [(failed, 0)] * len(calls)
     acked = commands[-1].result
     count = acked if isinstance(acked, int) else 0
     return [(command.result, count) for command in commands[:-1]]

@@ -27,7 +27,8 @@ from time import time as _time
 from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+
+from plugin.store.connection import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,9 @@ class WindowLimit:
             stopping = stop.is_set()
             try:
                 await self.sync()
-            except RedisError as error:  # the current window's are sent at the next sync
+            except UNAVAILABLE as error:  # the current window's are sent at the next sync
                 log.warning("%s rate limit sync failed: %s", self.name, type(error).__name__)
+            except Exception:  # the loop outlives anything (see webhooks.ingest.Ingestor.run)
+                log.exception("%s rate limit sync failed", self.name)
             if stopping:
                 return

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import free_port, run_async
 from tests.platform_server import FakePlatformApi, Reply
-from webhooks.http import FetchError, PlatformHttp, retry_after_seconds
+from webhooks.http import FetchError, PlatformHttp, retry_after_seconds, shared_http
 
 
 @pytest.fixture
@@ -152,3 +152,8 @@ def test_retry_after_seconds_reads_an_http_date() -> None:
 def test_retry_after_seconds_of_a_past_date_is_zero() -> None:
     now = datetime(2015, 10, 21, 8, 0, tzinfo=UTC).timestamp()
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=now) == 0.0
+
+
+def test_callers_without_a_client_share_one() -> None:
+    assert shared_http() is shared_http()
+    assert isinstance(shared_http(), PlatformHttp)

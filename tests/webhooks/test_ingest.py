@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from plugin.engine.training import AutoTrainer, purchases_of, train_shop
 from plugin.store import keys, records
@@ -34,6 +35,7 @@ from plugin.store.fields import PayloadError
 from plugin.store.order import LineItem, Order
 from plugin.store.records import store_order
 from plugin.store.shops import NewShop, Shop
+from plugin.store.slots import read_group
 from plugin.store.tracking import record_click
 from plugin.web.responses import json_bytes
 from tests.conftest import Store, settings_for
@@ -42,6 +44,7 @@ from tests.platform_server import FakePlatformApi, Reply, fast_http, register_sh
 from tests.webhooks.test_bigcommerce import event as bigcommerce_event
 from tests.webhooks.test_bigcommerce import serve_order
 from webhooks import bigcommerce, shopify
+from webhooks import ingest as ingest_module
 from webhooks.ingest import GROUP, Ingestor, ensure_group, process_event
 
 SHOPIFY_DATA = SHARED_DATA / "webhooks" / "shopify"
@@ -599,3 +602,83 @@ def test_a_listed_shop_without_a_stream_is_skipped_by_the_housekeeping(store: St
         return await ingestor.claim_stale(dead, 0), await ingestor.housekeep(dead)
 
     assert store.run(work) == (0, 0)
+
+
+def test_the_ingest_loop_outlives_an_unexpected_error_in_a_round(
+    private: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round that fails with an error that is not Redis's (redis-py's cluster client closes
+    every connection, those in use too, when a failover makes it learn the map anew; a call
+    caught that way fails with AttributeError) is logged and the loop goes on: the events
+    appended after it are still stored."""
+    shop = register_shop(private, "shopify", "loop-" + uuid.uuid4().hex[:8], "http://127.0.0.1:9")
+    reads = {"failed": 0}
+
+    async def failing_once(*args: Any, **kwargs: Any) -> Any:
+        if not reads["failed"]:
+            reads["failed"] += 1
+            raise AttributeError("'NoneType' object has no attribute 'writelines'")
+        return await read_group(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "read_group", failing_once)
+
+    async def work(redis: aioredis.Redis) -> bytes | None:
+        stop = asyncio.Event()
+        loop = asyncio.create_task(Ingestor(redis).run(stop, block_ms=50))
+        try:
+            while not reads["failed"]:
+                await asyncio.sleep(0.01)
+            await append(redis, shop.shop_id, event(order_payload(31, 7, [301])))
+            for _ in range(300):  # the loop waits 1 s after a failed round
+                if found := await redis.hget(keys.orders(shop.shop_id), "31"):
+                    return found
+                await asyncio.sleep(0.01)
+            return None
+        finally:
+            stop.set()
+            await loop
+
+    assert private.run(work) is not None
+
+
+def test_a_given_up_batch_is_left_to_be_re_claimed_even_if_its_keeper_missed_the_cancel(
+    private: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that fails part way (Redis went away) stops refreshing its entries' claims, so
+    they go idle and are re-claimed, even when the cancel of its keeper was lost: Python
+    3.11's asyncio.wait_for (redis-py sends every command through it) drops a cancel that
+    arrives as the call completes. Here the keeper's refresh swallows the cancel that way."""
+    shop_id = register_shop(private, "shopify", "kept-" + uuid.uuid4().hex[:8],
+                            "http://127.0.0.1:9").shop_id
+    deliveries = [event(order_payload(40 + n, 9, [400 + n])) for n in range(3)]
+    refreshing = asyncio.Event()
+
+    async def fail_once_a_refresh_runs(*args: Any) -> None:
+        await refreshing.wait()
+        raise RedisConnectionError("Redis went away")
+
+    monkeypatch.setattr(records, "store_orders", fail_once_a_refresh_runs)
+
+    async def work(redis: aioredis.Redis) -> int:
+        evalsha = redis.evalsha
+
+        async def refresh_missing_a_cancel(*args: Any) -> Any:
+            if not refreshing.is_set():  # the first refresh loses the cancel
+                refreshing.set()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(0.05)
+            return await evalsha(*args)
+
+        await add_read_by(redis, shop_id, "reader", deliveries)
+        redis.evalsha = refresh_missing_a_cancel  # type: ignore[method-assign]
+        batch = Ingestor(redis, consumer="batch", claim_idle_ms=300)
+        with pytest.raises(RedisConnectionError):
+            await batch.claim_stale(shop_id, 0)
+        idle = []
+        for _ in range(2):  # a keeper still running refreshes them every 0.1 s
+            await asyncio.sleep(0.5)  # (the one that lost its cancel may once more, at first)
+            pending = await redis.xpending_range(keys.events(shop_id), GROUP, "-", "+", 10)
+            idle.append(min(int(entry["time_since_delivered"]) for entry in pending))
+        return idle[1] - idle[0]
+
+    assert private.run(work) >= 300  # nothing refreshed them between the two looks
