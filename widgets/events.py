@@ -23,7 +23,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from plugin.engine.experiments import Tagged, count_batch
-from plugin.store.browsing import ADD_TO_CART, VIEW, record_browsing
+from plugin.store.browsing import ADD_TO_CART, VIEW
 from plugin.store.experiment_data import Counted
 from plugin.store.experiments import ARM_NAME, EXPERIMENT_ID
 from plugin.store.shops import Shop
@@ -160,7 +160,7 @@ async def receive_events(request: Request, shop: Shop) -> Response:
         await record_events(redis, shop.shop_id, visitor_id, customer_id, counted)
     browsed = [(e.product_id, e.at) for e in events if e.kind in BROWSED]
     if browsed:
-        await record_browsing(redis, shop.shop_id, visitor_id, browsed)
+        await request.app.state.cache.visitors.record(shop.shop_id, visitor_id, browsed)
     if shop.experiments:
         await count_batch(request.app.state.cache, shop, visitor_id, customer_id, [
             Tagged(tag[0], tag[1], e.placement, Counted(e.event_id, e.kind))

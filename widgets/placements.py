@@ -24,7 +24,7 @@ DEFAULT_LIMIT = "4"
 MAX_PRODUCT_IDS = 50
 MAX_REMEMBERED_QUERY = 512  # bytes of a query string parse_query remembers
 # Placements made of the visitor's browsing: their answers name the history they were made
-# of, read for each call (plugin.engine.browsing), so they are never cached by a browser.
+# of (held per process, plugin.store.visitor_cache), so they are never cached by a browser.
 VISITOR_PLACEMENTS = frozenset({"recently_viewed", "inspired_by_browsing"})
 
 

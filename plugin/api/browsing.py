@@ -6,7 +6,8 @@ product views and add-to-carts in, and the lists made of them out.
 
 A visitor is a browser or session, known or not (`visitor_id`, the storefront's own token;
 the widget's is its `shopreco_vid`). Their history is short and expiring (plugin.store.browsing)
-and is read for each list, so a list asked right after the events holds them, in any process.
+and held per process (plugin.store.visitor_cache): a list asked right after the events holds
+them in the process that stored them at once, and in every other within REFRESH_SECONDS.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from plugin.api.recommendations import LISTED, answer_response
 from plugin.api.schemas import LIMIT, SHOP_ID, customer_id, product_id
 from plugin.engine import browsing as lists
 from plugin.engine.queries import Query
-from plugin.store.browsing import KINDS, MAX_BROWSED, record_browsing, visitor_id
+from plugin.store.browsing import KINDS, MAX_BROWSED, visitor_id
 from plugin.store.fields import PayloadError, timestamp
 from plugin.store.shops import Shop
 from plugin.store.tracking import link_visitor
@@ -101,7 +102,8 @@ async def browsing_events(request: Request, shop: Shop) -> Response:
     now = time.time()
     visitor_token, customer, events = parse_events(await json_body(request, SHAPE), now)
     redis = request.app.state.redis
-    recorded = await record_browsing(redis, shop.shop_id, visitor_token, events, now)
+    recorded = await request.app.state.cache.visitors.record(shop.shop_id, visitor_token,
+                                                             events, now)
     if customer is not None:
         await link_visitor(redis, shop.shop_id, visitor_token, customer)
     return JSONResponse({"shop_id": shop.shop_id, "visitor_id": visitor_token,

@@ -254,6 +254,7 @@ async def erase_customer(request: Request, shop: Shop) -> Response:
         parse_order_ids(request.query_params.get("order_ids")),
     )
     await request.app.state.cache.reload_model(shop.shop_id)  # it serves here now
+    request.app.state.cache.visitors.forget(shop.shop_id)  # here at once, elsewhere by a note
     return JSONResponse(
         {"shop_id": shop.shop_id, "customer_id": customer_id, "erased": asdict(erased)}
     )

@@ -7,9 +7,11 @@ RecentlyViewed       the visitor's last viewed products   API visitors kind=rece
 InspiredByBrowsing   what goes with their recent views    API visitors kind=inspired_by_browsing;
                                                           inspired_by_browsing placement
 
-A query holds the history it was built from, read from Redis for each request (one short
-read), and its `key` names that history: a kept answer is never one of an older history, so a
-new view is served by every process at once without a change note.
+A query holds the history it was built from, as this process holds it (plugin.store.
+visitor_cache: read once, then served from memory until a browsing note names the visitor),
+and its `key` names that history: a kept answer is never one of an older history, so a new
+view is served by the process that recorded it at once and by every other after its next
+refresh, without a change note.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from plugin.engine.queries import PersonalCall
-from plugin.store.browsing import browsed
 from plugin.store.cache import ShopCache
 from recommender.shop_model import Answer, Recommendation, ShopModel
 
@@ -110,7 +111,7 @@ async def recently_viewed(cache: ShopCache, shop_id: str, visitor_id: str, limit
                           leave_out: str | None = None) -> RecentlyViewed:
     """The visitor's recently viewed products (those in the catalog; not `leave_out`, the
     product of the page that asks)."""
-    viewed = [p for p in await browsed(cache.redis, shop_id, visitor_id) if p != leave_out]
+    viewed = [p for p in await cache.visitors.browsed(shop_id, visitor_id) if p != leave_out]
     entries = await cache.products(shop_id, viewed)
     return RecentlyViewed(tuple(p for p, entry in zip(viewed, entries, strict=True) if entry),
                           limit)
@@ -120,7 +121,7 @@ async def inspired_by_browsing(cache: ShopCache, shop_id: str, visitor_id: str, 
                                viewing: str | None = None) -> InspiredByBrowsing:
     """What goes with the visitor's views (and `viewing`, the product of the page that asks,
     as the newest of them)."""
-    viewed = await browsed(cache.redis, shop_id, visitor_id)
+    viewed = await cache.visitors.browsed(shop_id, visitor_id)
     if viewing is not None:
         viewed = (viewing, *(p for p in viewed if p != viewing))
     return InspiredByBrowsing(viewed, limit)

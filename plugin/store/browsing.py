@@ -7,17 +7,19 @@ none older than keys.BROWSING_TTL_SECONDS, the key itself gone that long after t
 Events come from the developer API (POST /api/v1/shops/{shop_id}/events) and from the
 storefront widget's own events endpoint, and are stored in one script call per batch.
 
-No change note: a history is read from Redis whenever a list is asked for (one ZREVRANGEBYSCORE
-of at most MAX_BROWSED members), and the answers kept in a process name the history they were
-made from, so a view is served by every process at once, and page views never flood the
-shop's change stream (which every process reads).
+The same script adds a numbered browsing note naming the visitor (a digest) to the shop's
+browsing-notes stream (keys.browsing_notes, not the shop's change stream, which every process
+reads for everything else), and answers the history as it left it with that note's position:
+processes hold histories and drop those the notes name (plugin.store.visitor_cache).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -28,6 +30,8 @@ from plugin.store.fields import PayloadError
 from plugin.store.scripts import Script
 
 MAX_BROWSED = 50  # products kept per visitor
+NOTES_MAXLEN = 2000  # browsing notes kept per shop (about: trimmed with MAXLEN ~)
+EVERY_VISITOR = "*"  # a browsing note naming every visitor of the shop
 VIEW, ADD_TO_CART = "product_view", "add_to_cart"
 KINDS = (VIEW, ADD_TO_CART)
 VISITOR_ID_RULE = "1 to 128 letters, digits, '_', '.', ':' or '-'"
@@ -43,11 +47,42 @@ def visitor_id(value: Any, field: str = "visitor_id") -> str:
     return value
 
 
-# KEYS[1] the visitor's history. ARGV: the oldest time kept, the most products kept, the TTL,
+@dataclass(frozen=True)
+class Snapshot:
+    """A visitor's history as read or as a write left it, and the shop's last browsing note
+    then (every write up to note `n` is in it): newest first, at most MAX_BROWSED."""
+
+    note_id: bytes  # the stream position of note n (b"0-0" before the first)
+    n: int
+    products: tuple[str, ...]
+    times: tuple[float, ...]  # epoch seconds, one per product
+
+    @classmethod
+    def parse(cls, reply: Any) -> Snapshot:
+        note_id, n, found = reply
+        return cls(note_id if isinstance(note_id, bytes) else str(note_id).encode(), int(n),
+                   tuple(text(p) for p in found[::2]), tuple(float(t) for t in found[1::2]))
+
+
+def visitor_digest(visitor: str) -> str:
+    """How a browsing note names a visitor: the stream is shared state, not a place for ids."""
+    return hashlib.blake2b(visitor.encode(), digest_size=12).hexdigest()
+
+
+# note_browsing(stream, sequence, maxlen, visitor): one numbered note; returns {id, n}.
+_NOTE_LUA = """
+local function note_browsing(stream, sequence, maxlen, visitor)
+  local n = redis.call('INCR', sequence)
+  return {redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'n', n, 'v', visitor), n}
+end
+"""
+# KEYS[1] the visitor's history, [2] [3] the browsing notes and their sequence. ARGV: the
+# oldest time kept, the most products kept, the TTL, the notes' length, the visitor's digest,
 # then (product id, time) pairs. A product's time only moves forward (a late event of an
-# older view changes nothing); then the oldest beyond the bound and the stale are trimmed.
-_RECORD = Script("""
-for i = 4, #ARGV, 2 do
+# older view changes nothing); then the oldest beyond the bound and the stale are trimmed, a
+# note added, and the history answered as a Snapshot.
+_RECORD = Script(_NOTE_LUA + """
+for i = 6, #ARGV, 2 do
   local at = tonumber(ARGV[i + 1])
   local current = redis.call('ZSCORE', KEYS[1], ARGV[i])
   if not current or tonumber(current) < at then
@@ -57,8 +92,24 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[2]) + 1))
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-return redis.call('ZCARD', KEYS[1])
+local note = note_browsing(KEYS[2], KEYS[3], ARGV[4], ARGV[5])
+return {note[1], note[2], redis.call('ZREVRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
 """)
+# KEYS[1] the visitor's history, [2] [3] the browsing notes and their sequence. ARGV: the
+# oldest time kept, the most products answered. The history with the last note's position.
+_READ = Script("""
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local n = redis.call('GET', KEYS[3]) or 0
+local found = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', ARGV[1], 'WITHSCORES', 'LIMIT',
+                         0, ARGV[2])
+return {last[1] and last[1][1] or '0-0', n, found}
+""")
+_NOTE_ALL = Script(_NOTE_LUA + "return note_browsing(KEYS[1], KEYS[2], ARGV[1], ARGV[2])")
+
+
+def _history_keys(shop_id: str, visitor: str) -> list[str]:
+    return [keys.visitor_browsing(shop_id, visitor), keys.browsing_notes(shop_id),
+            keys.browsing_notes_sequence(shop_id)]
 
 
 def oldest_kept(now: float) -> float:
@@ -71,6 +122,13 @@ async def record_browsing(redis: aioredis.Redis, shop_id: str, visitor: str,
                           ) -> int:
     """Store (product id, epoch seconds) events of one visitor (times after `now` count as
     now); returns how many were recent enough to keep (the others are ignored)."""
+    return (await store_browsing(redis, shop_id, visitor, events, now))[0]
+
+
+async def store_browsing(redis: aioredis.Redis, shop_id: str, visitor: str,
+                         events: Sequence[tuple[str, float]], now: float | None = None
+                         ) -> tuple[int, Snapshot | None]:
+    """`record_browsing`, and the history it left (None when nothing was recent enough)."""
     now = time.time() if now is None else now
     cutoff = oldest_kept(now)
     latest: dict[str, float] = {}
@@ -79,23 +137,35 @@ async def record_browsing(redis: aioredis.Redis, shop_id: str, visitor: str,
         if at >= cutoff and at > latest.get(product_id, -1.0):
             latest[product_id] = at
     kept = sum(1 for _product, at in events if min(at, now) >= cutoff)
-    if latest:
-        args: list[str | int | float] = [repr(cutoff), MAX_BROWSED, keys.BROWSING_TTL_SECONDS]
-        for product_id, at in latest.items():
-            args += [product_id, repr(at)]
-        await _RECORD(redis, [keys.visitor_browsing(shop_id, visitor)], args)
-    return kept
+    if not latest:
+        return kept, None
+    args: list[str | int | float] = [repr(cutoff), MAX_BROWSED, keys.BROWSING_TTL_SECONDS,
+                                     NOTES_MAXLEN, visitor_digest(visitor)]
+    for product_id, at in latest.items():
+        args += [product_id, repr(at)]
+    return kept, Snapshot.parse(await _RECORD(redis, _history_keys(shop_id, visitor), args))
 
 
 async def browsed(redis: aioredis.Redis, shop_id: str, visitor: str,
                   now: float | None = None) -> tuple[str, ...]:
     """The products the visitor viewed or added to a cart, newest first (at most
     MAX_BROWSED, none past the history's span); () for a visitor never seen."""
-    cutoff = oldest_kept(time.time() if now is None else now)
-    found: list[Any] = await redis.zrevrangebyscore(
-        keys.visitor_browsing(shop_id, visitor), "+inf", repr(cutoff), start=0, num=MAX_BROWSED)
-    return tuple(text(member) for member in found)
+    return (await read_browsing(redis, shop_id, visitor, now)).products
 
+
+async def read_browsing(redis: aioredis.Redis, shop_id: str, visitor: str,
+                        now: float | None = None) -> Snapshot:
+    """What `browsed` answers, with times and the position of the shop's browsing notes."""
+    cutoff = oldest_kept(time.time() if now is None else now)
+    return Snapshot.parse(await _READ(redis, _history_keys(shop_id, visitor),
+                                      [repr(cutoff), MAX_BROWSED]))
+
+
+async def note_every_visitor(redis: aioredis.Redis, shop_id: str) -> None:
+    """A browsing note naming every visitor: each process drops all it holds of the shop's
+    histories (after histories were deleted without a note of their own: an erasure)."""
+    await _NOTE_ALL(redis, [keys.browsing_notes(shop_id), keys.browsing_notes_sequence(shop_id)],
+                    [NOTES_MAXLEN, EVERY_VISITOR])
 
 
 async def browsing_history(redis: aioredis.Redis, shop_id: str,

@@ -15,6 +15,7 @@ read from Redis while a note about it is on its way is not kept (`_Entry.epoch`,
 counter of the process, so an entry dropped and read again never repeats an epoch). The end
 of a held pin needs no note: from that instant the pin is left out and kept answers dropped.
 The answers a customer's note drops go to `on_dropped` (the engine makes them again ahead).
+Visitors' browsing histories: `visitors` (plugin.store.visitor_cache), refreshed alongside.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from plugin.store.history import read_histories
 from plugin.store.pins import Held, Pin, hold, pins
 from plugin.store.records import blocked_products
 from plugin.store.shops import Shop, parse_shop
+from plugin.store.visitor_cache import VisitorCache
 from recommender.shop_model import ShopModel
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class ShopCache:
         self._loading: dict[str, asyncio.Task[_Entry | None]] = {}
         self._background: set[asyncio.Task[Any]] = set()  # ended with `run` (`spawn`)
         self.on_dropped: Callable[[str, list[Any]], None] | None = None
+        self.visitors = VisitorCache(redis)  # their notes are read in the same round trip
 
     # -- shops -----------------------------------------------------------------------------
 
@@ -89,9 +92,8 @@ class ShopCache:
     async def reread(self, shop_id: str) -> Shop | None:
         """The shop record read again now (a change another process made moments ago, such
         as a new API key, before its note arrives)."""
-        if self._entries.get(shop_id) is None:
-            return await self.shop(shop_id)
-        await self._reread_shops([shop_id])
+        if self._entries.get(shop_id) is not None:
+            await self._reread_shops([shop_id])
         return await self.shop(shop_id)
 
     async def shop_by_widget_key(self, widget_key: str) -> Shop | None:
@@ -275,9 +277,7 @@ class ShopCache:
         entry = await self._entry(shop_id)
         if entry is None:
             return None
-        if entry.model is not None:
-            return entry.model
-        return await self._load_model(shop_id, entry)
+        return entry.model or await self._load_model(shop_id, entry)
 
     async def reload_model(self, shop_id: str) -> tuple[str, ShopModel] | None:
         """Load the published version now (after training or erasure in this process)."""
@@ -330,14 +330,13 @@ class ShopCache:
     async def refresh(self) -> None:
         """One round: read the notes of every shop held and drop what they name."""
         shop_ids = list(self._entries)
-        if not shop_ids:
-            return
         async with self.redis.pipeline(transaction=False) as pipe:
+            watched = self.visitors.queue_notes(pipe, self._entries)
             for shop_id in shop_ids:
                 slots.queue_xread(pipe, {keys.changes(shop_id): self._entries[shop_id].last_id},
                                   NOTES_PER_READ)  # on a cluster, sent straight to its node
                 pipe.exists(keys.shop_config(shop_id))
-            replies = await pipe.execute()
+            replies = self.visitors.apply_notes(watched, await pipe.execute())
         stale_shops: set[str] = set()
         for shop_id, notes, exists in zip(shop_ids, replies[::2], replies[1::2], strict=True):
             entry = self._entries.get(shop_id)
@@ -435,6 +434,7 @@ class ShopCache:
 
     def _drop(self, shop_id: str) -> None:
         self._entries.pop(shop_id, None)
+        self.visitors.forget(shop_id)
         self._lookups = {k: v for k, v in self._lookups.items() if v != shop_id}
 
     def spawn(self, work: Any) -> None:

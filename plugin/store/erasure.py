@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from plugin.store import changes, keys
+from plugin.store.browsing import note_every_visitor
 from plugin.store.connection import text
 from plugin.store.facts import remove_facts
 from plugin.store.lines import remove_lines
@@ -56,6 +57,7 @@ async def erase_customer(
                          for cid in {customer_id, email_customer_id(email)} if cid))
     other = await _erase_elsewhere(redis, shop_id, subject)
     other += await erase_customer_tracking(redis, shop_id, customer_id)  # widget clicks
+    await note_every_visitor(redis, shop_id)  # every process drops the browsing it holds
     rows, deleted, version = await _erase_from_models(redis, shop_id, customer_id)
     by_email = email_customer_id(email)
     if by_email and by_email != customer_id:  # the same person's orders imported by e-mail

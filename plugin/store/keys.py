@@ -344,6 +344,17 @@ def visitor_browsing(shop_id: str, visitor_id: str) -> str:
 BROWSING_TTL_SECONDS = 30 * 24 * 3600
 
 
+def browsing_notes(shop_id: str) -> str:
+    """STREAM of browsing notes (n; v: a visitor's digest, or `*` for all) naming the histories
+    processes must drop (plugin.store.visitor_cache); about browsing.NOTES_MAXLEN kept."""
+    return f"{_shop(shop_id)}:browsing-notes"
+
+
+def browsing_notes_sequence(shop_id: str) -> str:
+    """STRING counter numbering the browsing notes (a missing number drops the shop's)."""
+    return f"{_shop(shop_id)}:browsing-notes:seq"
+
+
 def widget_attribution(shop_id: str) -> str:
     """HASH order id -> JSON attribution of an order with clicked products (currency, net
     value, created_at, per clicked product: placement, click time, line revenue)."""
