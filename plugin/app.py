@@ -8,11 +8,12 @@ import logging
 import os
 from collections.abc import AsyncIterator, Sequence
 
-from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plugin.admin import routes as admin_routes
 from plugin.api import (
@@ -34,7 +35,7 @@ from plugin.connect import routes as connect_routes
 from plugin.engine.refresh_ahead import RefreshAhead
 from plugin.shopify import routes as shopify_routes
 from plugin.store.cache import ShopCache
-from plugin.store.connection import open_redis
+from plugin.store.connection import UNAVAILABLE, open_redis
 from plugin.store.health import HealthProbe, mode_of
 from plugin.store.migrations import migrate
 from plugin.web.auth import ApiRateLimit
@@ -62,6 +63,32 @@ async def storage_unavailable(request: Request, exc: Exception) -> Response:
     log.warning("storage unavailable for %s %s: %s", request.method, request.url.path,
                 type(exc).__name__)
     return problem(503, "storage (Redis) is unavailable; the request was not stored, retry later")
+
+
+class WebhookShortcut:
+    """Pure ASGI middleware: a POST to a receiver URL (webhooks.receiver.webhook_params) goes
+    straight to the receiver, past the router and its per-request objects (intake is the
+    busiest POST, and its CPU is the intake goal); anything else, a GET to a receiver URL
+    included (405), goes through the routes. It runs inside Starlette's error middleware (an
+    unexpected error is a 500 as anywhere), and Redis being away is answered 503 as the
+    routes' handler answers it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        params = None
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            params = receiver.webhook_params(scope["path"])
+        if params is None:
+            await self.app(scope, receive, send)
+            return
+        scope["path_params"] = params
+        try:
+            await receiver.RECEIVER(scope, receive, send)
+        except UNAVAILABLE as error:
+            response = await storage_unavailable(Request(scope), error)
+            await response(scope, receive, send)
 
 
 def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
@@ -121,7 +148,8 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             *extra_routes,
         ],
         lifespan=lifespan,
-        exception_handlers={RedisError: storage_unavailable},
+        middleware=[Middleware(WebhookShortcut)],
+        exception_handlers={error: storage_unavailable for error in UNAVAILABLE},
     )
     app.state.settings = settings
     return app

@@ -1,56 +1,105 @@
-"""HTTP receivers: verify, store durably, answer. All processing happens in the worker."""
+"""HTTP receivers: verify, store durably, answer. All processing happens in the worker.
+
+The receiver is a pure ASGI endpoint (no Request or Response object on the way to a 200: it
+is the busiest POST and Starlette's objects were a tenth of its cost); `webhook_params` lets
+the app hand it a webhook before routing (plugin.app.WebhookShortcut)."""
 
 from __future__ import annotations
 
-from starlette.requests import ClientDisconnect, Request
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from plugin.store import events as intake
 from plugin.store.fields import PayloadError
-from plugin.web.body import BodyTimeout, BodyTooLarge, read_body
+from plugin.web.body import BodyTimeout, BodyTooLarge, read_asgi_body
 from plugin.web.problems import problem
 from plugin.web.responses import json_bytes
 from webhooks.adapter import parse_json
 from webhooks.platforms import ADAPTERS
 
+PREFIX = "/webhooks/"
+_JSON_HEADERS = (b"content-type", b"application/json")
 
-async def receive(request: Request) -> Response:
-    """Verify, store durably, answer. Order: size, shop, ping, signature, shape, append."""
-    platform = request.path_params["platform"]
+
+def webhook_params(path: str) -> dict[str, str] | None:
+    """The path parameters of a receiver URL (`/webhooks/{platform}` or
+    `/webhooks/{platform}/{shop_id}`, each part one or more characters other than "/", as
+    the routes below match them); None for any other path."""
+    if not path.startswith(PREFIX):
+        return None
+    parts = path[len(PREFIX):].split("/")
+    if not all(parts) or len(parts) > 2:
+        return None
+    return {"platform": parts[0]} if len(parts) == 1 else \
+        {"platform": parts[0], "shop_id": parts[1]}
+
+
+class Receiver:
+    """The ASGI endpoint of the receiver URLs: `answer`'s answer, sent (a 200 as the JSON
+    Response would send it). A RedisError propagates: the app answers 503. An instance, so
+    a Route hands it the raw ASGI call."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, content = await answer(scope, receive)
+        if status == 200:
+            body = json_bytes(content)
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-length", b"%d" % len(body)), _JSON_HEADERS]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        response = content if isinstance(content, Response) else Response(status_code=status)
+        await response(scope, receive, send)
+
+
+RECEIVER = Receiver()
+
+
+async def answer(scope: Scope, receive: Receive) -> tuple[int, Any]:
+    """Verify, store durably, answer. Order: size, shop, ping, signature, shape, append.
+    (200, the JSON answer) or (status, the problem Response)."""
+    params = scope["path_params"]
+    platform = params["platform"]
     adapter = ADAPTERS.get(platform)
     if adapter is None:
-        return problem(404, f"no webhook receiver for platform {platform!r}; "
-                            f"known: {', '.join(sorted(ADAPTERS))}")
-    limit = request.app.state.settings.max_body_bytes
+        return _refused(problem(404, f"no webhook receiver for platform {platform!r}; "
+                                     f"known: {', '.join(sorted(ADAPTERS))}"))
+    state = scope["app"].state
+    settings = state.settings
+    limit = settings.max_body_bytes
+    headers = _headers(scope)
     try:
-        body = await read_body(request, limit)
+        body = await read_asgi_body(receive, headers.get("content-length", ""), limit,
+                                    settings.body_timeout_seconds)
     except BodyTooLarge:
-        return problem(413, f"webhook bodies are limited to {limit} bytes")
+        return _refused(problem(413, f"webhook bodies are limited to {limit} bytes"))
     except BodyTimeout as error:
-        return problem(408, f"{error}; nothing was stored")
+        return _refused(problem(408, f"{error}; nothing was stored"))
     except ClientDisconnect:
-        return Response(status_code=400)
-    redis = request.app.state.redis
-    headers = _headers(request)
-    shop = await adapter.find_shop(request.app.state.cache, request.path_params.get("shop_id"),
-                                   headers, body)
+        return 400, None
+    shop_id = params.get("shop_id")
+    shop = await adapter.find_shop(state.cache, shop_id, headers, body)
     if shop is None or shop.platform != platform:
-        hint = adapter.shop_hint(request.path_params.get("shop_id"), headers, body)
-        return problem(404, f"no {platform} shop is registered for {hint}; register it with "
-                            f"`shopreco shops add SHOP_ID --platform {platform} ...` and use "
-                            "the webhook_url it prints")
+        hint = adapter.shop_hint(shop_id, headers, body)
+        return _refused(problem(404, f"no {platform} shop is registered for {hint}; register "
+                                     f"it with `shopreco shops add SHOP_ID --platform {platform}"
+                                     " ...` and use the webhook_url it prints"))
     if adapter.is_ping(headers, body):
-        return _answer({"status": "ping", "shop_id": shop.shop_id})
+        return 200, {"status": "ping", "shop_id": shop.shop_id}
     if not adapter.verify(shop, headers, body):
-        return problem(401, f"the {platform} webhook signature does not match shop "
-                            f"{shop.shop_id!r}'s webhook secret", kind="invalid-signature")
+        return _refused(problem(401, f"the {platform} webhook signature does not match shop "
+                                     f"{shop.shop_id!r}'s webhook secret",
+                                kind="invalid-signature"))
     try:
         payload = parse_json(body)
         delivery = adapter.describe(headers, body, payload)
         order = adapter.check(delivery.topic, payload)
     except PayloadError as error:
-        return problem(400, f"{platform} webhook for shop {shop.shop_id!r}: {error}")
+        return _refused(problem(400, f"{platform} webhook for shop {shop.shop_id!r}: {error}"))
     event = intake.Event(
         platform=platform,
         topic=delivery.topic,
@@ -60,28 +109,30 @@ async def receive(request: Request) -> Response:
         api_version=delivery.api_version,
         order=json_bytes(order) if order is not None else b"",  # orjson writes dataclasses
     )
-    settings = request.app.state.settings
-    replication = intake.Replication(settings.redis_wait_replicas, settings.redis_wait_ms)
+    replication = intake.Replication(settings.redis_wait_replicas, settings.redis_wait_ms) \
+        if settings.redis_wait_replicas else None  # what append makes of 0 replicas
     try:
-        stream_id = await intake.append(redis, shop.shop_id, event, replication)
+        stream_id = await intake.append(state.redis, shop.shop_id, event, replication)
     except intake.NotReplicated as error:
-        return problem(503, f"the webhook is stored but not yet on enough Redis replicas "
-                            f"({error}); retry it: a retry is not counted twice")
+        return _refused(problem(503, f"the webhook is stored but not yet on enough Redis "
+                                     f"replicas ({error}); retry it: a retry is not counted "
+                                     "twice"))
     status = "accepted" if stream_id else "duplicate"
-    return _answer({"status": status, "shop_id": shop.shop_id, "event_id": stream_id})
+    return 200, {"status": status, "shop_id": shop.shop_id, "event_id": stream_id}
 
 
-def _headers(request: Request) -> dict[str, str]:
+def _refused(response: Response) -> tuple[int, Response]:
+    return response.status_code, response
+
+
+def _headers(scope: Scope) -> Mapping[str, str]:
     """The request's headers by lower-case name, read once (the first of a repeated one, as
     Starlette's Headers.get gives it); the adapters look up several of them."""
-    return dict(reversed(request.headers.items()))
-
-
-def _answer(content: dict[str, str | None]) -> Response:
-    return Response(json_bytes(content), media_type="application/json")
+    return {name.decode("latin-1"): value.decode("latin-1")
+            for name, value in reversed(scope["headers"])}
 
 
 routes = [
-    Route("/webhooks/{platform}", receive, methods=["POST"]),
-    Route("/webhooks/{platform}/{shop_id}", receive, methods=["POST"]),
+    Route("/webhooks/{platform}", RECEIVER, methods=["POST"]),
+    Route("/webhooks/{platform}/{shop_id}", RECEIVER, methods=["POST"]),
 ]

@@ -23,7 +23,7 @@ from plugin.store.fields import (
     quantity,
     timestamp,
 )
-from plugin.store.order import LineItem, Order, Refund, from_checked
+from plugin.store.order import LineItem, Order, Refund, from_checked, from_checked_fields
 from plugin.store.shops import Shop
 from plugin.web.body import decode_json
 from webhooks import shopify_privacy
@@ -34,7 +34,6 @@ from webhooks.adapter import (
     ShopInPath,
     ShopName,
     objects,
-    product_lines,
 )
 from webhooks.backfill import BackfillError, Page
 from webhooks.http import FetchError, PlatformHttp
@@ -101,19 +100,26 @@ def parse_order(payload: dict[str, Any]) -> Order:
 
 
 def _lines(line_items: list[Any]) -> list[LineItem]:
-    # a line without product_id is a custom line (gift card, tip): nothing to recommend
-    return [
-        from_checked(
-            LineItem,
-            product_id=product_id,
-            variant_id=id_string(item.get("variant_id"), f"{field}.variant_id", False),
-            title=display_text(item.get("title"), f"{field}.title"),
-            quantity=quantity(item.get("quantity"), f"{field}.quantity"),
-            price=money(item.get("price", "0"), f"{field}.price"),
-            line_id=id_string(item.get("id"), f"{field}.id", False),
-        )
-        for field, item, product_id in product_lines(line_items, "line_items", "product_id")
-    ]
+    lines = []
+    for index, item in enumerate(line_items):
+        try:
+            line = _line(item)
+        except PayloadError as error:  # "line_items[3]" + ".price must be ...": the names
+            raise PayloadError(f"line_items[{index}]{error}") from None  # made on refusal only
+        if line is not None:  # None: a custom line (gift card, tip), no product
+            lines.append(line)
+    return lines
+
+
+def _line(item: Any) -> LineItem | None:
+    if not isinstance(item, dict):
+        raise PayloadError(" must be an object")
+    product_id = id_string(item.get("product_id"), ".product_id", False)
+    return None if product_id is None else from_checked_fields(
+        LineItem, product_id,  # every value out of a field rule, in field order
+        id_string(item.get("variant_id"), ".variant_id", False),
+        display_text(item.get("title"), ".title"), quantity(item.get("quantity"), ".quantity"),
+        money(item.get("price", "0"), ".price"), id_string(item.get("id"), ".id", False))
 
 
 def parse_refund(payload: dict[str, Any]) -> tuple[str, list[Refund]]:

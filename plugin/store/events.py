@@ -65,6 +65,12 @@ def packed_fields(fields: dict[str, bytes | str]) -> bytes:
     return b"".join(parts)
 
 
+# Event.fields' names in its order, packed as packed_fields packs a name.
+_PACKED_NAMES = tuple(b"%d:%b" % (len(name), name) for name in (
+    b"platform", b"topic", b"delivery_id", b"received_at", b"triggered_at", b"api_version",
+    b"body", b"order"))
+
+
 @dataclass(frozen=True)
 class Event:
     platform: str
@@ -91,6 +97,18 @@ class Event:
         if self.order:
             fields["order"] = self.order
         return fields
+
+    def packed(self) -> bytes:
+        """packed_fields(self.fields()), made without the dict (once per webhook)."""
+        values = [self.platform.encode(), self.topic.encode(), self.delivery_id.encode(),
+                  repr(time.time()).encode(), self.triggered_at.encode(),
+                  self.api_version.encode(), self.body]
+        if self.order:
+            values.append(self.order.encode() if isinstance(self.order, str) else self.order)
+        parts: list[bytes] = []
+        for name, raw in zip(_PACKED_NAMES, values, strict=False):  # order: only if given
+            parts += (name, b"%d:" % len(raw), raw)
+        return b"".join(parts)
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> Event:
@@ -143,12 +161,15 @@ async def append(redis: aioredis.Redis, shop_id: str, event: Event,
     return text(stream_id) if stream_id else None
 
 
-@dataclass(frozen=True)
 class _Waiting:
-    shop_id: str
-    event: Event
-    future: asyncio.Future[Any]
-    replication: Replication | None = None
+    """One append in a group commit's queue (a plain class: made once per webhook)."""
+
+    __slots__ = ("event", "future", "replication", "shop_id")
+
+    def __init__(self, shop_id: str, event: Event, future: asyncio.Future[Any],
+                 replication: Replication | None = None) -> None:
+        self.shop_id, self.event, self.future = shop_id, event, future
+        self.replication = replication
 
 
 class GroupCommit:
@@ -267,7 +288,7 @@ def _append_call(group: list[_Waiting]) -> Call:
     argv: list[Arg] = [keys.DEDUPE_TTL_SECONDS]
     for waiting in group:
         script_keys.append(keys.seen_delivery(shop_id, waiting.event.delivery_id))
-        argv.append(packed_fields(waiting.event.fields()))
+        argv.append(waiting.event.packed())
     return script_keys, argv
 
 

@@ -119,6 +119,21 @@ def from_checked(kind: type[T], **values: Any) -> T:
     return _unchecked(kind, values)
 
 
+def from_checked_fields(kind: type[T], *values: Any) -> T:
+    """from_checked with every field of `kind` given, in declaration order (an order's lines:
+    no keyword dict, no defaults to look up)."""
+    made = object.__new__(kind)
+    made.__dict__.update(zip(_names(kind), values, strict=True))
+    return made
+
+
+def _names(kind: type) -> tuple[str, ...]:
+    names = _NAMES.get(kind)
+    if names is None:
+        names = _NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
+
+
 def _checked(kind: type[T], values: dict[str, Any]) -> T:
     return kind(**values)
 
@@ -130,14 +145,16 @@ def _unchecked(kind: type[T], values: dict[str, Any]) -> T:
     if known is None:  # looked up once: dataclasses.fields costs more than the instance
         known = _FIELDS[kind] = tuple((f.name, f.default)
                                       for f in fields(kind))  # type: ignore[arg-type]
-    # the fields in declaration order, as __init__ would set them (to_json writes vars())
-    object.__setattr__(made, "__dict__", {
-        name: values[name] if name in values or default is MISSING else default
-        for name, default in known})
+    # the fields in declaration order, as __init__ would set them (to_json writes vars()),
+    # into the instance's own dict (replacing it with a new one costs twice as much)
+    made.__dict__.update([
+        (name, values[name] if name in values or default is MISSING else default)
+        for name, default in known])
     return made
 
 
 _FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}  # (name, default or MISSING) per field
+_NAMES: dict[type, tuple[str, ...]] = {}  # the field names per dataclass, in order
 
 
 def stored_order(raw: str | bytes) -> Order | None:

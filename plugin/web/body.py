@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from plugin.store.fields import MAX_NUMBER_CHARS, is_text
 from plugin.web.params import BadRequest
@@ -42,35 +44,59 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
     app's SHOPRECO_BODY_TIMEOUT_SECONDS). A client that goes away mid-body raises Starlette's
     ClientDisconnect."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(limit)
-    if _arrived(request):  # nothing to wait for: no deadline needed
-        return await _read(request, limit)
     if timeout is None:
         timeout = request.app.state.settings.body_timeout_seconds
+    return await _within(request.stream(), declared, limit, timeout, request.receive)
+
+
+async def read_asgi_body(receive: Receive, declared: str, limit: int, timeout: float) -> bytes:
+    """read_body for a pure ASGI endpoint: the body from `receive`, `declared` being its
+    Content-Length header ("" for none); the same refusals."""
+    return await _within(_chunks(receive), declared, limit, timeout, receive)
+
+
+async def _within(chunks: AsyncIterator[bytes], declared: str, limit: int, timeout: float,
+                  receive: Receive) -> bytes:
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    if _arrived(receive):  # nothing to wait for: no deadline needed
+        return await _read(chunks, limit)
     try:
         async with asyncio.timeout(timeout):
-            return await _read(request, limit)
+            return await _read(chunks, limit)
     except TimeoutError:
         raise BodyTimeout(timeout) from None
 
 
-async def _read(request: Request, limit: int) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The body's chunks as Starlette's Request.stream() gives them (ClientDisconnect when
+    the client goes away mid-body)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        if message["type"] == "http.request":
+            yield message.get("body", b"")
+            if not message.get("more_body", False):
+                return
+
+
+async def _read(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    parts, size = [], 0
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        parts.append(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def _arrived(request: Request) -> bool:
+def _arrived(receive: Receive) -> bool:
     """Whether the server already holds the whole body, so reading it cannot wait: uvicorn's
     request cycle (the `receive` it hands the app) says so with `more_body` False once the
     last byte is in. Other servers, or a body still on its way, get the deadline. (A deadline
     arms a timer of the event loop: a tenth of a small POST's cost under load.)"""
-    cycle = getattr(request.receive, "__self__", None)
+    cycle = getattr(receive, "__self__", None)
     return getattr(cycle, "more_body", True) is False
 
 
@@ -90,11 +116,13 @@ def decode_json(body: bytes | str) -> Any:
     except orjson.JSONDecodeError:
         pass  # the json module below says what is wrong (or reads a BOM, UTF-16)
     else:
-        if _plain(value):
-            return value
         if _NUMBER_RUN not in raw.translate(_NUMBER_CHARS):
-            if _too_deep(value):
-                raise InvalidJson(f"the body is nested more than {MAX_DEPTH} levels deep")
+            # no more arrays and objects than MAX_DEPTH: none can nest deeper (a count of the
+            # bytes, strings included, is an upper bound, found without a walk)
+            if raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH or not _too_deep(value):
+                return value
+            raise InvalidJson(f"the body is nested more than {MAX_DEPTH} levels deep")
+        if _plain(value):
             return value
     try:
         value = json.loads(body, parse_int=_bounded_int, parse_float=_bounded_float,
@@ -109,11 +137,11 @@ def decode_json(body: bytes | str) -> Any:
 
 # orjson (about 5x faster) reads a body exactly as the json module with the limits above does
 # when it accepts it at all: it refuses NaN, Infinity, a number that overflows a double, lone
-# surrogates and invalid UTF-8; but it turns an integer beyond 64 bits into a float. So a value
-# without floats (`_plain`: every number an integer orjson read exactly, hence of at most 20
-# characters) is read alike by both. Of the others, bodies with a run of 20 or more number
-# characters (anywhere, strings too: a false alarm only costs time) are left to the json
-# module, and so is every body orjson refuses.
+# surrogates and invalid UTF-8; but it turns an integer beyond 64 bits into a float. So a body
+# without a run of 20 or more number characters (anywhere, strings too: a false alarm only
+# costs time) is read alike by both, and so is a value without floats (`_plain`: every number
+# an integer orjson read exactly, hence of at most 20 characters). Other bodies are left to the
+# json module, and so is every body orjson refuses.
 _NUMBER_CHARS = bytes(49 if byte in b"-+.0123456789eE" else 48 for byte in range(256))
 _NUMBER_RUN = b"1" * 20
 

@@ -1,9 +1,11 @@
 """The Starlette app (plugin/app.py) over real HTTP: every surface routed, /healthz, a Redis
 failure answered 503 as problem+json, and the lifespan: the store migrated on start and the
-worker run only when SHOPRECO_RUN_WORKER says so (and stopped with the app)."""
+worker run only when SHOPRECO_RUN_WORKER says so (and stopped with the app); webhooks past the
+router (WebhookShortcut) with the same answers."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -15,20 +17,21 @@ from pathlib import Path
 import httpx
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import SlotNotCoveredError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from plugin.app import create_app
+from plugin.app import WebhookShortcut, create_app
 from plugin.config import Settings
 from plugin.engine.train_requests import worker_is_alive
-from plugin.store import keys
+from plugin.store import events, keys
 from plugin.store.connection import EmbeddedRedis
 from plugin.store.events import Event, append
 from plugin.store.migrations import MIGRATIONS
-from plugin.store.shops import add_shop
+from plugin.store.shops import NewShop, add_shop
 from tests.conftest import LiveServer, Store, settings_for
-from tests.helpers import body_of, eventually, order_payload
+from tests.helpers import body_of, eventually, order_payload, shopify_headers
 from widgets import routes as widget_routes
 
 
@@ -47,6 +50,10 @@ def fresh() -> Iterator[Store]:
 
 async def broken(request: Request) -> Response:
     raise RedisConnectionError("Connection refused")
+
+
+async def no_node(request: Request) -> Response:
+    raise SlotNotCoveredError("no node holds slot 1234")  # a RedisClusterException
 
 
 def test_every_surface_is_routed_and_the_widgets_first(store: Store) -> None:
@@ -97,6 +104,57 @@ def test_a_redis_failure_is_a_503_problem_to_retry(store: Store,
                                          "stored, retry later")
     assert "storage unavailable for GET /broken: ConnectionError" in caplog.text
     assert "Connection refused" not in caplog.text  # the type, not what it says
+
+
+def test_a_cluster_without_a_node_for_the_slot_is_the_same_503(store: Store) -> None:
+    """redis-py's cluster errors are not RedisErrors (no node holds a slot mid-failover):
+    Redis being away all the same, not a 500."""
+    with LiveServer(settings_for(store, run_worker=False), [Route("/no-node", no_node)]) as url:
+        response = httpx.get(f"{url}/no-node", timeout=30)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+
+
+def test_a_redis_failure_during_a_webhook_is_the_same_503(
+        store: Store, shop: NewShop, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Webhooks skip the router (WebhookShortcut) but not its answer to a Redis failure."""
+    async def failing(*args: object, **kwargs: object) -> None:
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(events, "append", failing)
+    body = body_of(order_payload(5, 1, [1]))
+    headers = shopify_headers(shop.shop.domain, shop.shop.webhook_secrets[0].reveal(), body)
+    with LiveServer(settings_for(store, run_worker=False)) as url:
+        response = httpx.post(f"{url}/webhooks/shopify", content=body, headers=headers,
+                              timeout=30)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    assert "storage unavailable for POST /webhooks/shopify: ConnectionError" in caplog.text
+
+
+def test_only_a_post_to_a_receiver_url_takes_the_webhook_shortcut(http) -> None:
+    assert http.get("/webhooks/shopify").status_code == 405  # the route's answer
+    assert http.post("/webhooks/shopify/").status_code in (307, 404)  # not a receiver URL
+    assert http.post("/webhooks/shopify/a/b", content=b"{}").status_code == 404
+    assert http.post("/webhooks", content=b"{}").status_code == 404
+
+
+def test_other_requests_reach_the_app_unchanged() -> None:
+    seen: list[object] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        seen.append(scope.get("path", scope["type"]))
+
+    shortcut = WebhookShortcut(app)
+    for scope in ({"type": "http", "method": "GET", "path": "/webhooks/shopify"},
+                  {"type": "http", "method": "POST", "path": "/api/v1/x"},
+                  {"type": "http", "method": "POST", "path": "/webhooks/shopify",
+                   "root_path": "/reco"},
+                  {"type": "lifespan"}):
+        asyncio.run(shortcut(scope, None, None))
+    assert seen == ["/webhooks/shopify", "/api/v1/x", "/webhooks/shopify", "lifespan"]
 
 
 def test_the_lifespan_migrates_and_runs_the_worker_only_when_asked(fresh: Store) -> None:

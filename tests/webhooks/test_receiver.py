@@ -13,6 +13,7 @@ from plugin.store import keys
 from tests.conftest import LiveServer, settings_for
 from tests.helpers import body_of, order_payload, shopify_headers
 from tests.webhooks.test_shopify import PROBLEM, event_count, post
+from webhooks.receiver import webhook_params
 
 
 def secret_of(shop) -> str:
@@ -117,3 +118,12 @@ def test_without_the_replicas_asked_for_a_webhook_is_503_stored_once_and_retried
     assert event_count(store, shop.shop.shop_id) == 1
     stats = store.run(lambda r: r.hgetall(keys.stats(shop.shop.shop_id)))
     assert (stats[b"accepted"], stats[b"duplicates"]) == (b"1", b"2")
+
+
+def test_webhook_params_match_the_receiver_routes_only() -> None:
+    assert webhook_params("/webhooks/shopify") == {"platform": "shopify"}
+    assert webhook_params("/webhooks/custom/shop-1") == {"platform": "custom",
+                                                         "shop_id": "shop-1"}
+    for other in ("/webhooks", "/webhooks/", "/webhooks/shopify/", "/webhooks//x",
+                  "/webhooks/a/b/c", "/api/v1/webhooks/shopify", "/webhooksx/shopify"):
+        assert webhook_params(other) is None, other

@@ -388,6 +388,31 @@ def test_parse_order_reads_refund_line_items_of_the_order() -> None:
         {("509562969", "703073504", 1), ("509562969", "466157049", 1)}
 
 
+@pytest.mark.parametrize(("line", "message"), [
+    ("x", "line_items[1] must be an object"),
+    ({"product_id": True}, "line_items[1].product_id must be an integer or string id"),
+    ({"product_id": 7, "variant_id": [1]}, "line_items[1].variant_id must be an integer"),
+    ({"product_id": 7, "title": {}}, "line_items[1].title must be text"),
+    ({"product_id": 7, "quantity": -1}, "line_items[1].quantity must be a whole number"),
+    ({"product_id": 7, "quantity": 1, "price": "-1"}, "line_items[1].price must not be"),
+    ({"product_id": 7, "quantity": 1, "id": 1.5}, "line_items[1].id must be an integer"),
+])
+def test_parse_order_names_the_field_of_a_refused_line(line, message) -> None:
+    payload = order_payload(1, 2, [101])
+    payload["line_items"].append(line)
+    with pytest.raises(PayloadError) as refused:
+        shopify.parse_order(payload)
+    assert str(refused.value).startswith(message), refused.value
+
+
+def test_parse_order_keeps_each_line_as_the_field_rules_give_it() -> None:
+    payload = order_payload(1, 2, [101, 102])
+    payload["line_items"].insert(1, {"title": "Tip", "quantity": 1, "price": "2.00"})
+    order = shopify.parse_order(payload)
+    assert order.lines == (LineItem("101", "1011", "Product 101", 1, "10.00", "100"),
+                           LineItem("102", "1021", "Product 102", 1, "10.00", "101"))
+
+
 # --- backfill through the Admin REST API, page by page with `Link` headers -------------
 
 

@@ -11,9 +11,16 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from plugin.store import keys
+from plugin.store import events, keys
 from plugin.store.connection import text
-from plugin.store.events import Event, NotReplicated, Replication, append, fallback_delivery_id
+from plugin.store.events import (
+    Event,
+    NotReplicated,
+    Replication,
+    append,
+    fallback_delivery_id,
+    packed_fields,
+)
 from tests.conftest import Store
 from tests.helpers import body_of, order_payload
 from webhooks import shopify
@@ -326,3 +333,11 @@ def test_a_node_without_the_script_gets_it_and_the_batch_still_waits(
 
     outcome, length = store.run(work)
     assert isinstance(outcome, NotReplicated) and length == 1
+
+
+def test_an_event_packs_as_packed_fields_packs_its_fields(monkeypatch) -> None:
+    monkeypatch.setattr(events.time, "time", lambda: 1700000000.25)
+    for event in (Event("shopify", "orders/create", "d-1", b"\x00{}\xff", "t", "2025-01"),
+                  Event("custom", "order.created", "d-2", b"{}", order=b'{"order_id":"1"}'),
+                  Event("custom", "order.created", "d-3", b"{}", order='{"title":"caf\u00e9"}')):
+        assert event.packed() == packed_fields(event.fields())

@@ -17,6 +17,7 @@ from plugin.store.order import (
     Refund,
     email_customer_id,
     from_checked,
+    from_checked_fields,
     stored_order,
 )
 
@@ -95,6 +96,16 @@ def test_from_checked_builds_without_checking_and_fills_defaults() -> None:
     assert unchecked.product_id == 1  # not checked: the caller's parse already did
     with pytest.raises(KeyError):
         from_checked(Refund, refund_id="r")  # a field without a default is required
+
+
+def test_from_checked_fields_takes_every_field_in_order() -> None:
+    line = from_checked_fields(LineItem, "1", None, "T", 2, "1.00", "L1")
+    assert line == from_checked(LineItem, product_id="1", variant_id=None, title="T",
+                                quantity=2, price="1.00", line_id="L1")
+    assert list(vars(line)) == ["product_id", "variant_id", "title", "quantity", "price",
+                                "line_id"]  # as __init__ sets them: to_json writes vars()
+    with pytest.raises(ValueError):
+        from_checked_fields(LineItem, "1", None, "T", 2, "1.00")  # the default too
 
 
 def test_a_stored_order_that_breaks_the_rules_is_skipped_and_logged(

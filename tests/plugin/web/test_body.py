@@ -11,10 +11,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from starlette.requests import ClientDisconnect
 
 from plugin.store.shops import NewShop
 from plugin.web import body as body_module
-from plugin.web.body import InvalidJson, decode_json
+from plugin.web.body import BodyTooLarge, InvalidJson, decode_json, read_asgi_body
 from tests.helpers import auth
 
 LIMIT = 64 * 1024
@@ -98,6 +99,9 @@ def test_decode_json_limits_depth_numbers_and_text(raw, reason) -> None:
 def test_decode_json_keeps_what_is_within_the_limits() -> None:
     nested = b"[" * 32 + b"]" * 32
     assert decode_json(nested) is not None
+    many = b"[" + b",".join([b'{"a": [1.5]}'] * 40) + b"]"  # 81 containers, 3 levels deep
+    assert decode_json(many) == [{"a": [1.5]}] * 40
+    assert decode_json(b'["[[[[", "{{{{"]') == ["[[[[", "{{{{"]
     assert decode_json(b'{"price": 12.5, "id": 12345678901234567890}') == {
         "price": 12.5, "id": 12345678901234567890}
     assert decode_json(b'[18446744073709551616, -9223372036854775809, 1e20]') == [
@@ -145,3 +149,29 @@ def test_a_deadline_is_armed_only_for_a_body_still_on_its_way(http, shop, monkey
 
     trickled = http.post(cart_url(shop), content=slowly(), headers=auth(shop))
     assert trickled.status_code == 200 and armed == [60]  # the test server's deadline
+
+
+def _receive(*messages: dict[str, Any]) -> Any:
+    queue = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0)
+    return receive
+
+
+def test_read_asgi_body_joins_the_chunks_within_the_limit() -> None:
+    receive = _receive({"type": "http.request", "body": b"ab", "more_body": True},
+                       {"type": "http.request", "body": b"cd", "more_body": False})
+    assert asyncio.run(read_asgi_body(receive, "", 4, 5.0)) == b"abcd"
+
+
+@pytest.mark.parametrize(("declared", "messages", "error"), [
+    ("5", [], BodyTooLarge),
+    ("", [{"type": "http.request", "body": b"abc", "more_body": True},
+          {"type": "http.request", "body": b"de"}], BodyTooLarge),
+    ("", [{"type": "http.request", "body": b"ab", "more_body": True},
+          {"type": "http.disconnect"}], ClientDisconnect),
+])
+def test_read_asgi_body_refuses_as_read_body_does(declared, messages, error) -> None:
+    with pytest.raises(error):
+        asyncio.run(read_asgi_body(_receive(*messages), declared, 4, 5.0))
