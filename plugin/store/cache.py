@@ -372,15 +372,14 @@ class ShopCache:
     def _apply(
         self, shop_id: str, entry: _Entry, notes: list[Any], stale_shops: set[str]
     ) -> None:
-        for note_id, fields in notes:
-            n = int(fields.get(b"n", 0))
-            if n != entry.last_n + 1:  # notes were lost to trimming, or the stream began again
-                self._drop(shop_id)
-                return
-            entry.last_id, entry.last_n = note_id, n
+        in_sequence = changes.unbroken(notes, entry.last_n)
+        for note_id, fields in in_sequence:
+            entry.last_id, entry.last_n = note_id, entry.last_n + 1
             kind, ident = text(fields.get(b"k", b"")), text(fields.get(b"i", b""))
             if not self._forget(shop_id, entry, kind, ident, stale_shops):
                 return
+        if len(in_sequence) < len(notes):  # a number is missing: drop everything
+            self._drop(shop_id)
 
     def changed(self, shop_id: str, *notes: tuple[str, str]) -> None:
         """Apply notes of a write this process made at once (its next answer reads the write);

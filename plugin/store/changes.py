@@ -24,7 +24,7 @@ Kinds (`id` in brackets):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from plugin.store import keys
@@ -76,3 +76,14 @@ def note(client: Any, shop_id: str, *changes: tuple[str, str]) -> Any:
 def customer_notes(customer_ids: Sequence[str | None]) -> list[tuple[str, str]]:
     """Notes for customers whose orders changed (None, a guest, is left out)."""
     return [(CUSTOMER, customer_digest(c)) for c in dict.fromkeys(customer_ids) if c]
+
+
+def unbroken(notes: Sequence[tuple[bytes, Mapping[bytes, bytes]]], last_n: int
+             ) -> Sequence[tuple[bytes, Mapping[bytes, bytes]]]:
+    """The first of `notes` (`(id, fields)` as read from a stream of numbered notes) whose
+    numbers go on from `last_n` one by one: all of them, unless a number is missing (notes were
+    lost to trimming, or the stream began again), when the reader must drop everything."""
+    for count, (_id, fields) in enumerate(notes):
+        if int(fields.get(b"n", 0)) != last_n + count + 1:
+            return notes[:count]
+    return notes

@@ -37,7 +37,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from plugin.store import keys, slots
+from plugin.store import changes, keys, slots
 from plugin.store.browsing import (
     EVERY_VISITOR,
     Snapshot,
@@ -166,19 +166,18 @@ class VisitorCache:
         if len(entries) >= NOTES_PER_READ:  # more are waiting: begin again from the newest
             self.forget(shop_id)
             return
-        for note_id, fields in entries:
-            n = int(fields.get(b"n", 0))
-            if n != shop.last_n + 1:  # notes were lost to trimming, or the stream began again
-                self.forget(shop_id)
-                return
-            shop.last_id, shop.last_n = note_id, n
+        in_sequence = changes.unbroken(entries, shop.last_n)
+        for note_id, fields in in_sequence:
+            shop.last_id, shop.last_n = note_id, shop.last_n + 1
             named = text(fields.get(b"v", b""))
             if named == EVERY_VISITOR:
                 self._held -= len(shop.visitors)
                 shop.visitors.clear()
-            elif (held := shop.visitors.get(named)) is not None and held.n < n:
+            elif (held := shop.visitors.get(named)) is not None and held.n < shop.last_n:
                 del shop.visitors[named]
                 self._held -= 1
+        if len(in_sequence) < len(entries):  # a number is missing: drop every history
+            self.forget(shop_id)
 
     def forget(self, shop_id: str) -> None:
         """Drop every history held of the shop (and stop reading its notes)."""

@@ -1,12 +1,14 @@
 """A process's background work (plugin/worker.py): for the block of `running_workers`, the
 shops' events are ingested, a changed shop is retrained, a web process's training request is
-answered and the worker's sign of life kept; at its end everything stops.
+answered and the worker's sign of life kept; a loop that ends before the block does is
+logged at once; at its end everything stops.
 
 On a store of their own: no other worker takes the events."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import tempfile
 import time
@@ -27,6 +29,7 @@ from plugin.worker import running_workers
 from tests.conftest import Store
 from tests.helpers import body_of, order_payload
 from webhooks.http import PlatformHttp
+from webhooks.woocommerce import Reconciler
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +103,33 @@ def test_no_loop_outlives_the_block_and_the_callers_client_stays_open(fresh: Sto
 
     left, closed = fresh.run(work)
     assert left == [] and closed is False  # the caller closes its own client
+
+
+class Escaped(BaseException):
+    """Not an Exception: no loop's `except Exception` holds it, so the loop meeting it ends."""
+
+
+def test_a_loop_that_ends_early_is_logged_at_once_and_only_once(
+        fresh: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    async def escape(self: Reconciler, stop: asyncio.Event | None = None) -> int:
+        raise Escaped("a round")
+
+    monkeypatch.setattr(Reconciler, "run_once", escape)
+    early = "worker shopreco-woocommerce-reconcile ended before it was told to stop"
+
+    def logged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "plugin.worker"]
+
+    async def reported() -> bool:
+        return any(message.startswith(early) for message in logged())
+
+    async def work(redis: Any) -> None:
+        async with running_workers(redis, fresh.settings):
+            await until(reported, timeout=10)  # while the other loops still run
+
+    with caplog.at_level(logging.ERROR, logger="plugin.worker"):
+        fresh.run(work)
+    assert logged() == [f"{early}: Escaped('a round')"]  # not again as the block ends
 
 
 async def _stored(redis: Any, shop_id: str, count: int) -> bool:

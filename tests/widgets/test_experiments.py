@@ -184,6 +184,7 @@ def test_a_visitor_keeps_their_arm_across_a_restart(store: Store, trained: NewSh
                                                     lab: httpx.Client) -> None:
     experiment = started(lab, trained, HOLDOUT)
     visitors = [f"restart-{n}" for n in range(12)]
+    visitors += [visitor_in(experiment, 0), visitor_in(experiment, 1)]  # one in each arm
 
     def arms() -> list[str]:
         with LiveServer(settings_for(store, widget_rate_per_minute=1_000_000)) as url, \

@@ -83,3 +83,20 @@ def test_the_stream_is_capped_near_its_length_but_the_numbers_go_on(
     length, sequence = store.run(work)
     assert keys.CHANGES_MAXLEN <= length < keys.CHANGES_MAXLEN + 500
     assert int(sequence) == len(many) + 1  # + the shop's registration
+
+
+def numbered(*numbers: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """Notes as a stream read answers them, numbered `numbers`."""
+    return [(f"{n}-0".encode(), {b"n": str(n).encode(), b"k": b"all"}) for n in numbers]
+
+
+def test_notes_that_go_on_from_the_last_number_read_are_all_unbroken() -> None:
+    assert changes.unbroken(numbered(8, 9, 10), 7) == numbered(8, 9, 10)
+    assert changes.unbroken([], 7) == []
+
+
+def test_unbroken_notes_end_where_a_number_is_missing() -> None:
+    assert changes.unbroken(numbered(9, 10), 7) == []  # trimmed past the last note read
+    assert changes.unbroken(numbered(1, 2), 7) == []  # the stream began again
+    assert changes.unbroken(numbered(8, 9, 11), 7) == numbered(8, 9)
+    assert changes.unbroken([(b"8-0", {b"k": b"all"})], 7) == []  # a note without its number
