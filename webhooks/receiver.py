@@ -39,35 +39,43 @@ def webhook_params(path: str) -> dict[str, str] | None:
         {"platform": parts[0], "shop_id": parts[1]}
 
 
+class Refused(Exception):
+    """A delivery answered with `response` (a 4xx problem, or 503), nothing stored."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
 class Receiver:
     """The ASGI endpoint of the receiver URLs: `answer`'s answer, sent (a 200 as the JSON
-    Response would send it). A RedisError propagates: the app answers 503. An instance, so
-    a Route hands it the raw ASGI call."""
+    Response would send it), or the refusal's. A RedisError propagates: the app answers 503.
+    An instance, so a Route hands it the raw ASGI call."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status, content = await answer(scope, receive)
-        if status == 200:
-            body = json_bytes(content)
-            await send({"type": "http.response.start", "status": 200, "headers": [
-                (b"content-length", b"%d" % len(body)), _JSON_HEADERS]})
-            await send({"type": "http.response.body", "body": body})
+        try:
+            content = await answer(scope, receive)
+        except Refused as refusal:
+            await refusal.response(scope, receive, send)
             return
-        response = content if isinstance(content, Response) else Response(status_code=status)
-        await response(scope, receive, send)
+        body = json_bytes(content)
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-length", b"%d" % len(body)), _JSON_HEADERS]})
+        await send({"type": "http.response.body", "body": body})
 
 
 RECEIVER = Receiver()
 
 
-async def answer(scope: Scope, receive: Receive) -> tuple[int, Any]:
+async def answer(scope: Scope, receive: Receive) -> dict[str, Any]:
     """Verify, store durably, answer. Order: size, shop, ping, signature, shape, append.
-    (200, the JSON answer) or (status, the problem Response)."""
+    The JSON answer of a 200; Refused otherwise."""
     params = scope["path_params"]
     platform = params["platform"]
     adapter = ADAPTERS.get(platform)
     if adapter is None:
-        return _refused(problem(404, f"no webhook receiver for platform {platform!r}; "
-                                     f"known: {', '.join(sorted(ADAPTERS))}"))
+        raise Refused(problem(404, f"no webhook receiver for platform {platform!r}; "
+                                   f"known: {', '.join(sorted(ADAPTERS))}"))
     state = scope["app"].state
     settings = state.settings
     limit = settings.max_body_bytes
@@ -76,30 +84,31 @@ async def answer(scope: Scope, receive: Receive) -> tuple[int, Any]:
         body = await read_asgi_body(receive, headers.get("content-length", ""), limit,
                                     settings.body_timeout_seconds)
     except BodyTooLarge:
-        return _refused(problem(413, f"webhook bodies are limited to {limit} bytes"))
+        raise Refused(problem(413, f"webhook bodies are limited to {limit} bytes")) from None
     except BodyTimeout as error:
-        return _refused(problem(408, f"{error}; nothing was stored"))
+        raise Refused(problem(408, f"{error}; nothing was stored")) from None
     except ClientDisconnect:
-        return 400, None
+        raise Refused(Response(status_code=400)) from None
     shop_id = params.get("shop_id")
     shop = await adapter.find_shop(state.cache, shop_id, headers, body)
     if shop is None or shop.platform != platform:
         hint = adapter.shop_hint(shop_id, headers, body)
-        return _refused(problem(404, f"no {platform} shop is registered for {hint}; register "
-                                     f"it with `shopreco shops add SHOP_ID --platform {platform}"
-                                     " ...` and use the webhook_url it prints"))
+        raise Refused(problem(404, f"no {platform} shop is registered for {hint}; register "
+                                   f"it with `shopreco shops add SHOP_ID --platform {platform}"
+                                   " ...` and use the webhook_url it prints"))
     if adapter.is_ping(headers, body):
-        return 200, {"status": "ping", "shop_id": shop.shop_id}
+        return {"status": "ping", "shop_id": shop.shop_id}
     if not adapter.verify(shop, headers, body):
-        return _refused(problem(401, f"the {platform} webhook signature does not match shop "
-                                     f"{shop.shop_id!r}'s webhook secret",
-                                kind="invalid-signature"))
+        raise Refused(problem(401, f"the {platform} webhook signature does not match shop "
+                                   f"{shop.shop_id!r}'s webhook secret",
+                              kind="invalid-signature"))
     try:
         payload = parse_json(body)
         delivery = adapter.describe(headers, body, payload)
         order = adapter.check(delivery.topic, payload)
     except PayloadError as error:
-        return _refused(problem(400, f"{platform} webhook for shop {shop.shop_id!r}: {error}"))
+        raise Refused(problem(400, f"{platform} webhook for shop {shop.shop_id!r}: {error}")
+                      ) from None
     event = intake.Event(
         platform=platform,
         topic=delivery.topic,
@@ -114,15 +123,11 @@ async def answer(scope: Scope, receive: Receive) -> tuple[int, Any]:
     try:
         stream_id = await intake.append(state.redis, shop.shop_id, event, replication)
     except intake.NotReplicated as error:
-        return _refused(problem(503, f"the webhook is stored but not yet on enough Redis "
-                                     f"replicas ({error}); retry it: a retry is not counted "
-                                     "twice"))
+        raise Refused(problem(503, f"the webhook is stored but not yet on enough Redis "
+                                   f"replicas ({error}); retry it: a retry is not counted "
+                                   "twice")) from None
     status = "accepted" if stream_id else "duplicate"
-    return 200, {"status": status, "shop_id": shop.shop_id, "event_id": stream_id}
-
-
-def _refused(response: Response) -> tuple[int, Response]:
-    return response.status_code, response
+    return {"status": status, "shop_id": shop.shop_id, "event_id": stream_id}
 
 
 def _headers(scope: Scope) -> Mapping[str, str]:

@@ -65,10 +65,10 @@ def packed_fields(fields: dict[str, bytes | str]) -> bytes:
     return b"".join(parts)
 
 
-# Event.fields' names in its order, packed as packed_fields packs a name.
-_PACKED_NAMES = tuple(b"%d:%b" % (len(name), name) for name in (
-    b"platform", b"topic", b"delivery_id", b"received_at", b"triggered_at", b"api_version",
-    b"body", b"order"))
+# Event.fields' names and their lengths as packed_fields packs them, with room for each
+# value's length and bytes (body last but its bytes: they are not copied into the head).
+_PACKED_HEAD = (b"8:platform%d:%b5:topic%d:%b11:delivery_id%d:%b11:received_at%d:%b"
+                b"12:triggered_at%d:%b11:api_version%d:%b4:body%d:")
 
 
 @dataclass(frozen=True)
@@ -99,16 +99,17 @@ class Event:
         return fields
 
     def packed(self) -> bytes:
-        """packed_fields(self.fields()), made without the dict (once per webhook)."""
-        values = [self.platform.encode(), self.topic.encode(), self.delivery_id.encode(),
-                  repr(time.time()).encode(), self.triggered_at.encode(),
-                  self.api_version.encode(), self.body]
-        if self.order:
-            values.append(self.order.encode() if isinstance(self.order, str) else self.order)
-        parts: list[bytes] = []
-        for name, raw in zip(_PACKED_NAMES, values, strict=False):  # order: only if given
-            parts += (name, b"%d:" % len(raw), raw)
-        return b"".join(parts)
+        """packed_fields(self.fields()), made in one formatting step (once per webhook)."""
+        platform, topic = self.platform.encode(), self.topic.encode()
+        delivery, received = self.delivery_id.encode(), repr(time.time()).encode()
+        triggered, version = self.triggered_at.encode(), self.api_version.encode()
+        head = _PACKED_HEAD % (len(platform), platform, len(topic), topic, len(delivery),
+                               delivery, len(received), received, len(triggered), triggered,
+                               len(version), version, len(self.body))
+        order = self.order.encode() if isinstance(self.order, str) else self.order
+        if not order:
+            return head + self.body
+        return b"".join((head, self.body, b"5:order%d:" % len(order), order))
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> Event:
@@ -285,10 +286,10 @@ def _append_call(group: list[_Waiting]) -> Call:
     """Keys and arguments of the append script for one shop's waiting deliveries."""
     shop_id = group[0].shop_id
     script_keys = [keys.events(shop_id), keys.stats(shop_id)]
+    seen = keys.seen_delivery(shop_id, "")  # each marker: this + its delivery id
+    script_keys += [seen + waiting.event.delivery_id for waiting in group]
     argv: list[Arg] = [keys.DEDUPE_TTL_SECONDS]
-    for waiting in group:
-        script_keys.append(keys.seen_delivery(shop_id, waiting.event.delivery_id))
-        argv.append(waiting.event.packed())
+    argv += [waiting.event.packed() for waiting in group]
     return script_keys, argv
 
 

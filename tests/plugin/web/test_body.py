@@ -175,3 +175,42 @@ def test_read_asgi_body_joins_the_chunks_within_the_limit() -> None:
 def test_read_asgi_body_refuses_as_read_body_does(declared, messages, error) -> None:
     with pytest.raises(error):
         asyncio.run(read_asgi_body(_receive(*messages), declared, 4, 5.0))
+
+
+class _Arrived:
+    """A server's request cycle that holds the whole body (uvicorn's says so with
+    `more_body` False): read_asgi_body takes its one message without the chunk loop."""
+
+    more_body = False
+
+    def __init__(self, *messages: dict[str, Any]) -> None:
+        self.messages = list(messages)
+        self.received = 0
+
+    async def receive(self) -> dict[str, Any]:
+        self.received += 1
+        return self.messages.pop(0)
+
+
+def test_a_body_the_server_holds_whole_is_read_in_one_message() -> None:
+    cycle = _Arrived({"type": "http.request", "body": b"abcd", "more_body": False})
+    assert asyncio.run(read_asgi_body(cycle.receive, "4", 4, 5.0)) == b"abcd"
+    assert cycle.received == 1
+
+
+@pytest.mark.parametrize(("declared", "messages", "outcome"), [
+    ("", [{"type": "http.request", "body": b"abcde"}], BodyTooLarge),  # no Content-Length
+    ("5", [{"type": "http.request", "body": b"abcde"}], BodyTooLarge),  # never received
+    ("", [{"type": "http.request", "body": b"ab", "more_body": True},
+          {"type": "http.request", "body": b"cd"}], b"abcd"),  # not whole after all
+    ("", [{"type": "http.request", "body": b"ab", "more_body": True},
+          {"type": "http.request", "body": b"cde"}], BodyTooLarge),
+    ("", [{"type": "http.disconnect"}], ClientDisconnect),
+])
+def test_a_body_said_to_be_whole_keeps_every_refusal(declared, messages, outcome) -> None:
+    cycle = _Arrived(*messages)
+    if isinstance(outcome, bytes):
+        assert asyncio.run(read_asgi_body(cycle.receive, declared, 4, 5.0)) == outcome
+        return
+    with pytest.raises(outcome):
+        asyncio.run(read_asgi_body(cycle.receive, declared, 4, 5.0))
