@@ -6,16 +6,17 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plugin.admin import routes as admin_routes
+from plugin.api import PREFIX as API_PREFIX
 from plugin.api import (
     api_keys,
     browsing,
@@ -66,29 +67,52 @@ async def storage_unavailable(request: Request, exc: Exception) -> Response:
 
 
 class WebhookShortcut:
-    """Pure ASGI middleware: a POST to a receiver URL (webhooks.receiver.webhook_params) goes
-    straight to the receiver, past the router and its per-request objects (intake is the
-    busiest POST, and its CPU is the intake goal); anything else, a GET to a receiver URL
-    included (405), goes through the routes. It runs inside Starlette's error middleware (an
-    unexpected error is a 500 as anywhere), and Redis being away is answered 503 as the
-    routes' handler answers it."""
+    """Pure ASGI middleware for the busiest calls: a POST to a receiver URL
+    (webhooks.receiver.webhook_params) goes straight to the receiver, and a call that one of
+    `hot` routes matches in full (the API's recommendation calls) straight to its endpoint,
+    past the router, its misses and its per-request wrappers (intake's CPU is the intake goal,
+    the calls' CPU the recommendation calls' goal). Starlette's own Route.matches decides, so
+    the path parameters are the router's; anything else (a GET to a receiver URL, a method
+    the route does not take: 405) goes through the routes. It runs inside Starlette's error
+    middleware (an unexpected error is a 500 as anywhere), and Redis being away is answered
+    503 as the routes' handler answers it."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, hot: Sequence[Route] = (), hot_prefix: str = "/") -> None:
+        self.app, self.hot_prefix = app, hot_prefix
+        self.hot = tuple((route, _direct(route.endpoint)) for route in hot)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        params = None
-        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
-            params = receiver.webhook_params(scope["path"])
-        if params is None:
+        if scope["type"] != "http" or scope.get("root_path"):
             await self.app(scope, receive, send)
             return
-        scope["path_params"] = params
+        path: str = scope["path"]
+        if scope["method"] == "POST" and (params := receiver.webhook_params(path)) is not None:
+            scope["path_params"] = params
+            await self._answer(receiver.RECEIVER, scope, receive, send)
+            return
+        if path.startswith(self.hot_prefix):
+            for route, endpoint in self.hot:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child)
+                    await self._answer(endpoint, scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await receiver.RECEIVER(scope, receive, send)
+            await app(scope, receive, send)
         except UNAVAILABLE as error:
             response = await storage_unavailable(Request(scope), error)
             await response(scope, receive, send)
+
+
+def _direct(endpoint: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
+    """The endpoint as an ASGI app, as the router calls it but without its wrappers."""
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+    return app
 
 
 def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
@@ -148,7 +172,8 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             *extra_routes,
         ],
         lifespan=lifespan,
-        middleware=[Middleware(WebhookShortcut)],
+        middleware=[Middleware(WebhookShortcut, hot=recommendations.hot_routes,
+                               hot_prefix=API_PREFIX.partition("{")[0])],
         exception_handlers={error: storage_unavailable for error in UNAVAILABLE},
     )
     app.state.settings = settings

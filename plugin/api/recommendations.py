@@ -377,11 +377,15 @@ def _excluded_page(shop: Shop, ids: list[str], limit: int, after: str | None) ->
 
 
 
-routes = [
+# The busiest calls: the app answers them before routing (plugin.app.WebhookShortcut).
+hot_routes = [
     Route(f"{PREFIX}/recommendations/products/{{product_id}}", product_recommendations),
     Route(f"{PREFIX}/recommendations/customers/{{customer_id}}", customer_recommendations),
     Route(f"{PREFIX}/recommendations/cart", cart_recommendations, methods=["POST"]),
     Route(f"{PREFIX}/recommendations/trending", trending),
+]
+routes = [
+    *hot_routes,
     Route(f"{PREFIX}/exclusions", exclusions, methods=["GET", "PUT"]),
     Route(f"{PREFIX}/model", model_info),
     Route(f"{PREFIX}/model/train", train, methods=["POST"]),

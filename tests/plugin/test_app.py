@@ -1,7 +1,7 @@
 """The Starlette app (plugin/app.py) over real HTTP: every surface routed, /healthz, a Redis
 failure answered 503 as problem+json, and the lifespan: the store migrated on start and the
 worker run only when SHOPRECO_RUN_WORKER says so (and stopped with the app); webhooks past the
-router (WebhookShortcut) with the same answers."""
+router (WebhookShortcut) with the same answers, and so do the API's recommendation calls."""
 
 from __future__ import annotations
 
@@ -155,6 +155,66 @@ def test_other_requests_reach_the_app_unchanged() -> None:
                   {"type": "lifespan"}):
         asyncio.run(shortcut(scope, None, None))
     assert seen == ["/webhooks/shopify", "/api/v1/x", "/webhooks/shopify", "lifespan"]
+
+
+def _hot_app() -> tuple[WebhookShortcut, list[object]]:
+    """The shortcut with one hot route, in front of an app that notes what reaches it."""
+    reached: list[object] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        reached.append((scope["method"], scope["path"]))
+        await Response("routed", 405)(scope, receive, send)
+
+    async def item(request: Request) -> Response:
+        if request.path_params["item"] == "broken":
+            raise RedisConnectionError("Connection refused")
+        return Response(f"item {request.path_params['item']} of {request.path_params['shop_id']}")
+
+    hot = [Route("/api/v1/shops/{shop_id}/items/{item}", item)]
+    return WebhookShortcut(app, hot=hot, hot_prefix="/api/v1/shops/"), reached
+
+
+def _ask(app: WebhookShortcut, method: str, path: str, root_path: str = "") -> tuple[int, bytes]:
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path, "root_path": root_path,
+             "query_string": b"", "headers": [], "app": None}
+    asyncio.run(app(scope, receive, send))
+    return int(sent[0]["status"]), bytes(sent[1]["body"])
+
+
+def test_a_hot_route_is_answered_before_the_router_as_the_router_would() -> None:
+    app, reached = _hot_app()
+    assert _ask(app, "GET", "/api/v1/shops/s1/items/42") == (200, b"item 42 of s1")
+    assert reached == []  # the router never saw it
+    assert _ask(app, "POST", "/api/v1/shops/s1/items/42")[0] == 405  # a method it does not take
+    assert _ask(app, "GET", "/api/v1/shops/s1/items/42/more")[0] == 405  # no full match
+    assert _ask(app, "GET", "/api/v1/shops/s1/items/42", root_path="/reco")[0] == 405
+    assert reached == [("POST", "/api/v1/shops/s1/items/42"),
+                       ("GET", "/api/v1/shops/s1/items/42/more"),
+                       ("GET", "/api/v1/shops/s1/items/42")]
+
+
+def test_a_redis_failure_in_a_hot_route_is_the_same_503(caplog: pytest.LogCaptureFixture) -> None:
+    app, _ = _hot_app()
+    status, body = _ask(app, "GET", "/api/v1/shops/s1/items/broken")
+    assert status == 503 and b"storage (Redis) is unavailable" in body
+    assert "storage unavailable for GET /api/v1/shops/s1/items/broken" in caplog.text
+
+
+def test_the_api_recommendation_calls_are_the_hot_routes(store: Store) -> None:
+    app = create_app(settings_for(store, run_worker=False))
+    shortcut = next(m for m in app.user_middleware if m.cls is WebhookShortcut)
+    hot = [route.path for route in shortcut.kwargs["hot"]]
+    assert hot == [f"/api/v1/shops/{{shop_id}}/recommendations/{name}" for name in (
+        "products/{product_id}", "customers/{customer_id}", "cart", "trending")]
+    assert shortcut.kwargs["hot_prefix"] == "/api/v1/shops/"
 
 
 def test_the_lifespan_migrates_and_runs_the_worker_only_when_asked(fresh: Store) -> None:
