@@ -286,8 +286,7 @@ def _append_call(group: list[_Waiting]) -> Call:
     """Keys and arguments of the append script for one shop's waiting deliveries."""
     shop_id = group[0].shop_id
     script_keys = [keys.events(shop_id), keys.stats(shop_id)]
-    seen = keys.seen_delivery(shop_id, "")  # each marker: this + its delivery id
-    script_keys += [seen + waiting.event.delivery_id for waiting in group]
+    script_keys += [keys.seen_delivery(shop_id, waiting.event.delivery_id) for waiting in group]
     argv: list[Arg] = [keys.DEDUPE_TTL_SECONDS]
     argv += [waiting.event.packed() for waiting in group]
     return script_keys, argv

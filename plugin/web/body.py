@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import Message, Receive
+from starlette.types import Receive
 
 from plugin.store.fields import MAX_NUMBER_CHARS, is_text
 from plugin.web.params import BadRequest
@@ -52,14 +52,6 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
 async def read_asgi_body(receive: Receive, declared: str, limit: int, timeout: float) -> bytes:
     """read_body for a pure ASGI endpoint: the body from `receive`, `declared` being its
     Content-Length header ("" for none); the same refusals."""
-    if _arrived(receive) and not (declared.isdigit() and int(declared) > limit):
-        message = await receive()  # the whole body, in one message (uvicorn's)
-        if message["type"] == "http.request" and not message.get("more_body", False):
-            body: bytes = message.get("body", b"")
-            if len(body) > limit:
-                raise BodyTooLarge(limit)
-            return body
-        return await _read(_chunks(receive, message), limit)  # any other: as it comes
     return await _within(_chunks(receive), declared, limit, timeout, receive)
 
 
@@ -76,11 +68,11 @@ async def _within(chunks: AsyncIterator[bytes], declared: str, limit: int, timeo
         raise BodyTimeout(timeout) from None
 
 
-async def _chunks(receive: Receive, first: Message | None = None) -> AsyncIterator[bytes]:
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
     """The body's chunks as Starlette's Request.stream() gives them (ClientDisconnect when
-    the client goes away mid-body); `first`: a message already received."""
+    the client goes away mid-body)."""
     while True:
-        message, first = first or await receive(), None
+        message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
         if message["type"] == "http.request":

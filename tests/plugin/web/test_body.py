@@ -179,7 +179,7 @@ def test_read_asgi_body_refuses_as_read_body_does(declared, messages, error) -> 
 
 class _Arrived:
     """A server's request cycle that holds the whole body (uvicorn's says so with
-    `more_body` False): read_asgi_body takes its one message without the chunk loop."""
+    `more_body` False): read_asgi_body reads it without a deadline."""
 
     more_body = False
 
