@@ -16,7 +16,6 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from plugin.admin import routes as admin_routes
-from plugin.api import PREFIX as API_PREFIX
 from plugin.api import (
     api_keys,
     browsing,
@@ -77,9 +76,12 @@ class WebhookShortcut:
     middleware (an unexpected error is a 500 as anywhere), and Redis being away is answered
     503 as the routes' handler answers it."""
 
-    def __init__(self, app: ASGIApp, hot: Sequence[Route] = (), hot_prefix: str = "/") -> None:
-        self.app, self.hot_prefix = app, hot_prefix
+    def __init__(self, app: ASGIApp, hot: Sequence[Route] = ()) -> None:
+        self.app = app
         self.hot = tuple((route, _direct(route.endpoint)) for route in hot)
+        # what every hot path begins with (a cheap test before any route's pattern)
+        self.hot_prefix = os.path.commonpath([r.path.partition("{")[0] for r in hot]) \
+            if hot else ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("root_path"):
@@ -90,7 +92,7 @@ class WebhookShortcut:
             scope["path_params"] = params
             await self._answer(receiver.RECEIVER, scope, receive, send)
             return
-        if path.startswith(self.hot_prefix):
+        if self.hot and path.startswith(self.hot_prefix):
             for route, endpoint in self.hot:
                 match, child = route.matches(scope)
                 if match is Match.FULL:
@@ -172,8 +174,7 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             *extra_routes,
         ],
         lifespan=lifespan,
-        middleware=[Middleware(WebhookShortcut, hot=recommendations.hot_routes,
-                               hot_prefix=API_PREFIX.partition("{")[0])],
+        middleware=[Middleware(WebhookShortcut, hot=recommendations.hot_routes)],
         exception_handlers={error: storage_unavailable for error in UNAVAILABLE},
     )
     app.state.settings = settings

@@ -171,7 +171,7 @@ def _hot_app() -> tuple[WebhookShortcut, list[object]]:
         return Response(f"item {request.path_params['item']} of {request.path_params['shop_id']}")
 
     hot = [Route("/api/v1/shops/{shop_id}/items/{item}", item)]
-    return WebhookShortcut(app, hot=hot, hot_prefix="/api/v1/shops/"), reached
+    return WebhookShortcut(app, hot=hot), reached
 
 
 def _ask(app: WebhookShortcut, method: str, path: str, root_path: str = "") -> tuple[int, bytes]:
@@ -210,11 +210,12 @@ def test_a_redis_failure_in_a_hot_route_is_the_same_503(caplog: pytest.LogCaptur
 
 def test_the_api_recommendation_calls_are_the_hot_routes(store: Store) -> None:
     app = create_app(settings_for(store, run_worker=False))
-    shortcut = next(m for m in app.user_middleware if m.cls is WebhookShortcut)
-    hot = [route.path for route in shortcut.kwargs["hot"]]
+    given = next(m for m in app.user_middleware if m.cls is WebhookShortcut)
+    hot = [route.path for route in given.kwargs["hot"]]
     assert hot == [f"/api/v1/shops/{{shop_id}}/recommendations/{name}" for name in (
         "products/{product_id}", "customers/{customer_id}", "cart", "trending")]
-    assert shortcut.kwargs["hot_prefix"] == "/api/v1/shops/"
+    assert WebhookShortcut(app, **given.kwargs).hot_prefix == "/api/v1/shops"
+    assert WebhookShortcut(app).hot_prefix == ""  # no hot route: none matched
 
 
 def test_the_lifespan_migrates_and_runs_the_worker_only_when_asked(fresh: Store) -> None:
