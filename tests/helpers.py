@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 import numpy as np
 
+from plugin.store.experiments import Experiment, arm_index
 from plugin.store.shops import NewShop
 
 T = TypeVar("T")
@@ -118,3 +119,10 @@ def eventually(check: Callable[[], T], timeout: float = 15.0) -> T:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def visitor_in(experiment: Experiment, arm: int, prefix: str = "visitor-", start: int = 0) -> str:
+    """The first visitor id `prefix` + a number (from `start`) whose unit falls in arm `arm`
+    (arms follow a hash of the experiment's random id: a fixed set of visitors can miss one)."""
+    return next(f"{prefix}{n}" for n in range(start, 10_000)
+                if arm_index(experiment, f"v:{prefix}{n}") == arm)

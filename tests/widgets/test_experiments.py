@@ -33,6 +33,7 @@ from tests.helpers import (
     send_orders,
     shopify_headers,
     train,
+    visitor_in,
 )
 
 PATH = "/widgets/v1/recommendations"
@@ -93,11 +94,6 @@ def widget(client: httpx.Client, shop: NewShop, visitor: str | None, product: st
     if visitor is not None:
         asked["visitor_id"] = visitor
     return client.get(PATH, params=asked)
-
-
-def visitor_in(experiment: Experiment, arm: int, start: int = 0) -> str:
-    return next(f"visitor-{n}" for n in range(start, 10_000)
-                if arm_index(experiment, f"v:visitor-{n}") == arm)
 
 
 def events(client: httpx.Client, shop: NewShop, visitor: str, customer: str | None,

@@ -11,11 +11,16 @@ from typing import Any
 import httpx
 
 from plugin.store import keys
-from plugin.store.experiments import create_experiment, new_experiment, start_experiment
+from plugin.store.experiments import (
+    create_experiment,
+    list_experiments,
+    new_experiment,
+    start_experiment,
+)
 from plugin.store.shops import NewShop
 from tests.browser import DESKTOP_UA, SCREENSHOTS, PageWatch, browser  # noqa: F401
 from tests.conftest import Store
-from tests.helpers import order_payload, send_orders, train
+from tests.helpers import order_payload, send_orders, train, visitor_in
 from tests.plugin.admin.conftest import link_for, sign_in
 
 AB = [{"name": "A", "strategy": "chosen", "share": 50},
@@ -49,9 +54,10 @@ def test_the_owner_runs_an_experiment_in_chromium(store: Store, shop: NewShop, b
         page.wait_for_selector("#experiment-status:has-text('Draft')")
         page.click("#start")
         page.wait_for_selector("#experiment-status:has-text('Running')")
-        arms = [visit(http, shop, f"owner-test-{n}").get("arm") for n in range(10)]
-        while set(arms) != {"A", "B"} and len(arms) < 64:  # arms follow a hash of the random id
-            arms.append(visit(http, shop, f"owner-test-{len(arms)}").get("arm"))
+        (experiment,) = store.run(lambda r: list_experiments(r, shop.shop.shop_id))
+        visitors = [f"owner-test-{n}" for n in range(10)]
+        visitors += [visitor_in(experiment, arm, "owner-test-", 10) for arm in (0, 1)]
+        arms = [visit(http, shop, visitor).get("arm") for visitor in visitors]
         assert set(arms) == {"A", "B"}
         page.reload()
         assert page.inner_text("#arm-results tbody").count("\n") == 1  # two arms

@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from plugin.commands.experiments import format_results, parse_arm, with_blends
+from plugin.store.experiments import get_experiment
 from plugin.store.shops import NewShop
-from tests.helpers import eventually, order_payload, send_orders, train
+from tests.conftest import Store
+from tests.helpers import eventually, order_payload, send_orders, train, visitor_in
 from tests.plugin.commands.conftest import Cli
 
 
@@ -64,7 +66,8 @@ def test_a_config_arm_is_made_and_shipped(cli: Cli, trained: NewShop) -> None:
         cli("experiments", "serve", shop_id, "home", "config")
 
 
-def test_make_run_read_stop_and_ship(cli: Cli, http: httpx.Client, trained: NewShop) -> None:
+def test_make_run_read_stop_and_ship(cli: Cli, http: httpx.Client, trained: NewShop,
+                                     store: Store) -> None:
     shop_id = trained.shop.shop_id
     made = cli("experiments", "create", shop_id, "--name", "cart test", "--placement", "cart",
                "--arm", "A:chosen:50", "--arm", "B:holdout:50")
@@ -79,9 +82,9 @@ def test_make_run_read_stop_and_ship(cli: Cli, http: httpx.Client, trained: NewS
         assert answer.get("experiment") == experiment_id
         return dict(answer)
 
-    # 24 visitors: both arms of a 50/50 split (6 missed one in 1 run of 32: the arms follow
-    # a hash of the random experiment id)
-    visitors = [f"v{n}" for n in range(24)]
+    experiment = store.run(lambda r: get_experiment(r, shop_id, experiment_id))
+    assert experiment is not None
+    visitors = ["a", "b", "c", "d", *(visitor_in(experiment, arm) for arm in (0, 1))]
     arms = {eventually(lambda v=v: in_it(v))["arm"] for v in visitors}
     assert arms == {"A", "B"}
     table = cli("experiments", "results", shop_id, experiment_id)

@@ -22,7 +22,6 @@ from plugin.store.cache import ShopCache
 from plugin.store.experiment_data import Counted, experiment_data
 from plugin.store.experiments import (
     Experiment,
-    arm_index,
     create_experiment,
     customer_unit,
     get_experiment,
@@ -31,6 +30,7 @@ from plugin.store.experiments import (
 )
 from plugin.store.shops import Shop, get_shop
 from tests.conftest import Store
+from tests.helpers import visitor_in
 
 NOW = 1_800_000_000.0
 AB = [{"name": "A", "strategy": "chosen", "share": 50},
@@ -45,11 +45,6 @@ async def started(redis: aioredis.Redis, shop_id: str, placement: str = "bundle"
     shop = await get_shop(redis, shop_id)
     assert shop is not None
     return experiment, shop
-
-
-def visitor_in(experiment: Experiment, arm: int, start: int = 0) -> str:
-    return next(f"{n}" for n in range(start, 10_000)
-                if arm_index(experiment, f"v:{n}") == arm)
 
 
 def test_a_visitor_is_exposed_once_in_its_arm(store: Store, make_shop: Any) -> None:
