@@ -537,6 +537,15 @@ def test_an_html_product_title_stays_text(context, storefront) -> None:
                 assert counts.get("accepted") == 1, counts
 
         run_async(send)
+        # accepted means stored; the worker applies it a moment later: wait until the
+        # public endpoint (what the page asks) shows the new title
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while product.title not in [
+                item["title"] for item in storefront.recommended(
+                    placement="bundle", product_id=first.product_id, limit="4")
+                if item["product_id"] == product.product_id]:
+            assert time.monotonic() < deadline, f"the title {product.title!r} never showed"
+            time.sleep(0.05)
 
     retitle(hostile)
     try:
