@@ -81,14 +81,14 @@ def timestamp(value: Any, field: str) -> float:
     between 1970 and 2099."""
     if not isinstance(value, str) or not value or len(value) > MAX_NUMBER_CHARS:
         raise PayloadError(f"{field} must be an ISO 8601 timestamp, got {_shown(value)}")
-    seconds = _seconds(value)
+    seconds = iso_seconds(value)
     if seconds is None:
         raise PayloadError(f"{field} must be an ISO 8601 timestamp, got {_shown(value)}")
     return epoch(seconds, field)
 
 
 @lru_cache(maxsize=1024)
-def _seconds(value: str) -> float | None:
+def iso_seconds(value: str) -> float | None:
     """An ISO 8601 string's epoch seconds, None if it is not one. Kept for the last strings
     read: an order names the same instant several times (created, updated, processed), and
     the offset arithmetic is most of a timestamp's cost."""
