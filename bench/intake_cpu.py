@@ -31,6 +31,7 @@ import cProfile
 import hashlib
 import hmac
 import json
+import os
 import pstats
 import shutil
 import tempfile
@@ -177,7 +178,10 @@ async def main(args: argparse.Namespace) -> None:
                 profiler.enable()
                 await drive(app, PATH, requests, accepted)
                 profiler.disable()
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+                stats = pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative"))
+                stats.print_stats(args.profile)
+                if os.environ.get("CALLERS"):
+                    stats.print_callers(os.environ["CALLERS"])
         print(f"best of {args.runs} runs of {args.webhooks} webhooks, {CONCURRENCY} at once: "
               f"bare {min(theirs) * 1e6:.1f} us, shopreco {min(ours) * 1e6:.1f} us CPU a webhook "
               f"in the web process ({min(ours) / min(theirs):.2f}x bare)")

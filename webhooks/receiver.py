@@ -90,7 +90,8 @@ async def answer(scope: Scope, receive: Receive) -> dict[str, Any]:
     except ClientDisconnect:
         raise Refused(Response(status_code=400)) from None
     shop_id = params.get("shop_id")
-    shop = await adapter.find_shop(state.cache, shop_id, headers, body)
+    shop = adapter.held_shop(state.cache, shop_id, headers, body) \
+        or await adapter.find_shop(state.cache, shop_id, headers, body)
     if shop is None or shop.platform != platform:
         hint = adapter.shop_hint(shop_id, headers, body)
         raise Refused(problem(404, f"no {platform} shop is registered for {hint}; register "

@@ -23,10 +23,10 @@ from plugin.store.fields import (
     quantity,
     timestamp,
 )
-from plugin.store.order import LineItem, Order, Refund, from_checked, from_checked_fields
+from plugin.store.order import LineItem, Order
 from plugin.store.shops import Shop
 from plugin.web.body import decode_json
-from webhooks import shopify_order, shopify_privacy
+from webhooks import shopify_privacy
 from webhooks.adapter import (
     Context,
     Delivery,
@@ -37,6 +37,7 @@ from webhooks.adapter import (
 )
 from webhooks.backfill import BackfillError, Page
 from webhooks.http import FetchError, PlatformHttp
+from webhooks.shopify_order import parse_order, parse_refund
 from webhooks.signatures import verify_base64_hmac
 
 PLATFORM = "shopify"
@@ -71,100 +72,6 @@ def check_payload(topic: str, payload: Any) -> Order | None:
     elif topic in shopify_privacy.SHOPIFY_TOPICS:
         shopify_privacy.check_shopify(topic, payload)
     return None
-
-
-def parse_order(payload: dict[str, Any]) -> Order:
-    """A Shopify REST order (the bare object of an orders/* webhook) as an internal Order:
-    by the compiled rules when they can tell (webhooks.shopify_order), else by these."""
-    return shopify_order.order(payload) or parse_order_by_rules(payload)
-
-
-def parse_order_by_rules(payload: dict[str, Any]) -> Order:
-    """parse_order by the field rules alone, one Python call a field: the reference the
-    compiled rules are held to, and the one that words a refusal."""
-    if not isinstance(payload, dict):
-        raise PayloadError("an order must be a JSON object")
-    created_at = timestamp(payload.get("created_at"), "created_at")
-    updated_raw = payload.get("updated_at") or payload.get("created_at")
-    customer = payload.get("customer")
-    if customer is not None and not isinstance(customer, dict):
-        raise PayloadError("customer must be an object or null")
-    line_items = payload.get("line_items")
-    if not isinstance(line_items, list):
-        raise PayloadError("line_items must be a list")
-    return from_checked(  # every value below comes out of a field rule
-        Order,
-        order_id=str(id_string(payload.get("id"), "id")),
-        customer_id=id_string(customer.get("id"), "customer.id", False) if customer else None,
-        created_at=created_at,
-        updated_at=timestamp(updated_raw, "updated_at"),
-        cancelled=payload.get("cancelled_at") is not None,
-        currency=currency_code(payload.get("currency"), "currency"),
-        total_price=money(payload.get("total_price", "0"), "total_price"),
-        lines=tuple(_lines(line_items)),
-        refunds=tuple(_order_refunds(payload.get("refunds"))),
-    )
-
-
-def _lines(line_items: list[Any]) -> list[LineItem]:
-    lines = []
-    for index, item in enumerate(line_items):
-        try:
-            line = _line(item)
-        except PayloadError as error:  # "line_items[3]" + ".price must be ...": the names
-            raise PayloadError(f"line_items[{index}]{error}") from None  # made on refusal only
-        if line is not None:  # None: a custom line (gift card, tip), no product
-            lines.append(line)
-    return lines
-
-
-def _line(item: Any) -> LineItem | None:
-    if not isinstance(item, dict):
-        raise PayloadError(" must be an object")
-    product_id = id_string(item.get("product_id"), ".product_id", False)
-    return None if product_id is None else from_checked_fields(
-        LineItem, product_id,  # every value out of a field rule, in field order
-        id_string(item.get("variant_id"), ".variant_id", False),
-        display_text(item.get("title"), ".title"), quantity(item.get("quantity"), ".quantity"),
-        money(item.get("price", "0"), ".price"), id_string(item.get("id"), ".id", False))
-
-
-def parse_refund(payload: dict[str, Any]) -> tuple[str, list[Refund]]:
-    """A refunds/create body: the order id and the quantity given back per line."""
-    if not isinstance(payload, dict):
-        raise PayloadError("a refund must be a JSON object")
-    order_id = str(id_string(payload.get("order_id"), "order_id"))
-    return order_id, _refund_lines(payload, "refund")
-
-
-def _order_refunds(refunds: Any) -> list[Refund]:
-    if refunds is None:
-        return []
-    if not isinstance(refunds, list):
-        raise PayloadError("refunds must be a list")
-    return [entry for index, refund in enumerate(refunds)
-            for entry in _refund_lines(refund, f"refunds[{index}]")]
-
-
-def _refund_lines(refund: Any, field: str) -> list[Refund]:
-    if not isinstance(refund, dict):
-        raise PayloadError(f"{field} must be an object")
-    refund_id = str(id_string(refund.get("id"), f"{field}.id"))
-    lines = refund.get("refund_line_items") or []
-    if not isinstance(lines, list):
-        raise PayloadError(f"{field}.refund_line_items must be a list")
-    entries = []
-    for index, line in enumerate(lines):
-        where = f"{field}.refund_line_items[{index}]"
-        if not isinstance(line, dict):
-            raise PayloadError(f"{where} must be an object")
-        entries.append(from_checked(
-            Refund,
-            refund_id=refund_id,
-            line_id=str(id_string(line.get("line_item_id"), f"{where}.line_item_id")),
-            quantity=quantity(line.get("quantity"), f"{where}.quantity"),
-        ))
-    return entries
 
 
 def parse_product(payload: dict[str, Any], storefront_url: str) -> dict[str, Any]:

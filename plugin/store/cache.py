@@ -11,7 +11,7 @@ is loaded in the background and swapped in when ready (the previous one serves m
 except after a customer's erasure, when the model is dropped at once and the next answer waits
 for the cleaned version. So a change made by any process is served everywhere within
 REFRESH_SECONDS plus one round trip (plus the model's load time for a new version). A value
-read from Redis while a note about it is on its way is not kept (`_Entry.epoch`, from one
+read from Redis while a note about it is on its way is not kept (`HeldShop.epoch`, from one
 counter of the process, so an entry dropped and read again never repeats an epoch). The end
 of a held pin needs no note: from that instant the pin is left out and kept answers dropped.
 The answers a customer's note drops go to `on_dropped` (the engine makes them again ahead).
@@ -27,7 +27,6 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -35,8 +34,9 @@ from redis.exceptions import RedisError
 
 from plugin.store import changes, keys, slots
 from plugin.store.connection import json_object, text
+from plugin.store.held_shop import HeldShop
 from plugin.store.history import read_histories
-from plugin.store.pins import Held, Pin, hold, pins
+from plugin.store.pins import Pin, hold, pins
 from plugin.store.records import blocked_products
 from plugin.store.shops import Shop, parse_shop
 from plugin.store.visitor_cache import VisitorCache
@@ -53,32 +53,15 @@ NOTES_PER_READ = 1000
 _EPOCHS = itertools.count(1)
 
 
-@dataclass
-class _Entry:
-    shop: Shop
-    last_id: bytes  # the last change note read
-    last_n: int
-    epoch: int = 0  # new whenever a note dropped something: a read begun before is not kept
-    catalog: dict[str, dict[str, Any]] = field(default_factory=dict)
-    blocked: frozenset[str] | None = None
-    pins: Held | None = None  # answers kept end with its first pin (`_end_pins`)
-    histories: OrderedDict[str, dict[str, int]] = field(default_factory=OrderedDict)
-    answers: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
-    customer_answers: dict[str, set[Hashable]] = field(default_factory=dict)
-    model: tuple[str, ShopModel] | None = None
-    model_epoch: int = 0  # +1 on an erasure: a model read before it is not installed
-    model_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
 class ShopCache:
     """Per-process cache of shops and what serving reads of them (see the module doc)."""
 
     def __init__(self, redis: aioredis.Redis, refresh_seconds: float = REFRESH_SECONDS) -> None:
         self.redis = redis
         self.refresh_seconds = refresh_seconds
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries: OrderedDict[str, HeldShop] = OrderedDict()
         self._lookups: dict[tuple[str, str], str] = {}  # ("widget", key) -> shop id, ...
-        self._loading: dict[str, asyncio.Task[_Entry | None]] = {}
+        self._loading: dict[str, asyncio.Task[HeldShop | None]] = {}
         self._background: set[asyncio.Task[Any]] = set()  # ended with `run` (`spawn`)
         self.on_dropped: Callable[[str, list[Any]], None] | None = None
         self.visitors = VisitorCache(redis)  # their notes are read in the same round trip
@@ -102,10 +85,17 @@ class ShopCache:
 
     async def shop_by_domain(self, platform: str, domain: str) -> Shop | None:
         wanted = domain.lower()
-        return await self._by_index(
-            f"domain:{platform}", wanted, keys.domain_index(platform, domain),
-            lambda shop: shop.platform == platform
-            and wanted in {shop.domain.lower(), shop.access.store_ref.lower()})
+        return await self._by_index(f"domain:{platform}", wanted, keys.domain_index(
+            platform, domain), lambda shop: _has_domain(shop, platform, wanted))
+
+    def held_by_domain(self, platform: str, domain: str) -> Shop | None:
+        """shop_by_domain's answer without a coroutine (the receiver asks for every webhook)
+        when this process holds the shop; None: ask shop_by_domain."""
+        entry = self._entries.get(self._lookups.get((f"domain:{platform}", domain.lower()), ""))
+        if entry is None or not _has_domain(entry.shop, platform, domain.lower()):
+            return None
+        self._entries.move_to_end(entry.shop.shop_id)
+        return entry.shop
 
     async def _by_index(self, kind: str, value: str, index_key: str, fits: Any) -> Shop | None:
         if not value:
@@ -125,7 +115,7 @@ class ShopCache:
         self._lookups[(kind, value)] = entry.shop.shop_id
         return entry.shop
 
-    async def _entry(self, shop_id: str) -> _Entry | None:
+    async def _entry(self, shop_id: str) -> HeldShop | None:
         entry = self._entries.get(shop_id)
         if entry is not None:
             self._entries.move_to_end(shop_id)
@@ -139,7 +129,7 @@ class ShopCache:
             loading.add_done_callback(lambda _: self._loading.pop(shop_id, None))
         return await asyncio.shield(loading)
 
-    async def _load_entry(self, shop_id: str) -> _Entry | None:
+    async def _load_entry(self, shop_id: str) -> HeldShop | None:
         # The position in the change stream and the config in one transaction: every change
         # after this read has a note after `last_id`.
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -150,7 +140,7 @@ class ShopCache:
         if shop is None:
             return None
         last_id, fields = last[0] if last else (b"0-0", {b"n": b"0"})
-        entry = _Entry(shop, last_id, int(fields.get(b"n", 0)), next(_EPOCHS))
+        entry = HeldShop(shop, last_id, int(fields.get(b"n", 0)), next(_EPOCHS))
         self._entries[shop_id] = entry
         while len(self._entries) > MAX_SHOPS:
             self._entries.popitem(last=False)
@@ -200,7 +190,7 @@ class ShopCache:
             entry.pins = held
         return entry.pins.active
 
-    def _end_pins(self, entry: _Entry) -> None:
+    def _end_pins(self, entry: HeldShop) -> None:
         """Past the end of a pin in force: it is left out and every kept answer dropped (an
         end comes with no note)."""
         if entry.pins is not None and entry.pins.ended(time.time()):
@@ -284,7 +274,7 @@ class ShopCache:
         entry = await self._entry(shop_id)
         return None if entry is None else await self._load_model(shop_id, entry)
 
-    async def _load_model(self, shop_id: str, entry: _Entry) -> tuple[str, ShopModel] | None:
+    async def _load_model(self, shop_id: str, entry: HeldShop) -> tuple[str, ShopModel] | None:
         async with entry.model_lock:
             while True:
                 epoch = entry.model_epoch
@@ -310,7 +300,7 @@ class ShopCache:
         for entry in holding[:max(0, len(holding) - MAX_MODELS)]:  # least recently used first
             entry.model = None
 
-    def _current(self, shop_id: str, entry: _Entry, epoch: int) -> bool:
+    def _current(self, shop_id: str, entry: HeldShop, epoch: int) -> bool:
         return self._entries.get(shop_id) is entry and entry.epoch == epoch
 
     # -- refreshing ------------------------------------------------------------------------
@@ -370,7 +360,7 @@ class ShopCache:
             self._lookups = {k: v for k, v in self._lookups.items() if v != shop_id}
 
     def _apply(
-        self, shop_id: str, entry: _Entry, notes: list[Any], stale_shops: set[str]
+        self, shop_id: str, entry: HeldShop, notes: list[Any], stale_shops: set[str]
     ) -> None:
         in_sequence = changes.unbroken(notes, entry.last_n)
         for note_id, fields in in_sequence:
@@ -390,7 +380,7 @@ class ShopCache:
                 return
 
     def _forget(
-        self, shop_id: str, entry: _Entry, kind: str, ident: str, stale_shops: set[str]
+        self, shop_id: str, entry: HeldShop, kind: str, ident: str, stale_shops: set[str]
     ) -> bool:
         """Drop what one note names; False once the whole entry is gone."""
         entry.epoch = next(_EPOCHS)
@@ -426,7 +416,7 @@ class ShopCache:
         return True
 
     @staticmethod
-    def _clear_answers(entry: _Entry) -> None:
+    def _clear_answers(entry: HeldShop) -> None:
         entry.epoch = next(_EPOCHS)
         entry.answers.clear()
         entry.customer_answers.clear()
@@ -447,3 +437,8 @@ class ShopCache:
                 log.warning("background work failed: %r", done.exception())
 
         task.add_done_callback(finished)
+
+
+def _has_domain(shop: Shop, platform: str, domain: str) -> bool:  # domain: lower-case
+    return shop.platform == platform and domain in {shop.domain.lower(),
+                                                    shop.access.store_ref.lower()}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -42,53 +41,45 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
     """The raw body, refusing (BodyTooLarge) as soon as it passes `limit` bytes, and
     (BodyTimeout) when the whole of it has not arrived within `timeout` seconds (default: the
     app's SHOPRECO_BODY_TIMEOUT_SECONDS). A client that goes away mid-body raises Starlette's
-    ClientDisconnect."""
-    declared = request.headers.get("content-length", "")
+    ClientDisconnect. The one reader of a body in the app (nothing reads it before)."""
     if timeout is None:
         timeout = request.app.state.settings.body_timeout_seconds
-    return await _within(request.stream(), declared, limit, timeout, request.receive)
+    return await read_asgi_body(request.receive, request.headers.get("content-length", ""),
+                                limit, timeout)
 
 
 async def read_asgi_body(receive: Receive, declared: str, limit: int, timeout: float) -> bytes:
     """read_body for a pure ASGI endpoint: the body from `receive`, `declared` being its
     Content-Length header ("" for none); the same refusals."""
-    return await _within(_chunks(receive), declared, limit, timeout, receive)
-
-
-async def _within(chunks: AsyncIterator[bytes], declared: str, limit: int, timeout: float,
-                  receive: Receive) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(limit)
     if _arrived(receive):  # nothing to wait for: no deadline needed
-        return await _read(chunks, limit)
+        return await _read(receive, limit)
     try:
         async with asyncio.timeout(timeout):
-            return await _read(chunks, limit)
+            return await _read(receive, limit)
     except TimeoutError:
         raise BodyTimeout(timeout) from None
 
 
-async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
-    """The body's chunks as Starlette's Request.stream() gives them (ClientDisconnect when
-    the client goes away mid-body)."""
+async def _read(receive: Receive, limit: int) -> bytes:
+    """The body's messages joined, as Starlette's Request.stream() reads them (ClientDisconnect
+    when the client goes away mid-body); a loop, not an async generator: the event loop keeps
+    a weak reference to every one of those, a tenth of reading a webhook's body."""
+    parts, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
-        if message["type"] == "http.request":
-            yield message.get("body", b"")
-            if not message.get("more_body", False):
-                return
-
-
-async def _read(chunks: AsyncIterator[bytes], limit: int) -> bytes:
-    parts, size = [], 0
-    async for chunk in chunks:
+        if message["type"] != "http.request":
+            continue
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(limit)
         parts.append(chunk)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+        if not message.get("more_body", False):
+            return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _arrived(receive: Receive) -> bool:

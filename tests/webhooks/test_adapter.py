@@ -104,6 +104,26 @@ def find(store: Store, adapter: PlatformAdapter, path_shop_id: str | None,
     return store.run(work)
 
 
+def test_a_held_shop_is_found_without_a_coroutine_once_find_shop_found_it(store, shop) -> None:
+    named = {"x-shopify-shop-domain": shop.shop.domain.upper()}
+    other = {"x-shopify-shop-domain": "another-" + shop.shop.domain}
+
+    async def work(redis: Any) -> list[Any]:
+        cache = ShopCache(redis)
+        before = shopify.ADAPTER.held_shop(cache, None, named, b"{}")
+        found = await shopify.ADAPTER.find_shop(cache, None, named, b"{}")
+        return [before, found, shopify.ADAPTER.held_shop(cache, None, named, b"{}"),
+                shopify.ADAPTER.held_shop(cache, "ignored", named, b"{}"),
+                shopify.ADAPTER.held_shop(cache, None, other, b"{}"),
+                custom.ADAPTER.held_shop(cache, shop.shop.shop_id, {}, b"{}")]
+
+    before, found, held, ignored_path, other_domain, by_path = store.run(work)
+    assert before is None and found is not None and found.shop_id == shop.shop.shop_id
+    assert held is found and ignored_path is found
+    assert other_domain is None
+    assert by_path is None  # a path that selects (or checks) the shop: left to find_shop
+
+
 def test_a_path_that_selects_the_shop_is_the_shop(store, make_shop) -> None:
     shop = make_shop().shop
     assert find(store, custom.ADAPTER, shop.shop_id, {}) == shop.shop_id

@@ -1,5 +1,5 @@
-"""The compiled Shopify order rules (webhooks.shopify_order) held to the Python field rules
-(webhooks.shopify.parse_order_by_rules): on real and demo orders they answer, with the same
+"""The compiled Shopify order rules (webhooks.shopify_order.order) held to the Python field
+rules (parse_order_by_rules): on real and demo orders they answer, with the same
 Order; on fuzzed ones they answer the same Order or leave it to the rules, never another."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from plugin.demo.store import generate_store
 from plugin.store.fields import PayloadError
 from plugin.store.order import Order
 from webhooks import shopify_order
-from webhooks.shopify import parse_order, parse_order_by_rules
+from webhooks.shopify_order import parse_order, parse_order_by_rules
 
 SHOPIFY = Path(__file__).resolve().parents[3] / "shared" / "data" / "webhooks" / "shopify"
 CAPTURED = [SHOPIFY / "orders_test_notification_raw_2022-05.json",
@@ -78,7 +78,8 @@ ODD = [
         None, "", " ", True, False, 0, -1, 1.5, float("nan"), [], {}, [1], {"id": 1},
         10**18 - 1, 10**18, -(10**18) + 1, -(10**18), 2**64, "x" * 128, "x" * 129, "x" * 500,
         "x" * 501, "12\n34", "\u200b", "\u00a0", "é", "0", "00", "01", "1.", ".5", "1.0000001",
-        "1e5", "-0", "999999999999", "1000000000000", "1000000", 1_000_000, 1_000_001,
+        "1e5", "-0", "0.0000001", "E1R", "E-R", "999999999999", "1000000000000", "1000000",
+        1_000_000, 1_000_001,
         "2025-01-01", "2025-01-01T00:00:00", "2025-01-01T00:00:00Z", "2025-01-01 00:00:00",
         "1969-12-31T23:59:59Z", "2100-01-01T00:00:00Z", "2099-12-31T23:59:59+23:59",
         "20250101T000000Z", "EUR", "eur", "EU", "EURO", " EUR", "EUR\n", "12.50", "12.50\n",

@@ -196,10 +196,13 @@ def test_an_erased_shop_is_forgotten(store, make_shop) -> None:
 
     async def work(redis: aioredis.Redis, cache: ShopCache) -> None:
         assert await cache.shop_by_widget_key(new.shop.widget_key) is not None
+        assert await cache.shop_by_domain("shopify", new.shop.domain) is not None
+        assert cache.held_by_domain("shopify", new.shop.domain.upper()) is not None
         await erase_shop(redis, shop_id)
         await cache.refresh()
         assert await cache.shop(shop_id) is None
         assert await cache.shop_by_widget_key(new.shop.widget_key) is None
+        assert cache.held_by_domain("shopify", new.shop.domain) is None
 
     store.run(with_cache(work))
 
