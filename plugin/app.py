@@ -126,6 +126,7 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
             app.state.redis = redis
             app.state.http = http
             app.state.cache = ShopCache(redis)
+            app.state.intake = receiver.Intake(settings, redis, app.state.cache)
             app.state.health = HealthProbe(redis, mode_of(settings))
             RefreshAhead(app.state.cache).attach()
             app.state.ingestor = Ingestor(

@@ -7,14 +7,17 @@ the app hand it a webhook before routing (plugin.app.WebhookShortcut)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
+import redis.asyncio as aioredis
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from plugin.config import Settings
 from plugin.store import events as intake
+from plugin.store.cache import ShopCache
 from plugin.store.fields import PayloadError
 from plugin.web.body import BodyTimeout, BodyTooLarge, read_asgi_body
 from plugin.web.problems import problem
@@ -37,6 +40,16 @@ def webhook_params(path: str) -> dict[str, str] | None:
         return None
     return {"platform": parts[0]} if len(parts) == 1 else \
         {"platform": parts[0], "shop_id": parts[1]}
+
+
+class Intake(NamedTuple):
+    """What the receiver uses of the app, set by its lifespan as `app.state.intake`: one
+    attribute of Starlette's State a webhook (each is found through a raised AttributeError,
+    about 5,000 instructions)."""
+
+    settings: Settings
+    redis: aioredis.Redis
+    cache: ShopCache
 
 
 class Refused(Exception):
@@ -76,8 +89,7 @@ async def answer(scope: Scope, receive: Receive) -> dict[str, Any]:
     if adapter is None:
         raise Refused(problem(404, f"no webhook receiver for platform {platform!r}; "
                                    f"known: {', '.join(sorted(ADAPTERS))}"))
-    state = scope["app"].state
-    settings = state.settings
+    settings, redis, cache = scope["app"].state.intake
     limit = settings.max_body_bytes
     headers = _headers(scope)
     try:
@@ -90,8 +102,8 @@ async def answer(scope: Scope, receive: Receive) -> dict[str, Any]:
     except ClientDisconnect:
         raise Refused(Response(status_code=400)) from None
     shop_id = params.get("shop_id")
-    shop = adapter.held_shop(state.cache, shop_id, headers, body) \
-        or await adapter.find_shop(state.cache, shop_id, headers, body)
+    shop = adapter.held_shop(cache, shop_id, headers, body) \
+        or await adapter.find_shop(cache, shop_id, headers, body)
     if shop is None or shop.platform != platform:
         hint = adapter.shop_hint(shop_id, headers, body)
         raise Refused(problem(404, f"no {platform} shop is registered for {hint}; register "
@@ -122,7 +134,7 @@ async def answer(scope: Scope, receive: Receive) -> dict[str, Any]:
     replication = intake.Replication(settings.redis_wait_replicas, settings.redis_wait_ms) \
         if settings.redis_wait_replicas else None  # what append makes of 0 replicas
     try:
-        stream_id = await intake.append(state.redis, shop.shop_id, event, replication)
+        stream_id = await intake.append(redis, shop.shop_id, event, replication)
     except intake.NotReplicated as error:
         raise Refused(problem(503, f"the webhook is stored but not yet on enough Redis "
                                    f"replicas ({error}); retry it: a retry is not counted "

@@ -107,10 +107,11 @@ def decode_json(body: bytes | str) -> Any:
     except orjson.JSONDecodeError:
         pass  # the json module below says what is wrong (or reads a BOM, UTF-16)
     else:
-        if _NUMBER_RUN not in raw.translate(_NUMBER_CHARS):
+        classes = raw.translate(_CLASSES)
+        if _NUMBER_RUN not in classes:
             # no more arrays and objects than MAX_DEPTH: none can nest deeper (a count of the
             # bytes, strings included, is an upper bound, found without a walk)
-            if raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH or not _too_deep(value):
+            if classes.count(b"2") <= MAX_DEPTH or not _too_deep(value):
                 return value
             raise InvalidJson(f"the body is nested more than {MAX_DEPTH} levels deep")
         if _plain(value):
@@ -133,7 +134,9 @@ def decode_json(body: bytes | str) -> Any:
 # costs time) is read alike by both, and so is a value without floats (`_plain`: every number
 # an integer orjson read exactly, hence of at most 20 characters). Other bodies are left to the
 # json module, and so is every body orjson refuses.
-_NUMBER_CHARS = bytes(49 if byte in b"-+.0123456789eE" else 48 for byte in range(256))
+# each byte's class, in one pass: "1" a number character, "2" an opening bracket, "0" else
+_CLASSES = bytes(49 if byte in b"-+.0123456789eE" else 50 if byte in b"{[" else 48
+                 for byte in range(256))
 _NUMBER_RUN = b"1" * 20
 
 
