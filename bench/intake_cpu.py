@@ -2,6 +2,8 @@
 endpoint driven the same way: the steady figure behind bench/throughput.py's intake ratio.
 
     .venv/bin/python bench/intake_cpu.py [--webhooks 6000] [--runs 5] [--profile N]
+                                         [--sort FIELD] [--callers REGEX]
+    .venv/bin/python bench/intake_cpu.py --instructions 2000 [--callgrind-out FILE]
 
 On a shared VM req/s moves more between runs than a small change moves it (bench/throughput.py
 saw the same bare GET at 5,035 and 7,067 req/s minutes apart), so to decide whether a change
@@ -20,6 +22,10 @@ Every answer is checked afterwards: 200 "accepted" for shopreco, 200 for bare. `
 cProfile's N most expensive functions (cumulative) of one more shopreco run. The uvicorn part
 (HTTP parsing and writing, about 70 us a request here) is the same for both and not in these
 figures: bench/throughput.py's intake ratio is (uvicorn + bare) / (uvicorn + shopreco).
+
+`--instructions N` counts instead the instructions of N webhooks through shopreco's app under
+valgrind's callgrind (counting switched on around them only): the same figure to a fraction of
+a percent from run to run, so a change of 2% shows, which CPU time on this VM cannot show.
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ import hmac
 import json
 import os
 import pstats
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -158,35 +167,77 @@ async def main(args: argparse.Namespace) -> None:
             secret = (await add_shop(redis, "bench", "shopify", DOMAIN, "")
                       ).shop.webhook_secrets[0].reveal()
         app = create_app(settings)
-        bare = bare_app()
-        ours: list[float] = []
-        theirs: list[float] = []
         async with app.router.lifespan_context(app):
             settle_gc()  # as `serve` does once it has started
             warm = deliveries(secret, orders, 500, "warm")
             await drive(app, PATH, warm, accepted)
-            await drive(bare, PATH, warm, lambda status, _body: status == 200)
-            for run in range(args.runs):
-                requests = deliveries(secret, orders, args.webhooks, f"r{run}")
-                theirs.append(await drive(bare, PATH, requests, lambda s, _b: s == 200))
-                ours.append(await drive(app, PATH, requests, accepted))
-                print(f"  run {run + 1}: bare {theirs[-1] * 1e6:6.1f} us   shopreco "
-                      f"{ours[-1] * 1e6:6.1f} us CPU a webhook", flush=True)
-            if args.profile:
-                requests = deliveries(secret, orders, args.webhooks, "profile")
-                profiler = cProfile.Profile()
-                profiler.enable()
+            if args.callgrind_child:
+                requests = deliveries(secret, orders, args.webhooks, "counted")
+                callgrind_instrumentation(True)
                 await drive(app, PATH, requests, accepted)
-                profiler.disable()
-                stats = pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative"))
-                stats.print_stats(args.profile)
-                if os.environ.get("CALLERS"):
-                    stats.print_callers(os.environ["CALLERS"])
-        print(f"best of {args.runs} runs of {args.webhooks} webhooks, {CONCURRENCY} at once: "
-              f"bare {min(theirs) * 1e6:.1f} us, shopreco {min(ours) * 1e6:.1f} us CPU a webhook "
-              f"in the web process ({min(ours) / min(theirs):.2f}x bare)")
+                callgrind_instrumentation(False)
+                return
+            await compare(app, secret, orders, args)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def compare(app: ASGI, secret: str, orders: list[dict[str, Any]],
+                  args: argparse.Namespace) -> None:
+    """CPU a webhook of shopreco and bare, `args.runs` alternating runs; the profile."""
+    bare = bare_app()
+    await drive(bare, PATH, deliveries(secret, orders, 500, "warm"), lambda s, _b: s == 200)
+    ours: list[float] = []
+    theirs: list[float] = []
+    for run in range(args.runs):
+        requests = deliveries(secret, orders, args.webhooks, f"r{run}")
+        theirs.append(await drive(bare, PATH, requests, lambda s, _b: s == 200))
+        ours.append(await drive(app, PATH, requests, accepted))
+        print(f"  run {run + 1}: bare {theirs[-1] * 1e6:6.1f} us   shopreco "
+              f"{ours[-1] * 1e6:6.1f} us CPU a webhook", flush=True)
+    if args.profile:
+        requests = deliveries(secret, orders, args.webhooks, "profile")
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await drive(app, PATH, requests, accepted)
+        profiler.disable()
+        stats = pstats.Stats(profiler).sort_stats(args.sort)
+        stats.print_stats(args.profile)
+        if args.callers:
+            stats.print_callers(args.callers)
+    print(f"best of {args.runs} runs of {args.webhooks} webhooks, {CONCURRENCY} at once: "
+          f"bare {min(theirs) * 1e6:.1f} us, shopreco {min(ours) * 1e6:.1f} us CPU a webhook "
+          f"in the web process ({min(ours) / min(theirs):.2f}x bare)")
+
+
+# ---- --instructions: the same drive counted by callgrind ------------------------------------
+
+
+def callgrind_instrumentation(on: bool) -> None:
+    """Switch callgrind's counting in this process on or off (it notices within a moment)."""
+    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def count_instructions(webhooks: int, keep: str) -> None:
+    """Run this script under callgrind, counting only while `webhooks` webhooks go through
+    shopreco's app; print the instructions a webhook (and keep callgrind's file at `keep` for
+    callgrind_annotate). Deterministic to a fraction of a percent, where CPU time moves with
+    the machine's neighbours; cache misses are not in it, so it ranks changes to the code, and
+    CPU time still says what they are worth."""
+    if not shutil.which("valgrind"):
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory(prefix="shopreco-callgrind-") as folder:
+        out = keep or str(Path(folder) / "callgrind.out")
+        run = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+             f"--callgrind-out-file={out}", sys.executable, __file__, "--callgrind-child",
+             "--webhooks", str(webhooks)], capture_output=True, text=True, check=True)
+    collected = re.search(r"Collected : (\d+)", run.stderr)
+    if collected is None:
+        raise SystemExit(f"callgrind counted nothing:\n{run.stderr[-2000:]}")
+    print(f"{int(collected.group(1)) / webhooks:,.0f} instructions a webhook in the web "
+          f"process ({webhooks} webhooks, {CONCURRENCY} at once)")
 
 
 if __name__ == "__main__":
@@ -194,4 +245,16 @@ if __name__ == "__main__":
     parser.add_argument("--webhooks", type=int, default=6000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--profile", type=int, default=0, metavar="N")
-    uvloop.run(main(parser.parse_args()))  # the event loop uvicorn runs the app on
+    parser.add_argument("--sort", default="cumulative", help="the profile's order (pstats)")
+    parser.add_argument("--callers", default="", metavar="REGEX",
+                        help="also print who called the profile's functions matching REGEX")
+    parser.add_argument("--instructions", type=int, default=0, metavar="N",
+                        help="count instructions a webhook over N webhooks under callgrind")
+    parser.add_argument("--callgrind-out", default="", metavar="FILE",
+                        help="with --instructions: keep callgrind's file here")
+    parser.add_argument("--callgrind-child", action="store_true", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.instructions:
+        count_instructions(arguments.instructions, arguments.callgrind_out)
+    else:
+        uvloop.run(main(arguments))  # the event loop uvicorn runs the app on

@@ -8,7 +8,8 @@ with apt-get when it is missing), 32 keep-alive connections, each call cycling t
 product / customer ids with a Lua script, so no answer is the same twice in a row.
 Baselines, started in this run: a bare Starlette app under uvicorn with the same options
 (`plugin.server.uvicorn_options`) and the same number of processes, whose GET answers a JSON
-body of the size of a real recommendation answer and whose POST reads a webhook-sized body.
+body of the size of a real recommendation answer and whose POST reads the body of the very
+requests the receiver gets (the same signed webhooks, headers and bodies).
 shopreco: `shopreco serve --workers N` on the demo store (145 products, 4,000 orders,
 trained) in a temporary embedded Redis, the widget and API rate limits raised so every request
 is served (it is still counted).
@@ -397,13 +398,14 @@ def measure(args: argparse.Namespace, data_dir: Path, work: Path, api_key: str,
                      work / "bare.log") as bare_server:
             wait_ready(f"{bare}/bare", bare_server, work / "bare.log")
             bare_get = Call("bare GET", "GET", ["/bare"])
-            bare_post = Call("bare POST", "POST", ["/bare"], [{"Content-Type":
-                             "application/json"}], [json.dumps(orders[0])], "bare POST")
             results: dict[str, Result] = {}
             for round_ in range(args.rounds):
                 plan = [(bare, bare_get), *((base, c) for c in todo)]
                 if not args.no_intake:
                     bodies, headers = shopify_webhooks(secret, orders, f"{time.time()}-{round_}")
+                    # the bare POST gets the very requests the receiver gets (headers, bodies):
+                    # only the endpoint differs
+                    bare_post = Call("bare POST", "POST", ["/bare"], headers, bodies, "bare POST")
                     plan += [(bare, bare_post), (base, Call(
                         "webhook shopify", "POST", ["/webhooks/shopify"], headers, bodies,
                         "bare POST"))]
