@@ -91,8 +91,8 @@ class _Order(msgspec.Struct):
 
 
 def order(payload: Any) -> Order | None:
-    """The Order webhooks.shopify.parse_order makes of `payload`, when the compiled rules can
-    tell; None when only the Python rules can (a refusal, or a rare shape)."""
+    """The Order parse_order_by_rules makes of `payload`, when the compiled rules can tell;
+    None when only the Python rules can (a refusal, or a rare shape)."""
     try:
         raw = msgspec.convert(payload, _Order)
     except msgspec.ValidationError:
@@ -131,6 +131,7 @@ def order(payload: Any) -> Order | None:
         Order, order_id, customer_id, created, updated,
         raw.cancelled_at is not None, currency, raw.total_price, tuple(lines),
         tuple(refunds))
+
 
 def _id(value: int | str | None, texts: list[str]) -> Any:
     """An id as id_string writes it; a string one joins the texts checked at the end."""
