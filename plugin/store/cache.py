@@ -91,8 +91,9 @@ class ShopCache:
     def held_by_domain(self, platform: str, domain: str) -> Shop | None:
         """shop_by_domain's answer without a coroutine (the receiver asks for every webhook)
         when this process holds the shop; None: ask shop_by_domain."""
-        entry = self._entries.get(self._lookups.get((f"domain:{platform}", domain.lower()), ""))
-        if entry is None or not _has_domain(entry.shop, platform, domain.lower()):
+        wanted = domain.lower()
+        entry = self._entries.get(self._lookups.get((f"domain:{platform}", wanted), ""))
+        if entry is None or not _has_domain(entry.shop, platform, wanted):
             return None
         self._entries.move_to_end(entry.shop.shop_id)
         return entry.shop
