@@ -37,7 +37,15 @@ from plugin.store.fields import (
     quantity,
     timestamp,
 )
-from plugin.store.order import LineItem, Order, Refund, from_checked, from_checked_fields
+from plugin.store.order import (
+    LineItem,
+    Order,
+    Refund,
+    checked_line,
+    checked_order,
+    checked_refund,
+    from_checked,
+)
 
 _BELOW = 10**18  # plugin.store.fields.id_string writes these integers as they are
 
@@ -112,25 +120,22 @@ def order(payload: Any) -> Order | None:
         title = line.title or ""
         texts.append(title)
         amounts.append(line.price)
-        lines.append(from_checked_fields(
-            LineItem, _id(line.product_id, texts), _id(line.variant_id, texts), title,
-            line.quantity, line.price, _id(line.id, texts)))
+        lines.append(checked_line(_id(line.product_id, texts), _id(line.variant_id, texts),
+                                  title, line.quantity, line.price, _id(line.id, texts)))
     refunds = []
     for refund in raw.refunds or ():
         refund_id = _id(refund.id, texts)
         for entry in refund.refund_line_items or ():
-            refunds.append(from_checked_fields(Refund, refund_id,
-                                               _id(entry.line_item_id, texts), entry.quantity))
+            refunds.append(checked_refund(refund_id, _id(entry.line_item_id, texts),
+                                          entry.quantity))
     order_id, customer_id = _id(raw.id, texts), _id(customer, texts)
     currency = raw.currency or ""
     if currency and not (currency.isascii() and currency.isalpha() and currency.isupper()):
         return None
     if not ("".join(texts).isprintable() and _AMOUNTS.match(",".join(amounts))):
         return None
-    return from_checked_fields(  # Order's fields in their order
-        Order, order_id, customer_id, created, updated,
-        raw.cancelled_at is not None, currency, raw.total_price, tuple(lines),
-        tuple(refunds))
+    return checked_order(order_id, customer_id, created, updated, raw.cancelled_at is not None,
+                         currency, raw.total_price, tuple(lines), tuple(refunds))
 
 
 def _id(value: int | str | None, texts: list[str]) -> Any:
@@ -191,8 +196,8 @@ def _line(item: Any) -> LineItem | None:
     if not isinstance(item, dict):
         raise PayloadError(" must be an object")
     product_id = id_string(item.get("product_id"), ".product_id", False)
-    return None if product_id is None else from_checked_fields(
-        LineItem, product_id,  # every value out of a field rule, in field order
+    return None if product_id is None else checked_line(
+        product_id,  # every value out of a field rule
         id_string(item.get("variant_id"), ".variant_id", False),
         display_text(item.get("title"), ".title"), quantity(item.get("quantity"), ".quantity"),
         money(item.get("price", "0"), ".price"), id_string(item.get("id"), ".id", False))

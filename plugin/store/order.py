@@ -119,19 +119,35 @@ def from_checked(kind: type[T], **values: Any) -> T:
     return _unchecked(kind, values)
 
 
-def from_checked_fields(kind: type[T], *values: Any) -> T:
-    """from_checked with every field of `kind` given, in declaration order (an order's lines:
-    no keyword dict, no defaults to look up)."""
-    made = object.__new__(kind)
-    made.__dict__.update(zip(_names(kind), values, strict=True))
+def checked_line(product_id: str, variant_id: str | None, title: str, quantity: int,
+                 price: str, line_id: str | None) -> LineItem:
+    """from_checked(LineItem, ...) with every field given: one C call fills the instance (an
+    adapter makes one a line of every webhook; a third of from_checked's time)."""
+    made = _new(LineItem)
+    made.__dict__.update(product_id=product_id, variant_id=variant_id, title=title,
+                         quantity=quantity, price=price, line_id=line_id)
     return made
 
 
-def _names(kind: type) -> tuple[str, ...]:
-    names = _NAMES.get(kind)
-    if names is None:
-        names = _NAMES[kind] = tuple(f.name for f in fields(kind))
-    return names
+def checked_refund(refund_id: str, line_id: str, quantity: int) -> Refund:
+    """from_checked(Refund, ...) with every field given, as checked_line."""
+    made = _new(Refund)
+    made.__dict__.update(refund_id=refund_id, line_id=line_id, quantity=quantity)
+    return made
+
+
+def checked_order(order_id: str, customer_id: str | None, created_at: float, updated_at: float,
+                  cancelled: bool, currency: str, total_price: str, lines: tuple[LineItem, ...],
+                  refunds: tuple[Refund, ...]) -> Order:
+    """from_checked(Order, ...) with every field given, as checked_line."""
+    made = _new(Order)
+    made.__dict__.update(order_id=order_id, customer_id=customer_id, created_at=created_at,
+                         updated_at=updated_at, cancelled=cancelled, currency=currency,
+                         total_price=total_price, lines=lines, refunds=refunds)
+    return made
+
+
+_new = object.__new__
 
 
 def _checked(kind: type[T], values: dict[str, Any]) -> T:
@@ -154,7 +170,6 @@ def _unchecked(kind: type[T], values: dict[str, Any]) -> T:
 
 
 _FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}  # (name, default or MISSING) per field
-_NAMES: dict[type, tuple[str, ...]] = {}  # the field names per dataclass, in order
 
 
 def stored_order(raw: str | bytes) -> Order | None:

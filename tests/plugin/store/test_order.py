@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 
@@ -15,9 +15,11 @@ from plugin.store.order import (
     LineItem,
     Order,
     Refund,
+    checked_line,
+    checked_order,
+    checked_refund,
     email_customer_id,
     from_checked,
-    from_checked_fields,
     stored_order,
 )
 
@@ -98,14 +100,19 @@ def test_from_checked_builds_without_checking_and_fills_defaults() -> None:
         from_checked(Refund, refund_id="r")  # a field without a default is required
 
 
-def test_from_checked_fields_takes_every_field_in_order() -> None:
-    line = from_checked_fields(LineItem, "1", None, "T", 2, "1.00", "L1")
-    assert line == from_checked(LineItem, product_id="1", variant_id=None, title="T",
-                                quantity=2, price="1.00", line_id="L1")
-    assert list(vars(line)) == ["product_id", "variant_id", "title", "quantity", "price",
-                                "line_id"]  # as __init__ sets them: to_json writes vars()
-    with pytest.raises(ValueError):
-        from_checked_fields(LineItem, "1", None, "T", 2, "1.00")  # the default too
+def test_the_checked_constructors_fill_every_field_in_declaration_order() -> None:
+    line = checked_line("1", None, "T", 2, "1.00", "L1")
+    refund = checked_refund("R1", "L1", 1)
+    order = checked_order("9", None, 1.7e9, 1.7e9 + 5, True, "EUR", "2.00", (line,), (refund,))
+    assert line == LineItem("1", None, "T", 2, "1.00", "L1")
+    assert refund == Refund("R1", "L1", 1)
+    assert order == Order("9", None, 1.7e9, 1.7e9 + 5, True, "EUR", "2.00", (line,), (refund,))
+    for made in (line, refund, order):  # as __init__ sets them: to_json writes vars()
+        assert list(vars(made)) == [field.name for field in fields(made)]
+    assert json.loads(order.to_json()) == json.loads(
+        Order("9", None, 1.7e9, 1.7e9 + 5, True, "EUR", "2.00", (line,), (refund,)).to_json())
+    unchecked = checked_line(1, None, "T", -2, "x", None)  # type: ignore[arg-type]
+    assert unchecked.product_id == 1 and unchecked.quantity == -2  # the caller checked them
 
 
 def test_a_stored_order_that_breaks_the_rules_is_skipped_and_logged(
