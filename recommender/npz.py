@@ -16,17 +16,25 @@ import scipy.sparse as sp
 def csr_arrays(name: str, matrix: sp.csr_matrix,
                like: sp.csr_matrix | None = None) -> dict[str, np.ndarray]:
     """The arrays of `matrix` named after `name`, but its indices and indptr when they are
-    those of `like` (csr_from then shares like's)."""
+    those of `like` (csr_from then shares like's). Column indices are uint16 when every column
+    fits: half the bytes, stored as they are (deflating int32 ones took 30 of to_bytes' 78 ms
+    on UCI Online Retail, for 7% fewer bytes than uint16 undeflated)."""
     shared = like is not None and np.array_equal(matrix.indptr, like.indptr) \
         and np.array_equal(matrix.indices, like.indices)
-    structure = {} if shared else {f"{name}_indices": matrix.indices,
-                                   f"{name}_indptr": matrix.indptr}
+    structure = {} if shared else {
+        f"{name}_indices": matrix.indices.astype(np.uint16)
+        if matrix.shape[1] <= _UINT16_COLUMNS else matrix.indices,
+        f"{name}_indptr": matrix.indptr}
     return {f"{name}_data": matrix.data, **structure,
             f"{name}_shape": np.array(matrix.shape, dtype=np.int64)}
 
 
+_UINT16_COLUMNS = 1 << 16
+
+
 def csr_from(arrays: np.lib.npyio.NpzFile, name: str,
              like: sp.csr_matrix | None = None) -> sp.csr_matrix:
+    """The matrix csr_arrays stored under `name` (scipy reads uint16 column indices as int32)."""
     shape = tuple(int(x) for x in arrays[f"{name}_shape"])
     if f"{name}_indices" not in arrays.files and like is not None:
         return sp.csr_matrix((arrays[f"{name}_data"], like.indices, like.indptr), shape=shape)

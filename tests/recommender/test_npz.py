@@ -41,3 +41,22 @@ def test_a_matrix_with_anothers_structure_stores_only_its_data_and_shares_it_bac
     assert np.shares_memory(decayed_back.indices, counts_back.indices)
     for back, matrix in ((counts_back, counts), (decayed_back, decayed), (other_back, other)):
         np.testing.assert_array_equal(back.toarray(), matrix.toarray())
+
+
+def test_column_indices_are_stored_as_uint16_while_every_column_fits_and_read_as_int32() -> None:
+    widest = sp.csr_matrix(([1.0, 2.0], ([0, 1], [0, 65_535])), shape=(2, 65_536),
+                           dtype=np.float32)
+    wider = sp.csr_matrix(([1.0, 2.0], ([0, 1], [0, 65_536])), shape=(2, 65_537),
+                          dtype=np.float32)
+    arrays = {**csr_arrays("widest", widest), **csr_arrays("wider", wider)}
+    assert arrays["widest_indices"].dtype == np.uint16
+    assert arrays["wider_indices"].dtype == np.int32
+    old = {f"old_{part}": array for part, array in  # as models stored before: int32 indices
+           zip(("data", "indices", "indptr"), (widest.data, widest.indices, widest.indptr),
+               strict=True)} | {"old_shape": np.array(widest.shape, np.int64)}
+    with np.load(io.BytesIO(npz_bytes({**arrays, **old})), allow_pickle=False) as loaded:
+        for name, matrix in (("widest", widest), ("wider", wider), ("old", widest)):
+            back = csr_from(loaded, name)
+            assert back.indices.dtype == np.int32 and back.shape == matrix.shape
+            np.testing.assert_array_equal(back.indices, matrix.indices)
+            np.testing.assert_array_equal(back.data, matrix.data)
