@@ -79,17 +79,22 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
     return outcome["value"]  # type: ignore[no-any-return]
 
 
-_HYPOTHESIS_HOME = Path(tempfile.mkdtemp(prefix="shopreco-hypothesis-"))
+_HYPOTHESIS_HOMES: list[Path] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Hypothesis keeps its caches (the Unicode tables behind text strategies) in a folder of
-    this run, not a .hypothesis in the project: a run leaves nothing behind."""
-    set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+    this run, not a .hypothesis in the project: a run leaves nothing behind (made here, not
+    on import: a run pytest refuses before configuring, a usage error, imports this file and
+    never unconfigures)."""
+    home = Path(tempfile.mkdtemp(prefix="shopreco-hypothesis-"))
+    _HYPOTHESIS_HOMES.append(home)
+    set_hypothesis_home_dir(home)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
+    while _HYPOTHESIS_HOMES:
+        shutil.rmtree(_HYPOTHESIS_HOMES.pop(), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
