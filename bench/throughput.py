@@ -392,7 +392,7 @@ def measure(args: argparse.Namespace, data_dir: Path, work: Path, api_key: str,
         wait_ready(f"{base}/healthz", server, work / "serve.log")
         ours = tuple(redis_servers() - running)  # counted with shopreco's processes
         # the bare GET answers the sampled call's very answers, one per path in turn: the same
-        # bodies on the wire (100 distinct answers alone lift a bare endpoint's p99 from 2.7 to
+        # bodies on the wire (100 distinct answers alone lift a bare endpoint's p99 from 2.7-3.0 to
         # 4.8 ms on this VM, against one body; the first round of that call then finds them kept)
         answers = []
         for n, path in enumerate(sampled.paths):
